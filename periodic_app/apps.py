@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PeriodicAppConfig(AppConfig):
+    name = "periodic_app"
+    verbose_name = "Periodic tasks"

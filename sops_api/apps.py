@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SopsApiConfig(AppConfig):
+    name = "sops_api"
+    verbose_name = "API gateway: apps and user tickets"
