@@ -1,0 +1,34 @@
+"""Times as the original renders them: `YYYY-mm-dd HH:MM:SS +zzzz` in the business's zone."""
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+FORMAT = "%Y-%m-%d %H:%M:%S %z"
+
+
+def format_time(value: dt.datetime | None, tz: zoneinfo.ZoneInfo | str | None, empty: str | None = "") -> str | None:
+    """Render an aware datetime in `tz`; None renders as `empty` ('' by default, as the original)."""
+    if value is None:
+        return empty
+    if isinstance(tz, str):
+        tz = zoneinfo.ZoneInfo(tz)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(tz or dt.UTC).strftime(FORMAT)
+
+
+def parse_time(value: str, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+    """Parse the formats callers send in conditions; naive values are in the business's zone."""
+    value = value.strip()
+    for fmt in (FORMAT, "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
+        try:
+            parsed = dt.datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a time in the form YYYY-mm-dd HH:MM:SS") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)

@@ -1,0 +1,71 @@
+"""The base every /apigw/ endpoint stands on.
+
+A subclass declares its methods, the role it needs in the business, and a
+handler that calls one service or selector. Everything else — reading the
+parameters in the spec's three styles, authenticating the app and the user,
+loading the business from the path, checking the role, and answering errors in
+the envelope — happens here once.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.views import APIView
+
+from pipeline_engine.errors import EngineError
+from templates_app.models import Business, Role
+
+from . import auth
+from .envelope import fail
+from .errors import REQUEST_PARAM_INVALID, UNKNOWN_ERROR, ApiError, from_engine_error
+from .params import read_params
+
+logger = logging.getLogger("sops.apigw")
+
+
+class ApigwView(APIView):
+    authentication_classes: list = []
+    permission_classes: list = []
+    # Bodies are read by `read_params`, which accepts JSON without a content type.
+    parser_classes: list = []
+    required_role: str = Role.VIEWER
+    #: the path keyword naming the business; None for endpoints without one
+    business_kwarg: str | None = "bk_biz_id"
+
+    params: dict[str, Any]
+    caller: auth.Caller
+    business: Business
+
+    def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
+        if request.method.lower() not in self.http_method_names:
+            # A wrong method is answered 405 before credentials are even read.
+            raise drf_exceptions.MethodNotAllowed(request.method)
+        super().initial(request, *args, **kwargs)
+        raw: HttpRequest = request._request
+        self.params = read_params(raw)
+        self.caller = auth.authenticate(raw, self.params)
+        if self.business_kwarg:
+            biz = kwargs.get(self.business_kwarg, self.params.get(self.business_kwarg))
+            self.business = auth.load_business(biz)
+            auth.authorize(self.caller, self.business, self.required_role)
+
+    @property
+    def username(self) -> str:
+        return self.caller.user.get_username()
+
+    def handle_exception(self, exc: Exception) -> JsonResponse:
+        if isinstance(exc, ApiError):
+            return fail(exc.message, exc.code)
+        if isinstance(exc, EngineError):
+            err = from_engine_error(exc)
+            return fail(err.message, err.code)
+        if isinstance(exc, drf_exceptions.MethodNotAllowed):
+            return fail(f"method {self.request.method} is not allowed for this endpoint",
+                        REQUEST_PARAM_INVALID, status=405)
+        if isinstance(exc, drf_exceptions.APIException):
+            return fail(str(exc.detail), REQUEST_PARAM_INVALID, status=exc.status_code)
+        logger.exception("unexpected error in %s", self.__class__.__name__)
+        return fail("unexpected error, the incident has been logged", UNKNOWN_ERROR)

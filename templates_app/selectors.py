@@ -1,0 +1,76 @@
+"""Reads on templates, each a fixed number of queries."""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from sops_api.apigw.errors import BadRequest, NotFound
+from sops_api.apigw.timefmt import format_time
+
+from .models import Business, Template, TemplateSource
+
+LAYOUT_KEYS = ("line", "location")
+
+
+def parse_source(raw: Any) -> str:
+    """`project` is the newer name for business templates; accept it as an alias."""
+    value = (raw or TemplateSource.BUSINESS)
+    value = TemplateSource.BUSINESS if value == "project" else value
+    if value not in TemplateSource.values:
+        raise BadRequest(f"template_source must be business or common, not {raw!r}")
+    return value
+
+
+def template_queryset(business: Business, source: str):
+    qs = Template.objects.filter(is_deleted=False, source=source)
+    if source == TemplateSource.BUSINESS:
+        qs = qs.filter(business=business)
+    return qs
+
+
+def get_template(business: Business, template_id: Any, source: str) -> Template:
+    try:
+        pk = int(str(template_id))
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(f"template_id[{template_id}] must be an integer") from exc
+    template = template_queryset(business, source).filter(pk=pk).first()
+    if template is None:
+        if source == TemplateSource.COMMON:
+            raise NotFound(f"common template[id={pk}] does not exist")
+        raise NotFound(f"template[id={pk}] of business[bk_biz_id={business.bk_biz_id}] does not exist")
+    return template
+
+
+def template_summary(template: Template, business: Business) -> dict[str, Any]:
+    tz = business.tzinfo
+    return {
+        "id": template.pk,
+        "name": template.name,
+        "creator": template.creator,
+        "create_time": format_time(template.create_time, tz),
+        "editor": template.editor,
+        "edit_time": format_time(template.edit_time, tz),
+        "category": template.category,
+        "bk_biz_id": str(business.bk_biz_id),
+        "bk_biz_name": business.name,
+    }
+
+
+def list_templates(business: Business, source: str) -> list[dict[str, Any]]:
+    qs = template_queryset(business, source).defer("pipeline_tree").order_by("-id")
+    return [template_summary(t, business) for t in qs]
+
+
+def tree_without_layout(tree: dict) -> dict:
+    out = copy.deepcopy(tree)
+    for key in LAYOUT_KEYS:
+        out.pop(key, None)
+    return out
+
+
+def template_info(template: Template, business: Business) -> dict[str, Any]:
+    data = template_summary(template, business)
+    data["pipeline_tree"] = tree_without_layout(template.pipeline_tree)
+    data["description"] = template.description
+    data["version"] = template.version
+    return data
