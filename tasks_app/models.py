@@ -1,0 +1,140 @@
+"""Task instances (a template's tree, prepared and bound to an engine run) and their callback records."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from templates_app.models import Business, Category, Template, TemplateSource
+
+
+class CreateMethod(models.TextChoices):
+    APP = "app", "手动"
+    API = "api", "API网关"
+    APP_MAKER = "app_maker", "轻应用"
+    PERIODIC = "periodic", "周期任务"
+    CLOCKED = "clocked", "计划任务"
+    MOBILE = "mobile", "移动端"
+
+
+class FlowType(models.TextChoices):
+    COMMON = "common", "默认任务流程"
+    COMMON_FUNC = "common_func", "职能化任务流程"
+
+
+class CurrentFlow(models.TextChoices):
+    # A common_func task waits in func_claim until someone claims it; nothing may start it before.
+    FUNC_CLAIM = "func_claim", "待认领"
+    EXECUTE_TASK = "execute_task", "执行"
+
+
+class TaskStatus(models.TextChoices):
+    """The three buckets query_task_count groups by (the API's names, not engine states)."""
+
+    CREATED = "CREATED", "未执行"
+    EXECUTING = "EXECUTING", "执行中"
+    FINISHED = "FINISHED", "已完成"
+
+
+TASK_NAME_MAX_LENGTH = 100
+
+
+class TaskInstance(models.Model):
+    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="tasks")
+    # Deleting a template must not delete the history of what ran from it.
+    template = models.ForeignKey(Template, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks")
+    template_source = models.CharField(max_length=16, choices=TemplateSource.choices, default=TemplateSource.BUSINESS)
+    template_version = models.CharField(max_length=64, blank=True, default="",
+                                        help_text="digest of the template tree the task was created from")
+    # Periodic runs are named "<name[:113]>_<YYYYmmddHHMMSS>", longer than the API's 100.
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True, default="")
+    creator = models.CharField(max_length=128)
+    executor = models.CharField(max_length=128, blank=True, default="")
+    claimer = models.CharField(max_length=128, blank=True, default="")
+    create_method = models.CharField(max_length=16, choices=CreateMethod.choices, default=CreateMethod.API)
+    create_info = models.CharField(max_length=255, blank=True, default="",
+                                   help_text="app code (api), app-maker id, or periodic task id")
+    flow_type = models.CharField(max_length=16, choices=FlowType.choices, default=FlowType.COMMON)
+    current_flow = models.CharField(max_length=16, choices=CurrentFlow.choices, default=CurrentFlow.EXECUTE_TASK)
+    category = models.CharField(max_length=32, choices=Category.choices, default=Category.OTHER)
+    pipeline_tree = models.JSONField()
+    run_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    is_started = models.BooleanField(default=False)
+    is_finished = models.BooleanField(default=False)
+    is_revoked = models.BooleanField(default=False)
+    create_time = models.DateTimeField(auto_now_add=True, db_index=True)
+    start_time = models.DateTimeField(null=True, blank=True)
+    finish_time = models.DateTimeField(null=True, blank=True)
+    is_deleted = models.BooleanField(default=False)
+    callback_url = models.CharField(max_length=1024, blank=True, default="")
+    # NULL (not "") when absent so the unique constraint ignores tasks created without one.
+    request_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
+    periodic_task_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["business", "is_deleted", "-id"], name="task_biz_recent"),
+            models.Index(fields=["business", "is_started", "is_finished"], name="task_biz_state"),
+        ]
+        constraints = [
+            # request_id makes create idempotent per (business, app); the index makes it race-safe.
+            models.UniqueConstraint(fields=["business", "create_info", "request_id"],
+                                    condition=models.Q(request_id__isnull=False),
+                                    name="uniq_task_request_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"task #{self.pk} {self.name}"
+
+    @property
+    def status(self) -> str:
+        if self.is_finished:
+            return TaskStatus.FINISHED
+        return TaskStatus.EXECUTING if self.is_started else TaskStatus.CREATED
+
+    @property
+    def elapsed_time(self) -> int:
+        """Seconds between start and finish (or now while running); 0 before the start."""
+        if not self.start_time:
+            return 0
+        from django.utils import timezone
+
+        end = self.finish_time or timezone.now()
+        return max(0, int((end - self.start_time).total_seconds()))
+
+    @property
+    def url(self) -> str:
+        return f"{settings.SOPS_APP_HOST}taskflow/execute/{self.business.bk_biz_id}/?instance_id={self.pk}"
+
+
+class CallbackStatus(models.TextChoices):
+    PENDING = "pending", "pending"
+    SUCCESS = "success", "success"
+    FAILED = "failed", "failed (gave up)"
+
+
+class TaskCallbackRecord(models.Model):
+    """One notification of a task's end to its callback_url, with every attempt's outcome."""
+
+    task = models.ForeignKey(TaskInstance, on_delete=models.CASCADE, related_name="callback_records")
+    url = models.CharField(max_length=1024)
+    state = models.CharField(max_length=32, help_text="the run state being reported")
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=CallbackStatus.choices, default=CallbackStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_status_code = models.IntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # A run finishes or is revoked once: never notify those twice, even if the signal repeats.
+            models.UniqueConstraint(fields=["task", "state"], condition=models.Q(state__in=["FINISHED", "REVOKED"]),
+                                    name="uniq_task_final_callback"),
+        ]
+
+    def __str__(self) -> str:
+        return f"callback of task #{self.task_id} ({self.state}, {self.status})"

@@ -1,0 +1,16 @@
+"""Receivers of the engine's signals."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+logger = logging.getLogger("sops.tasks")
+
+
+def on_run_finished(sender: Any = None, *, run_id: str, state: str, meta: dict | None = None, **_: Any) -> None:
+    from .services import record_run_end
+
+    try:
+        record_run_end(run_id=run_id, state=state, meta=meta)
+    except Exception:  # a receiver must never break the engine's own flow
+        logger.exception("could not record the end of run %s (%s)", run_id, state)
