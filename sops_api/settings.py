@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "sops_api",
     "pipeline_engine",
     "templates_app",
@@ -48,6 +49,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "sops_api.logs.RequestContextMiddleware",
+    "sops_api.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -138,6 +141,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Workflow orchestration API compatible with the BlueKing Standard OPS gateway.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's assets come from the pinned drf-spectacular-sidecar package,
+    # not a CDN: the docs page works offline and behind firewalls.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- sops ----------------------------------------------------------------
@@ -154,13 +163,30 @@ SOPS_COMPONENT_MODULES = env_list("SOPS_COMPONENT_MODULES", "")
 SOPS_REAPER_LEASE_SECONDS = int(os.environ.get("SOPS_REAPER_LEASE_SECONDS", "30"))
 SOPS_NODE_RERUN_LIMIT = int(os.environ.get("SOPS_NODE_RERUN_LIMIT", "100"))
 
+# prometheus-client's multi-process mode: every process (web workers, Celery
+# worker, scheduler) writes its samples here and /metrics sums them.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+
+# One JSON object per line (LOG_FORMAT=plain for a terminal-friendly form);
+# sops_api.logs adds the request's path, app_code and user, and the engine's
+# run_id / node_id, to every line.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"context": {"()": "sops_api.logs.ContextFilter"}},
     "formatters": {
+        "json": {"()": "sops_api.logs.JsonFormatter"},
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain" if LOG_FORMAT == "plain" else "json",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

@@ -1,17 +1,34 @@
-"""Writes on templates: each function is one transaction."""
+"""Writes on businesses and templates: each public function is one transaction."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from sops_api.apigw.errors import BadRequest
 
-from .models import Business, Category, Template, TemplateSource, TemplateVersion, tree_digest
+from .models import (
+    Business,
+    BusinessMember,
+    Category,
+    Role,
+    Template,
+    TemplateSource,
+    TemplateVersion,
+    tree_digest,
+    validate_time_zone,
+)
+
+NAME_MAX = Template._meta.get_field("name").max_length
 
 
 def validate_template_tree(tree: Any) -> None:
     """Refuse a tree the engine would refuse, with the engine's message naming node and rule."""
+    # Imported late: the engine's runtime imports Django models, and this
+    # module is imported while apps load.
     from pipeline_engine import api as engine
     from pipeline_engine.errors import TreeInvalid
 
@@ -36,16 +53,27 @@ def record_version(template: Template, editor: str = "") -> TemplateVersion:
     return version
 
 
-@transaction.atomic
-def create_template(*, name: str, pipeline_tree: dict, creator: str, business: Business | None = None,
-                    category: str = Category.OTHER, description: str = "", validate: bool = True) -> Template:
-    if not name or len(name) > 100:
-        raise BadRequest("template name must be 1 to 100 characters")
+def _check_fields(name: str, category: str) -> None:
+    if not name or len(name) > NAME_MAX:
+        raise BadRequest(f"template name must be 1 to {NAME_MAX} characters")
     if category not in Category.values:
         raise BadRequest(f"category {category!r} is not one of {', '.join(Category.values)}")
+
+
+@transaction.atomic
+def create_template(*, name: str, pipeline_tree: dict, creator: str, business: Business | None = None,
+                    category: str = Category.OTHER, description: str = "", validate: bool = True,
+                    pk: int | None = None) -> Template:
+    """Create a business template (or a common one when `business` is None).
+
+    `pk` is for fixtures that must line up with documented ids (bootstrap_demo);
+    on PostgreSQL the caller resets the id sequence afterwards.
+    """
+    _check_fields(name, category)
     if validate:
         validate_template_tree(pipeline_tree)
     template = Template.objects.create(
+        pk=pk,
         source=TemplateSource.BUSINESS if business else TemplateSource.COMMON,
         business=business, name=name, category=category, description=description,
         creator=creator, pipeline_tree=pipeline_tree,
@@ -63,3 +91,89 @@ def update_template_tree(*, template: Template, pipeline_tree: dict, editor: str
     template.save(update_fields=["pipeline_tree", "editor", "edit_time"])
     record_version(template, editor=editor)
     return template
+
+
+@transaction.atomic
+def save_template_from_admin(*, template: Template, editor: str) -> Template:
+    """The admin's save: validate, store every field, and record the tree as a version.
+
+    A new template has its creator set to the editor; an edited one gets the
+    editor recorded, as an edit through the API would.
+    """
+    _check_fields(template.name, template.category)
+    validate_template_tree(template.pipeline_tree)
+    template.source = TemplateSource.BUSINESS if template.business_id else TemplateSource.COMMON
+    if template.pk is None:
+        template.creator = template.creator or editor
+    else:
+        template.editor = editor
+    template.save()
+    record_version(template, editor=editor)
+    return template
+
+
+@transaction.atomic
+def set_templates_deleted(*, templates: Iterable[Template], deleted: bool = True) -> int:
+    """Soft delete (or restore): tasks keep pointing at the template's rows."""
+    return Template.objects.filter(pk__in=[t.pk for t in templates]).update(is_deleted=deleted)
+
+
+def _parse_import_item(index: int, item: Any) -> dict[str, Any]:
+    where = f"template #{index + 1}"
+    if not isinstance(item, dict):
+        raise BadRequest(f"{where}: must be a JSON object with name and pipeline_tree")
+    name = item.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise BadRequest(f"{where}: name is required")
+    tree = item.get("pipeline_tree")
+    if not isinstance(tree, dict):
+        raise BadRequest(f"{where} ({name}): pipeline_tree must be a JSON object")
+    return {
+        "name": name.strip(),
+        "category": item.get("category") or Category.OTHER,
+        "description": item.get("description") or "",
+        "pipeline_tree": tree,
+    }
+
+
+@transaction.atomic
+def import_templates(*, items: Any, creator: str, business: Business | None = None) -> list[Template]:
+    """Create every template in `items` (one object or a list) or none of them.
+
+    The first invalid item aborts the whole import; its message names the
+    item, and for a tree the node and the rule the engine reports.
+    """
+    if isinstance(items, dict):
+        items = [items]
+    if not isinstance(items, list) or not items:
+        raise BadRequest("expected a template object or a non-empty list of them")
+    created: list[Template] = []
+    for index, raw in enumerate(items):
+        item = _parse_import_item(index, raw)
+        try:
+            created.append(create_template(business=business, creator=creator, **item))
+        except BadRequest as exc:
+            raise BadRequest(f"template #{index + 1} ({item['name']}): {exc.message}") from exc
+    return created
+
+
+@transaction.atomic
+def create_business(*, bk_biz_id: int, name: str, time_zone: str = "Asia/Shanghai") -> Business:
+    if Business.objects.filter(bk_biz_id=bk_biz_id).exists():
+        raise BadRequest(f"business[bk_biz_id={bk_biz_id}] already exists")
+    if not name or len(name) > Business._meta.get_field("name").max_length:
+        raise BadRequest("business name must be 1 to 128 characters")
+    try:
+        validate_time_zone(time_zone)
+    except ValidationError as exc:
+        raise BadRequest(exc.messages[0]) from exc
+    return Business.objects.create(bk_biz_id=bk_biz_id, name=name, time_zone=time_zone)
+
+
+@transaction.atomic
+def set_member_role(*, business: Business, user: AbstractBaseUser, role: str) -> BusinessMember:
+    """Give `user` exactly `role` in `business` (creating the membership if needed)."""
+    if role not in Role.values:
+        raise BadRequest(f"role must be one of {', '.join(Role.values)}")
+    member, _ = BusinessMember.objects.update_or_create(business=business, user=user, defaults={"role": role})
+    return member

@@ -11,7 +11,9 @@ from .errors import SUCCESS
 def envelope(result: bool, data: Any = None, message: str = "", code: int = SUCCESS, status: int = 200,
              **extra: Any) -> JsonResponse:
     body = {"result": result, "data": data, "message": message, "code": code, **extra}
-    return JsonResponse(body, status=status, json_dumps_params={"ensure_ascii": False})
+    response = JsonResponse(body, status=status, json_dumps_params={"ensure_ascii": False})
+    response.envelope_code = code  # read by metrics without parsing the body again
+    return response
 
 
 def ok(data: Any = None, message: str = "success", **extra: Any) -> JsonResponse:

@@ -16,6 +16,8 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.views import APIView
 
 from pipeline_engine.errors import EngineError
+from sops_api import logs
+from sops_api.metrics import APIGW_ERRORS
 from templates_app.models import Business, Role
 
 from . import auth
@@ -47,6 +49,7 @@ class ApigwView(APIView):
         raw: HttpRequest = request._request
         self.params = read_params(raw)
         self.caller = auth.authenticate(raw, self.params)
+        logs.bind(app_code=self.caller.app.app_code, user=self.caller.user.get_username())
         if self.business_kwarg:
             biz = kwargs.get(self.business_kwarg, self.params.get(self.business_kwarg))
             self.business = auth.load_business(biz)
@@ -57,6 +60,13 @@ class ApigwView(APIView):
         return self.caller.user.get_username()
 
     def handle_exception(self, exc: Exception) -> JsonResponse:
+        response = self._error_response(exc)
+        match = getattr(self.request, "resolver_match", None)
+        code = getattr(response, "envelope_code", UNKNOWN_ERROR)
+        APIGW_ERRORS.labels(match.url_name if match else "unmatched", str(code)).inc()
+        return response
+
+    def _error_response(self, exc: Exception) -> JsonResponse:
         if isinstance(exc, ApiError):
             return fail(exc.message, exc.code)
         if isinstance(exc, EngineError):

@@ -1,0 +1,76 @@
+# sops: `make run` starts the demo, `make test` runs the suite. See README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON3 ?= python3
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.sops-installed
+VAR     := $(CURDIR)/var
+PORT    ?= 8000
+HOST    ?= 127.0.0.1
+
+.PHONY: help install run migrate demo test test-pg lint bench clean
+
+help:
+	@echo "make run      install if needed, migrate, bootstrap the demo, start web + worker + scheduler"
+	@echo "make test     run the whole test suite (embedded SQLite, or DATABASE_URL/CELERY_BROKER_URL)"
+	@echo "make test-pg  run the suite against the local PostgreSQL and Redis"
+	@echo "make lint     ruff"
+	@echo "make bench    run the benchmarks (bench/run_all.py)"
+
+$(PY):
+	$(PYTHON3) -m venv $(VENV)
+
+# Reinstall only when the dependencies change.
+$(STAMP): pyproject.toml | $(PY)
+	@echo "installing dependencies into $(VENV) ..."
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+migrate: $(STAMP)
+	@$(PY) manage.py migrate --noinput -v 0
+
+demo: migrate
+	@$(PY) manage.py bootstrap_demo --spec-placeholders
+
+# Web, worker and scheduler share var/ (SQLite + the filesystem broker) unless
+# DATABASE_URL / CELERY_BROKER_URL point elsewhere. Metrics of every process
+# are summed through PROMETHEUS_MULTIPROC_DIR.
+run: export PROMETHEUS_MULTIPROC_DIR ?= $(VAR)/prometheus
+run: export SOPS_APP_HOST ?= http://$(HOST):$(PORT)/
+run: export PORT := $(PORT)
+run: export HOST := $(HOST)
+run: demo
+	@$(PY) scripts/run_all.py
+
+# Embedded mode: the test database is a SQLite *file* (not :memory:) so the
+# Celery worker subprocess of the tests can open it too, and the broker folder
+# is the tests' own, away from a `make run` that may be running.
+test: $(STAMP)
+	@set -o pipefail; \
+	if [ -z "$${DATABASE_URL:-}" ]; then \
+	  mkdir -p $(VAR)/test; \
+	  export SOPS_VAR_DIR=$(VAR)/test TEST_DATABASE_NAME=$(VAR)/test/test-sops.sqlite3; \
+	  rm -f $(VAR)/test/test-sops.sqlite3*; rm -rf $(VAR)/test/broker; \
+	fi; \
+	rc=0; $(PY) -m pytest tests/ $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure"; exit 1; fi; \
+	exit $$rc
+
+test-pg: $(STAMP)
+	@createdb -h 127.0.0.1 -U postgres sops_dev_test 2>/dev/null || true
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/sops_dev_test} \
+	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/5} \
+	$(MAKE) test
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	$(PY) bench/run_all.py $(BENCH_ARGS)
+
+clean:
+	rm -rf var .pytest_cache

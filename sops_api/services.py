@@ -1,0 +1,124 @@
+"""Writes on apps and user tickets: each function is one transaction.
+
+Raw secrets and tokens exist only in the return values of these functions; the
+database keeps hashes (apps) and digests (tickets), so the caller must show a
+new credential to its operator at once.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Iterable
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from .models import App, UserTicket, token_digest
+
+ACCESS_TOKEN_DEFAULT_TTL = dt.timedelta(days=7)
+APP_CODE_MAX = App._meta.get_field("app_code").max_length
+
+
+class CredentialError(ValueError):
+    """A credential request that cannot be honoured (duplicate, malformed...)."""
+
+
+def generate_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _check_app_code(app_code: str) -> None:
+    if not app_code or len(app_code) > APP_CODE_MAX or any(ch.isspace() for ch in app_code):
+        raise CredentialError(f"app_code must be 1 to {APP_CODE_MAX} characters without spaces")
+
+
+@transaction.atomic
+def create_app(*, app_code: str, name: str = "", secret: str | None = None,
+               enabled: bool = True) -> tuple[App, str]:
+    """Register an app; returns it with its raw secret (generated unless given)."""
+    _check_app_code(app_code)
+    if App.objects.filter(app_code=app_code).exists():
+        raise CredentialError(f"app[{app_code}] already exists")
+    raw = secret or generate_secret()
+    app = App(app_code=app_code, name=name or app_code, enabled=enabled)
+    app.set_secret(raw)
+    app.save()
+    return app, raw
+
+
+@transaction.atomic
+def reset_app_secret(*, app: App, secret: str | None = None) -> str:
+    """Give the app a new secret (generated unless given); the old one stops working at once."""
+    raw = secret or generate_secret()
+    app.set_secret(raw)
+    app.save(update_fields=["secret_hash"])
+    return raw
+
+
+@transaction.atomic
+def set_apps_enabled(*, apps: Iterable[App], enabled: bool) -> int:
+    return App.objects.filter(pk__in=[a.pk for a in apps]).update(enabled=enabled)
+
+
+def _default_expiry(kind: str, expires_in: int | None) -> dt.datetime | None:
+    if expires_in is not None:
+        if expires_in <= 0:
+            raise CredentialError("expires_in must be a positive number of seconds")
+        return timezone.now() + dt.timedelta(seconds=expires_in)
+    # An access_token is a bearer credential handed to scripts: it expires by
+    # default. A bk_token stands for a login session and lives until revoked.
+    if kind == UserTicket.ACCESS_TOKEN:
+        return timezone.now() + ACCESS_TOKEN_DEFAULT_TTL
+    return None
+
+
+@transaction.atomic
+def issue_ticket(*, user: AbstractBaseUser, kind: str = UserTicket.ACCESS_TOKEN, expires_in: int | None = None,
+                 raw: str | None = None) -> tuple[UserTicket, str]:
+    """Issue a ticket for `user`; returns it with the raw token, which is never stored."""
+    if kind not in (UserTicket.BK_TOKEN, UserTicket.ACCESS_TOKEN):
+        raise CredentialError(f"kind must be {UserTicket.BK_TOKEN} or {UserTicket.ACCESS_TOKEN}")
+    token = raw or generate_secret()
+    digest = token_digest(token)
+    if UserTicket.objects.filter(digest=digest).exists():
+        raise CredentialError("this token is already issued")
+    ticket = UserTicket.objects.create(
+        user=user, kind=kind, digest=digest, hint=token[:6], expires_at=_default_expiry(kind, expires_in),
+    )
+    return ticket, token
+
+
+@transaction.atomic
+def revoke_tickets(*, tickets: Iterable[UserTicket]) -> int:
+    return UserTicket.objects.filter(pk__in=[t.pk for t in tickets], revoked=False).update(revoked=True)
+
+
+def ticket_for_token(raw: str) -> UserTicket | None:
+    return UserTicket.objects.filter(digest=token_digest(raw)).select_related("user").first()
+
+
+def ticket_is_usable(ticket: UserTicket | None, user: AbstractBaseUser | None = None) -> bool:
+    return (ticket is not None and not ticket.revoked and not ticket.is_expired
+            and (user is None or ticket.user_id == user.pk))
+
+
+@transaction.atomic
+def ensure_user(*, username: str, superuser: bool = False, password: str | None = None) -> AbstractBaseUser:
+    """Fetch or create a user; a new one has no usable password unless one is given."""
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=username).first()
+    if user is None:
+        user = user_model(username=username, is_active=True)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+    elif password:
+        user.set_password(password)
+    if superuser:
+        user.is_superuser = True
+        user.is_staff = True
+    user.save()
+    return user
