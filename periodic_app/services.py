@@ -46,14 +46,14 @@ def compute_next_run(task: PeriodicTask, now: dt.datetime) -> dt.datetime | None
     return next_fire(task.schedule, task.business.tzinfo, now)
 
 
-def build_tree(template: Template, *, constants: Mapping[str, Any] | None,
+def build_tree(template: Template, *, business: Business, constants: Mapping[str, Any] | None,
                exclude_task_nodes_id: list[str] | None) -> dict:
-    """The tree create_task would build, frozen once so every firing runs the same thing."""
-    from tasks_app.tree_prep import prepare_tree, regenerate_ids
+    """The tree create_task builds (exclusions, pruning, merge, subprocesses unfolded, new ids,
+    validated), frozen once so that every firing runs the same thing."""
+    from tasks_app.services import build_task_tree
 
-    prepared = prepare_tree(template.pipeline_tree, exclude_task_nodes_id=list(exclude_task_nodes_id or []),
-                            constants=dict(constants or {}))
-    return regenerate_ids(prepared)
+    return build_task_tree(business=business, source_tree=template.pipeline_tree,
+                           exclude_task_nodes_id=exclude_task_nodes_id, constants=dict(constants or {}))
 
 
 @transaction.atomic
@@ -69,7 +69,8 @@ def create_periodic_task(*, business: Business, template: Template, name: str, c
     task = PeriodicTask(
         business=business, template=template, template_source=template.source, name=name,
         creator=creator, editor=creator,
-        pipeline_tree=build_tree(template, constants=constants, exclude_task_nodes_id=exclude_task_nodes_id),
+        pipeline_tree=build_tree(template, business=business, constants=constants,
+                                 exclude_task_nodes_id=exclude_task_nodes_id),
         enabled=enabled, overlap_policy=overlap_policy,
     )
     task.set_schedule(cron)

@@ -1,0 +1,201 @@
+"""The scheduler tick: fire every due periodic task exactly once.
+
+How exactly-once holds with any number of scheduler processes:
+
+1. Each enabled periodic task stores its next fire instant, ``next_run_at``.
+2. A tick claims due rows (``enabled and next_run_at <= now``) inside one
+   transaction with ``SELECT ... FOR UPDATE SKIP LOCKED``: two schedulers never
+   hold the same row, and neither waits for the other. On SQLite (no row
+   locks) the project opens transactions with ``BEGIN IMMEDIATE``, so ticks
+   serialise on the database's write lock instead.
+3. For each claimed row the firing (history row, task creation, task start)
+   runs in a savepoint, and the row's ``next_run_at`` moves to the first fire
+   time strictly after *now*, ``total_run_count`` and ``last_run_at`` change,
+   all in the claiming transaction. Once it commits, no scheduler sees the row
+   as due for that fire time again; if it rolls back, nothing of the firing
+   remains (the engine's messages are only sent on commit) and the next tick
+   fires it.
+4. Belt and braces: the history table is unique on (periodic task, scheduled
+   time). A firing that would duplicate one already recorded fails its
+   savepoint, which also discards the task it created.
+
+Catch-up: after downtime the row is simply still due, and step 3 moves it past
+*now*, so all the missed fire times collapse into one firing. Its history
+entry keeps the scheduled time (the earliest missed one), the actual time, a
+``late`` flag and how many further fire times were folded into it.
+
+A firing that fails (e.g. the template's tree no longer validates) is recorded
+in the history with its reason; the savepoint keeps the claim's bookkeeping,
+so it neither blocks nor repeats, and the next fire time is scheduled as usual.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+
+from . import clock
+from .cron import fire_times, next_fire
+from .models import OverlapPolicy, PeriodicTask, PeriodicTaskHistory
+
+logger = logging.getLogger("sops.periodic")
+
+# A firing this much after its scheduled time is flagged late (the scheduler was away or behind).
+LATE_AFTER = dt.timedelta(seconds=int(getattr(settings, "SOPS_PERIODIC_LATE_SECONDS", 60)))
+DEFAULT_BATCH_SIZE = 20
+TASK_NAME_SUFFIX_LENGTH = len("_YYYYmmddHHMMSS")
+
+
+@dataclass(frozen=True)
+class Firing:
+    """What one claimed row came to, for logs and tests."""
+
+    periodic_task_id: int
+    scheduled_at: dt.datetime | None
+    fired_at: dt.datetime
+    task_id: int | None
+    success: bool
+    skipped: bool
+    late: bool
+    missed_windows: int
+    reason: str
+    next_run_at: dt.datetime | None
+
+
+def task_name(periodic_name: str, fired_at: dt.datetime, tz: dt.tzinfo) -> str:
+    """`<name>_<YYYYmmddHHMMSS in the business's zone>`, the name cut so the whole fits a task name."""
+    from tasks_app.models import TASK_NAME_MAX_LENGTH
+
+    stamp = fired_at.astimezone(tz).strftime("%Y%m%d%H%M%S")
+    return f"{periodic_name[: TASK_NAME_MAX_LENGTH - TASK_NAME_SUFFIX_LENGTH]}_{stamp}"
+
+
+def previous_run_still_going(task: PeriodicTask) -> int | None:
+    """The id of the task the last firing created if it started and has not finished."""
+    if not task.last_task_id:
+        return None
+    from tasks_app.models import TaskInstance
+
+    row = (TaskInstance.objects.filter(pk=task.last_task_id)
+           .values("is_started", "is_finished", "is_revoked").first())
+    if row and row["is_started"] and not row["is_finished"] and not row["is_revoked"]:
+        return task.last_task_id
+    return None
+
+
+def _create_and_start(task: PeriodicTask, fired_at: dt.datetime) -> int:
+    from tasks_app.models import CreateMethod, FlowType
+    from tasks_app.services import create_task, start_task
+
+    instance = create_task(
+        business=task.business, template=task.template,
+        name=task_name(task.name, fired_at, task.business.tzinfo),
+        creator=task.creator, app_code="", flow_type=FlowType.COMMON,
+        create_method=CreateMethod.PERIODIC, description="periodic task instance",
+        pipeline_tree=task.pipeline_tree, periodic_task_id=task.pk,
+    )
+    start_task(task=instance, executor=task.creator)
+    return instance.pk
+
+
+def _reason(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
+    return f"{exc.__class__.__name__}: {message}"[:2000]
+
+
+def fire(task: PeriodicTask, now: dt.datetime) -> Firing:
+    """Fire one claimed (locked) row and advance it. Runs inside the claiming transaction."""
+    scheduled = task.next_run_at
+    try:
+        tz = task.business.tzinfo
+        schedule = task.schedule
+        following = next_fire(schedule, tz, now)
+        late = scheduled is not None and now - scheduled > LATE_AFTER
+        # Fire times that passed after the scheduled one are folded into this single firing.
+        missed = len(fire_times(schedule, tz, scheduled, now)) if late else 0
+    except Exception as exc:  # a broken row must not stop the tick for everyone else
+        logger.exception("periodic task %s: cannot compute its schedule", task.pk)
+        task.next_run_at = None
+        task.save(update_fields=["next_run_at"])
+        return Firing(task.pk, scheduled, now, None, False, False, False, 0, _reason(exc), None)
+
+    entry = PeriodicTaskHistory(periodic_task=task, scheduled_at=scheduled, fired_at=now, late=late,
+                                missed_windows=missed)
+    task_id: int | None = None
+    success = skipped = False
+    reason = ""
+    duplicate = False
+    try:
+        with transaction.atomic():
+            entry.save()  # claims (task, scheduled time); a duplicate fails here
+            running = previous_run_still_going(task) if task.overlap_policy == OverlapPolicy.SKIP else None
+            if running is not None:
+                skipped = True
+                reason = f"skipped: task {running} created by the previous firing is still running"
+                entry.skipped, entry.reason = True, reason
+                entry.save(update_fields=["skipped", "reason"])
+            else:
+                task_id = _create_and_start(task, now)
+                success = True
+                entry.task_id, entry.success = task_id, True
+                entry.save(update_fields=["task_id", "success"])
+    except IntegrityError as exc:
+        task_id, success, skipped = None, False, False
+        if PeriodicTaskHistory.objects.filter(periodic_task=task, scheduled_at=scheduled).exists():
+            duplicate = True
+            reason = "duplicate firing prevented: this fire time was already handled"
+            logger.warning("periodic task %s: fire time %s was already handled; not firing again",
+                           task.pk, scheduled)
+        else:
+            reason = _reason(exc)
+    except Exception as exc:  # any failure of create/start is the firing's outcome, not the tick's
+        task_id, success, skipped = None, False, False
+        reason = _reason(exc)
+        logger.warning("periodic task %s: firing for %s failed: %s", task.pk, scheduled, reason)
+
+    if not success and not skipped and not duplicate:
+        PeriodicTaskHistory.objects.create(periodic_task=task, scheduled_at=scheduled, fired_at=now,
+                                           late=late, missed_windows=missed, success=False, reason=reason)
+    fields = ["next_run_at"]
+    task.next_run_at = following
+    if success:
+        task.total_run_count += 1
+        task.last_run_at = now
+        task.last_task_id = task_id
+        fields += ["total_run_count", "last_run_at", "last_task_id"]
+    task.save(update_fields=fields)
+    logger.info("periodic task %s %s: scheduled %s, fired %s%s, task %s, next %s%s",
+                task.pk, "fired" if success else ("skipped" if skipped else "failed"),
+                scheduled.isoformat() if scheduled else None, now.isoformat(),
+                f" (late, {missed} more fire times folded in)" if late else "", task_id,
+                following.isoformat() if following else None, f": {reason}" if reason else "")
+    return Firing(task.pk, scheduled, now, task_id, success, skipped, late, missed, reason, following)
+
+
+def _due(now: dt.datetime, batch_size: int) -> list[PeriodicTask]:
+    qs = (PeriodicTask.objects.filter(enabled=True, next_run_at__lte=now)
+          .select_related("business", "template").order_by("next_run_at", "id"))
+    if connection.features.has_select_for_update_skip_locked:
+        # Lock only the periodic task rows; another scheduler skips them instead of waiting.
+        qs = qs.select_for_update(skip_locked=True, of=("self",))
+    return list(qs[:batch_size])
+
+
+def tick(*, now: dt.datetime | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> list[Firing]:
+    """Fire everything due at `now` (the scheduler's clock by default). Returns what happened.
+
+    Claims at most `batch_size` rows per transaction so locks are held briefly and
+    several schedulers share a burst of due tasks.
+    """
+    now = now or clock.now()
+    firings: list[Firing] = []
+    while True:
+        with transaction.atomic():
+            claimed = _due(now, batch_size)
+            for task in claimed:
+                firings.append(fire(task, now))
+        if len(claimed) < batch_size:
+            return firings
