@@ -1,0 +1,1 @@
+"""Benchmark programs for the sops engine and HTTP API (see docs/benchmarks.md)."""

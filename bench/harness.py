@@ -1,0 +1,338 @@
+"""The processes a benchmark needs, started and stopped by the benchmark itself.
+
+A fresh PostgreSQL database (dropped and created, then migrated), two Redis
+databases of its own (broker and counters, flushed with FLUSHDB, never
+FLUSHALL), Celery workers, the engine's scheduler/sweep if it has one, and
+gunicorn for the HTTP scenarios. Every child's output goes to a log file under
+bench/results/logs/ so a failed run can be read afterwards.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+RESULTS = REPO / "bench" / "results"
+
+
+@dataclass
+class Config:
+    pg_url: str = "postgres://postgres@127.0.0.1:5432/"  # server URL without a database name
+    db_name: str = "sops_bench"
+    redis_url: str = "redis://127.0.0.1:6379"
+    broker_db: int = 9
+    counters_db: int = 10
+    worker_procs: int = 1          # Celery worker (master) processes
+    worker_concurrency: int = 2    # prefork children per worker: 2 in all by default
+    http_port: int = 8765
+    gunicorn_workers: int = 2
+    sql_detail: bool = False
+    log_dir: Path = field(default_factory=lambda: RESULTS / "logs" / time.strftime("%Y%m%d-%H%M%S"))
+
+    @property
+    def database_url(self) -> str:
+        parts = urlsplit(self.pg_url)
+        return urlunsplit((parts.scheme, parts.netloc, "/" + self.db_name, parts.query, ""))
+
+    @property
+    def broker_url(self) -> str:
+        return f"{self.redis_url}/{self.broker_db}"
+
+    @property
+    def counters_url(self) -> str:
+        return f"{self.redis_url}/{self.counters_db}"
+
+    def child_env(self, role: str = "worker") -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "DJANGO_SETTINGS_MODULE": "sops_api.settings",
+            "DATABASE_URL": self.database_url,
+            "CELERY_BROKER_URL": self.broker_url,
+            "CELERY_TASK_ALWAYS_EAGER": "0",
+            "SOPS_BENCH_COUNTERS_URL": self.counters_url,
+            "SOPS_BENCH_SQL_DETAIL": "1" if self.sql_detail else "0",
+            "SOPS_BENCH_ROLE": role,
+            "DEBUG": "0",
+            "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+            "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        })
+        return env
+
+
+def _pg_cli_args(cfg: Config) -> tuple[list[str], dict[str, str]]:
+    parts = urlsplit(cfg.pg_url)
+    args = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432), "-U", parts.username or "postgres"]
+    env = dict(os.environ)
+    if parts.password:
+        env["PGPASSWORD"] = parts.password
+    return args, env
+
+
+def fresh_database(cfg: Config) -> None:
+    """Drop and create the benchmark's own database, then migrate it."""
+    args, env = _pg_cli_args(cfg)
+    subprocess.run(["dropdb", *args, "--if-exists", "--force", cfg.db_name], check=True, env=env)
+    subprocess.run(["createdb", *args, cfg.db_name], check=True, env=env)
+    subprocess.run([str(VENV_BIN / "python"), "manage.py", "migrate", "--noinput", "-v", "0"],
+                   check=True, cwd=REPO, env=cfg.child_env("driver"))
+
+
+def drop_database(cfg: Config) -> None:
+    args, env = _pg_cli_args(cfg)
+    subprocess.run(["dropdb", *args, "--if-exists", "--force", cfg.db_name], check=False, env=env,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def flush_redis(cfg: Config) -> None:
+    """FLUSHDB on our own databases only; other engineers share this Redis server."""
+    import redis
+
+    for db in (cfg.broker_db, cfg.counters_db):
+        redis.Redis.from_url(f"{cfg.redis_url}/{db}").flushdb()
+
+
+class Managed:
+    """A child process with a log file; stopped politely, then killed."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        # A new session: our signals reach the whole tree (prefork children included) and
+        # nothing of ours leaks onto the terminal's process group.
+        self.proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.alive():
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(5)
+        self._log.close()
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of a process, from /proc (psutil is not installed)."""
+    found: list[int] = []
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    try:
+        return [int(x) for x in path.read_text().split()]
+    except OSError:
+        pass
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces or parentheses: fields start after the last ')'.
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def rss_kib(pid: int) -> int:
+    """VmRSS of a process in KiB (0 if it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Workers:
+    """Celery worker processes with the counting module loaded."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.procs: list[Managed] = []
+
+    def start(self, timeout: float = 60.0) -> None:
+        import redis
+
+        counters = redis.Redis.from_url(self.cfg.counters_url)
+        counters.delete(*counters.keys("sopsbench:ready:*") or ["sopsbench:none"])
+        for i in range(self.cfg.worker_procs):
+            argv = [str(VENV_BIN / "celery"), "-A", "sops_api", "worker", "-P", "prefork",
+                    "-c", str(self.cfg.worker_concurrency), "-n", f"bench{i}@%h", "-I", "bench.sql_count",
+                    # Gossip, mingle and heartbeats are cluster chatter the engine does not need.
+                    "--without-gossip", "--without-mingle", "--without-heartbeat",
+                    "-l", "WARNING"]
+            self.procs.append(Managed(f"worker{i}", argv, self.cfg.child_env("worker"), self.cfg.log_dir))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(counters.keys("sopsbench:ready:*")) >= len(self.procs):
+                # Prefork children fork after worker_ready; give them a moment to exist.
+                time.sleep(0.5)
+                return
+            for p in self.procs:
+                if not p.alive():
+                    raise RuntimeError(f"worker {p.name} exited:\n{p.tail()}")
+            time.sleep(0.1)
+        raise RuntimeError("workers did not become ready:\n" + "\n".join(p.tail() for p in self.procs))
+
+    def child_pids(self) -> list[int]:
+        pids: list[int] = []
+        for p in self.procs:
+            pids.extend(children_of(p.pid))
+        return pids
+
+    def rss_kib(self) -> dict[int, int]:
+        """RSS of every process doing the work (prefork children, else the masters)."""
+        pids = self.child_pids() or [p.pid for p in self.procs]
+        return {pid: rss_kib(pid) for pid in pids}
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.stop()
+        self.procs.clear()
+
+
+def manage_commands() -> set[str]:
+    """Management command names available in this checkout (no Django setup needed)."""
+    names: set[str] = set()
+    for app_dir in REPO.iterdir():
+        cmd_dir = app_dir / "management" / "commands"
+        if cmd_dir.is_dir():
+            names.update(p.stem for p in cmd_dir.glob("*.py") if not p.stem.startswith("_"))
+    return names
+
+
+class Scheduler:
+    """The engine's sweep (reaper, due timers), via the periodic app's run_scheduler when it exists."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.proc: Managed | None = None
+
+    def start(self) -> bool:
+        if "run_scheduler" not in manage_commands():
+            return False
+        argv = [str(VENV_BIN / "python"), "manage.py", "run_scheduler"]
+        self.proc = Managed("scheduler", argv, self.cfg.child_env("scheduler"), self.cfg.log_dir)
+        time.sleep(0.5)
+        if not self.proc.alive():
+            raise RuntimeError(f"run_scheduler exited:\n{self.proc.tail()}")
+        return True
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.stop()
+            self.proc = None
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+class Gunicorn:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.proc: Managed | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.cfg.http_port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        if port_open(self.cfg.http_port):
+            raise RuntimeError(f"port {self.cfg.http_port} is already in use; pass --http-port")
+        argv = [str(VENV_BIN / "gunicorn"), "-w", str(self.cfg.gunicorn_workers), "-b",
+                f"127.0.0.1:{self.cfg.http_port}", "--log-level", "warning", "sops_api.wsgi:application"]
+        self.proc = Managed("gunicorn", argv, self.cfg.child_env("web"), self.cfg.log_dir)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if port_open(self.cfg.http_port):
+                return
+            if not self.proc.alive():
+                raise RuntimeError(f"gunicorn exited:\n{self.proc.tail()}")
+            time.sleep(0.1)
+        raise RuntimeError("gunicorn did not start listening")
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.stop()
+            self.proc = None
+
+
+def machine_info(cfg: Config) -> dict[str, Any]:
+    """What the figures were measured on, printed at the top of every report."""
+    info: dict[str, Any] = {}
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        models = [line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")]
+        info["cpu"] = models[0] if models else "unknown"
+    except OSError:
+        info["cpu"] = "unknown"
+    info["cores"] = os.cpu_count()
+    try:
+        mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
+        info["ram_gib"] = round(int(mem) / 1024 / 1024, 1)
+    except (OSError, IndexError, ValueError):
+        info["ram_gib"] = None
+    import platform
+
+    info["python"] = platform.python_version()
+    info["kernel"] = platform.release()
+    args, env = _pg_cli_args(cfg)
+    try:
+        out = subprocess.run(["psql", *args, "-d", "postgres", "-Atc", "SHOW server_version"],
+                             capture_output=True, text=True, env=env, timeout=10)
+        info["postgresql"] = out.stdout.strip() or out.stderr.strip()
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        info["postgresql"] = f"unknown ({exc})"
+    try:
+        import redis
+
+        info["redis"] = redis.Redis.from_url(cfg.counters_url).info("server").get("redis_version")
+    except Exception as exc:  # noqa: BLE001 - a report header must not crash the run
+        info["redis"] = f"unknown ({exc})"
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                                text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True).stdout.strip()
+        info["git"] = commit + ("+dirty" if dirty else "")
+    except OSError:
+        info["git"] = "unknown"
+    info["wrk"] = shutil.which("wrk") is not None
+    return info

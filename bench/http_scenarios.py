@@ -1,0 +1,226 @@
+"""HTTP scenarios against gunicorn (2 workers): read latency on a 1,000-node task, create_task, throughput.
+
+Single-request latency is measured with a sequential `requests.Session` series
+(one request in flight, so the median is the server's latency plus loopback);
+the throughput figure comes from locust, headless, with many users.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import trees
+from .engine_probe import Unavailable
+from .harness import REPO, VENV_BIN, Config
+from .scenarios import Result, Target
+
+BIZ_ID = 9901
+APP_CODE = "sops-bench"
+APP_SECRET = "sops-bench-secret"
+ACCESS_TOKEN = "sops-bench-access-token"
+
+
+@dataclass
+class Seed:
+    base_url: str
+    biz_id: int
+    big_template_id: int
+    small_template_id: int
+
+    @property
+    def creds(self) -> dict[str, str]:
+        return {"app_code": APP_CODE, "app_secret": APP_SECRET, "access_token": ACCESS_TOKEN}
+
+
+def require_endpoints() -> None:
+    from django.urls import Resolver404, resolve
+
+    for path in ("/apigw/create_task/1/1/", "/apigw/start_task/1/1/", "/apigw/get_task_status/1/1/",
+                 "/apigw/get_task_node_detail/1/1/"):
+        try:
+            resolve(path)
+        except Resolver404 as exc:
+            raise Unavailable(f"endpoint {path.split('/')[2]} is not routed yet") from exc
+
+
+def seed(base_url: str) -> Seed:
+    """A business, an app, a maintainer with an access_token, a 1,000-node and a small template.
+
+    Rows are created through the apps' own service functions, as an operator's
+    commands would; the caller is a plain maintainer (not a superuser) so the
+    role check runs as it does for real callers.
+    """
+    try:
+        from sops_api.models import UserTicket
+        from sops_api.services import create_app, ensure_user, issue_ticket
+        from templates_app.models import Business, Role
+        from templates_app.services import create_template, set_member_role
+    except ImportError as exc:
+        raise Unavailable(f"seeding needs the apps' services ({exc})") from exc
+
+    business, _ = Business.objects.get_or_create(bk_biz_id=BIZ_ID, defaults={"name": "bench"})
+    user = ensure_user(username="bench")
+    set_member_role(business=business, user=user, role=Role.MAINTAINER)
+    from sops_api.models import App
+
+    if not App.objects.filter(app_code=APP_CODE).exists():
+        create_app(app_code=APP_CODE, secret=APP_SECRET)
+        issue_ticket(user=user, kind=UserTicket.ACCESS_TOKEN, raw=ACCESS_TOKEN, expires_in=7 * 24 * 3600)
+    big = create_template(name="bench 1000 noop", pipeline_tree=trees.linear_chain(1000), creator="bench",
+                          business=business)
+    small = create_template(name="bench small exclusive", pipeline_tree=trees.exclusive_small(),
+                            creator="bench", business=business)
+    return Seed(base_url, BIZ_ID, big.pk, small.pk)
+
+
+class Client:
+    def __init__(self, seed: Seed) -> None:
+        import requests
+
+        self.seed = seed
+        self.s = requests.Session()
+
+    def get(self, endpoint: str, task_id: int, **params: Any) -> tuple[float, dict[str, Any]]:
+        url = f"{self.seed.base_url}/apigw/{endpoint}/{task_id}/{self.seed.biz_id}/"
+        t0 = time.perf_counter()
+        resp = self.s.get(url, params={**self.seed.creds, **params}, timeout=60)
+        elapsed = time.perf_counter() - t0
+        return elapsed, _body(resp)
+
+    def post(self, endpoint: str, first: int, body: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+        url = f"{self.seed.base_url}/apigw/{endpoint}/{first}/{self.seed.biz_id}/"
+        t0 = time.perf_counter()
+        resp = self.s.post(url, json={**self.seed.creds, **body}, timeout=60)
+        elapsed = time.perf_counter() - t0
+        return elapsed, _body(resp)
+
+    def create_task(self, template_id: int, name: str) -> tuple[float, dict[str, Any]]:
+        elapsed, body = self.post("create_task", template_id, {"name": name, "flow_type": "common"})
+        if not body.get("result"):
+            raise RuntimeError(f"create_task failed: {body.get('message')}")
+        return elapsed, body["data"]
+
+    def run_task(self, template_id: int, name: str, timeout: float = 120) -> dict[str, Any]:
+        """create_task + start_task, then poll get_task_status until FINISHED (outside any timing)."""
+        _, data = self.create_task(template_id, name)
+        _, body = self.post("start_task", data["task_id"], {})
+        if not body.get("result"):
+            raise RuntimeError(f"start_task failed: {body.get('message')}")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            _, status = self.get("get_task_status", data["task_id"])
+            state = (status.get("data") or {}).get("state")
+            if state == "FINISHED":
+                return data
+            if state in ("FAILED", "REVOKED"):
+                raise RuntimeError(f"task {data['task_id']} ended {state}")
+            time.sleep(0.2)
+        raise RuntimeError(f"task {data['task_id']} not FINISHED after {timeout}s")
+
+
+def _body(resp: Any) -> dict[str, Any]:
+    try:
+        return resp.json()
+    except ValueError:
+        return {"result": False, "message": f"HTTP {resp.status_code}: {resp.text[:200]}"}
+
+
+def _series(fn: Any, n: int, warm: int = 3) -> list[float]:
+    for _ in range(warm):
+        fn()
+    out = []
+    for _ in range(n):
+        elapsed, body = fn()
+        if not body.get("result"):
+            raise RuntimeError(f"request failed: {body.get('message')}")
+        out.append(elapsed)
+    return out
+
+
+def _latency_result(name: str, what: str, target_ms: float, samples: list[float]) -> Result:
+    ms = sorted(x * 1e3 for x in samples)
+    r = Result(name, what, Target(f"median <= {target_ms:g} ms", median_ms=target_ms))
+    r.extra.update(requests=len(ms), median_ms=statistics.median(ms), min_ms=ms[0], max_ms=ms[-1],
+                   p95_ms=ms[max(0, int(len(ms) * 0.95) - 1)])
+    return r
+
+
+def run_locust(cfg: Config, seed: Seed, task_id: int, users: int, seconds: int) -> dict[str, Any]:
+    """Headless locust on get_task_status; returns requests/s and failures from its CSV."""
+    out_dir = cfg.log_dir / "locust"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    prefix = out_dir / "status_small"
+    env = dict(os.environ)
+    env["SOPS_BENCH_PATH"] = (f"/apigw/get_task_status/{task_id}/{seed.biz_id}/?app_code={APP_CODE}"
+                              f"&app_secret={APP_SECRET}&access_token={ACCESS_TOKEN}")
+    argv = [str(VENV_BIN / "locust"), "-f", str(REPO / "bench" / "locustfile.py"), "--headless",
+            "-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--host", seed.base_url,
+            "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "5"]
+    with open(out_dir / "locust.log", "wb") as log:
+        proc = subprocess.run(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                              timeout=seconds + 60)
+    stats_path = Path(f"{prefix}_stats.csv")
+    if not stats_path.exists():
+        raise RuntimeError(f"locust wrote no stats (exit {proc.returncode}); see {out_dir / 'locust.log'}")
+    with open(stats_path) as fh:
+        rows = {row["Name"]: row for row in csv.DictReader(fh)}
+    agg = rows["Aggregated"]
+    return {"rps": float(agg["Requests/s"]), "requests": int(agg["Request Count"]),
+            "failures": int(agg["Failure Count"]), "median_ms": float(agg["Median Response Time"]),
+            "p95_ms": float(agg.get("95%", "nan")), "users": users, "seconds": seconds}
+
+
+def http_scenarios(cfg: Config, base_url: str, quick: bool) -> list[Result]:
+    names = ["http_status_1000", "http_node_detail_1000", "http_create_task_1000", "http_status_small_rps"]
+    try:
+        require_endpoints()
+        s = seed(base_url)
+        client = Client(s)
+        big = client.run_task(s.big_template_id, "bench big")
+        small = client.run_task(s.small_template_id, "bench small")
+    except Unavailable as exc:
+        return [Result(n, "", Target(""), skipped=str(exc)) for n in names]
+    except Exception as exc:  # noqa: BLE001 - report, do not crash the other scenarios
+        return [Result(n, "", Target(""), error=f"setup: {type(exc).__name__}: {exc}") for n in names]
+
+    results: list[Result] = []
+    big_id = big["task_id"]
+    node_ids = sorted((big.get("pipeline_tree") or {}).get("activities", {}))
+    n = 20 if quick else 50
+
+    def one(name: str, what: str, target: float, fn: Any, count: int) -> None:
+        try:
+            results.append(_latency_result(name, what, target, _series(fn, count)))
+        except Exception as exc:  # noqa: BLE001
+            results.append(Result(name, what, Target(f"median <= {target:g} ms"), error=str(exc)))
+
+    one("http_status_1000", "get_task_status on a finished 1,000-node task", 30,
+        lambda: client.get("get_task_status", big_id), n)
+    if node_ids:
+        node = node_ids[len(node_ids) // 2]
+        one("http_node_detail_1000", "get_task_node_detail, one node of the 1,000-node task", 10,
+            lambda: client.get("get_task_node_detail", big_id, node_id=node, act_id=node), n * 2)
+    else:
+        results.append(Result("http_node_detail_1000", "", Target(""), error="create_task returned no tree"))
+    counter = iter(range(10**6))
+    one("http_create_task_1000", "create_task from the 1,000-node template", 150,
+        lambda: client.post("create_task", s.big_template_id, {"name": f"bench c{next(counter)}"}),
+        10 if quick else 20)
+
+    r = Result("http_status_small_rps", "get_task_status on a small task, locust headless",
+               Target(">= 400 requests/s", rps=400))
+    try:
+        figures = run_locust(cfg, s, small["task_id"], users=16, seconds=8 if quick else 20)
+        r.extra.update(figures)
+        if figures["failures"]:
+            r.error = f"{figures['failures']} failed requests"
+    except Exception as exc:  # noqa: BLE001
+        r.error = f"{type(exc).__name__}: {exc}"
+    results.append(r)
+    return results

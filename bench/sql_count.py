@@ -1,0 +1,196 @@
+"""Per-process counters for the benchmark: SQL statements, Celery tasks, finished runs.
+
+Workers import this module with `celery worker -I bench.sql_count`. It is inert
+unless SOPS_BENCH_COUNTERS_URL names a Redis database; then it
+
+- wraps every new database connection's `execute` to count statements
+  (an `executemany` counts once per parameter set, as it costs one round trip
+  each);
+- counts each Celery task a worker runs (task_prerun / task_postrun);
+- flushes the process's counts to Redis once per task (one pipelined round
+  trip in task_postrun), not once per statement, so measuring barely adds load;
+- pushes `{run_id, state, t}` onto a Redis list when the engine sends
+  `run_finished`, so the driver learns that a run ended without polling the
+  database (polling would add the very load being measured).
+
+With SOPS_BENCH_SQL_DETAIL=1 each statement's text (with IN/VALUES lists
+collapsed) is tallied too, which is how the report names the statements a node
+costs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+ENV_URL = "SOPS_BENCH_COUNTERS_URL"
+ENV_DETAIL = "SOPS_BENCH_SQL_DETAIL"
+PREFIX = "sopsbench:"
+KEY_SQL = PREFIX + "sql"
+KEY_TASKS_STARTED = PREFIX + "tasks_started"
+KEY_TASKS_DONE = PREFIX + "tasks_done"
+KEY_TASK_NAMES = PREFIX + "task_names"
+KEY_SQL_TEXT = PREFIX + "sql_text"
+KEY_DONE = PREFIX + "done"
+KEY_READY = PREFIX + "ready:"
+
+_IN_LIST = re.compile(r"IN \((?:%s, )*%s\)")
+_VALUES_LIST = re.compile(r"VALUES (\([^()]*\))(?:, \([^()]*\))+")
+_SPACES = re.compile(r"\s+")
+
+
+def normalise(sql: str) -> str:
+    """One label per statement shape: IN lists and multi-row VALUES collapse."""
+    sql = _SPACES.sub(" ", sql)
+    sql = _IN_LIST.sub("IN (…)", sql)
+    sql = _VALUES_LIST.sub(r"VALUES \1, …", sql)
+    return sql[:240]
+
+
+class _Tally:
+    """This process's counts since the last flush. A lock: engine code may use threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.sql = 0
+        self.texts: Counter[str] = Counter()
+
+    def add(self, sql: str, n: int, detail: bool) -> None:
+        with self.lock:
+            self.sql += n
+            if detail:
+                self.texts[normalise(sql)] += n
+
+    def take(self) -> tuple[int, Counter[str]]:
+        with self.lock:
+            sql, texts = self.sql, self.texts
+            self.sql, self.texts = 0, Counter()
+            return sql, texts
+
+
+_tally = _Tally()
+_client_cache: dict[int, Any] = {}
+
+
+def redis_client() -> Any:
+    """A Redis client for this process (a fresh one after fork: sockets must not be shared)."""
+    pid = os.getpid()
+    client = _client_cache.get(pid)
+    if client is None:
+        import redis
+
+        client = redis.Redis.from_url(os.environ[ENV_URL])
+        _client_cache.clear()
+        _client_cache[pid] = client
+    return client
+
+
+def _detail() -> bool:
+    return os.environ.get(ENV_DETAIL, "") in {"1", "true", "yes"}
+
+
+def _counting_wrapper(execute: Callable[..., Any], sql: str, params: Any, many: bool,
+                      context: dict[str, Any]) -> Any:
+    if many:
+        # Materialise so we can count it and still pass it on.
+        params = list(params)
+        n = len(params)
+    else:
+        n = 1
+    _tally.add(sql, n, _detail())
+    return execute(sql, params, many, context)
+
+
+def _on_connection_created(sender: Any, connection: Any, **kwargs: Any) -> None:
+    if _counting_wrapper not in connection.execute_wrappers:
+        connection.execute_wrappers.append(_counting_wrapper)
+
+
+def flush(tasks_done: int = 0, task_name: str | None = None) -> None:
+    """Add this process's counts to the Redis totals (one round trip)."""
+    sql, texts = _tally.take()
+    pipe = redis_client().pipeline(transaction=False)
+    if sql:
+        pipe.incrby(KEY_SQL, sql)
+    for text, n in texts.items():
+        pipe.hincrby(KEY_SQL_TEXT, text, n)
+    if tasks_done:
+        pipe.incrby(KEY_TASKS_DONE, tasks_done)
+    if task_name:
+        pipe.hincrby(KEY_TASK_NAMES, task_name, 1)
+    pipe.execute()
+
+
+def _on_task_prerun(sender: Any = None, task: Any = None, **kwargs: Any) -> None:
+    redis_client().incr(KEY_TASKS_STARTED)
+
+
+def _on_task_postrun(sender: Any = None, task: Any = None, **kwargs: Any) -> None:
+    flush(tasks_done=1, task_name=getattr(task, "name", None) or str(sender))
+
+
+def _on_run_finished(sender: Any = None, run_id: str = "", state: str = "", **kwargs: Any) -> None:
+    redis_client().rpush(KEY_DONE, json.dumps({"run_id": str(run_id), "state": str(state),
+                                               "t": time.time(), "pid": os.getpid()}))
+
+
+def _on_worker_ready(sender: Any = None, **kwargs: Any) -> None:
+    hostname = getattr(sender, "hostname", None) or str(os.getpid())
+    redis_client().set(KEY_READY + hostname, str(os.getpid()))
+
+
+def connect_run_finished() -> bool:
+    """Listen for the engine's run_finished signal; False if the engine has none (yet)."""
+    try:
+        from pipeline_engine.signals import run_finished
+    except ImportError:
+        return False
+    run_finished.connect(_on_run_finished, dispatch_uid="bench.sql_count.run_finished")
+    return True
+
+
+def install_worker_hooks() -> None:
+    """Everything a worker process needs; called on import when the env asks for it."""
+    from celery import signals as celery_signals
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(_on_connection_created, dispatch_uid="bench.sql_count.connection")
+    celery_signals.task_prerun.connect(_on_task_prerun, weak=False)
+    celery_signals.task_postrun.connect(_on_task_postrun, weak=False)
+    celery_signals.worker_ready.connect(_on_worker_ready, weak=False)
+    # The engine module may import models; defer until Django is set up in the worker.
+    celery_signals.worker_init.connect(lambda **kw: connect_run_finished(), weak=False)
+    celery_signals.worker_process_init.connect(lambda **kw: connect_run_finished(), weak=False)
+
+
+@contextmanager
+def count_here() -> Iterator[dict[str, Any]]:
+    """Count the statements this thread's default connection runs inside the block (driver side)."""
+    from django.db import connection
+
+    box: dict[str, Any] = {"sql": 0, "texts": Counter()}
+    detail = _detail()
+
+    def wrapper(execute: Callable[..., Any], sql: str, params: Any, many: bool,
+                context: dict[str, Any]) -> Any:
+        if many:
+            params = list(params)
+            box["sql"] += len(params)
+        else:
+            box["sql"] += 1
+        if detail:
+            box["texts"][normalise(sql)] += len(params) if many else 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        yield box
+
+
+if os.environ.get(ENV_URL) and os.environ.get("SOPS_BENCH_ROLE", "worker") == "worker":
+    install_worker_hooks()
