@@ -10,6 +10,7 @@ they are cheap to test exhaustively. Neither mutates its argument.
 from __future__ import annotations
 
 import copy
+import json
 import re
 import uuid
 from collections.abc import Iterable
@@ -322,7 +323,9 @@ def regenerate_ids(tree: dict) -> dict:
     template carry the same ids and must end up with different ones. A SubProcess's
     `pipeline.id` becomes the new id of its activity.
     """
-    tree = copy.deepcopy(tree)
+    # A JSON round trip, not deepcopy: deepcopy keeps aliasing, and two SubProcess nodes
+    # sharing one `pipeline` object would then be renamed twice in place.
+    tree = json.loads(json.dumps(tree))
     _regenerate_level(tree)
     return tree
 
