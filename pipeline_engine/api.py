@@ -1,0 +1,322 @@
+"""The engine's public API (docs/engine-contract.md).
+
+Writes join the caller's transaction and send their messages on commit.
+Every operation takes the run's row lock through `store.step`, so it never
+races the walker; operations only change state and leave tokens for an
+advance step in a worker, so a web request stays short whatever the tree.
+"""
+from __future__ import annotations
+
+import copy
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from pipeline_engine.core import states as s
+from pipeline_engine.core import tree as t
+from pipeline_engine.core.context import ScopeContext, child_context
+from pipeline_engine.core.expressions import ExpressionError, references, render
+from pipeline_engine.core.validation import validate_tree
+from pipeline_engine.core.walker import Walker, start_context, start_frontier
+from pipeline_engine.errors import InvalidOperation, NodeNotFound, RunNotFound, TreeInvalid
+from pipeline_engine.runtime import metrics, store
+from pipeline_engine.runtime.models import NodeHistory, NodeState, Run
+
+__all__ = [
+    "RunSummary", "validate_pipeline", "run_pipeline", "pause_pipeline", "resume_pipeline",
+    "revoke_pipeline", "retry_node", "skip_node", "skip_exclusive_gateway", "forced_fail", "callback",
+    "pause_subprocess", "resume_subprocess", "get_status_tree", "get_status_trees", "get_node_detail",
+    "preview_node_inputs", "get_run_summary", "get_run_summaries", "list_components",
+]
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    state: str
+    start_time: datetime | None
+    finish_time: datetime | None
+    elapsed_time: int
+    outputs: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- start
+def validate_pipeline(tree: dict) -> None:
+    """Raise TreeInvalid naming the node and rule; fills converge_gateway_id in `tree`."""
+    validate_tree(tree)
+
+
+def run_pipeline(tree: dict, *, run_id: str | None = None, time_zone: str = "UTC", executor: str = "",
+                 priority: int = 100, meta: dict | None = None) -> str:
+    """Validate and start a run; the first advance step runs in a worker after commit."""
+    tree = copy.deepcopy(tree)
+    compiled = validate_tree(tree)
+    run_id = run_id or uuid.uuid4().hex
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            Run.objects.create(
+                id=run_id, state=s.RUNNING, display_state=s.RUNNING, tree=tree,
+                context=start_context(compiled), frontier=start_frontier(compiled), meta=meta or {},
+                time_zone=time_zone or "UTC", executor=executor or "", priority=priority, started_at=now,
+                lease_until=now + _lease(),
+            )
+    except IntegrityError:
+        raise InvalidOperation(f"pipeline({run_id}) has already been started") from None
+    store.remember_tree(run_id, compiled)
+    metrics.RUNS_STARTED.inc()
+
+    def send() -> None:
+        from pipeline_engine.runtime import tasks
+
+        tasks.send_advance(run_id)
+
+    transaction.on_commit(send)
+    return run_id
+
+
+def _lease():  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    return timedelta(seconds=store.lease_seconds())
+
+
+# --------------------------------------------------------------------------- operations
+def _op(run_id: str, fn: Any) -> Any:
+    return store.step(run_id, fn, walk=False)
+
+
+def _key(walker: Walker, node_id: str) -> str:
+    """The node's key (path through subprocesses); the active one when ids repeat."""
+    keys = walker.tree.find_keys(node_id)
+    if not keys:
+        raise NodeNotFound(f"node({node_id}) does not exist in pipeline({walker.run.run_id})")
+    for key in keys:
+        if key in walker.active:
+            return key
+    return keys[0]
+
+
+def pause_pipeline(run_id: str) -> None:
+    _op(run_id, lambda w: w.pause())
+
+
+def resume_pipeline(run_id: str) -> None:
+    _op(run_id, lambda w: w.resume())
+
+
+def revoke_pipeline(run_id: str) -> None:
+    _op(run_id, lambda w: w.revoke())
+
+
+def retry_node(run_id: str, node_id: str, inputs: dict | None = None) -> None:
+    if inputs is not None and not isinstance(inputs, dict):
+        raise InvalidOperation("inputs field is not a valid object")
+    _op(run_id, lambda w: w.retry(_key(w, node_id), inputs))
+
+
+def skip_node(run_id: str, node_id: str) -> None:
+    _op(run_id, lambda w: w.skip(_key(w, node_id)))
+
+
+def skip_exclusive_gateway(run_id: str, node_id: str, flow_id: str) -> None:
+    _op(run_id, lambda w: w.skip_exclusive_gateway(_key(w, node_id), flow_id))
+
+
+def forced_fail(run_id: str, node_id: str, ex_data: str = "") -> None:
+    _op(run_id, lambda w: w.forced_fail(_key(w, node_id), ex_data))
+
+
+def callback(run_id: str, node_id: str, data: Any, version: str | None = None) -> None:
+    """Deliver callback data to a waiting node; a repeat of an accepted callback is a no-op."""
+    _op(run_id, lambda w: w.callback(_key(w, node_id), data, version))
+
+
+def pause_subprocess(run_id: str, node_id: str) -> None:
+    _op(run_id, lambda w: w.pause_subprocess(_key(w, node_id)))
+
+
+def resume_subprocess(run_id: str, node_id: str) -> None:
+    _op(run_id, lambda w: w.resume_subprocess(_key(w, node_id)))
+
+
+# --------------------------------------------------------------------------- reads
+_STATUS_FIELDS = ("run_id", "key", "scope", "node_id", "node_type", "name", "state", "version", "loop",
+                  "retry", "skip", "error_ignored", "started_at", "finished_at")
+
+
+def _elapsed(start: datetime | None, finish: datetime | None, now: datetime) -> int:
+    if start is None:
+        return 0
+    return max(0, int(((finish or now) - start).total_seconds()))
+
+
+def _node_status(row: Any, now: datetime) -> dict[str, Any]:
+    return {
+        "id": row.node_id, "state": row.state, "name": row.name, "retry": row.retry, "skip": row.skip,
+        "loop": row.loop, "version": row.version, "error_ignorable": row.error_ignored,
+        "start_time": row.started_at, "finish_time": row.finished_at,
+        "elapsed_time": _elapsed(row.started_at, row.finished_at, now), "children": {},
+    }
+
+
+def _roll_up(status: dict[str, Any]) -> None:
+    """A running subprocess shows FAILED / NODE_SUSPENDED when a child does."""
+    child_states = set()
+    for child in status["children"].values():
+        if child["children"]:
+            _roll_up(child)
+        child_states.add(child["state"])
+    if status["state"] == s.RUNNING and status["children"]:
+        if s.FAILED in child_states:
+            status["state"] = s.FAILED
+        elif child_states & {s.SUSPENDED, s.NODE_SUSPENDED}:
+            status["state"] = s.NODE_SUSPENDED
+
+
+def get_status_trees(run_ids: list[str]) -> dict[str, dict]:
+    """Status trees of many runs in two queries; unknown ids are left out."""
+    runs = list(Run.objects.filter(pk__in=list(run_ids)).only("id", "display_state", "started_at", "finished_at"))
+    if not runs:
+        return {}
+    now = timezone.now()
+    by_run: dict[str, dict[str, dict[str, Any]]] = {r.id: {} for r in runs}
+    statuses: dict[tuple[str, str], dict[str, Any]] = {}
+    rows = list(NodeState.objects.filter(run_id__in=list(by_run)).only(*_STATUS_FIELDS).order_by("started_at"))
+    for row in rows:
+        statuses[(row.run_id, row.key)] = _node_status(row, now)
+    result: dict[str, dict] = {}
+    for run in runs:
+        result[run.id] = {
+            "id": run.id, "state": run.display_state, "name": "", "retry": 0, "skip": False, "loop": 1,
+            "version": "", "error_ignorable": False, "start_time": run.started_at,
+            "finish_time": run.finished_at, "elapsed_time": _elapsed(run.started_at, run.finished_at, now),
+            "children": {},
+        }
+    for row in rows:
+        status = statuses[(row.run_id, row.key)]
+        parent = result[row.run_id] if not row.scope else statuses.get((row.run_id, row.scope))
+        if parent is not None:
+            parent["children"][row.node_id] = status
+    for root in result.values():
+        for child in root["children"].values():
+            if child["children"]:
+                _roll_up(child)
+    return result
+
+
+def get_status_tree(run_id: str) -> dict:
+    trees = get_status_trees([run_id])
+    if run_id not in trees:
+        raise RunNotFound(f"pipeline({run_id}) does not exist")
+    return trees[run_id]
+
+
+def _outputs_format(code: str) -> list[dict[str, Any]]:
+    if not code:
+        return []
+    from pipeline_engine.core.components import get_component
+
+    try:
+        cls = get_component(code)
+    except KeyError:
+        return []
+    return [{"key": f.key, "name": f.name, "type": f.type} for f in cls.outputs_format]
+
+
+def get_node_detail(run_id: str, node_id: str) -> dict:
+    """Status fields plus inputs, outputs, ex_data, histories, component code and outputs format."""
+    run = Run.objects.filter(pk=run_id).only("id").first()
+    if run is None:
+        raise RunNotFound(f"pipeline({run_id}) does not exist")
+    rows = list(NodeState.objects.filter(run_id=run_id, node_id=node_id))
+    now = timezone.now()
+    if not rows:
+        tree = store.compiled_tree(run_id)
+        keys = tree.find_keys(node_id)
+        if not keys:
+            raise NodeNotFound(f"node({node_id}) does not exist in pipeline({run_id})")
+        node = tree.node(keys[0])
+        return {
+            "id": node_id, "state": s.READY, "name": node.name, "retry": 0, "skip": False, "loop": 1,
+            "version": "", "error_ignorable": node.error_ignorable, "start_time": None, "finish_time": None,
+            "elapsed_time": 0, "children": {}, "inputs": {}, "outputs": {}, "ex_data": None, "histories": [],
+            "component_code": node.code, "outputs_format": _outputs_format(node.code),
+        }
+    row = rows[0]
+    histories = [
+        {"start_time": h.started_at, "finish_time": h.finished_at,
+         "elapsed_time": _elapsed(h.started_at, h.finished_at, now), "inputs": h.inputs, "outputs": h.outputs,
+         "ex_data": h.ex_data, "loop": h.loop, "retry": h.retry, "skip": h.skip, "state": h.state}
+        for h in NodeHistory.objects.filter(run_id=run_id, key=row.key).order_by("id")
+    ]
+    detail = _node_status(row, now)
+    detail.update({
+        "inputs": row.inputs, "outputs": row.outputs, "ex_data": row.ex_data, "histories": histories,
+        "component_code": row.component_code, "outputs_format": _outputs_format(row.component_code),
+    })
+    return detail
+
+
+def preview_node_inputs(tree: dict, node_id: str, subprocess_stack: list[str] | None = None) -> dict:
+    """A not-yet-run node's inputs rendered from the tree's constants."""
+    try:
+        compiled = t.compile_tree(tree)
+    except (t.TreeShapeError, KeyError, TypeError, AttributeError) as exc:
+        raise TreeInvalid(f"pipeline tree is malformed: {exc}") from exc
+    scope = compiled.root
+    ctx = ScopeContext({"values": dict(scope.constants), "plain": []})
+    for sp_id in subprocess_stack or []:
+        sp = scope.nodes.get(sp_id)
+        if sp is None or sp.child is None:
+            raise NodeNotFound(f"subprocess({sp_id}) does not exist")
+        try:
+            stored = child_context(sp.child.constants, ctx)
+        except ExpressionError:
+            stored = {"values": dict(sp.child.constants), "plain": []}
+        scope = sp.child
+        ctx = ScopeContext(stored)
+    node = scope.nodes.get(node_id)
+    if node is None:
+        raise NodeNotFound(f"node({node_id}) does not exist")
+    inputs: dict[str, Any] = {}
+    for key, value in node.data.items():
+        try:
+            context = ctx.resolve(references(value))
+            context.setdefault("_loop", 1)
+            context.setdefault("_inner_loop", 1)
+            inputs[key] = render(value, context)
+        except ExpressionError:
+            inputs[key] = value
+    return inputs
+
+
+def _summary(run: Run, now: datetime) -> RunSummary:
+    return RunSummary(run_id=run.id, state=run.display_state, start_time=run.started_at,
+                      finish_time=run.finished_at, elapsed_time=_elapsed(run.started_at, run.finished_at, now),
+                      outputs=run.outputs or {}, meta=run.meta or {})
+
+
+def get_run_summaries(run_ids: list[str]) -> dict[str, RunSummary]:
+    now = timezone.now()
+    runs = Run.objects.filter(pk__in=list(run_ids)).only(
+        "id", "display_state", "started_at", "finished_at", "outputs", "meta")
+    return {run.id: _summary(run, now) for run in runs}
+
+
+def get_run_summary(run_id: str) -> RunSummary:
+    summaries = get_run_summaries([run_id])
+    if run_id not in summaries:
+        raise RunNotFound(f"pipeline({run_id}) does not exist")
+    return summaries[run_id]
+
+
+def list_components() -> list[dict]:
+    from pipeline_engine.core.components import all_components
+
+    return [cls.describe() for cls in all_components()]

@@ -1,0 +1,37 @@
+"""Prometheus metrics of the engine (the web layer exposes /metrics).
+
+Counters are per process; run workers with PROMETHEUS_MULTIPROC_DIR set to
+aggregate them across prefork children.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+
+RUNS_STARTED = Counter("sops_engine_runs_started_total", "Runs started")
+RUNS_FINISHED = Counter("sops_engine_runs_finished_total", "Runs that ended (or stopped on a failure)",
+                        ["state"])
+NODE_EXECUTIONS = Counter("sops_engine_node_executions_total", "Node executions that ended",
+                          ["component", "outcome"])
+NODE_DURATION = Histogram("sops_engine_node_duration_seconds", "Node execution time, start to end",
+                          ["component"], buckets=(0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600, 3600))
+QUEUE_WAIT = Histogram("sops_engine_queue_wait_seconds", "Time an engine message waited in the broker",
+                       ["task"], buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30))
+STEPS = Counter("sops_engine_steps_total", "Advance steps taken", ["reason"])
+STALE_MESSAGES = Counter("sops_engine_stale_messages_total", "Messages dropped by a fence", ["task"])
+REAPER_RECOVERIES = Counter("sops_engine_reaper_recoveries_total", "Work the reaper re-sent", ["kind"])
+
+
+def node_finished(rec: Any) -> None:
+    if rec.node_type != "ServiceActivity":
+        return
+    component = rec.component_code or "unknown"
+    outcome = "skipped" if rec.skip else ("error_ignored" if rec.error_ignored else rec.state.lower())
+    NODE_EXECUTIONS.labels(component, outcome).inc()
+    if rec.started_at and rec.finished_at:
+        NODE_DURATION.labels(component).observe((rec.finished_at - rec.started_at).total_seconds())
+
+
+def run_finished(state: str) -> None:
+    RUNS_FINISHED.labels(state).inc()

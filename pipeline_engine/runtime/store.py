@@ -1,0 +1,181 @@
+"""Runs one step of a run under its row lock, and writes the walker's diff.
+
+`step(run_id, apply)` is the only way the engine changes a run:
+
+1. lock the run row (`SELECT ... FOR UPDATE`; on SQLite the IMMEDIATE
+   transaction is the lock), without its big tree column;
+2. get the compiled tree from a per-process LRU cache (loaded once per run);
+3. let `apply` change the walker (an operation or a worker's report), then
+   walk as far as possible;
+4. write the diff in bulk: new node rows, changed node rows, history rows,
+   one run-row update;
+5. after commit, send the walker's effects (component tasks, timers, signals).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from pipeline_engine.core import states as s
+from pipeline_engine.core.records import NODE_FIELDS, NodeRecord
+from pipeline_engine.core.tree import CompiledTree, compile_tree
+from pipeline_engine.core.walker import Effect, RunData, Walker
+from pipeline_engine.errors import RunNotFound
+
+from . import metrics
+from .models import NodeHistory, NodeState, Run
+
+logger = logging.getLogger("pipeline_engine")
+
+T = TypeVar("T")
+
+TREE_CACHE_SIZE = 128
+_tree_cache: OrderedDict[str, CompiledTree] = OrderedDict()
+_tree_lock = threading.Lock()
+
+RECORD_FIELDS = ("key", "scope", "node_id", "node_type", "component_code", "name", *NODE_FIELDS)
+
+
+def lease_seconds() -> int:
+    return int(getattr(settings, "SOPS_REAPER_LEASE_SECONDS", 30))
+
+
+def rerun_limit() -> int:
+    return int(getattr(settings, "SOPS_NODE_RERUN_LIMIT", 100))
+
+
+def node_pk(run_id: str, key: str) -> str:
+    return f"{run_id}:{key}"
+
+
+# --------------------------------------------------------------------------- trees
+def remember_tree(run_id: str, tree: CompiledTree) -> None:
+    with _tree_lock:
+        _tree_cache[run_id] = tree
+        _tree_cache.move_to_end(run_id)
+        while len(_tree_cache) > TREE_CACHE_SIZE:
+            _tree_cache.popitem(last=False)
+
+
+def compiled_tree(run_id: str, raw: dict[str, Any] | None = None) -> CompiledTree:
+    with _tree_lock:
+        cached = _tree_cache.get(run_id)
+        if cached is not None:
+            _tree_cache.move_to_end(run_id)
+            return cached
+    if raw is None:
+        raw = Run.objects.values_list("tree", flat=True).get(pk=run_id)
+    tree = compile_tree(raw)
+    remember_tree(run_id, tree)
+    return tree
+
+
+# --------------------------------------------------------------------------- records
+def record_from_row(row: NodeState) -> NodeRecord:
+    return NodeRecord(**{f: getattr(row, f) for f in RECORD_FIELDS})
+
+
+def row_from_record(run_id: str, rec: NodeRecord) -> NodeState:
+    return NodeState(id=node_pk(run_id, rec.key), run_id=run_id, **{f: getattr(rec, f) for f in RECORD_FIELDS})
+
+
+def load_records(run_id: str, keys: list[str]) -> dict[str, NodeRecord]:
+    rows = NodeState.objects.filter(pk__in=[node_pk(run_id, k) for k in keys])
+    return {row.key: record_from_row(row) for row in rows}
+
+
+def run_data(run: Run) -> RunData:
+    return RunData(run_id=run.id, state=run.state, frontier=run.frontier or {}, context=run.context or {},
+                   outputs=run.outputs or {}, time_zone=run.time_zone, executor=run.executor,
+                   started_at=run.started_at, finished_at=run.finished_at)
+
+
+# --------------------------------------------------------------------------- the step
+def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True) -> T:
+    """Apply one change to a run under its lock, walk, persist; effects go after commit."""
+    with transaction.atomic():
+        try:
+            run = Run.objects.select_for_update().defer("tree").get(pk=run_id)
+        except Run.DoesNotExist:
+            raise RunNotFound(f"pipeline({run_id}) does not exist") from None
+        tree = compiled_tree(run_id)
+        data = run_data(run)
+        walker = Walker(tree, data, lambda keys: load_records(run_id, keys), now=timezone.now,
+                        rerun_limit=rerun_limit())
+        result = apply(walker)
+        if walk:
+            walker.walk()
+        else:
+            walker.frontier["ready"] = list(walker._ready)
+        _persist(run, data, walker, walked=walk)
+    return result
+
+
+def _persist(run: Run, data: RunData, walker: Walker, *, walked: bool) -> None:
+    now = timezone.now()
+    run_id = run.id
+    if walker.created:
+        NodeState.objects.bulk_create([row_from_record(run_id, r) for r in walker.created.values()],
+                                      batch_size=500)
+    updated = [walker.records[k] for k in walker.updated if k not in walker.created]
+    if updated:
+        NodeState.objects.bulk_update([row_from_record(run_id, r) for r in updated], list(NODE_FIELDS),
+                                      batch_size=200)
+    if walker.histories:
+        NodeHistory.objects.bulk_create([
+            NodeHistory(run_id=run_id, **{k: v for k, v in h.items()}) for h in walker.histories
+        ], batch_size=500)
+    # An advance is owed when an operation left runnable tokens without walking.
+    owed = (not walked) and bool(data.frontier["ready"]) and data.state == s.RUNNING
+    lease = now + timedelta(seconds=lease_seconds()) if owed else None
+    if walker.changed or lease != run.lease_until:
+        Run.objects.filter(pk=run_id).update(
+            state=data.state, display_state=walker.display_state(), frontier=data.frontier,
+            context=data.context, outputs=data.outputs, finished_at=data.finished_at, lease_until=lease,
+            steps=F("steps") + 1,
+        )
+    effects = list(walker.effects)
+    if owed:
+        effects.append(Effect("advance"))
+    finished = list(walker.finished_nodes)
+    if effects or finished:
+        transaction.on_commit(lambda: _after_commit(run, data, effects, finished, now))
+
+
+def _after_commit(run: Run, data: RunData, effects: list[Effect], finished: list[NodeRecord],
+                  now: datetime) -> None:
+    from . import tasks  # late: tasks import this module
+
+    for rec in finished:
+        metrics.node_finished(rec)
+    for effect in effects:
+        try:
+            if effect.kind == "component":
+                tasks.send_component(run.id, effect.key, effect.version, effect.schedule_count,
+                                     countdown=effect.countdown)
+            elif effect.kind == "event":
+                tasks.send_advance(run.id, event=effect.event, key=effect.key, version=effect.version,
+                                   countdown=effect.countdown)
+            elif effect.kind == "advance":
+                tasks.send_advance(run.id)
+            elif effect.kind == "finished":
+                _send_finished(run, effect.state)
+        except Exception:  # noqa: BLE001 - a lost message is recovered by the reaper
+            logger.exception("run=%s effect=%s could not be sent", run.id, effect.kind)
+
+
+def _send_finished(run: Run, state: str) -> None:
+    from pipeline_engine.signals import run_finished
+
+    metrics.run_finished(state)
+    logger.info("run=%s finished state=%s", run.id, state)
+    run_finished.send(sender=Run, run_id=run.id, state=state, meta=run.meta)

@@ -1,0 +1,89 @@
+"""Celery tasks of the engine. Every message is fenced: see runner and walker."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from celery import shared_task
+from celery.signals import worker_ready, worker_shutdown
+from django.conf import settings
+
+from pipeline_engine.errors import RunNotFound
+
+from . import metrics, runner, store
+
+logger = logging.getLogger("pipeline_engine")
+
+ADVANCE = "pipeline_engine.advance"
+RUN_COMPONENT = "pipeline_engine.run_component"
+SWEEP = "pipeline_engine.sweep"
+
+
+def _queue_wait(task: str, sent_at: float | None) -> None:
+    if sent_at:
+        metrics.QUEUE_WAIT.labels(task).observe(max(0.0, time.time() - sent_at))
+
+
+@shared_task(name=ADVANCE, ignore_result=True)
+def advance(run_id: str, event: str = "", key: str = "", version: str = "", sent_at: float | None = None) -> None:
+    _queue_wait("advance", sent_at)
+
+    def apply(walker):  # type: ignore[no-untyped-def]
+        if event == "timeout":
+            return walker.apply_timeout(key, version)
+        if event == "auto_retry":
+            return walker.apply_auto_retry(key, version)
+        return None
+
+    metrics.STEPS.labels(event or "advance").inc()
+    try:
+        store.step(run_id, apply)
+    except RunNotFound:
+        logger.warning("run=%s advance for a missing run dropped", run_id)
+
+
+@shared_task(name=RUN_COMPONENT, ignore_result=True)
+def run_component(run_id: str, key: str, version: str, schedule_count: int, sent_at: float | None = None) -> None:
+    _queue_wait("run_component", sent_at)
+    try:
+        runner.run_component(run_id, key, version, schedule_count)
+    except RunNotFound:
+        logger.warning("run=%s component message for a missing run dropped", run_id)
+
+
+@shared_task(name=SWEEP, ignore_result=True)
+def sweep() -> None:
+    from . import reaper
+
+    reaper.sweep()
+
+
+def send_advance(run_id: str, *, event: str = "", key: str = "", version: str = "", countdown: float = 0) -> None:
+    advance.apply_async(args=[run_id], kwargs={"event": event, "key": key, "version": version,
+                                               "sent_at": time.time()},
+                        countdown=countdown or None)
+
+
+def send_component(run_id: str, key: str, version: str, schedule_count: int, *, countdown: float = 0) -> None:
+    run_component.apply_async(args=[run_id, key, version, schedule_count], kwargs={"sent_at": time.time()},
+                              countdown=countdown or None)
+
+
+# --- the sweep loop inside each worker's main process ------------------------
+_sweeper_stop = threading.Event()
+
+
+@worker_ready.connect
+def _start_sweeper(**_: object) -> None:
+    if not getattr(settings, "SOPS_ENGINE_SWEEP_IN_WORKER", True):
+        return
+    from . import reaper
+
+    thread = threading.Thread(target=reaper.loop, args=(_sweeper_stop,), daemon=True, name="engine-sweeper")
+    thread.start()
+
+
+@worker_shutdown.connect
+def _stop_sweeper(**_: object) -> None:
+    _sweeper_stop.set()
