@@ -24,6 +24,7 @@ from . import auth
 from .envelope import fail
 from .errors import REQUEST_PARAM_INVALID, UNKNOWN_ERROR, ApiError, from_engine_error
 from .params import read_params
+from .schema import ApigwAutoSchema
 
 logger = logging.getLogger("sops.apigw")
 
@@ -36,6 +37,8 @@ class ApigwView(APIView):
     required_role: str = Role.VIEWER
     #: the path keyword naming the business; None for endpoints without one
     business_kwarg: str | None = "bk_biz_id"
+    # Documents credentials and the envelope for every endpoint (see schema.py).
+    schema = ApigwAutoSchema()
 
     params: dict[str, Any]
     caller: auth.Caller

@@ -1,0 +1,218 @@
+"""Admin for businesses, their members, templates and template versions."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from sops_api.apigw.errors import ApiError
+
+from . import services
+from .models import Business, BusinessMember, Template, TemplateVersion
+
+
+class BusinessMemberInline(admin.TabularInline):
+    model = BusinessMember
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Business)
+class BusinessAdmin(admin.ModelAdmin):
+    list_display = ["bk_biz_id", "name", "time_zone", "member_count", "template_count", "created_at"]
+    search_fields = ["name", "=bk_biz_id"]
+    list_filter = ["time_zone"]
+    readonly_fields = ["created_at"]
+    inlines = [BusinessMemberInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Business]:
+        return super().get_queryset(request).annotate(
+            _members=Count("members", distinct=True), _templates=Count("templates", distinct=True))
+
+    @admin.display(description="members", ordering="_members")
+    def member_count(self, obj: Business) -> int:
+        return obj._members
+
+    @admin.display(description="templates", ordering="_templates")
+    def template_count(self, obj: Business) -> int:
+        return obj._templates
+
+
+@admin.register(BusinessMember)
+class BusinessMemberAdmin(admin.ModelAdmin):
+    list_display = ["user", "business", "role"]
+    list_filter = ["role", "business"]
+    search_fields = ["user__username", "business__name", "=business__bk_biz_id"]
+    list_select_related = ["user", "business"]
+    autocomplete_fields = ["user", "business"]
+
+
+class PrettyJSONField(forms.JSONField):
+    """Shows the tree indented, so an operator can read and edit it."""
+
+    def prepare_value(self, value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+class TemplateForm(forms.ModelForm):
+    pipeline_tree = PrettyJSONField(widget=forms.Textarea(attrs={"rows": 30, "cols": 120,
+                                                                 "style": "font-family: monospace"}))
+
+    class Meta:
+        model = Template
+        fields = ["name", "business", "category", "description", "creator", "pipeline_tree"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["creator"].required = False
+        self.fields["creator"].help_text = "Defaults to you."
+        self.fields["business"].required = False
+        self.fields["business"].help_text = "Leave empty for a common template (every business may use it)."
+
+    def clean_pipeline_tree(self) -> dict:
+        tree = self.cleaned_data["pipeline_tree"]
+        try:
+            services.validate_template_tree(tree)
+        except ApiError as exc:
+            # The engine's message names the node and the rule broken.
+            raise forms.ValidationError(exc.message) from exc
+        return tree
+
+
+class TemplateVersionInline(admin.TabularInline):
+    model = TemplateVersion
+    fields = ["short_digest", "editor", "created_at", "node_count"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ["-created_at"]
+
+    @admin.display(description="digest")
+    def short_digest(self, obj: TemplateVersion) -> str:
+        return obj.digest[:12]
+
+    @admin.display(description="activities")
+    def node_count(self, obj: TemplateVersion) -> int:
+        return len((obj.pipeline_tree or {}).get("activities") or {})
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class DeletedFilter(admin.SimpleListFilter):
+    """Active templates by default: soft-deleted ones are history, not work."""
+
+    title = "deleted"
+    parameter_name = "deleted"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("active", "active"), ("deleted", "deleted"), ("all", "all")]
+
+    def choices(self, changelist: Any):
+        value = self.value() or "active"
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": value == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Template]) -> QuerySet[Template]:
+        value = self.value() or "active"
+        if value == "active":
+            return queryset.filter(is_deleted=False)
+        if value == "deleted":
+            return queryset.filter(is_deleted=True)
+        return queryset
+
+
+@admin.register(Template)
+class TemplateAdmin(admin.ModelAdmin):
+    form = TemplateForm
+    list_display = ["id", "name", "source", "business", "category", "creator", "editor", "edit_time",
+                    "short_version", "deleted_flag"]
+    list_display_links = ["id", "name"]
+    list_filter = [DeletedFilter, "source", "category", "business"]
+    search_fields = ["name", "creator", "editor", "=id"]
+    list_select_related = ["business"]
+    readonly_fields = ["source", "version", "editor", "create_time", "edit_time", "is_deleted"]
+    inlines = [TemplateVersionInline]
+    actions = ["soft_delete", "restore"]
+    date_hierarchy = "create_time"
+    fieldsets = [
+        (None, {"fields": ["name", "business", "category", "description", "creator"]}),
+        ("Tree", {"fields": ["pipeline_tree"],
+                  "description": "The web pipeline tree. It is validated by the engine on save; every save "
+                                 "records a version."}),
+        ("Record", {"fields": ["source", "version", "editor", "create_time", "edit_time", "is_deleted"]}),
+    ]
+
+    @admin.display(description="version")
+    def short_version(self, obj: Template) -> str:
+        return (obj.version or "")[:12]
+
+    @admin.display(description="deleted", boolean=True, ordering="is_deleted")
+    def deleted_flag(self, obj: Template) -> bool:
+        return obj.is_deleted
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        # Hard deletes would orphan the tasks made from a template: soft delete instead.
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Template, form: TemplateForm, change: bool) -> None:
+        services.save_template_from_admin(template=obj, editor=request.user.get_username())
+
+    @admin.action(description="Soft-delete selected templates")
+    def soft_delete(self, request: HttpRequest, queryset: QuerySet[Template]) -> None:
+        count = services.set_templates_deleted(templates=queryset, deleted=True)
+        self.message_user(request, f"{count} template(s) deleted (restore them with the 'Restore' action).",
+                          messages.SUCCESS)
+
+    @admin.action(description="Restore selected templates")
+    def restore(self, request: HttpRequest, queryset: QuerySet[Template]) -> None:
+        count = services.set_templates_deleted(templates=queryset, deleted=False)
+        self.message_user(request, f"{count} template(s) restored.", messages.SUCCESS)
+
+
+@admin.register(TemplateVersion)
+class TemplateVersionAdmin(admin.ModelAdmin):
+    """Read-only: versions are history."""
+
+    list_display = ["template", "short_digest", "editor", "created_at"]
+    list_filter = ["created_at"]
+    search_fields = ["template__name", "=template__id", "digest", "editor"]
+    list_select_related = ["template"]
+    readonly_fields = ["template", "digest", "editor", "created_at", "tree"]
+    exclude = ["pipeline_tree"]
+
+    @admin.display(description="digest")
+    def short_digest(self, obj: TemplateVersion) -> str:
+        return obj.digest[:12]
+
+    @admin.display(description="pipeline tree")
+    def tree(self, obj: TemplateVersion) -> str:
+        return format_html("<pre style='max-height:40em;overflow:auto'>{}</pre>",
+                           json.dumps(obj.pipeline_tree, indent=2, ensure_ascii=False))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
