@@ -75,6 +75,9 @@ def install() -> None:
 
         mod.base = base  # type: ignore[attr-defined]
         sys.modules["pipeline_engine.core.components"] = mod
+        import pipeline_engine.core as core_pkg
+
+        core_pkg.components = mod  # type: ignore[attr-defined]
         sys.modules["pipeline_engine.core.components.base"] = base
     try:
         from pipeline_engine.core.conditions import evaluate_condition  # noqa: F401
@@ -87,3 +90,6 @@ def install() -> None:
         cond = types.ModuleType("pipeline_engine.core.conditions")
         cond.evaluate_condition = evaluate_condition  # type: ignore[attr-defined]
         sys.modules["pipeline_engine.core.conditions"] = cond
+        import pipeline_engine.core as core_pkg
+
+        core_pkg.conditions = cond  # type: ignore[attr-defined]
