@@ -90,6 +90,9 @@ def _check_flows_and_degrees(scope: t.Scope, errors: _Collector) -> None:
                 errors.add(f"{_label(node)}: outgoing flow {fid} starts at another node")
         out_degree = len(node.outgoing)
         in_degree = incoming[node.id]
+        if not in_degree and not out_degree and node.type not in (t.START, t.END):
+            errors.add(f"{_label(node)}: is isolated (no incoming or outgoing flows)")
+            continue
         if node.type == t.START:
             if in_degree:
                 errors.add(f"{_label(node)}: a start event cannot be the target of a flow")
@@ -104,12 +107,12 @@ def _check_flows_and_degrees(scope: t.Scope, errors: _Collector) -> None:
                 errors.add(f"{_label(node)}: the end event is not the target of any flow")
         elif node.type in (t.ACTIVITY, t.SUBPROCESS, t.CONVERGE):
             if not in_degree:
-                errors.add(f"{_label(node)}: needs at least one incoming flow")
+                errors.add(f"{_label(node)}: needs at least one incoming flow (not reachable from the start event)")
             if out_degree != 1:
                 errors.add(f"{_label(node)}: needs exactly one outgoing flow, has {out_degree}")
         else:  # divergent gateways
             if not in_degree:
-                errors.add(f"{_label(node)}: needs at least one incoming flow")
+                errors.add(f"{_label(node)}: needs at least one incoming flow (not reachable from the start event)")
             if not 1 <= out_degree <= MAX_BRANCHES:
                 errors.add(f"{_label(node)}: needs 1 to {MAX_BRANCHES} outgoing flows, has {out_degree}")
         if node.type in t.CONDITIONAL_TYPES:
