@@ -66,10 +66,23 @@ def status_of(task: TaskInstance, raw: dict | None, *, with_children: bool = Tru
     return data
 
 
+def _heal(task: TaskInstance, state: str | None) -> None:
+    """The run ended but the task row does not say so (the run_finished signal was lost): mirror it now.
+
+    Idempotent, and only ever writes once per task, so reads stay reads in the normal case.
+    """
+    if state in ("FINISHED", "REVOKED") and not task.is_finished:
+        from .services import record_run_end
+
+        record_run_end(run_id=task.run_id, state=state, meta={"task_id": task.pk})
+
+
 def task_status(task: TaskInstance) -> dict[str, Any]:
     if not task.is_started or not task.run_id:
         return copy.deepcopy(CREATED_STATUS)
-    return status_of(task, _engine().get_status_tree(task.run_id))
+    raw = _engine().get_status_tree(task.run_id)
+    _heal(task, raw.get("state"))
+    return status_of(task, raw)
 
 
 def tasks_status(business: Business, task_ids: list[Any], *, include_children: bool = False) -> list[dict[str, Any]]:
@@ -116,6 +129,7 @@ def task_detail(task: TaskInstance) -> dict[str, Any]:
     ex_data = ""
     start_time, finish_time, elapsed = task.start_time, task.finish_time, task.elapsed_time
     if summary is not None:
+        _heal(task, _get(summary, "state"))
         produced = _outputs_dict(_get(summary, "outputs"))
         for key in tree.get("outputs") or []:
             if key in produced:
@@ -210,7 +224,8 @@ def node_detail(task: TaskInstance, node_id: str, *, component_code: str = "",
             detail = _engine().get_node_detail(task.run_id, node_id)
         except NodeNotFound:
             detail = None
-    if detail is None:
+    if detail is None or (detail.get("state") in ("READY", "CREATED") and not detail.get("start_time")
+                          and not detail.get("histories")):
         # Not reached yet: say so, with the inputs the node would get now.
         ex_data = ""
         inputs: dict[str, Any] = {}

@@ -88,13 +88,17 @@ class TreeBuilder:
 
 
 def timer_then_pause(seconds: str = "1") -> dict[str, Any]:
-    """The spec's create_task example: sleep_timer (bk_timing from a variable) then pause_node."""
+    """The spec's create_task example: sleep_timer (bk_timing from a variable) then pause_node, whose
+    callback data is the task's output ${cb}."""
     b = TreeBuilder()
     b.act(activity("timer", "sleep_timer", {"bk_timing": hook("bk_timing")}, name="定时"))
     b.act(activity("pause", "pause_node", {}, name="暂停"))
     b.chain("start", "timer", "pause", "end")
     b.const("bk_timing", seconds, source_type="component_inputs", name="定时时间",
             source_info={"timer": ["bk_timing"]}, custom_type="")
+    b.const("cb", "", source_type="component_outputs", name="回调数据", source_info={"pause": ["callback_data"]},
+            custom_type="")
+    b.outputs = ["${cb}"]
     return b.build()
 
 
