@@ -167,6 +167,11 @@ SOPS_COMPONENT_MODULES = env_list("SOPS_COMPONENT_MODULES", "")
 # How long a run may go without progress before the reaper re-enqueues it.
 SOPS_REAPER_LEASE_SECONDS = int(os.environ.get("SOPS_REAPER_LEASE_SECONDS", "30"))
 SOPS_NODE_RERUN_LIMIT = int(os.environ.get("SOPS_NODE_RERUN_LIMIT", "100"))
+# The engine's sweep (due timers, timeouts, lost work) runs this often; each
+# Celery worker's main process runs it in a thread unless turned off (then run
+# `python -m pipeline_engine.runtime.reaper` or the task pipeline_engine.sweep).
+SOPS_REAPER_INTERVAL_SECONDS = float(os.environ.get("SOPS_REAPER_INTERVAL_SECONDS", "1"))
+SOPS_ENGINE_SWEEP_IN_WORKER = env_bool("SOPS_ENGINE_SWEEP_IN_WORKER", True)
 
 # prometheus-client's multi-process mode: every process (web workers, Celery
 # worker, scheduler) writes its samples here and /metrics sums them.
