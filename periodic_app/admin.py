@@ -33,14 +33,14 @@ class HistoryInline(admin.TabularInline):
     model = PeriodicTaskHistory
     fields = ("scheduled_at", "fired_at", "late", "missed_windows", "success", "skipped", "task_id", "reason")
     readonly_fields = fields
-    ordering = ("-fired_at",)
+    ordering = ("-scheduled_at",)
     extra = 0
     max_num = 0
     can_delete = False
     show_change_link = True
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).order_by("-fired_at")
+        return super().get_queryset(request).order_by("-scheduled_at")
 
 
 @admin.register(PeriodicTask)

@@ -95,9 +95,10 @@ class PeriodicTaskHistory(models.Model):
     reason = models.TextField(blank=True, default="")
 
     class Meta:
-        ordering = ["-fired_at", "-id"]
+        # Newest fire time first; the unique index below serves this order.
+        ordering = ["-scheduled_at", "-id"]
         verbose_name_plural = "periodic task history"
-        indexes = [models.Index(fields=["periodic_task", "-fired_at"], name="periodic_hist_recent")]
+        indexes = [models.Index(fields=["fired_at"], name="periodic_hist_fired")]
         constraints = [
             # A fire time is handled once, whatever number of schedulers run: a second attempt
             # to record the same (task, scheduled time) fails and rolls its task back.

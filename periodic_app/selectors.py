@@ -73,8 +73,8 @@ def history_entry(entry: PeriodicTaskHistory, business: Business) -> dict[str, A
 
 
 def list_history(task: PeriodicTask, business: Business, *, offset: int, limit: int) -> dict[str, Any]:
-    """Newest firing first; `count` is the total, for paging."""
-    qs = PeriodicTaskHistory.objects.filter(periodic_task=task).order_by("-fired_at", "-id")
+    """Newest fire time first; `count` is the total, for paging."""
+    qs = PeriodicTaskHistory.objects.filter(periodic_task=task).order_by("-scheduled_at", "-id")
     return {
         "count": qs.count(),
         "offset": offset,
