@@ -1,0 +1,105 @@
+"""Components the fault tests run, imported by the test process and by the workers they start.
+
+Every execute/schedule call is recorded in the probe file (tests/faults/probe.py).
+
+`faults_mark` and `faults_mark_slow` also check, when they run, that the
+engine has not already finished their node: a finished node that runs again is
+exactly what the kill test must never see.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pipeline_engine.core.components import register
+from pipeline_engine.core.components.base import Component, ExecutionContext, FieldSpec, Outcome
+from tests.faults.probe import probe
+
+
+def _already_finished(ctx: ExecutionContext) -> bool:
+    """Does the engine's committed (or this step's) state say this node already FINISHED?"""
+    from pipeline_engine import api
+    from pipeline_engine.errors import EngineError
+
+    try:
+        return api.get_node_detail(ctx.run_id, ctx.node_id).get("state") == "FINISHED"
+    except EngineError:
+        return False
+
+
+class FaultsMark(Component):
+    """Inline: runs inside the advance step. Records itself; flags a re-run of a finished node."""
+
+    code = "faults_mark"
+    name = "faults: mark (inline)"
+    inline = True
+
+    def execute(self, ctx: ExecutionContext) -> Outcome:
+        probe("execute", ctx, rerun_after_finish=_already_finished(ctx))
+        return Outcome.success()
+
+
+class FaultsMarkSlow(Component):
+    """Not inline: its own task, a short sleep so kills often land while it works."""
+
+    code = "faults_mark_slow"
+    name = "faults: mark (slow)"
+    inputs_format = [FieldSpec("ms", "milliseconds to work", "int")]
+
+    def execute(self, ctx: ExecutionContext) -> Outcome:
+        probe("execute", ctx, rerun_after_finish=_already_finished(ctx))
+        deadline = time.monotonic() + float(ctx.inputs.get("ms", 50)) / 1000
+        while time.monotonic() < deadline and not ctx.should_stop():
+            time.sleep(0.005)
+        return Outcome.success()
+
+
+class FaultsWaitCallback(Component):
+    """Waits for a callback; the schedule call that receives it is recorded (exactly once expected)."""
+
+    code = "faults_wait_callback"
+    name = "faults: wait for a callback"
+    outputs_format = [FieldSpec("got", "callback data", "object")]
+
+    def execute(self, ctx: ExecutionContext) -> Outcome:
+        probe("execute", ctx)
+        return Outcome.wait_callback()
+
+    def schedule(self, ctx: ExecutionContext, callback_data: Any = None) -> Outcome:
+        probe("callback", ctx, data=callback_data)
+        ctx.outputs["got"] = callback_data
+        return Outcome.success()
+
+
+class FaultsFail(Component):
+    """Always fails: the target of retries (manual and automatic)."""
+
+    code = "faults_fail"
+    name = "faults: always fail"
+
+    def execute(self, ctx: ExecutionContext) -> Outcome:
+        probe("execute", ctx)
+        return Outcome.failure("faults_fail fails on purpose")
+
+
+class FaultsBlock(Component):
+    """Works until told to stop (or `seconds` pass); records when it noticed the stop."""
+
+    code = "faults_block"
+    name = "faults: block until stopped"
+    inputs_format = [FieldSpec("seconds", "longest time to work", "int")]
+
+    def execute(self, ctx: ExecutionContext) -> Outcome:
+        probe("execute", ctx)
+        deadline = time.monotonic() + float(ctx.inputs.get("seconds", 30))
+        while time.monotonic() < deadline:
+            if ctx.should_stop():
+                probe("stopped", ctx)
+                return Outcome.failure("stopped")
+            time.sleep(0.01)
+        probe("not_stopped", ctx)
+        return Outcome.success()
+
+
+for _cls in (FaultsMark, FaultsMarkSlow, FaultsWaitCallback, FaultsFail, FaultsBlock):
+    register(_cls)
