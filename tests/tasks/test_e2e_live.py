@@ -193,7 +193,10 @@ def test_callback_url_is_called_once_when_the_run_ends(http):
         wait_for(lambda: _Hook.received, timeout=30, message="the callback POST")
         (body,) = _Hook.received
         assert body["task_id"] == task["task_id"] and body["state"] == "FINISHED" and body["task_url"]
-        record = TaskCallbackRecord.objects.get(task_id=task["task_id"])
-        assert record.status == CallbackStatus.SUCCESS and record.attempts == 2
+        # the record is updated just after the POST is answered
+        record = wait_for(lambda: TaskCallbackRecord.objects.filter(
+            task_id=task["task_id"], status=CallbackStatus.SUCCESS).first(), message="the record says success")
+        assert record.attempts == 2 and record.state == "FINISHED"
+        assert TaskCallbackRecord.objects.filter(task_id=task["task_id"]).count() == 1
     finally:
         server.shutdown()
