@@ -123,3 +123,6 @@ def test_swagger_ui_is_served_without_a_cdn(client):
     assert "swagger-ui" in html and "cdn.jsdelivr.net" not in html
     asset = re.search(r'src="([^"]*swagger-ui-bundle\.js)"', html).group(1)
     assert "sidecar" in asset
+    # ...and served by the app itself (whitenoise), since gunicorn serves no static files.
+    assert client.get(asset).status_code == 200
+    assert client.get("/static/admin/css/base.css").status_code == 200
