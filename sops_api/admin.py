@@ -115,9 +115,9 @@ class UserTicketAdmin(admin.ModelAdmin):
     @admin.display(description="state")
     def state(self, obj: UserTicket) -> str:
         if obj.revoked:
-            return format_html('<span style="color:#a00">revoked</span>')
+            return format_html('<span style="color:{}">{}</span>', "#a00", "revoked")
         if obj.is_expired:
-            return format_html('<span style="color:#a60">expired</span>')
+            return format_html('<span style="color:{}">{}</span>', "#a60", "expired")
         return "usable"
 
     def get_readonly_fields(self, request: HttpRequest, obj: UserTicket | None = None) -> list[str]:

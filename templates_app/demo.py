@@ -213,11 +213,20 @@ class TreeBuilder:
         self.gateways[node["id"]] = node
         return label
 
-    def constant(self, key: str, name: str, value: Any, index: int, custom_type: str = "input") -> None:
-        self.constants[key] = {
+    def constant(self, key: str, name: str, value: Any, index: int, custom_type: str = "input",
+                 output_of: tuple[str, str] | None = None) -> None:
+        """A custom constant, or with `output_of=(node label, output key)` one a node's output fills."""
+        entry = {
             "key": key, "name": name, "value": value, "index": index, "desc": "", "custom_type": custom_type,
             "source_type": "custom", "source_tag": "", "source_info": {}, "show_type": "show", "validation": "",
         }
+        if output_of:
+            label, output_key = output_of
+            node = self.nodes[label]
+            entry.update(source_type="component_outputs", custom_type="", show_type="hide",
+                         source_tag=f"{node['component']['code']}.{output_key}",
+                         source_info={node["id"]: [output_key]})
+        self.constants[key] = entry
 
     def link(self, source: str, target: str, condition: str | None = None) -> str:
         src, dst = self.nodes[source], self.nodes[target]
@@ -238,10 +247,11 @@ class TreeBuilder:
         for source, target in zip(labels, labels[1:], strict=False):
             self.link(source, target)
 
-    def build(self) -> dict[str, Any]:
+    def build(self, outputs: list[str] | None = None) -> dict[str, Any]:
         return copy.deepcopy({
             "start_event": self.start, "end_event": self.end, "activities": self.activities,
-            "gateways": self.gateways, "flows": self.flows, "constants": self.constants, "outputs": [],
+            "gateways": self.gateways, "flows": self.flows, "constants": self.constants,
+            "outputs": outputs or [],
         })
 
 
@@ -274,6 +284,17 @@ def exclusive_tree() -> dict[str, Any]:
     b.chain("test", "join")
     b.chain("join", "end")
     return b.build()
+
+
+def variables_tree() -> dict[str, Any]:
+    """var_assign computes a greeting from ${name}; the task's outputs carry it; noop closes the chain."""
+    b = TreeBuilder("demo-variables")
+    b.constant("${name}", "name", "world", 0)
+    b.activity("assign", "compose greeting", "var_assign", {"greeting": "hello ${name}"})
+    b.activity("done", "no operation", "noop")
+    b.constant("${greeting}", "greeting", "", 1, output_of=("assign", "greeting"))
+    b.chain("start", "assign", "done", "end")
+    return b.build(outputs=["${greeting}"])
 
 
 def timer_chain_tree() -> dict[str, Any]:
@@ -310,7 +331,9 @@ def demo_templates() -> list[DemoTemplate]:
                      "A parallel gateway; both branches are optional nodes."),
         DemoTemplate(3, 2, "demo: exclusive gateway", exclusive_tree(), "OpsTools",
                      'Pauses when ${env} is "prod", waits a second otherwise.'),
-        DemoTemplate(4, 2, "demo: timer chain", timer_chain_tree(), "DevTools",
+        DemoTemplate(4, 2, "demo: variables", variables_tree(), "DevTools",
+                     "var_assign then noop: ${greeting} = hello ${name}, returned in the task's outputs."),
+        DemoTemplate(5, 2, "demo: timer chain", timer_chain_tree(), "DevTools",
                      "Three one-second timers; finishes by itself."),
         DemoTemplate(10, 2, "demo: fast execute script", job_tree_10, "OpsTools",
                      "The create_task example's template (script execution is off unless "
