@@ -1,0 +1,31 @@
+"""Components (plugins) the engine runs in ServiceActivity nodes.
+
+Importing this package registers the built-ins. Public names: the protocol
+from `base`, and the registry functions.
+"""
+# Importing `builtins` registers the built-in components.
+from pipeline_engine.core.components import builtins  # noqa: F401
+from pipeline_engine.core.components.base import Component, ExecutionContext, FieldSpec, Outcome
+from pipeline_engine.core.components.registry import (
+    ComponentNotFound,
+    all_components,
+    get_component,
+    load_entry_points,
+    load_plugins,
+    register,
+    unregister,
+)
+
+__all__ = [
+    "Component",
+    "ComponentNotFound",
+    "ExecutionContext",
+    "FieldSpec",
+    "Outcome",
+    "all_components",
+    "get_component",
+    "load_entry_points",
+    "load_plugins",
+    "register",
+    "unregister",
+]

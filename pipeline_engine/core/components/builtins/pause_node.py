@@ -1,0 +1,25 @@
+"""`pause_node`: waits for a callback; the callback's data becomes an output."""
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline_engine.core.components.base import Component, ExecutionContext, FieldSpec, Outcome
+from pipeline_engine.core.components.registry import register
+
+
+@register
+class PauseNodeComponent(Component):
+    code = "pause_node"
+    name = "Pause"
+    inline = False
+    outputs_format = [
+        FieldSpec("callback_data", "Callback data", "object",
+                  description="The data sent with the callback that resumed the node."),
+    ]
+
+    def execute(self, ctx: ExecutionContext) -> Outcome:
+        return Outcome.wait_callback()
+
+    def schedule(self, ctx: ExecutionContext, callback_data: Any = None) -> Outcome:
+        ctx.outputs["callback_data"] = callback_data
+        return Outcome.success()
