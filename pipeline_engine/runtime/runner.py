@@ -10,12 +10,13 @@ node's version moved on meanwhile.
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from datetime import timedelta
+from typing import Any
 
 from django.db import close_old_connections, connection
-from django.db.models import Q
 from django.utils import timezone
 
 from pipeline_engine.core import states as s
@@ -23,7 +24,7 @@ from pipeline_engine.core.components.base import ExecutionContext, Outcome
 from pipeline_engine.core.walker import _component_class, _safe_call
 
 from . import metrics, store
-from .models import NodeState
+from .models import NodeState, Run
 
 logger = logging.getLogger("pipeline_engine")
 
@@ -59,40 +60,62 @@ class _Watcher(threading.Thread):
             connection.close()
 
 
-def claim(run_id: str, key: str, version: str, schedule_count: int) -> bool:
+_CLAIM_SQL = """
+UPDATE {table} SET lease_until = %s, wake_at = NULL
+WHERE id = %s AND version = %s AND state = %s AND schedule_count = %s AND wake_at <= %s
+  AND (lease_until IS NULL OR lease_until < %s)
+RETURNING node_id, phase, inputs, comp_state, callback_data
+"""
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def claim(run_id: str, key: str, version: str, schedule_count: int) -> dict[str, Any] | None:
+    """Take the work a message names, in one statement; None when the message is stale.
+
+    The conditional UPDATE is the fence (version, schedule count, due time, no
+    live lease) and RETURNING hands back what the work needs, so a component
+    message costs one statement before the component runs.
+    """
     now = timezone.now()
+    adapt = connection.ops.adapt_datetimefield_value
     lease = now + timedelta(seconds=store.lease_seconds())
-    return bool(
-        NodeState.objects.filter(
-            pk=store.node_pk(run_id, key), version=version, state=s.RUNNING, schedule_count=schedule_count,
-            wake_at__lte=now + EARLY_TOLERANCE,
-        ).filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now)).update(lease_until=lease, wake_at=None)
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL.format(table=NodeState._meta.db_table), [
+            adapt(lease), store.node_pk(run_id, key), version, s.RUNNING, schedule_count,
+            adapt(now + EARLY_TOLERANCE), adapt(now),
+        ])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    node_id, phase, inputs, comp_state, callback_data = row
+    return {"node_id": node_id, "phase": phase, "inputs": _json(inputs) or {},
+            "comp_state": _json(comp_state) or {}, "callback_data": _json(callback_data)}
 
 
-def run_component(run_id: str, key: str, version: str, schedule_count: int) -> None:
-    if not claim(run_id, key, version, schedule_count):
+def run_component(run_id: str, key: str, version: str, schedule_count: int,
+                  time_zone: str | None = None, executor: str | None = None) -> None:
+    work = claim(run_id, key, version, schedule_count)
+    if work is None:
         metrics.STALE_MESSAGES.labels("run_component").inc()
         logger.debug("run=%s node=%s version=%s sc=%s stale component message dropped",
                      run_id, key, version, schedule_count)
         return
+    if time_zone is None or executor is None:  # sent by the reaper, which does not read runs
+        time_zone, executor = Run.objects.values_list("time_zone", "executor").get(pk=run_id)
     pk = store.node_pk(run_id, key)
-    row = (NodeState.objects.select_related("run")
-           .only("key", "node_id", "phase", "inputs", "comp_state", "callback_data", "schedule_count",
-                 "run__time_zone", "run__executor")
-           .get(pk=pk))
     node = store.compiled_tree(run_id).node(key)
     ctx = ExecutionContext(
-        run_id=run_id, node_id=row.node_id, inputs=dict(row.inputs or {}), state=dict(row.comp_state or {}),
-        time_zone=row.run.time_zone, executor=row.run.executor, schedule_count=row.schedule_count,
-        version=version,
+        run_id=run_id, node_id=work["node_id"], inputs=dict(work["inputs"]), state=dict(work["comp_state"]),
+        time_zone=time_zone, executor=executor, schedule_count=schedule_count, version=version,
     )
-    logger.info("run=%s node=%s version=%s phase=%s component=%s start", run_id, key, version, row.phase,
-                node.code)
+    phase = work["phase"]
+    logger.info("run=%s node=%s version=%s phase=%s component=%s start", run_id, key, version, phase, node.code)
     watcher = _Watcher(pk, version, ctx.stop_event, interval=min(1.0, store.lease_seconds() / 3))
     watcher.start()
     calls = 0
-    phase = row.phase
     try:
         try:
             component = _component_class(node.code, node.version)()
@@ -103,7 +126,7 @@ def run_component(run_id: str, key: str, version: str, schedule_count: int) -> N
                 if phase == s.PHASE_EXECUTE:
                     outcome = _safe_call(lambda: component.execute(ctx))
                 else:
-                    data = row.callback_data if phase == s.PHASE_CALLBACK else None
+                    data = work["callback_data"] if phase == s.PHASE_CALLBACK else None
                     outcome = _safe_call(lambda data=data: component.schedule(ctx, data))
                 if (outcome.kind == "poll" and outcome.interval <= 0 and calls < MAX_IMMEDIATE_POLLS
                         and not ctx.should_stop()):

@@ -125,7 +125,7 @@ def _persist(run: Run, data: RunData, walker: Walker, *, walked: bool) -> None:
     run_id = run.id
     if walker.created:
         NodeState.objects.bulk_create([row_from_record(run_id, r) for r in walker.created.values()],
-                                      batch_size=500)
+                                      batch_size=1000)
     updated = [walker.records[k] for k in walker.updated if k not in walker.created]
     if updated:
         NodeState.objects.bulk_update([row_from_record(run_id, r) for r in updated], list(NODE_FIELDS),
@@ -161,7 +161,8 @@ def _after_commit(run: Run, data: RunData, effects: list[Effect], finished: list
         try:
             if effect.kind == "component":
                 tasks.send_component(run.id, effect.key, effect.version, effect.schedule_count,
-                                     countdown=effect.countdown)
+                                     countdown=effect.countdown, time_zone=data.time_zone,
+                                     executor=data.executor)
             elif effect.kind == "event":
                 tasks.send_advance(run.id, event=effect.event, key=effect.key, version=effect.version,
                                    countdown=effect.countdown)

@@ -44,10 +44,11 @@ def advance(run_id: str, event: str = "", key: str = "", version: str = "", sent
 
 
 @shared_task(name=RUN_COMPONENT, ignore_result=True)
-def run_component(run_id: str, key: str, version: str, schedule_count: int, sent_at: float | None = None) -> None:
+def run_component(run_id: str, key: str, version: str, schedule_count: int, sent_at: float | None = None,
+                  time_zone: str | None = None, executor: str | None = None) -> None:
     _queue_wait("run_component", sent_at)
     try:
-        runner.run_component(run_id, key, version, schedule_count)
+        runner.run_component(run_id, key, version, schedule_count, time_zone, executor)
     except RunNotFound:
         logger.warning("run=%s component message for a missing run dropped", run_id)
 
@@ -65,8 +66,12 @@ def send_advance(run_id: str, *, event: str = "", key: str = "", version: str = 
                         countdown=countdown or None)
 
 
-def send_component(run_id: str, key: str, version: str, schedule_count: int, *, countdown: float = 0) -> None:
-    run_component.apply_async(args=[run_id, key, version, schedule_count], kwargs={"sent_at": time.time()},
+def send_component(run_id: str, key: str, version: str, schedule_count: int, *, countdown: float = 0,
+                   time_zone: str | None = None, executor: str | None = None) -> None:
+    kwargs: dict[str, object] = {"sent_at": time.time()}
+    if time_zone is not None:
+        kwargs.update(time_zone=time_zone, executor=executor or "")
+    run_component.apply_async(args=[run_id, key, version, schedule_count], kwargs=kwargs,
                               countdown=countdown or None)
 
 
