@@ -1,0 +1,223 @@
+"""Rendering `${...}` references: types, splicing, nesting, literals, resolution."""
+from __future__ import annotations
+
+import pytest
+
+from pipeline_engine.core.expressions import (
+    ExpressionError,
+    evaluate,
+    references,
+    render,
+    render_text,
+    resolve_context,
+)
+
+CTX = {
+    "a": 1,
+    "b": "2",
+    "s": "x, y ,z",
+    "f": 1.5,
+    "flag": True,
+    "items": [1, 2, 3],
+    "cfg": {"host": "h1", "ports": [80, 443]},
+    "none": None,
+    "_system": {"task_id": 7},
+}
+
+
+class TestTypeKeeping:
+    @pytest.mark.parametrize("text, expected", [
+        ("${a}", 1),
+        ("${f}", 1.5),
+        ("${flag}", True),
+        ("${items}", [1, 2, 3]),
+        ("${cfg}", {"host": "h1", "ports": [80, 443]}),
+        ("${none}", None),
+        ("${ a }", 1),
+        ("${int(b) + a}", 3),
+        ("${a == 1}", True),
+        ("${items[1:]}", [2, 3]),
+        ("${cfg['ports'][-1]}", 443),
+        ("${cfg.host}", "h1"),
+        ("${_system.task_id}", 7),
+        ("${len(items)}", 3),
+        ("${'yes' if flag else 'no'}", "yes"),
+    ])
+    def test_exact_fragment_returns_the_object(self, text, expected):
+        assert render(text, CTX) == expected
+
+    def test_object_identity_is_not_required_but_value_is_not_stringified(self):
+        assert isinstance(render("${items}", CTX), list)
+        assert render("${a}", CTX) is not None
+
+
+class TestSplicing:
+    def test_fragments_inside_text_are_spliced_as_str(self):
+        assert render("a=${a}, b=${b}, f=${f}", CTX) == "a=1, b=2, f=1.5"
+
+    def test_bool_none_and_containers_splice_like_python_str(self):
+        assert render("${flag}/${none}/${items}", CTX) == "True/None/[1, 2, 3]"
+
+    def test_expression_splice(self):
+        assert render("n=${a + int(b) * 10}", CTX) == "n=21"
+
+    def test_render_text_always_gives_a_string(self):
+        assert render_text("${a}", CTX) == "1"
+
+    def test_text_without_fragments_is_untouched(self):
+        assert render("plain $ {a} $a {a}", CTX) == "plain $ {a} $a {a}"
+
+
+class TestLiteralFallback:
+    @pytest.mark.parametrize("text", [
+        "${missing}",
+        "${missing + 1}",
+        "${cfg.host + missing}",
+        "x ${missing} y",
+    ])
+    def test_unknown_names_stay_literal(self, text):
+        assert render(text, CTX) == text
+
+    @pytest.mark.parametrize("text", [
+        "${var:-default}", "${HOME}", "${arr[@]}", "${#arr}", "${var%.txt}", "${!ref}",
+        "${var/foo/bar}", "${PATH}", "${x,,}",
+    ])
+    def test_shell_parameter_expansions_pass_through(self, text):
+        script = f"echo {text}; echo ${{a}}"
+        assert render(script, CTX) == f"echo {text}; echo 1"
+
+    def test_partial_splice_keeps_unknown_fragment(self):
+        assert render("${a}-${nope}-${b}", CTX) == "1-${nope}-2"
+
+
+class TestNested:
+    def test_dicts_lists_tuples_are_rendered_recursively(self):
+        value = {"k": ["${a}", {"deep": "v${b}"}, ("${flag}", 5)], "n": 3, "none": None}
+        assert render(value, CTX) == {"k": [1, {"deep": "v2"}, (True, 5)], "n": 3, "none": None}
+
+    def test_keys_are_kept(self):
+        assert render({"${a}": "${a}"}, CTX) == {"${a}": 1}
+
+    def test_input_is_not_mutated(self):
+        value = {"k": ["${a}"]}
+        render(value, CTX)
+        assert value == {"k": ["${a}"]}
+
+
+class TestFunctionsAndMethods:
+    @pytest.mark.parametrize("expr, expected", [
+        ("s.split(',')", ["x", " y ", "z"]),
+        ("s.strip()", "x, y ,z"),
+        ("s.upper()", "X, Y ,Z"),
+        ("s.lower()", "x, y ,z"),
+        ("s.replace(' ', '')", "x,y,z"),
+        ("s.startswith('x')", True),
+        ("s.endswith('z')", True),
+        ("'-'.join(['a', 'b'])", "a-b"),
+        ("str(a) + b", "12"),
+        ("float(b)", 2.0),
+        ("bool(0)", False),
+        ("abs(-3)", 3),
+        ("min(items)", 1),
+        ("max(3, 4)", 4),
+        ("round(2.567, 2)", 2.57),
+        ("sum(items)", 6),
+        ("sorted([3, 1, 2], reverse=True)", [3, 2, 1]),
+        ("list('ab')", ["a", "b"]),
+        ("tuple(items)", (1, 2, 3)),
+        ("dict([('k', 1)])", {"k": 1}),
+        ("cfg.get('host')", "h1"),
+        ("cfg.keys()", ["host", "ports"]),
+        ("3 in items", True),
+        ("4 not in items", True),
+        ("1 < a + 1 <= 2", True),
+        ("not flag or a", 1),
+        ("-a", -1),
+        ("7 // 2", 3),
+        ("7 % 4", 3),
+        ("2 ** 10", 1024),
+        ("7 / 2", 3.5),
+        ("(1, 2)", (1, 2)),
+        ("none is None", True),
+    ])
+    def test_whitelisted_constructs(self, expr, expected):
+        assert evaluate(expr, CTX) == expected
+
+    @pytest.mark.parametrize("expr, reason", [
+        ("1 / 0", "division by zero"),
+        ("int(s)", "invalid literal"),
+        ("items[10]", "out of range"),
+        ("cfg['nope']", "does not exist"),
+        ("cfg.nope", "does not exist"),
+        ("a.strip()", "no allowed method"),
+        ("items + 1", "can only concatenate"),
+        ("'%s' % a", "formatting"),
+    ])
+    def test_evaluation_errors_raise_a_clear_expression_error(self, expr, reason):
+        with pytest.raises(ExpressionError) as err:
+            render("${" + expr + "}", CTX)
+        assert "${" + expr + "}" in str(err.value)
+        assert reason in str(err.value)
+
+    def test_braces_cannot_appear_in_a_fragment(self):
+        # The fragment grammar excludes '{' and '}', as the original's does.
+        assert render("${{'k': a}}", CTX) == "${{'k': a}}"
+
+    def test_evaluate_reports_unknown_names(self):
+        with pytest.raises(ExpressionError, match="unknown names: zz"):
+            evaluate("zz + 1", CTX)
+
+
+class TestReferences:
+    def test_simple_and_expression_names(self):
+        assert references("${a}") == {"a"}
+        assert references("${int(a) + b}") == {"a", "b"}
+
+    def test_function_names_are_excluded_only_in_call_position(self):
+        assert references("${len(x)} ${str(y)}") == {"x", "y"}
+
+    def test_recursive_structures(self):
+        value = {"k": ["${a}", {"x": "pre ${b.c} post ${d[0]}"}], "n": 1, "t": ("${e}",)}
+        assert references(value) == {"a", "b", "d", "e"}
+
+    def test_unparsable_fragments_reference_nothing(self):
+        assert references("${var:-x} ${#y}") == set()
+
+    def test_forbidden_fragments_still_report_names_without_raising(self):
+        assert references("${a.__class__}") == {"a"}
+
+    def test_non_strings(self):
+        assert references(5) == set()
+        assert references(None) == set()
+
+
+class TestResolveContext:
+    def test_transitive_resolution_in_dependency_order(self):
+        raw = {"c": "${b}!", "b": "${a}-${a}", "a": "x", "n": "${int(m) + 1}", "m": "41"}
+        assert resolve_context(raw) == {"a": "x", "b": "x-x", "c": "x-x!", "m": "41", "n": 42}
+
+    def test_type_is_kept_through_a_chain(self):
+        assert resolve_context({"a": [1, 2], "b": "${a}", "c": "${b}"})["c"] == [1, 2]
+
+    def test_unknown_references_stay_literal(self):
+        assert resolve_context({"a": "${outside}", "b": "${a}"}) == {"a": "${outside}", "b": "${outside}"}
+
+    def test_nested_values_are_resolved(self):
+        assert resolve_context({"a": 1, "b": {"k": ["${a}"]}}) == {"a": 1, "b": {"k": [1]}}
+
+    def test_cycle_names_the_keys(self):
+        with pytest.raises(ExpressionError) as err:
+            resolve_context({"a": "${b}", "b": "${c}", "c": "${a}", "ok": 1})
+        message = str(err.value)
+        assert "cycle" in message
+        for key in ("${a}", "${b}", "${c}"):
+            assert key in message
+
+    def test_self_reference_is_a_cycle(self):
+        with pytest.raises(ExpressionError, match=r"\$\{a\}"):
+            resolve_context({"a": "x${a}"})
+
+    def test_raw_is_not_mutated(self):
+        raw = {"a": "1", "b": "${a}"}
+        resolve_context(raw)
+        assert raw == {"a": "1", "b": "${a}"}
