@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from pipeline_engine.core.expressions import ExpressionError, render_text
@@ -81,7 +82,13 @@ def _number(text: str) -> int | float:
         return float(text)
 
 
-def _tokenize(text: str) -> list[_Token]:
+@lru_cache(maxsize=4096)
+def _tokenize(text: str) -> tuple[_Token, ...]:
+    # Cached: a gateway's rendered condition text repeats from run to run.
+    return tuple(_scan(text))
+
+
+def _scan(text: str) -> list[_Token]:
     tokens: list[_Token] = []
     pos = 0
     while pos < len(text):
@@ -206,7 +213,7 @@ def _show(value: Any) -> str:
 # --------------------------------------------------------------------------
 
 class _Parser:
-    def __init__(self, tokens: list[_Token]) -> None:
+    def __init__(self, tokens: tuple[_Token, ...]) -> None:
         self.tokens = tokens
         self.index = 0
         self.depth = 0

@@ -22,6 +22,7 @@ Rules, in the order they apply to one fragment:
 from __future__ import annotations
 
 import ast
+import keyword
 import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
@@ -472,8 +473,13 @@ def _compile_fragment(fragment: str) -> tuple[ast.expr, frozenset[str]] | None:
     """
     if len(fragment) > MAX_FRAGMENT_CHARS:
         raise ExpressionError(f"Expression {fragment[:60]}... is longer than {MAX_FRAGMENT_CHARS} characters.")
+    body = fragment[2:-1].strip()
+    if keyword.iskeyword(body) and body not in ("True", "False", "None"):
+        # Constant keys may be Python keywords (`${from}`, `${class}`): such a
+        # fragment can only mean the variable, as it did in the original.
+        return ast.Name(id=body, ctx=ast.Load()), frozenset({body})
     try:
-        tree = _parse(fragment[2:-1])
+        tree = _parse(body)
     except _Unparsable:
         return None
     _check(tree, fragment)

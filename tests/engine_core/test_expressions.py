@@ -221,3 +221,19 @@ class TestResolveContext:
         raw = {"a": "1", "b": "${a}"}
         resolve_context(raw)
         assert raw == {"a": "1", "b": "${a}"}
+
+
+class TestKeywordKeys:
+    def test_keyword_named_constants_render_and_are_referenced(self):
+        ctx = {"from": "alice", "class": 3}
+        assert render("${from}", ctx) == "alice"
+        assert render("${ class }!", ctx) == "3!"
+        assert references("${from} ${class}") == {"from", "class"}
+        assert resolve_context({"from": "a", "to": "${from}-b"})["to"] == "a-b"
+
+    def test_missing_keyword_key_stays_literal(self):
+        assert render("${from}", {}) == "${from}"
+
+    def test_true_false_none_stay_literals(self):
+        assert render("${True}", {}) is True
+        assert references("${None}") == set()
