@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from periodic_app import clock, scheduler
 
@@ -63,8 +63,10 @@ class Command(BaseCommand):
                     interval, options["batch_size"], "on" if sweep else "off")
         while True:
             started = time.monotonic()
-            # A long-running process must notice dropped or stale connections (database restarts).
-            close_old_connections()
+            if not connection.in_atomic_block:
+                # A long-running process must notice dropped or stale connections (database
+                # restarts); never close one a caller (call_command inside a transaction) uses.
+                close_old_connections()
             try:
                 scheduler.tick(batch_size=options["batch_size"])
             except Exception:
@@ -79,5 +81,6 @@ class Command(BaseCommand):
             stop.wait(max(0.0, interval - (time.monotonic() - started)))
             if stop.is_set():
                 break
-        close_old_connections()
+        if not connection.in_atomic_block:
+            close_old_connections()
         logger.info("scheduler stopped")
