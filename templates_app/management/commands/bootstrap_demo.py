@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +114,7 @@ class Command(OperatorCommand):
             "credentials_file": str(credentials_file()),
         }
         if options["spec_placeholders"]:
-            sys.stderr.write(WARNING)
+            self.stderr.write(WARNING)
         return data, self._text(data)
 
     # --- pieces -------------------------------------------------------------
