@@ -187,6 +187,9 @@ SOPS_NODE_RERUN_LIMIT = int(os.environ.get("SOPS_NODE_RERUN_LIMIT", "100"))
 # `python -m pipeline_engine.runtime.reaper` or the task pipeline_engine.sweep).
 SOPS_REAPER_INTERVAL_SECONDS = float(os.environ.get("SOPS_REAPER_INTERVAL_SECONDS", "1"))
 SOPS_ENGINE_SWEEP_IN_WORKER = env_bool("SOPS_ENGINE_SWEEP_IN_WORKER", True)
+# Engine steps in Celery workers commit without waiting for the WAL flush on
+# PostgreSQL (see pipeline_engine/runtime/tasks.py for why that is safe).
+SOPS_ENGINE_ASYNC_COMMIT = env_bool("SOPS_ENGINE_ASYNC_COMMIT", True)
 
 # prometheus-client's multi-process mode: every process (web workers, Celery
 # worker, scheduler) writes its samples here and /metrics sums them.

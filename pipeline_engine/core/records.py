@@ -47,6 +47,7 @@ class NodeRecord:
     nudged_at: datetime | None = None
     callback_data: Any = None
     callback_status: str = s.CB_NONE
+    row_id: int | None = None  # the database row, once it exists
 
     def history_entry(self) -> dict[str, Any]:
         return {

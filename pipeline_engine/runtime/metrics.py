@@ -23,14 +23,24 @@ STALE_MESSAGES = Counter("sops_engine_stale_messages_total", "Messages dropped b
 REAPER_RECOVERIES = Counter("sops_engine_reaper_recoveries_total", "Work the reaper re-sent", ["kind"])
 
 
-def node_finished(rec: Any) -> None:
-    if rec.node_type != "ServiceActivity":
-        return
-    component = rec.component_code or "unknown"
-    outcome = "skipped" if rec.skip else ("error_ignored" if rec.error_ignored else rec.state.lower())
-    NODE_EXECUTIONS.labels(component, outcome).inc()
-    if rec.started_at and rec.finished_at:
-        NODE_DURATION.labels(component).observe((rec.finished_at - rec.started_at).total_seconds())
+def nodes_finished(records: list[Any]) -> None:
+    """Count a step's finished activities (label lookups once per kind, not per node)."""
+    counts: dict[tuple[str, str], int] = {}
+    durations: dict[str, list[float]] = {}
+    for rec in records:
+        if rec.node_type != "ServiceActivity":
+            continue
+        component = rec.component_code or "unknown"
+        outcome = "skipped" if rec.skip else ("error_ignored" if rec.error_ignored else rec.state.lower())
+        counts[(component, outcome)] = counts.get((component, outcome), 0) + 1
+        if rec.started_at and rec.finished_at:
+            durations.setdefault(component, []).append((rec.finished_at - rec.started_at).total_seconds())
+    for (component, outcome), n in counts.items():
+        NODE_EXECUTIONS.labels(component, outcome).inc(n)
+    for component, values in durations.items():
+        histogram = NODE_DURATION.labels(component)
+        for value in values:
+            histogram.observe(value)
 
 
 def run_finished(state: str) -> None:

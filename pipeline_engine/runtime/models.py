@@ -45,9 +45,10 @@ class Run(models.Model):
 
 
 class NodeState(models.Model):
-    # "<run id>:<key>", computed by the engine so bulk writes need no lookups.
-    id = models.CharField(primary_key=True, max_length=600)
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="nodes", db_constraint=False)
+    # Looked up by (run, key); the unique index on them is the only full index
+    # besides the integer primary key, which keeps bulk inserts cheap.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="nodes", db_constraint=False,
+                            db_index=False)
     key = models.CharField(max_length=512)  # "<subprocess path>/<node id>"
     scope = models.CharField(max_length=512, default="", blank=True)
     node_id = models.CharField(max_length=64)
@@ -78,8 +79,8 @@ class NodeState(models.Model):
     callback_status = models.CharField(max_length=16, default="", blank=True)
 
     class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="pe_node_run_key")]
         indexes = [
-            models.Index(fields=["run", "node_id"], name="pe_node_run_node"),
             models.Index(fields=["wake_at"], name="pe_node_wake", condition=Q(wake_at__isnull=False)),
             models.Index(fields=["lease_until"], name="pe_node_lease", condition=Q(lease_until__isnull=False)),
             models.Index(fields=["deadline"], name="pe_node_deadline", condition=Q(deadline__isnull=False)),
@@ -90,7 +91,8 @@ class NodeState(models.Model):
 
 
 class NodeHistory(models.Model):
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="histories", db_constraint=False)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="histories", db_constraint=False,
+                            db_index=False)
     key = models.CharField(max_length=512)
     node_id = models.CharField(max_length=64)
     version = models.CharField(max_length=32)

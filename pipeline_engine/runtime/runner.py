@@ -38,9 +38,10 @@ EARLY_TOLERANCE = timedelta(seconds=1)
 class _Watcher(threading.Thread):
     """Renews the node's lease and raises the stop flag when the node moved on."""
 
-    def __init__(self, pk: str, version: str, stop_event: threading.Event, interval: float) -> None:
-        super().__init__(daemon=True, name=f"watch-{pk[-12:]}")
-        self.pk, self.version, self.stop_event = pk, version, stop_event
+    def __init__(self, run_id: str, key: str, version: str, stop_event: threading.Event,
+                 interval: float) -> None:
+        super().__init__(daemon=True, name=f"watch-{key[-12:]}")
+        self.run_id, self.key, self.version, self.stop_event = run_id, key, version, stop_event
         self.interval = interval
         self.done = threading.Event()
 
@@ -48,21 +49,21 @@ class _Watcher(threading.Thread):
         try:
             while not self.done.wait(self.interval):
                 lease = timezone.now() + timedelta(seconds=store.lease_seconds())
-                alive = NodeState.objects.filter(pk=self.pk, version=self.version, state=s.RUNNING).update(
-                    lease_until=lease)
+                alive = NodeState.objects.filter(run_id=self.run_id, key=self.key, version=self.version,
+                                                 state=s.RUNNING).update(lease_until=lease)
                 if not alive:
-                    logger.info("node=%s version=%s told to stop", self.pk, self.version)
+                    logger.info("run=%s node=%s version=%s told to stop", self.run_id, self.key, self.version)
                     self.stop_event.set()
                     return
         except Exception:  # noqa: BLE001 - the watcher must never kill the work it watches
-            logger.exception("node=%s watcher failed", self.pk)
+            logger.exception("run=%s node=%s watcher failed", self.run_id, self.key)
         finally:
             connection.close()
 
 
 _CLAIM_SQL = """
 UPDATE {table} SET lease_until = %s, wake_at = NULL
-WHERE id = %s AND version = %s AND state = %s AND schedule_count = %s AND wake_at <= %s
+WHERE run_id = %s AND key = %s AND version = %s AND state = %s AND schedule_count = %s AND wake_at <= %s
   AND (lease_until IS NULL OR lease_until < %s)
 RETURNING node_id, phase, inputs, comp_state, callback_data
 """
@@ -84,7 +85,7 @@ def claim(run_id: str, key: str, version: str, schedule_count: int) -> dict[str,
     lease = now + timedelta(seconds=store.lease_seconds())
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL.format(table=NodeState._meta.db_table), [
-            adapt(lease), store.node_pk(run_id, key), version, s.RUNNING, schedule_count,
+            adapt(lease), run_id, key, version, s.RUNNING, schedule_count,
             adapt(now + EARLY_TOLERANCE), adapt(now),
         ])
         row = cursor.fetchone()
@@ -105,7 +106,6 @@ def run_component(run_id: str, key: str, version: str, schedule_count: int,
         return
     if time_zone is None or executor is None:  # sent by the reaper, which does not read runs
         time_zone, executor = Run.objects.values_list("time_zone", "executor").get(pk=run_id)
-    pk = store.node_pk(run_id, key)
     node = store.compiled_tree(run_id).node(key)
     ctx = ExecutionContext(
         run_id=run_id, node_id=work["node_id"], inputs=dict(work["inputs"]), state=dict(work["comp_state"]),
@@ -113,7 +113,7 @@ def run_component(run_id: str, key: str, version: str, schedule_count: int,
     )
     phase = work["phase"]
     logger.info("run=%s node=%s version=%s phase=%s component=%s start", run_id, key, version, phase, node.code)
-    watcher = _Watcher(pk, version, ctx.stop_event, interval=min(1.0, store.lease_seconds() / 3))
+    watcher = _Watcher(run_id, key, version, ctx.stop_event, interval=min(1.0, store.lease_seconds() / 3))
     watcher.start()
     calls = 0
     try:

@@ -6,8 +6,9 @@ import threading
 import time
 
 from celery import shared_task
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from django.conf import settings
+from django.db.backends.signals import connection_created
 
 from pipeline_engine.errors import RunNotFound
 
@@ -73,6 +74,28 @@ def send_component(run_id: str, key: str, version: str, schedule_count: int, *, 
         kwargs.update(time_zone=time_zone, executor=executor or "")
     run_component.apply_async(args=[run_id, key, version, schedule_count], kwargs=kwargs,
                               countdown=countdown or None)
+
+
+# --- worker connections -------------------------------------------------------
+def _async_commit(sender: object, connection: object, **_: object) -> None:
+    if getattr(connection, "vendor", "") == "postgresql":
+        with connection.cursor() as cursor:  # type: ignore[attr-defined]
+            cursor.execute("SET synchronous_commit TO off")
+
+
+@worker_process_init.connect
+def _configure_worker_connections(**_: object) -> None:
+    """Engine steps in workers do not wait for the WAL flush (SOPS_ENGINE_ASYNC_COMMIT).
+
+    A step is a few milliseconds of work and a disk flush costs as much again;
+    PostgreSQL stays consistent without it, and a server crash can only lose
+    the last fraction of a second of steps, which fences and the reaper
+    recover (a lost step's messages find no matching version and are dropped;
+    its run or node lease expires and the work is sent again). Web requests
+    keep the default.
+    """
+    if getattr(settings, "SOPS_ENGINE_ASYNC_COMMIT", True):
+        connection_created.connect(_async_commit, weak=False, dispatch_uid="sops-engine-async-commit")
 
 
 # --- the sweep loop inside each worker's main process ------------------------
