@@ -80,11 +80,11 @@ def switch_broker(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any
     from sops_api.celery import app
 
     previous = (app.conf.broker_url, dict(app.conf.broker_transport_options or {}))
-    try:
-        if app._pool is not None:
-            app._pool.force_close_all()
-    except Exception:  # noqa: BLE001 - a dead broker's pool cannot close cleanly; drop it anyway
-        pass
+    # The old pools are dropped, not closed: kombu keeps producer pools in a global registry keyed
+    # by connection, and a closed one would be handed back the next time this URL is used.
+    # Celery's conf.broker_url reads the CELERY_BROKER_URL environment variable before its own
+    # value, so the variable must change too.
+    os.environ["CELERY_BROKER_URL"] = url
     app.conf.broker_url = url
     app.conf.broker_transport_options = options
     app._pool = None
@@ -127,11 +127,13 @@ class Worker:
         except FileNotFoundError:
             return 0
 
-    def tail(self, n: int = 40) -> str:
+    def tail(self, n: int = 15, width: int = 400) -> str:
+        """The last lines of the log, each cut short: tracebacks in JSON logs are long."""
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+            lines = self.log_path.read_text(errors="replace").splitlines()[-n:]
         except FileNotFoundError:
             return ""
+        return "\n".join(line[:width] for line in lines) + f"\n(full log: {self.log_path})"
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -243,6 +245,7 @@ def faults(transactional_db: None, settings: Any, tmp_path: Path) -> Iterator[Fa
                    "processed_folder": str(broker / "processed"), "store_processed": False}
     probe_file = tmp_path / "probe.jsonl"
     os.environ[probe_mod.PROBE_ENV] = str(probe_file)
+    env_broker = os.environ.get("CELERY_BROKER_URL")
     previous = switch_broker(url, options)
     env = FaultsEnv(tmp=tmp_path, broker_url=url, broker_options=options, probe_file=probe_file,
                     database_url=database_url())
@@ -252,6 +255,10 @@ def faults(transactional_db: None, settings: Any, tmp_path: Path) -> Iterator[Fa
         for worker in env.workers:
             worker.stop()
         switch_broker(*previous)
+        if env_broker is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = env_broker
         os.environ.pop(probe_mod.PROBE_ENV, None)
         if redis_broker():
             try:
