@@ -283,3 +283,18 @@ def test_history_newest_first_and_paginated(live_server: Any, pt_world: Any) -> 
                             json.dumps({**pt_world.creds(), "limit": 10}), timeout=30).json()
     assert [e["task_id"] for e in response["data"]["results"]] == [104, 103, 102, 101, 100]
     assert response["data"]["results"][-1]["late"] is True
+
+
+def test_create_from_a_common_template(live_server: Any, pt_world: Any) -> None:
+    from templates_app.models import Template, TemplateSource
+
+    from .helpers import example_tree
+
+    common = Template.objects.create(source=TemplateSource.COMMON, business=None, name="common", creator="admin",
+                                     pipeline_tree=example_tree())
+    answer = replay(live_server, "create_periodic_task", [common.pk, 2], template_source="common")
+    assert answer["result"] is True, answer
+    assert answer["data"]["template_id"] == common.pk
+    # Without template_source the id names no template of business 2.
+    answer = replay(live_server, "create_periodic_task", [common.pk, 2])
+    assert answer["result"] is False and answer["message"] == f"template({common.pk}) does not exist"
