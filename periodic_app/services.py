@@ -7,6 +7,7 @@ sees the other's result.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,12 @@ def parse_cron_param(value: Any) -> CronSchedule:
     """The API's `cron`: a dict of fields (the spec), or the display string `m h dow dom moy`."""
     if value is None:
         raise BadRequest("cron is required: a dict of minute, hour, day_of_week, day_of_month, month_of_year")
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        # A query-string or form caller sends the dict as JSON text.
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise BadRequest("cron is not valid JSON") from exc
     try:
         if isinstance(value, Mapping):
             return parse_cron(value)

@@ -81,7 +81,7 @@ class CreatePeriodicTaskView(ApigwView):
         if params.get("cron") in (None, ""):
             raise BadRequest("cron is required: a dict of minute, hour, day_of_week, day_of_month, "
                              "month_of_year (each defaults to *)")
-        cron = services.parse_cron_param(json_param(params, "cron", (dict, str)))
+        cron = services.parse_cron_param(params.get("cron"))
         constants = json_param(params, "constants", dict) or {}
         exclude = json_param(params, "exclude_task_nodes_id", list) or []
         overlap = params.get("overlap_policy") or OverlapPolicy.ALLOW
@@ -123,10 +123,7 @@ class ModifyCronView(ApigwView):
             # The original silently scheduled `* * * * *` here; refusing is safer.
             raise BadRequest("cron is required: a dict of minute, hour, day_of_week, day_of_month, "
                              "month_of_year (each defaults to *)")
-        raw = self.params.get("cron")
-        if isinstance(raw, str) and raw.lstrip().startswith("{"):
-            raw = json_param(self.params, "cron", dict)
-        cron = services.parse_cron_param(raw)
+        cron = services.parse_cron_param(self.params.get("cron"))
         task = services.modify_cron(business=self.business, task_id=task_id, cron=cron, editor=self.username)
         return ok({"cron": task.cron})
 

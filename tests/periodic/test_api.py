@@ -298,3 +298,16 @@ def test_create_from_a_common_template(live_server: Any, pt_world: Any) -> None:
     # Without template_source the id names no template of business 2.
     answer = replay(live_server, "create_periodic_task", [common.pk, 2])
     assert answer["result"] is False and answer["message"] == f"template({common.pk}) does not exist"
+
+
+def test_plain_query_string_style(live_server: Any, pt_world: Any) -> None:
+    """`requests.get(url, kwargs)`: nested values arrive as JSON text."""
+    params = {**pt_world.creds(), "name": "query style", "cron": json.dumps({"minute": "0", "hour": "9"}),
+              "constants": json.dumps({"${bk_timing}": "7"}), "exclude_task_nodes_id": json.dumps([PAUSE])}
+    answer = call(live_server, "get", f"create_periodic_task/{pt_world.template.pk}/2/", params=params)
+    assert answer["result"] is True, answer
+    assert answer["data"]["cron"] == "0 9 * * * (m/h/d/dM/MY)"
+    assert answer["data"]["form"]["${bk_timing}"]["value"] == "7"
+    answer = call(live_server, "get", f"set_periodic_task_enabled/{answer['data']['id']}/2/",
+                  params={**pt_world.creds(), "enabled": "true"})
+    assert answer["data"] == {"enabled": True}
