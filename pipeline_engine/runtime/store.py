@@ -24,7 +24,6 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from pipeline_engine.core import states as s
@@ -80,10 +79,6 @@ def compiled_tree(run_id: str, raw: dict[str, Any] | None = None) -> CompiledTre
 # --------------------------------------------------------------------------- records
 def record_from_row(row: NodeState) -> NodeRecord:
     return NodeRecord(row_id=row.pk, **{f: getattr(row, f) for f in RECORD_FIELDS})
-
-
-def row_from_record(run_id: str, rec: NodeRecord) -> NodeState:
-    return NodeState(id=rec.row_id, run_id=run_id, **{f: getattr(rec, f) for f in RECORD_FIELDS})
 
 
 _INSERT_BATCH = 1000
@@ -144,6 +139,48 @@ def insert_nodes(run_id: str, records: list[NodeRecord]) -> None:
                 cursor.executemany(head + placeholder, chunk)
 
 
+def _adapt_row(values: list[Any], kinds: list[str]) -> list[Any]:
+    adapt = connection.ops.adapt_datetimefield_value
+    out = []
+    for value, kind in zip(values, kinds, strict=True):
+        if value is not None:
+            if kind == "json":
+                value = json.dumps(value)
+            elif kind == "datetime":
+                value = adapt(value)
+        out.append(value)
+    return out
+
+
+def update_nodes(records: list[NodeRecord]) -> None:
+    """Write every mutable field of existing node rows (one UPDATE per row, no ORM compile)."""
+    kinds_by_attr = {a: k for a, _, k in _columns()}
+    kinds = [kinds_by_attr[f] for f in NODE_FIELDS]
+    quote = connection.ops.quote_name
+    sql = (f"UPDATE {quote(NodeState._meta.db_table)} SET "
+           f"{', '.join(f'{quote(f)} = %s' for f in NODE_FIELDS)} WHERE id = %s")
+    get = operator.attrgetter(*NODE_FIELDS)
+    rows = [[*_adapt_row(list(get(rec)), kinds), rec.row_id] for rec in records]
+    with connection.cursor() as cursor:
+        if len(rows) == 1:
+            cursor.execute(sql, rows[0])
+        else:
+            cursor.executemany(sql, rows)
+
+
+def update_run(run_id: str, data: RunData, display_state: str, lease: datetime | None) -> None:
+    adapt = connection.ops.adapt_datetimefield_value
+    quote = connection.ops.quote_name
+    sql = (f"UPDATE {quote(Run._meta.db_table)} SET state = %s, display_state = %s, frontier = %s, "
+           f"context = %s, outputs = %s, finished_at = %s, lease_until = %s, steps = steps + 1 WHERE id = %s")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [
+            data.state, display_state, json.dumps(data.frontier), json.dumps(data.context),
+            json.dumps(data.outputs), adapt(data.finished_at) if data.finished_at else None,
+            adapt(lease) if lease else None, run_id,
+        ])
+
+
 def load_records(run_id: str, keys: list[str]) -> dict[str, NodeRecord]:
     rows = NodeState.objects.filter(run_id=run_id, key__in=keys)
     return {row.key: record_from_row(row) for row in rows}
@@ -183,8 +220,7 @@ def _persist(run: Run, data: RunData, walker: Walker, *, walked: bool) -> None:
         insert_nodes(run_id, list(walker.created.values()))
     updated = [walker.records[k] for k in walker.updated if k not in walker.created]
     if updated:
-        NodeState.objects.bulk_update([row_from_record(run_id, r) for r in updated], list(NODE_FIELDS),
-                                      batch_size=200)
+        update_nodes(updated)
     if walker.histories:
         NodeHistory.objects.bulk_create([
             NodeHistory(run_id=run_id, **{k: v for k, v in h.items()}) for h in walker.histories
@@ -193,11 +229,7 @@ def _persist(run: Run, data: RunData, walker: Walker, *, walked: bool) -> None:
     owed = (not walked) and bool(data.frontier["ready"]) and data.state == s.RUNNING
     lease = now + timedelta(seconds=lease_seconds()) if owed else None
     if walker.changed or lease != run.lease_until:
-        Run.objects.filter(pk=run_id).update(
-            state=data.state, display_state=walker.display_state(), frontier=data.frontier,
-            context=data.context, outputs=data.outputs, finished_at=data.finished_at, lease_until=lease,
-            steps=F("steps") + 1,
-        )
+        update_run(run_id, data, walker.display_state(), lease)
     effects = list(walker.effects)
     if owed:
         effects.append(Effect("advance"))
