@@ -553,6 +553,8 @@ class Walker:
             return False
         scope, node_id = self.tree.scope_of_key(key)
         node = scope.nodes[node_id]
+        if self.active[key].get("cb"):
+            self.records.pop(key, None)  # a callback changed the row after the worker read it
         rec = self.record(key)
         rec.lease_until = None
         if rec.phase == s.PHASE_CALLBACK and rec.callback_status == s.CB_QUEUED:
@@ -758,6 +760,7 @@ class Walker:
         if rec.phase == s.PHASE_POLL:
             raise InvalidOperation("can't callback a poll schedule.")
         rec.callback_data = data
+        self.active[key]["cb"] = 1  # tells apply_result to re-read the row
         if rec.phase == s.PHASE_CALLBACK:
             self._queue_callback(rec)
         else:

@@ -10,17 +10,16 @@ node's version moved on meanwhile.
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from datetime import timedelta
-from typing import Any
 
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from pipeline_engine.core import states as s
 from pipeline_engine.core.components.base import ExecutionContext, Outcome
+from pipeline_engine.core.records import NodeRecord
 from pipeline_engine.core.walker import _component_class, _safe_call
 
 from . import metrics, store
@@ -65,15 +64,11 @@ _CLAIM_SQL = """
 UPDATE {table} SET lease_until = %s, wake_at = NULL
 WHERE run_id = %s AND key = %s AND version = %s AND state = %s AND schedule_count = %s AND wake_at <= %s
   AND (lease_until IS NULL OR lease_until < %s)
-RETURNING node_id, phase, inputs, comp_state, callback_data
+RETURNING {columns}
 """
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
-
-
-def claim(run_id: str, key: str, version: str, schedule_count: int) -> dict[str, Any] | None:
+def claim(run_id: str, key: str, version: str, schedule_count: int) -> NodeRecord | None:
     """Take the work a message names, in one statement; None when the message is stale.
 
     The conditional UPDATE is the fence (version, schedule count, due time, no
@@ -84,22 +79,20 @@ def claim(run_id: str, key: str, version: str, schedule_count: int) -> dict[str,
     adapt = connection.ops.adapt_datetimefield_value
     lease = now + timedelta(seconds=store.lease_seconds())
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL.format(table=NodeState._meta.db_table), [
+        sql = _CLAIM_SQL.format(table=connection.ops.quote_name(NodeState._meta.db_table),
+                                columns=store.returning_columns())
+        cursor.execute(sql, [
             adapt(lease), run_id, key, version, s.RUNNING, schedule_count,
             adapt(now + EARLY_TOLERANCE), adapt(now),
         ])
         row = cursor.fetchone()
-    if row is None:
-        return None
-    node_id, phase, inputs, comp_state, callback_data = row
-    return {"node_id": node_id, "phase": phase, "inputs": _json(inputs) or {},
-            "comp_state": _json(comp_state) or {}, "callback_data": _json(callback_data)}
+    return None if row is None else store.record_from_values(row)
 
 
 def run_component(run_id: str, key: str, version: str, schedule_count: int,
                   time_zone: str | None = None, executor: str | None = None) -> None:
-    work = claim(run_id, key, version, schedule_count)
-    if work is None:
+    rec = claim(run_id, key, version, schedule_count)
+    if rec is None:
         metrics.STALE_MESSAGES.labels("run_component").inc()
         logger.debug("run=%s node=%s version=%s sc=%s stale component message dropped",
                      run_id, key, version, schedule_count)
@@ -108,10 +101,10 @@ def run_component(run_id: str, key: str, version: str, schedule_count: int,
         time_zone, executor = Run.objects.values_list("time_zone", "executor").get(pk=run_id)
     node = store.compiled_tree(run_id).node(key)
     ctx = ExecutionContext(
-        run_id=run_id, node_id=work["node_id"], inputs=dict(work["inputs"]), state=dict(work["comp_state"]),
+        run_id=run_id, node_id=rec.node_id, inputs=dict(rec.inputs or {}), state=dict(rec.comp_state or {}),
         time_zone=time_zone, executor=executor, schedule_count=schedule_count, version=version,
     )
-    phase = work["phase"]
+    phase = rec.phase
     logger.info("run=%s node=%s version=%s phase=%s component=%s start", run_id, key, version, phase, node.code)
     watcher = _Watcher(run_id, key, version, ctx.stop_event, interval=min(1.0, store.lease_seconds() / 3))
     watcher.start()
@@ -126,7 +119,7 @@ def run_component(run_id: str, key: str, version: str, schedule_count: int,
                 if phase == s.PHASE_EXECUTE:
                     outcome = _safe_call(lambda: component.execute(ctx))
                 else:
-                    data = work["callback_data"] if phase == s.PHASE_CALLBACK else None
+                    data = rec.callback_data if phase == s.PHASE_CALLBACK else None
                     outcome = _safe_call(lambda data=data: component.schedule(ctx, data))
                 if (outcome.kind == "poll" and outcome.interval <= 0 and calls < MAX_IMMEDIATE_POLLS
                         and not ctx.should_stop()):
@@ -137,8 +130,11 @@ def run_component(run_id: str, key: str, version: str, schedule_count: int,
                 break
     finally:
         watcher.done.set()
+    # The claimed row is what the node looks like now unless a callback arrived
+    # meanwhile (the walker re-reads it then), so the step need not read it again.
     applied = store.step(
-        run_id, lambda w: w.apply_result(key, version, schedule_count, outcome, ctx.outputs, ctx.state, calls))
+        run_id, lambda w: w.apply_result(key, version, schedule_count, outcome, ctx.outputs, ctx.state, calls),
+        records={key: rec})
     if not applied:
         metrics.STALE_MESSAGES.labels("run_component_result").inc()
         logger.info("run=%s node=%s version=%s late result dropped (%s)", run_id, key, version, outcome.kind)

@@ -63,6 +63,14 @@ def remember_tree(run_id: str, tree: CompiledTree) -> None:
             _tree_cache.popitem(last=False)
 
 
+def cached_tree(run_id: str) -> CompiledTree | None:
+    with _tree_lock:
+        cached = _tree_cache.get(run_id)
+        if cached is not None:
+            _tree_cache.move_to_end(run_id)
+        return cached
+
+
 def compiled_tree(run_id: str, raw: dict[str, Any] | None = None) -> CompiledTree:
     with _tree_lock:
         cached = _tree_cache.get(run_id)
@@ -152,6 +160,35 @@ def _adapt_row(values: list[Any], kinds: list[str]) -> list[Any]:
     return out
 
 
+def returning_columns() -> str:
+    """The column list (id first) for a RETURNING that `record_from_values` reads."""
+    quote = connection.ops.quote_name
+    return ", ".join(["id", *(quote(c) for a, c, _ in _columns() if a in _RECORD_SET)])
+
+
+_RECORD_SET = frozenset(RECORD_FIELDS)
+
+
+def record_from_values(values: tuple[Any, ...]) -> NodeRecord:
+    """A NodeRecord from a row returned in `returning_columns()` order."""
+    from django.utils.dateparse import parse_datetime
+
+    fields: dict[str, Any] = {"row_id": values[0]}
+    attrs = [(a, k) for a, _, k in _columns() if a in _RECORD_SET]
+    for (attname, kind), value in zip(attrs, values[1:], strict=True):
+        if value is not None:
+            if kind == "json" and isinstance(value, str | bytes):
+                value = json.loads(value)
+            elif kind == "datetime" and isinstance(value, str):
+                value = parse_datetime(value)
+                if value is not None and timezone.is_naive(value):
+                    value = timezone.make_aware(value, timezone.utc)
+        fields[attname] = value
+    for flag in ("skip", "error_ignored"):
+        fields[flag] = bool(fields[flag])
+    return NodeRecord(**fields)
+
+
 def update_nodes(records: list[NodeRecord]) -> None:
     """Write every mutable field of existing node rows (one UPDATE per row, no ORM compile)."""
     kinds_by_attr = {a: k for a, _, k in _columns()}
@@ -193,17 +230,21 @@ def run_data(run: Run) -> RunData:
 
 
 # --------------------------------------------------------------------------- the step
-def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True) -> T:
+def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True,
+         records: dict[str, NodeRecord] | None = None) -> T:
     """Apply one change to a run under its lock, walk, persist; effects go after commit."""
     with transaction.atomic():
+        cached = cached_tree(run_id)
+        runs = Run.objects.select_for_update()
         try:
-            run = Run.objects.select_for_update().defer("tree").get(pk=run_id)
+            # The big tree column is read only by a process that has not compiled it yet.
+            run = (runs.defer("tree") if cached else runs).get(pk=run_id)
         except Run.DoesNotExist:
             raise RunNotFound(f"pipeline({run_id}) does not exist") from None
-        tree = compiled_tree(run_id)
+        tree = cached or compiled_tree(run_id, run.tree)
         data = run_data(run)
         walker = Walker(tree, data, lambda keys: load_records(run_id, keys), now=timezone.now,
-                        rerun_limit=rerun_limit())
+                        rerun_limit=rerun_limit(), records=records)
         result = apply(walker)
         if walk:
             walker.walk()
@@ -246,6 +287,8 @@ def _after_commit(run: Run, data: RunData, effects: list[Effect], finished: list
     for effect in effects:
         try:
             if effect.kind == "component":
+                if not effect.countdown and _keep_local(run.id, effect, data):
+                    continue
                 tasks.send_component(run.id, effect.key, effect.version, effect.schedule_count,
                                      countdown=effect.countdown, time_zone=data.time_zone,
                                      executor=data.executor)
@@ -258,6 +301,42 @@ def _after_commit(run: Run, data: RunData, effects: list[Effect], finished: list
                 _send_finished(run, effect.state)
         except Exception:  # noqa: BLE001 - a lost message is recovered by the reaper
             logger.exception("run=%s effect=%s could not be sent", run.id, effect.kind)
+
+
+# --- running the next component in the same task ------------------------------
+# A worker task that just advanced a run keeps ONE immediately-due component
+# of that run to run itself next, instead of a broker round trip; the others
+# go to the broker so parallel branches still spread over workers. The node
+# row already says the work is due (wake_at), so if this process dies first
+# the reaper sends it again, and the claim fences duplicates.
+_local = threading.local()
+
+
+def _keep_local(run_id: str, effect: Effect, data: RunData) -> bool:
+    sink = getattr(_local, "sink", None)
+    if sink is None or sink:
+        return False
+    sink.append((run_id, effect.key, effect.version, effect.schedule_count, data.time_zone, data.executor))
+    return True
+
+
+def collect_local_work() -> None:
+    _local.sink = []
+
+
+def take_local_work() -> tuple[Any, ...] | None:
+    """The component this task kept for itself, if any (and keep collecting)."""
+    sink = getattr(_local, "sink", None)
+    if not sink:
+        return None
+    work = sink.pop()
+    return work
+
+
+def stop_local_work() -> list[tuple[Any, ...]]:
+    sink = getattr(_local, "sink", None) or []
+    _local.sink = None
+    return sink
 
 
 def _send_finished(run: Run, state: str) -> None:

@@ -38,20 +38,47 @@ def advance(run_id: str, event: str = "", key: str = "", version: str = "", sent
         return None
 
     metrics.STEPS.labels(event or "advance").inc()
+    store.collect_local_work()
     try:
         store.step(run_id, apply)
     except RunNotFound:
         logger.warning("run=%s advance for a missing run dropped", run_id)
+    finally:
+        _run_local_work()
 
 
 @shared_task(name=RUN_COMPONENT, ignore_result=True)
 def run_component(run_id: str, key: str, version: str, schedule_count: int, sent_at: float | None = None,
                   time_zone: str | None = None, executor: str | None = None) -> None:
     _queue_wait("run_component", sent_at)
+    store.collect_local_work()
     try:
         runner.run_component(run_id, key, version, schedule_count, time_zone, executor)
     except RunNotFound:
         logger.warning("run=%s component message for a missing run dropped", run_id)
+    finally:
+        _run_local_work()
+
+
+# How many components one task may run back to back before handing the rest to
+# the broker, so one long chain cannot monopolise a worker process.
+MAX_LOCAL_CHAIN = 50
+
+
+def _run_local_work() -> None:
+    try:
+        for _ in range(MAX_LOCAL_CHAIN):
+            work = store.take_local_work()
+            if work is None:
+                return
+            run_id, key, version, schedule_count, time_zone, executor = work
+            try:
+                runner.run_component(run_id, key, version, schedule_count, time_zone, executor)
+            except RunNotFound:
+                return
+    finally:
+        for run_id, key, version, schedule_count, time_zone, executor in store.stop_local_work():
+            send_component(run_id, key, version, schedule_count, time_zone=time_zone, executor=executor)
 
 
 @shared_task(name=SWEEP, ignore_result=True)
