@@ -105,7 +105,7 @@ def run_component(run_id: str, key: str, version: str, schedule_count: int,
         time_zone=time_zone, executor=executor, schedule_count=schedule_count, version=version,
     )
     phase = rec.phase
-    logger.info("run=%s node=%s version=%s phase=%s component=%s start", run_id, key, version, phase, node.code)
+    logger.debug("run=%s node=%s version=%s phase=%s component=%s start", run_id, key, version, phase, node.code)
     watcher = _Watcher(run_id, key, version, ctx.stop_event, interval=min(1.0, store.lease_seconds() / 3))
     watcher.start()
     calls = 0
