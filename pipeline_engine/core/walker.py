@@ -627,6 +627,14 @@ class Walker:
             else:
                 rec.version = self._versions()  # fences off any late result
                 self._finish(rec, s.REVOKED)
+        # A retried node waits READY in the ready list: it will never run now.
+        retried = [key for key, mode in self._ready if mode == RETRY]
+        self.preload(retried)
+        for key in retried:
+            rec = self.records.get(key)
+            if rec is not None and rec.state == s.READY:
+                rec.version = self._versions()
+                self._finish(rec, s.REVOKED)
         self.active.clear()
         self._ready.clear()
         self.frontier["joins"] = {}

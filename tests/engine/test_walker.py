@@ -353,3 +353,13 @@ def test_injection_payload_fails_the_node(payload):
     rec = sim.rows["a"]
     assert rec.state == s.FAILED, rec.inputs
     assert "input rendering failed" in rec.ex_data
+
+
+def test_revoke_after_retry_leaves_nothing_ready():
+    sim = Sim(_failing()).start()
+    sim.step(lambda w: w.retry("f"), walk=False)
+    assert sim.rows["f"].state == s.READY
+    sim.step(lambda w: w.revoke(), walk=False)
+    sim.step()
+    assert sim.rows["f"].state == s.REVOKED
+    assert not sim.run.frontier["ready"]
