@@ -2,8 +2,11 @@
 
 `celery_worker_proc` (session): a real Celery worker subprocess
 (`celery -A sops_api worker -P prefork -c 2`) pointed at the SAME test
-database pytest-django created and at the same broker. Its main process also
-runs the engine's sweep loop (timers, timeouts, lost work). Tests that use it
+database pytest-django created and at the same broker. It does NOT run the
+engine's sweep (other suites start their own workers on the same database,
+and a sweep sends due work to its own broker); timers and timeouts still fire
+through their countdown messages. A test that needs the sweep (lost work,
+expired leases) uses the `engine_sweeper` fixture. Tests that use it
 must also use `transactional_db` (data must be committed for the worker to
 see it); they are marked `worker`. The worker's log is in
 `<SOPS_VAR_DIR>/test-worker.log`.
@@ -145,6 +148,7 @@ def celery_worker_proc(django_db_setup: None, django_db_blocker: Any) -> Iterato
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")])),
         "SOPS_COMPONENT_MODULES": ",".join(filter(None, [env.get("SOPS_COMPONENT_MODULES", ""),
                                                          *WORKER_COMPONENT_MODULES])),
+        "SOPS_ENGINE_SWEEP_IN_WORKER": "0",
         "SOPS_REAPER_INTERVAL_SECONDS": env.get("SOPS_REAPER_INTERVAL_SECONDS", "0.5"),
         "SOPS_REAPER_LEASE_SECONDS": env.get("SOPS_REAPER_LEASE_SECONDS", "10"),
     })
@@ -175,3 +179,33 @@ def celery_worker_proc(django_db_setup: None, django_db_blocker: Any) -> Iterato
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture
+def engine_sweeper(transactional_db: None) -> Iterator[None]:
+    """Run the engine's sweep (pipeline_engine.runtime.reaper) every 0.2 s during one test."""
+    import threading
+
+    from django.db import connection
+
+    from pipeline_engine.runtime import reaper
+
+    stop = threading.Event()
+
+    def loop() -> None:
+        try:
+            while not stop.wait(0.2):
+                try:
+                    reaper.sweep()
+                except Exception:  # noqa: BLE001 - keep sweeping; the test sees the outcome
+                    pass
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=loop, daemon=True, name="test-engine-sweeper")
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(5)

@@ -18,7 +18,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from pipeline_engine.core import states as s
-from pipeline_engine.core.components.base import ExecutionContext, Outcome
+from pipeline_engine.core.components.base import ExecutionContext
 from pipeline_engine.core.records import NodeRecord
 from pipeline_engine.core.walker import _component_class, _safe_call
 
@@ -89,6 +89,12 @@ def claim(run_id: str, key: str, version: str, schedule_count: int) -> NodeRecor
     return None if row is None else store.record_from_values(row)
 
 
+def release(run_id: str, key: str, version: str) -> None:
+    """Give claimed work back: due again now, no lease (the reaper re-sends it)."""
+    NodeState.objects.filter(run_id=run_id, key=key, version=version, state=s.RUNNING).update(
+        lease_until=None, wake_at=timezone.now())
+
+
 def run_component(run_id: str, key: str, version: str, schedule_count: int,
                   time_zone: str | None = None, executor: str | None = None) -> None:
     rec = claim(run_id, key, version, schedule_count)
@@ -97,9 +103,19 @@ def run_component(run_id: str, key: str, version: str, schedule_count: int,
         logger.debug("run=%s node=%s version=%s sc=%s stale component message dropped",
                      run_id, key, version, schedule_count)
         return
+    node = store.compiled_tree(run_id).node(key)
+    try:
+        component_cls = _component_class(node.code, node.version)
+    except KeyError:
+        # Validation found the component when the run started, so this worker is
+        # missing a plugin the others have: hand the work back instead of failing
+        # the node; a worker that has it (or this one, once fixed) takes it.
+        release(run_id, key, version)
+        logger.error("run=%s node=%s version=%s component %s is not registered in this worker; released",
+                     run_id, key, version, node.code)
+        return
     if time_zone is None or executor is None:  # sent by the reaper, which does not read runs
         time_zone, executor = Run.objects.values_list("time_zone", "executor").get(pk=run_id)
-    node = store.compiled_tree(run_id).node(key)
     ctx = ExecutionContext(
         run_id=run_id, node_id=rec.node_id, inputs=dict(rec.inputs or {}), state=dict(rec.comp_state or {}),
         time_zone=time_zone, executor=executor, schedule_count=schedule_count, version=version,
@@ -110,24 +126,20 @@ def run_component(run_id: str, key: str, version: str, schedule_count: int,
     watcher.start()
     calls = 0
     try:
-        try:
-            component = _component_class(node.code, node.version)()
-        except KeyError:
-            outcome = Outcome.failure(f"component {node.code} is not registered")
-        else:
-            while True:
-                if phase == s.PHASE_EXECUTE:
-                    outcome = _safe_call(lambda: component.execute(ctx))
-                else:
-                    data = rec.callback_data if phase == s.PHASE_CALLBACK else None
-                    outcome = _safe_call(lambda data=data: component.schedule(ctx, data))
-                if (outcome.kind == "poll" and outcome.interval <= 0 and calls < MAX_IMMEDIATE_POLLS
-                        and not ctx.should_stop()):
-                    calls += 1
-                    ctx.schedule_count += 1
-                    phase = s.PHASE_POLL
-                    continue
-                break
+        component = component_cls()
+        while True:
+            if phase == s.PHASE_EXECUTE:
+                outcome = _safe_call(lambda: component.execute(ctx))
+            else:
+                data = rec.callback_data if phase == s.PHASE_CALLBACK else None
+                outcome = _safe_call(lambda data=data: component.schedule(ctx, data))
+            if (outcome.kind == "poll" and outcome.interval <= 0 and calls < MAX_IMMEDIATE_POLLS
+                    and not ctx.should_stop()):
+                calls += 1
+                ctx.schedule_count += 1
+                phase = s.PHASE_POLL
+                continue
+            break
     finally:
         watcher.done.set()
     # The claimed row is what the node looks like now unless a callback arrived

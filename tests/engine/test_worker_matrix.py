@@ -279,7 +279,7 @@ def test_forced_fail_stops_the_work_and_drops_its_late_result(transactional_db, 
         api.forced_fail(run_id, "s")
 
 
-def test_timeout_fails_the_node_and_stops_it(transactional_db, celery_worker_proc, tmp_path):
+def test_timeout_fails_the_node_and_stops_it(transactional_db, celery_worker_proc, engine_sweeper, tmp_path):
     marker = tmp_path / "marks"
     b = TreeBuilder()
     b.act("s", "test_sleep", {"seconds": 20, "marker": str(marker)}, timeout=1)
@@ -445,13 +445,15 @@ def test_no_callback_lost_under_lock_contention(transactional_db, celery_worker_
     assert api.get_run_summary(run_id).outputs == {"${cb}": {"from": winners[0]}}
 
 
-def test_lost_start_message_is_recovered_by_the_reaper(transactional_db, celery_worker_proc, settings,
-                                                        monkeypatch):
+def test_lost_start_message_is_recovered_by_the_reaper(transactional_db, celery_worker_proc, engine_sweeper,
+                                                        settings, monkeypatch):
     from pipeline_engine.runtime import tasks
 
     settings.SOPS_REAPER_LEASE_SECONDS = 1
+    real_send = tasks.send_advance
     monkeypatch.setattr(tasks, "send_advance", lambda *a, **kw: None)  # the broker "loses" it
     run_id = api.run_pipeline(linear(3))
     time.sleep(0.3)
     assert _state(run_id) == "RUNNING"
+    monkeypatch.setattr(tasks, "send_advance", real_send)  # the sweep's own message gets through
     _wait_state(run_id, "FINISHED", timeout=20)
