@@ -8,6 +8,9 @@ exactly what the kill test must never see.
 """
 from __future__ import annotations
 
+import faulthandler
+import signal
+import sys
 import time
 from typing import Any
 
@@ -103,3 +106,7 @@ class FaultsBlock(Component):
 
 for _cls in (FaultsMark, FaultsMarkSlow, FaultsWaitCallback, FaultsFail, FaultsBlock):
     register(_cls)
+
+# A stuck worker can be asked for every thread's stack (SIGUSR2, see Worker.dump_stacks in
+# conftest): the handler is inherited by the prefork children.
+faulthandler.register(signal.SIGUSR2, file=sys.stderr, all_threads=True)

@@ -2,11 +2,17 @@
 
 The tests start their own Celery worker subprocesses (so they can kill them)
 on the test database pytest-django created. Their messages go through a
-broker of their own — Redis database SOPS_FAULTS_REDIS_DB (default 11) of the
-server CELERY_BROKER_URL names, or a private folder for the embedded
-filesystem broker — so the session worker of tests/conftest.py (which does not
-load the fault components) never takes one of their messages, and so a test
-run never touches another developer's queue.
+broker of their own, so that no other worker ever takes one of them (the
+session worker of tests/conftest.py does not load the fault components; a
+worker of another test session on the same machine would drop them as "run
+not found"):
+
+- with `redis-server` installed: a private redis-server on a free port,
+  started once per session (tests/faults/redis_server.py);
+- else, with a Redis broker: database SOPS_FAULTS_REDIS_DB (default 11) of the
+  server CELERY_BROKER_URL names (enough where one session runs per machine,
+  as in CI);
+- in the embedded mode: a private folder for the filesystem broker.
 
 The reaper lease is shortened to SOPS_FAULTS_LEASE_SECONDS (default 3) in the
 test process and in the workers, so recovering lost work takes seconds.
@@ -28,6 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from tests.faults import probe as probe_mod
+from tests.faults import redis_server
 
 ROOT = Path(__file__).resolve().parents[2]
 FAULTS_COMPONENTS = "tests.faults.components"
@@ -167,6 +174,17 @@ class Worker:
         self.kills += 1
         return True
 
+    def dump_stacks(self) -> None:
+        """Every thread's stack of the main process and its children, into the worker's log."""
+        if not self.alive():
+            return
+        assert self.proc is not None
+        for pid in [self.proc.pid, *self.children()]:
+            try:
+                os.kill(pid, signal.SIGUSR2)
+            except ProcessLookupError:
+                pass
+
     def stop(self) -> None:
         if self.alive():
             assert self.proc is not None
@@ -223,8 +241,26 @@ def _purge_redis_db(url: str) -> None:
     redis.Redis.from_url(url).flushdb()  # our own database number only, never FLUSHALL
 
 
+@pytest.fixture(scope="session")
+def faults_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
+    """The Redis URL of this session's private broker (None in the embedded mode)."""
+    if not redis_broker():
+        yield None
+        return
+    if not redis_server.available():
+        yield private_redis_url()
+        return
+    server = redis_server.OwnRedis(tmp_path_factory.mktemp("faults-redis") / "redis.log")
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.kill()
+
+
 @pytest.fixture
-def faults(transactional_db: None, settings: Any, tmp_path: Path) -> Iterator[FaultsEnv]:
+def faults(transactional_db: None, settings: Any, tmp_path: Path, faults_redis_url: str | None
+           ) -> Iterator[FaultsEnv]:
     """Private broker + probe file + shortened lease; workers started by the test are stopped after it."""
     from django.db import connection
 
@@ -233,8 +269,8 @@ def faults(transactional_db: None, settings: Any, tmp_path: Path) -> Iterator[Fa
         pytest.skip("the fault tests' workers need a file test database (TEST_DATABASE_NAME)")
     settings.SOPS_REAPER_LEASE_SECONDS = LEASE_SECONDS
     (tmp_path / "var").mkdir()
-    if redis_broker():
-        url, options = private_redis_url(), {"visibility_timeout": 3600}
+    if faults_redis_url:
+        url, options = faults_redis_url, {"visibility_timeout": 3600}
         _purge_redis_db(url)
     else:
         broker = tmp_path / "var" / "broker"
@@ -260,7 +296,7 @@ def faults(transactional_db: None, settings: Any, tmp_path: Path) -> Iterator[Fa
         else:
             os.environ["CELERY_BROKER_URL"] = env_broker
         os.environ.pop(probe_mod.PROBE_ENV, None)
-        if redis_broker():
+        if faults_redis_url:
             try:
                 _purge_redis_db(url)
             except Exception:  # noqa: BLE001 - a test may have left its own Redis down
@@ -329,6 +365,12 @@ class ProgressMonitor(threading.Thread):
         with self.lock:
             for run_id, (_fp, since) in self.active.items():
                 self.max_stall[run_id] = max(self.max_stall[run_id], now - since)
+
+    def current_stall(self) -> float:
+        """The longest time an active run has gone without progress so far."""
+        now = time.monotonic()
+        with self.lock:
+            return max((now - since for _fp, since in self.active.values()), default=0.0)
 
     def worst(self) -> tuple[str, float]:
         with self.lock:

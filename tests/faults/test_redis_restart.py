@@ -1,8 +1,7 @@
 """The broker dies in the middle of 50 runs and comes back empty.
 
-The test starts its own redis-server (no persistence, on SOPS_FAULTS_REDIS_PORT
-or a free port near 6390) so it can kill and restart it without touching the
-Redis other people use. Mid-way it SIGKILLs that server and starts a fresh one
+The test starts its own redis-server (no persistence, on a free port from 6390)
+so it can kill and restart it without touching the Redis other people use. Mid-way it SIGKILLs that server and starts a fresh one
 on the same port: every queued message, every prefetched-but-unacknowledged
 message and every countdown is gone. The engine keeps time and leases in the
 database, so the reaper must re-send what was lost and every run must finish,
@@ -10,19 +9,14 @@ with no finished node running again.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.faults import redis_server
 from tests.faults.conftest import FaultsEnv, switch_broker
 from tests.faults.helpers import chain, start, summaries, wait_state
 
@@ -32,61 +26,11 @@ pytest.importorskip("tests.faults.components", reason="the engine's component re
 pytestmark = [pytest.mark.worker]
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
-def _pick_port() -> int:
-    wanted = os.environ.get("SOPS_FAULTS_REDIS_PORT")
-    if wanted:
-        return int(wanted)
-    for port in range(6390, 6420):
-        if _port_free(port):
-            return port
-    pytest.skip("no free port in 6390-6419 for the test's own redis-server")
-
-
-class OwnRedis:
-    """A redis-server of the test's own: killable and restartable, empty after every restart."""
-
-    def __init__(self, port: int, log: Path) -> None:
-        self.port = port
-        self.log = log
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        with open(self.log, "ab") as fh:
-            self.proc = subprocess.Popen(
-                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--daemonize", "no"],
-                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 10
-        while _port_free(self.port):
-            assert self.proc.poll() is None, self.log.read_text()[-2000:]
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.02)
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def flushall(self) -> None:
-        import redis
-
-        redis.Redis.from_url(self.url).flushall()  # this server is the test's alone
-
-
 @contextmanager
-def own_redis(faults: FaultsEnv) -> Iterator[OwnRedis]:
-    if shutil.which("redis-server") is None:
+def own_redis(faults: FaultsEnv) -> Iterator[redis_server.OwnRedis]:
+    if not redis_server.available():
         pytest.skip("redis-server is not installed: the restart test runs its own server")
-    server = OwnRedis(_pick_port(), faults.tmp / "redis.log")
+    server = redis_server.OwnRedis(faults.tmp / "redis.log")
     server.start()
     switch_broker(server.url, {"visibility_timeout": 3600})
     try:
