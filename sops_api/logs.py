@@ -17,6 +17,8 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
+MAX_FIELD_CHARS = 1000
+
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("sops_log_context", default=None)
 
 # Record attributes that are logging's own; anything else passed as `extra=` is emitted.
@@ -62,7 +64,12 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
-                line[key] = value if isinstance(value, str | int | float | bool | None) else str(value)
+                if not isinstance(value, str | int | float | bool | None):
+                    value = str(value)
+                # Celery passes whole task payloads as `data`: keep lines readable.
+                if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+                    value = value[:MAX_FIELD_CHARS] + "…"
+                line[key] = value
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False)
