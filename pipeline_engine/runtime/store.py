@@ -19,7 +19,7 @@ import operator
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -179,10 +179,12 @@ def record_from_values(values: tuple[Any, ...]) -> NodeRecord:
         if value is not None:
             if kind == "json" and isinstance(value, str | bytes):
                 value = json.loads(value)
-            elif kind == "datetime" and isinstance(value, str):
-                value = parse_datetime(value)
+            elif kind == "datetime":
+                # SQLite hands back text or a naive datetime (UTC); PostgreSQL an aware one.
+                if isinstance(value, str):
+                    value = parse_datetime(value)
                 if value is not None and timezone.is_naive(value):
-                    value = timezone.make_aware(value, timezone.utc)
+                    value = timezone.make_aware(value, UTC)
         fields[attname] = value
     for flag in ("skip", "error_ignored"):
         fields[flag] = bool(fields[flag])
@@ -283,7 +285,10 @@ def _after_commit(run: Run, data: RunData, effects: list[Effect], finished: list
                   now: datetime) -> None:
     from . import tasks  # late: tasks import this module
 
-    metrics.nodes_finished(finished)
+    try:
+        metrics.nodes_finished(finished)
+    except Exception:  # noqa: BLE001 - metrics must never stop the messages below
+        logger.exception("run=%s metrics failed", run.id)
     for effect in effects:
         try:
             if effect.kind == "component":
