@@ -130,6 +130,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# One queue name per deployment: two deployments (or test runs) sharing a
+# Redis database must not take each other's messages.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("SOPS_CELERY_QUEUE", "celery")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
