@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+from collections import OrderedDict
 
 from django.conf import settings
 from django.db import models
@@ -17,13 +19,33 @@ def hash_secret(raw: str) -> str:
     return f"pbkdf2_sha256${salt}${digest}"
 
 
+# PBKDF2 costs tens of milliseconds by design; paying it on every API call would
+# cap a 2-core server at a few dozen requests per second. A verified secret is
+# remembered by (stored hash, SHA-256 of the presented secret): a changed secret
+# changes the stored hash, so stale entries can never match.
+_VERIFIED_CACHE_SIZE = 1024
+_verified: OrderedDict[tuple[str, str], bool] = OrderedDict()
+_verified_lock = threading.Lock()
+
+
 def check_secret(raw: str, stored: str) -> bool:
     try:
         _algo, salt, digest = stored.split("$", 2)
     except ValueError:
         return False
+    key = (stored, hashlib.sha256(raw.encode()).hexdigest())
+    with _verified_lock:
+        if key in _verified:
+            _verified.move_to_end(key)
+            return True
     candidate = hashlib.pbkdf2_hmac("sha256", raw.encode(), salt.encode(), 60_000).hex()
-    return hmac.compare_digest(candidate, digest)
+    if not hmac.compare_digest(candidate, digest):
+        return False
+    with _verified_lock:
+        _verified[key] = True
+        while len(_verified) > _VERIFIED_CACHE_SIZE:
+            _verified.popitem(last=False)
+    return True
 
 
 def token_digest(raw: str) -> str:
