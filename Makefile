@@ -28,9 +28,13 @@ $(STAMP): pyproject.toml | $(PY)
 	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
+# The stamp says what was installed, not that it is still there: a venv that
+# lost its packages is repaired instead of failing later with ImportError.
 install: $(STAMP)
+	@$(PY) -c "import django, celery, gunicorn, sops_api" 2>/dev/null || \
+	  { echo "$(VENV) is incomplete; reinstalling"; rm -f $(STAMP); $(MAKE) --no-print-directory $(STAMP); }
 
-migrate: $(STAMP)
+migrate: install
 	@$(PY) manage.py migrate --noinput -v 0
 
 demo: migrate
@@ -49,7 +53,7 @@ run: demo
 # Embedded mode: the test database is a SQLite *file* (not :memory:) so the
 # Celery worker subprocess of the tests can open it too, and the broker folder
 # is the tests' own, away from a `make run` that may be running.
-test: $(STAMP)
+test: install
 	@set -o pipefail; \
 	if [ -z "$${DATABASE_URL:-}" ]; then \
 	  mkdir -p $(VAR)/test; \
@@ -60,16 +64,16 @@ test: $(STAMP)
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure"; exit 1; fi; \
 	exit $$rc
 
-test-pg: $(STAMP)
+test-pg: install
 	@createdb -h 127.0.0.1 -U postgres sops_dev_test 2>/dev/null || true
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/sops_dev_test} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/5} \
 	$(MAKE) test
 
-lint: $(STAMP)
+lint: install
 	$(VENV)/bin/ruff check .
 
-bench: $(STAMP)
+bench: install
 	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 clean:
