@@ -14,7 +14,7 @@ from typing import Any
 from pipeline_engine.errors import TreeInvalid
 
 from . import tree as t
-from .expressions import references
+from .expressions import FRAGMENT_RE, references
 
 MAX_BRANCHES = 1000
 
@@ -229,6 +229,19 @@ def _check_nodes(scope: t.Scope, errors: _Collector, check_components: bool) -> 
     def unknown_refs(value: Any) -> list[str]:
         return sorted(n for n in references(value) if n not in known and not is_system_name(n))
 
+    def unknown_input_refs(value: Any) -> list[str]:
+        # Only a value that is exactly one `${...}` is certainly a variable. Inside
+        # longer text (a script body) `${HOME}` may be the shell's; like the
+        # original, an unknown fragment there renders literally instead of
+        # refusing the tree.
+        if isinstance(value, dict):
+            return sorted({n for v in value.values() for n in unknown_input_refs(v)})
+        if isinstance(value, list):
+            return sorted({n for v in value for n in unknown_input_refs(v)})
+        if isinstance(value, str) and FRAGMENT_RE.fullmatch(value.strip()):
+            return unknown_refs(value)
+        return []
+
     for node in scope.nodes.values():
         if node.type == t.ACTIVITY:
             if not node.code:
@@ -242,7 +255,7 @@ def _check_nodes(scope: t.Scope, errors: _Collector, check_components: bool) -> 
                     errors.add(f"{_label(node)}: component {node.code} (version {node.version or 'legacy'}) "
                                f"is not registered")
             for key, value in node.data.items():
-                missing = unknown_refs(value)
+                missing = unknown_input_refs(value)
                 if missing:
                     names = ", ".join(f"${{{n}}}" for n in missing)
                     errors.add(f"{_label(node)}: input {key} references undefined variable {names}")

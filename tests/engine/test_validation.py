@@ -62,9 +62,17 @@ def test_unknown_component():
 def test_reference_to_missing_constant():
     b = TreeBuilder()
     b.const("${known}", 1)
-    b.act("a", "noop", {"x": "${known} ${unknown}", "y": "${_loop}"})
+    b.act("a", "noop", {"x": "${unknown}", "y": "${_loop}", "z": "${known}"})
     b.chain(b.start_id, "a", b.end_id)
     _invalid(b.build(), "ServiceActivity a", "input x", "${unknown}")
+
+
+def test_shell_variables_inside_script_text_are_not_constants():
+    b = TreeBuilder()
+    b.const("${known}", 1)
+    b.act("a", "noop", {"content": "echo ${HOME} ${var:-x} ${known}\nexit 0", "nested": ["cd ${PWD}/x"]})
+    b.chain(b.start_id, "a", b.end_id)
+    validate_tree(b.build())
 
 
 def test_condition_with_missing_constant():
