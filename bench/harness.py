@@ -37,12 +37,17 @@ class Config:
     http_port: int = 8765
     gunicorn_workers: int = 2
     sql_detail: bool = False
+    profile: bool = False
     log_dir: Path = field(default_factory=lambda: RESULTS / "logs" / time.strftime("%Y%m%d-%H%M%S"))
 
     @property
     def database_url(self) -> str:
         parts = urlsplit(self.pg_url)
         return urlunsplit((parts.scheme, parts.netloc, "/" + self.db_name, parts.query, ""))
+
+    @property
+    def profile_dir(self) -> Path:
+        return self.log_dir / "profiles"
 
     @property
     def broker_url(self) -> str:
@@ -61,6 +66,7 @@ class Config:
             "CELERY_TASK_ALWAYS_EAGER": "0",
             "SOPS_BENCH_COUNTERS_URL": self.counters_url,
             "SOPS_BENCH_SQL_DETAIL": "1" if self.sql_detail else "0",
+            "SOPS_BENCH_PROFILE_DIR": str(self.profile_dir) if self.profile else "",
             "SOPS_BENCH_ROLE": role,
             "DEBUG": "0",
             "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
@@ -175,6 +181,57 @@ def rss_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU time a process has used, from /proc/<pid>/stat (0 if it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_backends() -> list[int]:
+    """Server processes serving our database (the driver's own connection among them)."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        return [row[0] for row in cur.fetchall()]
+
+
+class CpuMeter:
+    """Where the CPU goes during a scenario: the driver, the Celery workers, PostgreSQL.
+
+    On a 2-core machine the figures are CPU-bound, so CPU per node says more than
+    statement latencies (which mostly measure waiting for a core). PostgreSQL is
+    counted over the backends serving the benchmark database only.
+    """
+
+    def __init__(self, workers: Workers) -> None:
+        self.workers = workers
+        self.before: dict[str, dict[int, float]] = {}
+
+    def _snapshot(self) -> dict[str, dict[int, float]]:
+        worker_pids = [p.pid for p in self.workers.procs] + self.workers.child_pids()
+        return {
+            "driver": {os.getpid(): cpu_seconds(os.getpid())},
+            "workers": {pid: cpu_seconds(pid) for pid in worker_pids},
+            "postgres": {pid: cpu_seconds(pid) for pid in postgres_backends()},
+        }
+
+    def start(self) -> None:
+        self.before = self._snapshot()
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds used per role since start()."""
+        after = self._snapshot()
+        used: dict[str, float] = {}
+        for role, pids in after.items():
+            used[role] = sum(max(0.0, t - self.before.get(role, {}).get(pid, 0.0)) for pid, t in pids.items())
+        return used
 
 
 class Workers:
@@ -312,6 +369,11 @@ def machine_info(cfg: Config) -> dict[str, Any]:
     import platform
 
     info["python"] = platform.python_version()
+    try:
+        # Other people's work on a shared machine shows here; figures taken under load are noisy.
+        info["loadavg_at_start"] = Path("/proc/loadavg").read_text().split()[:3]
+    except OSError:
+        pass
     info["kernel"] = platform.release()
     args, env = _pg_cli_args(cfg)
     try:

@@ -176,6 +176,34 @@ def run_locust(cfg: Config, seed: Seed, task_id: int, users: int, seconds: int) 
             "p95_ms": float(agg.get("95%", "nan")), "users": users, "seconds": seconds}
 
 
+def profile_in_process(cfg: Config, seed: Seed, big_id: int, node: str, small_id: int, n: int = 20) -> None:
+    """The same requests through Django's test client under cProfile (--profile): where a request's
+    time goes, without gunicorn in the way. Written as <scenario>-driver.prof."""
+    import cProfile
+
+    from django.test import Client
+
+    client = Client()
+    biz = seed.biz_id
+    cases = {
+        "http_status_1000": lambda: client.get(f"/apigw/get_task_status/{big_id}/{biz}/", seed.creds),
+        "http_node_detail_1000": lambda: client.get(f"/apigw/get_task_node_detail/{big_id}/{biz}/",
+                                                    {**seed.creds, "node_id": node, "act_id": node}),
+        "http_create_task_1000": lambda: client.post(
+            f"/apigw/create_task/{seed.big_template_id}/{biz}/",
+            data={**seed.creds, "name": "bench profile"}, content_type="application/json"),
+        "http_status_small_rps": lambda: client.get(f"/apigw/get_task_status/{small_id}/{biz}/", seed.creds),
+    }
+    for name, call in cases.items():
+        call()  # warm caches and connections outside the profile
+        prof = cProfile.Profile()
+        prof.enable()
+        for _ in range(n):
+            call()
+        prof.disable()
+        prof.dump_stats(str(cfg.profile_dir / f"{name}-driver.prof"))
+
+
 def http_scenarios(cfg: Config, base_url: str, quick: bool) -> list[Result]:
     names = ["http_status_1000", "http_node_detail_1000", "http_create_task_1000", "http_status_small_rps"]
     try:
@@ -212,6 +240,9 @@ def http_scenarios(cfg: Config, base_url: str, quick: bool) -> list[Result]:
     one("http_create_task_1000", "create_task from the 1,000-node template", 150,
         lambda: client.post("create_task", s.big_template_id, {"name": f"bench c{next(counter)}"}),
         10 if quick else 20)
+
+    if cfg.profile:
+        profile_in_process(cfg, s, big_id, node_ids[len(node_ids) // 2] if node_ids else "", small["task_id"])
 
     r = Result("http_status_small_rps", "get_task_status on a small task, locust headless",
                Target(">= 400 requests/s", rps=400))

@@ -17,13 +17,14 @@ class Totals:
     tasks: int = 0
     task_names: dict[str, int] = field(default_factory=dict)
     sql_text: Counter[str] = field(default_factory=Counter)
+    sql_micros: Counter[str] = field(default_factory=Counter)
 
 
 class Counters:
     """The workers' Redis totals (see bench/sql_count.py)."""
 
     KEYS = (sql_count.KEY_SQL, sql_count.KEY_TASKS_STARTED, sql_count.KEY_TASKS_DONE,
-            sql_count.KEY_TASK_NAMES, sql_count.KEY_SQL_TEXT, sql_count.KEY_DONE)
+            sql_count.KEY_TASK_NAMES, sql_count.KEY_SQL_TEXT, sql_count.KEY_SQL_MICROS, sql_count.KEY_DONE)
 
     def __init__(self, client: Any) -> None:
         self.r = client
@@ -51,7 +52,9 @@ class Counters:
         sql, started = self.r.mget(sql_count.KEY_SQL, sql_count.KEY_TASKS_STARTED)
         names = {k.decode(): int(v) for k, v in self.r.hgetall(sql_count.KEY_TASK_NAMES).items()}
         texts = Counter({k.decode(): int(v) for k, v in self.r.hgetall(sql_count.KEY_SQL_TEXT).items()})
-        return Totals(sql=int(sql or 0), tasks=int(started or 0), task_names=names, sql_text=texts)
+        micros = Counter({k.decode(): int(v) for k, v in self.r.hgetall(sql_count.KEY_SQL_MICROS).items()})
+        return Totals(sql=int(sql or 0), tasks=int(started or 0), task_names=names, sql_text=texts,
+                      sql_micros=micros)
 
 
 class RunFailed(Exception):

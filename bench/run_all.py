@@ -22,8 +22,8 @@ if __package__ in (None, ""):
 from bench import harness  # noqa: E402
 from bench.harness import RESULTS, Config  # noqa: E402
 
-ENGINE_NAMES = ["linear_noop", "linear_poll", "parallel_100", "concurrent_50x10", "exclusive_latency",
-                "memory_soak"]
+ENGINE_NAMES = ["linear_noop", "linear_poll", "parallel_100", "concurrent_50x10", "concurrent_50x10_4callers",
+                "exclusive_latency", "memory_soak"]
 HTTP_NAMES = ["http_status_1000", "http_node_detail_1000", "http_create_task_1000", "http_status_small_rps"]
 
 
@@ -34,6 +34,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--only", default="", help="comma-separated scenario names or prefixes (e.g. linear,http)")
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
     p.add_argument("--sql-detail", action="store_true", help="also tally statement texts and print the top ones")
+    p.add_argument("--profile", action="store_true",
+                   help="cProfile every worker task and the driver's run starts; top functions per scenario")
     p.add_argument("--keep-db", action="store_true", help="keep the benchmark database afterwards")
     p.add_argument("--db-name", default=os.environ.get("BENCH_DB_NAME", "sops_bench"))
     p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/"))
@@ -92,6 +94,8 @@ def markdown(machine: dict[str, Any], summaries: list[dict[str, Any]]) -> str:
         f"- Python {machine.get('python')}, PostgreSQL {machine.get('postgresql')},"
         f" Redis {machine.get('redis')}, git {machine.get('git')}",
         f"- {machine.get('setup')}",
+        f"- load average (1/5/15 min) at start {' '.join(machine.get('loadavg_at_start') or [])}, "
+        f"at end {' '.join(machine.get('loadavg_at_end') or [])} (other work on the machine inflates figures)",
         "",
         "## Results",
         "",
@@ -113,22 +117,53 @@ def markdown(machine: dict[str, Any], summaries: list[dict[str, Any]]) -> str:
         samples = s.get("runs") or s.get("requests") or s.get("samples")
         lines.append(f"| {s['name']} | {s['target']} | {headline(s)} | {_fmt(s.get('sql_per_node'), 2)} | "
                      f"{_fmt(s.get('msgs_per_node'), 2)} | {wall} | {samples} | {s['verdict']} |")
+    cpu_rows = [s for s in summaries if s.get("cpu_ms_per_node")]
+    if cpu_rows:
+        lines += ["", "## CPU per node (ms; driver = the caller of run_pipeline, PostgreSQL = our backends)", "",
+                  "| scenario | driver | workers | PostgreSQL | total |", "|---|---|---|---|---|"]
+        for s in cpu_rows:
+            c = s["cpu_ms_per_node"]
+            lines.append(f"| {s['name']} | {c['driver']:.3f} | {c['workers']:.3f} | {c['postgres']:.3f} | "
+                         f"{sum(c.values()):.3f} |")
     return "\n".join(lines)
 
 
 def sql_detail(results: list[Any]) -> str:
     out = ["", "## Statements per node (top 15 per scenario)", ""]
     for r in results:
-        if not r.sql_text or not r.samples:
+        if not r.sql_text:
             continue
-        nodes = sum(s.get("nodes", 0) for s in r.samples) or 1
+        nodes = r.detail_nodes or 1
         out.append(f"### {r.name}")
         out.append("")
-        out.append("| per node | statement |")
-        out.append("|---|---|")
+        out.append("| per node | µs each (client side) | µs per node | statement |")
+        out.append("|---|---|---|---|")
         for text, n in r.sql_text.most_common(15):
-            out.append(f"| {n / nodes:.3f} | `{text[:200].replace('|', '/')}` |")
+            micros = r.sql_micros.get(text, 0)
+            out.append(f"| {n / nodes:.3f} | {micros / n:,.0f} | {micros / nodes:,.0f} | "
+                       f"`{text[:200].replace('|', '/')}` |")
         out.append("")
+    return "\n".join(out)
+
+
+def profile_summary(directory: Path, names: list[str], top: int = 18) -> str:
+    """Top functions by cumulative time per scenario: workers' files merged, the driver apart."""
+    import io
+    import pstats
+
+    out = ["", f"## Profiles (cProfile, cumulative; files in {directory})", ""]
+    for name in names:
+        for side, pattern in (("workers", f"{name}-[0-9]*.prof"), ("driver", f"{name}-driver.prof")):
+            files = sorted(directory.glob(pattern))
+            if not files:
+                continue
+            buf = io.StringIO()
+            stats = pstats.Stats(*map(str, files), stream=buf)
+            stats.strip_dirs().sort_stats("cumulative").print_stats(top)
+            body = buf.getvalue()
+            # Keep the table only: pstats prints a header of file names first.
+            table = body[body.find("   ncalls"):] if "   ncalls" in body else body
+            out += [f"### {name} ({side})", "", "```", table.rstrip(), "```", ""]
     return "\n".join(out)
 
 
@@ -141,8 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     repeat = 2 if args.quick and args.repeat == 5 else args.repeat
     cfg = Config(pg_url=args.pg_url, db_name=args.db_name, redis_url=args.redis_url, broker_db=args.broker_db,
                  counters_db=args.counters_db, http_port=args.http_port, worker_procs=args.worker_procs,
-                 worker_concurrency=args.concurrency, sql_detail=args.sql_detail)
+                 worker_concurrency=args.concurrency, sql_detail=args.sql_detail,
+                 profile=args.profile)
 
+    if args.profile:
+        cfg.profile_dir.mkdir(parents=True, exist_ok=True)
     # The driver is a Django process on the benchmark's own database and broker.
     os.environ.update(cfg.child_env("driver"))
     log(f"fresh database {cfg.db_name}, Redis dbs {cfg.broker_db}/{cfg.counters_db}; logs in {cfg.log_dir}")
@@ -191,7 +229,21 @@ def main(argv: list[str] | None = None) -> int:
             if name not in ENGINE_NAMES:
                 continue
             log(f"scenario {name} ...")
+            if args.profile:
+                import cProfile
+
+                counters_client.set("sopsbench:profile_tag", name)
+                sc.DRIVER_PROFILE = cProfile.Profile()
+            meter = harness.CpuMeter(workers)
+            meter.start()
             result = sc.ENGINE_SCENARIOS[name](env)
+            cpu = meter.stop()
+            if result.detail_nodes and not (why or result.skipped or result.error):
+                result.extra["cpu_ms_per_node"] = {role: round(sec * 1e3 / result.detail_nodes, 4)
+                                                   for role, sec in cpu.items()}
+            if sc.DRIVER_PROFILE is not None:
+                sc.DRIVER_PROFILE.dump_stats(str(cfg.profile_dir / f"{name}-driver.prof"))
+                sc.DRIVER_PROFILE = None
             if why:
                 result.skipped, result.error = why, None
             log(f"  {name}: {json.dumps(_brief(result.summary()))}")
@@ -225,10 +277,16 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep_db:
             harness.drop_database(cfg)
 
+    try:
+        machine["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
+    except OSError:
+        pass
     summaries = [r.summary() for r in results]
     report = markdown(machine, summaries)
     if args.sql_detail:
         report += "\n" + sql_detail(results)
+    if args.profile:
+        report += "\n" + profile_summary(cfg.profile_dir, [r.name for r in results])
     print(report)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = args.json or RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}.json"

@@ -36,6 +36,8 @@ class Result:
     samples: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     sql_text: Counter[str] = field(default_factory=Counter)
+    sql_micros: Counter[str] = field(default_factory=Counter)  # client-side time per statement shape
+    detail_nodes: int = 0  # nodes whose statements sql_text holds (the per-node divisor)
 
     # -- aggregate figures -------------------------------------------------------
     def walls(self) -> list[float]:
@@ -99,18 +101,58 @@ class Env:
     timeout: float = 300.0
 
 
-def start_run(api: Any, tree: dict[str, Any]) -> tuple[str, float, int, Counter[str]]:
-    """run_pipeline in its own committed transaction; return run id, wall start, driver SQL."""
+# Set by run_all in --profile mode: the driver's share (starting runs) is profiled too.
+DRIVER_PROFILE: Any = None
+
+
+def start_run(api: Any, tree: dict[str, Any]) -> tuple[str, float, dict[str, Any]]:
+    """run_pipeline in its own committed transaction; return run id, wall start, driver SQL tally."""
     from django.db import transaction
 
     t0 = time.time()
     with sql_count.count_here() as box, transaction.atomic():
         run_id = api.run_pipeline(tree)
-    return run_id, t0, box["sql"], box["texts"]
+    return run_id, t0, box
 
 
-def measure_runs(env: Env, make_trees: Callable[[], list[dict[str, Any]]]) -> dict[str, Any]:
-    """Start the trees one after the other, wait for all; one sample (first start to last finish)."""
+def _start_all(api: Any, batch: list[dict[str, Any]], starters: int) -> list[tuple[str, float, dict[str, Any]]]:
+    """Start every tree: one after the other, or from `starters` threads (concurrent API callers)."""
+    if starters <= 1:
+        if DRIVER_PROFILE is not None:
+            DRIVER_PROFILE.enable()
+        try:
+            return [start_run(api, tree) for tree in batch]
+        finally:
+            if DRIVER_PROFILE is not None:
+                DRIVER_PROFILE.disable()
+    import threading
+
+    from django.db import connection
+
+    chunks = [batch[i::starters] for i in range(starters)]
+    out: list[list[tuple[str, float, dict[str, Any]]]] = [[] for _ in chunks]
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            out[i] = [start_run(api, tree) for tree in chunks[i]]
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            errors.append(exc)
+        finally:
+            connection.close()  # each thread has its own connection
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(chunks))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if errors:
+        raise errors[0]
+    return [item for chunk in out for item in chunk]
+
+
+def measure_runs(env: Env, make_trees: Callable[[], list[dict[str, Any]]], starters: int = 1) -> dict[str, Any]:
+    """Start the trees, wait for all; one sample (first start to last finish)."""
     batch = make_trees()  # built (and deep-copied) before the clock starts
     nodes = sum(trees.node_count(t) for t in batch)
     env.counters.reset()
@@ -118,12 +160,13 @@ def measure_runs(env: Env, make_trees: Callable[[], list[dict[str, Any]]]) -> di
     run_ids: list[str] = []
     driver_sql = 0
     driver_texts: Counter[str] = Counter()
-    for tree in batch:
-        run_id, t0, n, texts = start_run(env.api, tree)
+    driver_micros: Counter[str] = Counter()
+    for run_id, t0, box in _start_all(env.api, batch, starters):
         run_ids.append(run_id)
         starts.append(t0)
-        driver_sql += n
-        driver_texts.update(texts)
+        driver_sql += box["sql"]
+        driver_texts.update(box["texts"])
+        driver_micros.update(box["micros"])
     started_all = time.time()
     assert env.waiter is not None
     finishes = env.waiter.wait(run_ids, env.timeout)
@@ -131,6 +174,7 @@ def measure_runs(env: Env, make_trees: Callable[[], list[dict[str, Any]]]) -> di
     totals = env.counters.read()
     wall = max(finishes.values()) - min(starts)
     totals.sql_text.update(driver_texts)
+    totals.sql_micros.update(driver_micros)
     return {
         "wall_s": wall, "nodes": nodes, "runs": len(run_ids),
         "start_phase_s": started_all - min(starts),
@@ -139,14 +183,17 @@ def measure_runs(env: Env, make_trees: Callable[[], list[dict[str, Any]]]) -> di
         "msgs_per_node": totals.tasks / nodes,
         "task_names": totals.task_names,
         "_sql_text": totals.sql_text,
+        "_sql_micros": totals.sql_micros,
         "latencies": [finishes[r] - s for r, s in zip(run_ids, starts, strict=True)],
     }
 
 
-def _repeat(env: Env, result: Result, make_trees: Callable[[], list[dict[str, Any]]]) -> None:
+def _repeat(env: Env, result: Result, make_trees: Callable[[], list[dict[str, Any]]], starters: int = 1) -> None:
     for _ in range(env.repeat):
-        sample = measure_runs(env, make_trees)
+        sample = measure_runs(env, make_trees, starters)
         result.sql_text.update(sample.pop("_sql_text"))
+        result.sql_micros.update(sample.pop("_sql_micros"))
+        result.detail_nodes += sample["nodes"]
         sample.pop("latencies")
         result.samples.append(sample)
 
@@ -206,17 +253,27 @@ def parallel_100(env: Env) -> Result:
     return guarded(body, env, r)
 
 
-def concurrent_50x10(env: Env) -> Result:
-    r = Result("concurrent_50x10", "50 concurrent runs of 10 noop nodes (first start to last finish)",
+def _concurrent(env: Env, name: str, starters: int) -> Result:
+    who = "one caller" if starters == 1 else f"{starters} concurrent callers"
+    r = Result(name, f"50 concurrent runs of 10 noop nodes, started by {who} (first start to last finish)",
                Target(">= 3,000 nodes/s", nodes_per_s=3000))
 
     def body(env: Env, r: Result) -> None:
         require_components("noop")
         base = trees.linear_chain(10)
-        _repeat(env, r, lambda: [copy.deepcopy(base) for _ in range(50)])
+        _repeat(env, r, lambda: [copy.deepcopy(base) for _ in range(50)], starters)
+        # How much of the wall time is the callers' run_pipeline calls themselves.
         r.extra["start_phase_median_ms"] = r.figure("start_phase_s") * 1e3
 
     return guarded(body, env, r)
+
+
+def concurrent_50x10(env: Env) -> Result:
+    return _concurrent(env, "concurrent_50x10", 1)
+
+
+def concurrent_50x10_4callers(env: Env) -> Result:
+    return _concurrent(env, "concurrent_50x10_4callers", 4)
 
 
 def exclusive_latency(env: Env) -> Result:
@@ -234,6 +291,8 @@ def exclusive_latency(env: Env) -> Result:
             for _ in range(runs):
                 sample = measure_runs(env, lambda: [copy.deepcopy(base)])
                 r.sql_text.update(sample.pop("_sql_text"))
+                r.sql_micros.update(sample.pop("_sql_micros"))
+                r.detail_nodes += sample["nodes"]
                 latencies.extend(sample["latencies"])
                 nodes += sample["nodes"]
                 # measure_runs resets the counters per run: add up per-run figures.
@@ -291,6 +350,7 @@ ENGINE_SCENARIOS: dict[str, Callable[[Env], Result]] = {
     "linear_poll": linear_poll,
     "parallel_100": parallel_100,
     "concurrent_50x10": concurrent_50x10,
+    "concurrent_50x10_4callers": concurrent_50x10_4callers,
     "exclusive_latency": exclusive_latency,
     "memory_soak": memory_soak,
 }

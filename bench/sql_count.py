@@ -15,7 +15,9 @@ unless SOPS_BENCH_COUNTERS_URL names a Redis database; then it
 
 With SOPS_BENCH_SQL_DETAIL=1 each statement's text (with IN/VALUES lists
 collapsed) is tallied too, which is how the report names the statements a node
-costs.
+costs. With SOPS_BENCH_PROFILE_DIR set, every task runs under cProfile and the
+profile of each scenario (named by the driver in a Redis key) is written to
+<dir>/<scenario>-<pid>.prof.
 """
 from __future__ import annotations
 
@@ -31,16 +33,20 @@ from typing import Any
 
 ENV_URL = "SOPS_BENCH_COUNTERS_URL"
 ENV_DETAIL = "SOPS_BENCH_SQL_DETAIL"
+ENV_PROFILE = "SOPS_BENCH_PROFILE_DIR"
 PREFIX = "sopsbench:"
 KEY_SQL = PREFIX + "sql"
 KEY_TASKS_STARTED = PREFIX + "tasks_started"
 KEY_TASKS_DONE = PREFIX + "tasks_done"
 KEY_TASK_NAMES = PREFIX + "task_names"
 KEY_SQL_TEXT = PREFIX + "sql_text"
+KEY_SQL_MICROS = PREFIX + "sql_micros"
 KEY_DONE = PREFIX + "done"
 KEY_READY = PREFIX + "ready:"
+KEY_PROFILE_TAG = PREFIX + "profile_tag"
 
 _IN_LIST = re.compile(r"IN \((?:%s, )*%s\)")
+_SAVEPOINT = re.compile(r'(SAVEPOINT) "[^"]+"')
 _VALUES_LIST = re.compile(r"VALUES (\([^()]*\))(?:, \([^()]*\))+")
 _SPACES = re.compile(r"\s+")
 
@@ -49,6 +55,7 @@ def normalise(sql: str) -> str:
     """One label per statement shape: IN lists and multi-row VALUES collapse."""
     sql = _SPACES.sub(" ", sql)
     sql = _IN_LIST.sub("IN (…)", sql)
+    sql = _SAVEPOINT.sub(r"\1 …", sql)
     sql = _VALUES_LIST.sub(r"VALUES \1, …", sql)
     return sql[:240]
 
@@ -60,18 +67,21 @@ class _Tally:
         self.lock = threading.Lock()
         self.sql = 0
         self.texts: Counter[str] = Counter()
+        self.micros: Counter[str] = Counter()  # client-side time per statement shape (detail mode)
 
-    def add(self, sql: str, n: int, detail: bool) -> None:
+    def add(self, sql: str, n: int, detail: bool, micros: int = 0) -> None:
         with self.lock:
             self.sql += n
             if detail:
-                self.texts[normalise(sql)] += n
+                key = normalise(sql)
+                self.texts[key] += n
+                self.micros[key] += micros
 
-    def take(self) -> tuple[int, Counter[str]]:
+    def take(self) -> tuple[int, Counter[str], Counter[str]]:
         with self.lock:
-            sql, texts = self.sql, self.texts
-            self.sql, self.texts = 0, Counter()
-            return sql, texts
+            sql, texts, micros = self.sql, self.texts, self.micros
+            self.sql, self.texts, self.micros = 0, Counter(), Counter()
+            return sql, texts, micros
 
 
 _tally = _Tally()
@@ -103,8 +113,14 @@ def _counting_wrapper(execute: Callable[..., Any], sql: str, params: Any, many: 
         n = len(params)
     else:
         n = 1
-    _tally.add(sql, n, _detail())
-    return execute(sql, params, many, context)
+    if not _detail():
+        _tally.add(sql, n, False)
+        return execute(sql, params, many, context)
+    t0 = time.perf_counter()
+    try:
+        return execute(sql, params, many, context)
+    finally:
+        _tally.add(sql, n, True, int((time.perf_counter() - t0) * 1e6))
 
 
 def _on_connection_created(sender: Any, connection: Any, **kwargs: Any) -> None:
@@ -114,12 +130,13 @@ def _on_connection_created(sender: Any, connection: Any, **kwargs: Any) -> None:
 
 def flush(tasks_done: int = 0, task_name: str | None = None) -> None:
     """Add this process's counts to the Redis totals (one round trip)."""
-    sql, texts = _tally.take()
+    sql, texts, micros = _tally.take()
     pipe = redis_client().pipeline(transaction=False)
     if sql:
         pipe.incrby(KEY_SQL, sql)
     for text, n in texts.items():
         pipe.hincrby(KEY_SQL_TEXT, text, n)
+        pipe.hincrby(KEY_SQL_MICROS, text, micros[text])
     if tasks_done:
         pipe.incrby(KEY_TASKS_DONE, tasks_done)
     if task_name:
@@ -127,11 +144,41 @@ def flush(tasks_done: int = 0, task_name: str | None = None) -> None:
     pipe.execute()
 
 
+class _Profiler:
+    """cProfile around every task of this process, one file per scenario (profile mode only)."""
+
+    def __init__(self) -> None:
+        self.tag = ""
+        self.prof: Any = None
+
+    def start(self) -> None:
+        import cProfile
+
+        tag = (redis_client().get(KEY_PROFILE_TAG) or b"").decode() or "untagged"
+        if tag != self.tag or self.prof is None:
+            self.tag, self.prof = tag, cProfile.Profile()
+        self.prof.enable()
+
+    def stop(self) -> None:
+        if self.prof is None:
+            return
+        self.prof.disable()
+        # Written after every task: a prefork child may be killed without a shutdown hook.
+        self.prof.dump_stats(os.path.join(os.environ[ENV_PROFILE], f"{self.tag}-{os.getpid()}.prof"))
+
+
+_profiler = _Profiler()
+
+
 def _on_task_prerun(sender: Any = None, task: Any = None, **kwargs: Any) -> None:
     redis_client().incr(KEY_TASKS_STARTED)
+    if os.environ.get(ENV_PROFILE):
+        _profiler.start()
 
 
 def _on_task_postrun(sender: Any = None, task: Any = None, **kwargs: Any) -> None:
+    if os.environ.get(ENV_PROFILE):
+        _profiler.stop()
     flush(tasks_done=1, task_name=getattr(task, "name", None) or str(sender))
 
 
@@ -174,7 +221,7 @@ def count_here() -> Iterator[dict[str, Any]]:
     """Count the statements this thread's default connection runs inside the block (driver side)."""
     from django.db import connection
 
-    box: dict[str, Any] = {"sql": 0, "texts": Counter()}
+    box: dict[str, Any] = {"sql": 0, "texts": Counter(), "micros": Counter()}
     detail = _detail()
 
     def wrapper(execute: Callable[..., Any], sql: str, params: Any, many: bool,
@@ -184,9 +231,15 @@ def count_here() -> Iterator[dict[str, Any]]:
             box["sql"] += len(params)
         else:
             box["sql"] += 1
-        if detail:
-            box["texts"][normalise(sql)] += len(params) if many else 1
-        return execute(sql, params, many, context)
+        if not detail:
+            return execute(sql, params, many, context)
+        key = "driver: " + normalise(sql)
+        box["texts"][key] += len(params) if many else 1
+        t0 = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            box["micros"][key] += int((time.perf_counter() - t0) * 1e6)
 
     with connection.execute_wrapper(wrapper):
         yield box
