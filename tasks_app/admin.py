@@ -60,8 +60,9 @@ class TaskInstanceAdmin(admin.ModelAdmin):
 
 @admin.register(TaskCallbackRecord)
 class TaskCallbackRecordAdmin(admin.ModelAdmin):
-    list_display = ("id", "task", "state", "url", "status", "attempts", "last_status_code", "updated_at")
+    list_display = ("id", "task", "state", "url", "status", "attempts", "resends", "last_status_code",
+                    "next_attempt_at", "updated_at")
     list_filter = ("status", "state")
     search_fields = ("url", "=task__id")
-    readonly_fields = ("task", "url", "state", "payload", "status", "attempts", "last_status_code", "last_error",
-                       "created_at", "updated_at")
+    readonly_fields = ("task", "url", "state", "payload", "status", "attempts", "resends", "last_status_code",
+                       "last_error", "next_attempt_at", "created_at", "updated_at")

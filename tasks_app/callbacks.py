@@ -1,16 +1,25 @@
 """Telling a task's creator that its run ended: one POST to callback_url, retried with backoff.
 
 A record is written in the transaction that observes the end, and the Celery task is
-queued on commit, so a notification is never sent for a change that rolled back and
-never lost because a worker died between the two (the record stays `pending`).
+queued on commit, so a notification is never sent for a change that rolled back. If the
+message is lost after that (the process died before on_commit ran, the broker dropped it,
+a worker died holding its countdown), the record stays `pending` with `next_attempt_at`
+in the past: `resend_stuck`, run by the scheduler, dispatches it again.
+
+Each dispatch is numbered (`resends`); its messages carry the number, and an attempt is
+claimed with a compare-and-set on (status, resends, attempts), so a message that was only
+late, or two schedulers resending at once, never make a second POST.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from sops_api.apigw.timefmt import format_time
@@ -22,6 +31,14 @@ logger = logging.getLogger("sops.tasks.callback")
 MAX_ATTEMPTS = 6
 BASE_DELAY_SECONDS = 2
 REQUEST_TIMEOUT_SECONDS = 10
+# While a POST is in flight its record is not overdue for this long (the request's timeout plus room).
+IN_FLIGHT_SECONDS = REQUEST_TIMEOUT_SECONDS + 20
+# A pending record this late past its due time has lost its message. Generous, because a message
+# waiting in a busy queue is not lost: re-sending it would only push a fresh one to the queue's end.
+RESEND_GRACE_SECONDS = 300
+# Dispatches lost this many times end the record as failed rather than looping forever.
+MAX_RESENDS = 3
+RESEND_BATCH = 100
 
 
 def callback_payload(task: TaskInstance, state: str) -> dict[str, Any]:
@@ -44,13 +61,19 @@ def queue_callback(task: TaskInstance, state: str) -> TaskCallbackRecord | None:
     try:
         with transaction.atomic():
             record = TaskCallbackRecord.objects.create(
-                task=task, url=task.callback_url, state=state, payload=callback_payload(task, state))
+                task=task, url=task.callback_url, state=state, payload=callback_payload(task, state),
+                next_attempt_at=timezone.now())
     except IntegrityError:
         return None  # this final state was already reported
+    transaction.on_commit(lambda: _dispatch(record.pk, record.resends))
+    return record
+
+
+def _dispatch(record_id: int, dispatch: int) -> None:
+    """Queue one delivery message (a function of its own so tests can lose one)."""
     from .tasks import send_task_callback
 
-    transaction.on_commit(lambda: send_task_callback.delay(record.pk))
-    return record
+    send_task_callback.apply_async((record_id, dispatch))
 
 
 def backoff(attempt: int) -> int:
@@ -58,8 +81,10 @@ def backoff(attempt: int) -> int:
     return BASE_DELAY_SECONDS * (2 ** max(0, attempt - 1))
 
 
-def attempt_delivery(record_id: int) -> int | None:
-    """Try one POST; answer the delay before the next try, or None when done (delivered or given up)."""
+def attempt_delivery(record_id: int, dispatch: int | None = None) -> int | None:
+    """Try one POST; answer the delay before the next try, or None when done (delivered, given up, or
+    the message is stale: a later dispatch owns the record). `dispatch` None is a message queued
+    before dispatches were numbered; it is accepted."""
     import requests
 
     from .services import host_allowed
@@ -68,10 +93,21 @@ def attempt_delivery(record_id: int) -> int | None:
         record = TaskCallbackRecord.objects.select_for_update().filter(pk=record_id).first()
         if record is None or record.status != CallbackStatus.PENDING:
             return None
-        record.attempts += 1
-        attempt = record.attempts
+        if dispatch is not None and dispatch != record.resends:
+            logger.info("callback %s: dropping a message of dispatch %s (now %s)", record_id, dispatch,
+                        record.resends)
+            return None
+        now = timezone.now()
+        # Compare-and-set, not just the row lock: SQLite has no row locks, and a resend may have
+        # committed between our read and this write.
+        claimed = TaskCallbackRecord.objects.filter(
+            pk=record_id, status=CallbackStatus.PENDING, resends=record.resends, attempts=record.attempts,
+        ).update(attempts=F("attempts") + 1, next_attempt_at=now + dt.timedelta(seconds=IN_FLIGHT_SECONDS),
+                 updated_at=now)
+        if not claimed:
+            return None
+        attempt = record.attempts + 1
         url, payload = record.url, record.payload
-        record.save(update_fields=["attempts", "updated_at"])
 
     status_code: int | None = None
     error = ""
@@ -96,11 +132,54 @@ def attempt_delivery(record_id: int) -> int | None:
         status = CallbackStatus.FAILED
     else:
         status = CallbackStatus.PENDING
+    now = timezone.now()
+    delay = backoff(attempt) if status == CallbackStatus.PENDING else None
     TaskCallbackRecord.objects.filter(pk=record_id).update(
-        status=status, last_status_code=status_code, last_error=error, updated_at=timezone.now())
+        status=status, last_status_code=status_code, last_error=error, updated_at=now,
+        next_attempt_at=now + dt.timedelta(seconds=delay) if delay is not None else None)
     if status == CallbackStatus.PENDING:
         logger.info("callback %s to %s failed (attempt %s): %s", record_id, url, attempt, error)
-        return backoff(attempt)
+        return delay
     if status == CallbackStatus.FAILED:
         logger.warning("callback %s to %s given up after %s attempts: %s", record_id, url, attempt, error)
     return None
+
+
+def resend_grace_seconds() -> float:
+    return float(getattr(settings, "SOPS_CALLBACK_RESEND_GRACE_SECONDS", RESEND_GRACE_SECONDS))
+
+
+def resend_stuck(now: dt.datetime | None = None, *, grace_seconds: float | None = None,
+                 limit: int = RESEND_BATCH) -> int:
+    """Dispatch again the pending records whose next attempt is overdue by more than the grace period.
+
+    Safe to run from any number of schedulers at once: rows another one holds are skipped
+    (SKIP LOCKED where the database has it), and each re-dispatch is a compare-and-set on
+    `resends`, so one record is re-dispatched once per overdue period whoever runs this.
+    A record whose attempts or re-dispatches are used up is marked failed. Answers how many
+    records were re-dispatched.
+    """
+    now = now or timezone.now()
+    grace = resend_grace_seconds() if grace_seconds is None else grace_seconds
+    cutoff = now - dt.timedelta(seconds=grace)
+    pending = TaskCallbackRecord.objects.filter(status=CallbackStatus.PENDING, next_attempt_at__lt=cutoff)
+    resent: list[tuple[int, int]] = []
+    with transaction.atomic():
+        rows = list(pending.select_for_update(skip_locked=True).order_by("next_attempt_at")
+                    .values_list("pk", "attempts", "resends")[:limit])
+        for pk, attempts, resends in rows:
+            mine = pending.filter(pk=pk, attempts=attempts, resends=resends)
+            if attempts >= MAX_ATTEMPTS or resends >= MAX_RESENDS:
+                # A worker died during the last attempt, or the messages keep vanishing: stop here.
+                mine.update(status=CallbackStatus.FAILED, updated_at=now, next_attempt_at=None,
+                            last_error=f"given up: delivery messages lost ({attempts} attempts, "
+                                       f"{resends} re-dispatches)")
+                logger.warning("callback %s given up: messages lost (%s attempts, %s re-dispatches)",
+                               pk, attempts, resends)
+                continue
+            if mine.update(resends=F("resends") + 1, next_attempt_at=now, updated_at=now):
+                resent.append((pk, resends + 1))
+        for pk, dispatch in resent:
+            logger.info("callback %s re-dispatched (dispatch %s): its message was lost", pk, dispatch)
+            transaction.on_commit(lambda pk=pk, dispatch=dispatch: _dispatch(pk, dispatch))
+    return len(resent)

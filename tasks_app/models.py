@@ -125,11 +125,22 @@ class TaskCallbackRecord(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_status_code = models.IntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
+    # When the next POST is due (or, while one is in flight, when it must have ended). A pending
+    # record overdue by more than a grace period has lost its Celery message: resend_stuck re-sends it.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # How many times resend_stuck re-dispatched it. Each dispatch's messages carry this number, so a
+    # message thought lost that turns up late is recognised as stale and dropped, never sent twice.
+    resends = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-id"]
+        indexes = [
+            # The scheduler looks for overdue pending records every tick: only pending rows are indexed.
+            models.Index(fields=["next_attempt_at"], condition=models.Q(status="pending"),
+                         name="callback_pending_due"),
+        ]
         constraints = [
             # A run finishes or is revoked once: never notify those twice, even if the signal repeats.
             models.UniqueConstraint(fields=["task", "state"], condition=models.Q(state__in=["FINISHED", "REVOKED"]),
