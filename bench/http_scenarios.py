@@ -151,8 +151,29 @@ def _latency_result(name: str, what: str, target_ms: float, samples: list[float]
     return r
 
 
-def run_locust(cfg: Config, seed: Seed, task_id: int, users: int, seconds: int) -> dict[str, Any]:
-    """Headless locust on get_task_status; returns requests/s and failures from its CSV."""
+def _server_cpu(web_pid: int | None) -> dict[str, dict[int, float]]:
+    """CPU seconds per process of gunicorn (master and workers) and of our PostgreSQL backends."""
+    from .harness import children_of, cpu_seconds, postgres_backends
+
+    web_pids = [web_pid, *children_of(web_pid)] if web_pid else []
+    return {"web": {pid: cpu_seconds(pid) for pid in web_pids},
+            "pg": {pid: cpu_seconds(pid) for pid in postgres_backends()}}
+
+
+def _used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]], role: str) -> float:
+    # Per process: a process that appeared meanwhile started from zero; one that is gone is not counted.
+    return sum(max(0.0, t - before[role].get(pid, 0.0)) for pid, t in after[role].items())
+
+
+def run_locust(cfg: Config, seed: Seed, task_id: int, users: int, seconds: int,
+               web_pid: int | None = None) -> dict[str, Any]:
+    """Headless locust on get_task_status; returns requests/s and failures from its CSV.
+
+    Locust shares the 2 cores with the server, so the CPU each side spends per
+    request is reported too: server CPU per request bounds what the server alone
+    could answer on this machine.
+    """
+    import resource
     out_dir = cfg.log_dir / "locust"
     out_dir.mkdir(parents=True, exist_ok=True)
     prefix = out_dir / "status_small"
@@ -162,18 +183,32 @@ def run_locust(cfg: Config, seed: Seed, task_id: int, users: int, seconds: int) 
     argv = [str(VENV_BIN / "locust"), "-f", str(REPO / "bench" / "locustfile.py"), "--headless",
             "-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--host", seed.base_url,
             "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "5"]
+    server_before = _server_cpu(web_pid)
+    kids_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(out_dir / "locust.log", "wb") as log:
         proc = subprocess.run(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                               timeout=seconds + 60)
+    kids_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_after = _server_cpu(web_pid)
+    web_cpu, pg_cpu = _used(server_before, server_after, "web"), _used(server_before, server_after, "pg")
+    server_cpu = web_cpu + pg_cpu
+    locust_cpu = (kids_after.ru_utime + kids_after.ru_stime) - (kids_before.ru_utime + kids_before.ru_stime)
     stats_path = Path(f"{prefix}_stats.csv")
     if not stats_path.exists():
         raise RuntimeError(f"locust wrote no stats (exit {proc.returncode}); see {out_dir / 'locust.log'}")
     with open(stats_path) as fh:
         rows = {row["Name"]: row for row in csv.DictReader(fh)}
     agg = rows["Aggregated"]
+    requests = int(agg["Request Count"]) or 1
     return {"rps": float(agg["Requests/s"]), "requests": int(agg["Request Count"]),
             "failures": int(agg["Failure Count"]), "median_ms": float(agg["Median Response Time"]),
-            "p95_ms": float(agg.get("95%", "nan")), "users": users, "seconds": seconds}
+            "p95_ms": float(agg.get("95%", "nan")), "users": users, "seconds": seconds,
+            "server_cpu_ms_per_request": round(server_cpu * 1e3 / requests, 3),
+            "gunicorn_cpu_ms_per_request": round(web_cpu * 1e3 / requests, 3),
+            "postgres_cpu_ms_per_request": round(pg_cpu * 1e3 / requests, 3),
+            "locust_cpu_ms_per_request": round(locust_cpu * 1e3 / requests, 3),
+            "server_only_capacity_rps": round((os.cpu_count() or 1) / (server_cpu / requests))
+            if server_cpu else None}
 
 
 def profile_in_process(cfg: Config, seed: Seed, big_id: int, node: str, small_id: int, n: int = 20) -> None:
@@ -204,7 +239,7 @@ def profile_in_process(cfg: Config, seed: Seed, big_id: int, node: str, small_id
         prof.dump_stats(str(cfg.profile_dir / f"{name}-driver.prof"))
 
 
-def http_scenarios(cfg: Config, base_url: str, quick: bool) -> list[Result]:
+def http_scenarios(cfg: Config, base_url: str, quick: bool, web_pid: int | None = None) -> list[Result]:
     names = ["http_status_1000", "http_node_detail_1000", "http_create_task_1000", "http_status_small_rps"]
     try:
         require_endpoints()
@@ -247,7 +282,7 @@ def http_scenarios(cfg: Config, base_url: str, quick: bool) -> list[Result]:
     r = Result("http_status_small_rps", "get_task_status on a small task, locust headless",
                Target(">= 400 requests/s", rps=400))
     try:
-        figures = run_locust(cfg, s, small["task_id"], users=16, seconds=8 if quick else 20)
+        figures = run_locust(cfg, s, small["task_id"], users=16, seconds=8 if quick else 20, web_pid=web_pid)
         r.extra.update(figures)
         if figures["failures"]:
             r.error = f"{figures['failures']} failed requests"

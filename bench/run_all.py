@@ -77,7 +77,11 @@ def headline(s: dict[str, Any]) -> str:
     if "growth_pct" in s:
         return f"{s['growth_pct']:+.1f} % RSS ({s['rss_at_1000_mib']:.0f}→{s['rss_at_end_mib']:.0f} MiB)"
     if "rps" in s:
-        return f"{s['rps']:,.0f} req/s (median {s['median_ms']:.0f} ms)"
+        extra = ""
+        if s.get("server_cpu_ms_per_request"):
+            extra = (f"; server {s['server_cpu_ms_per_request']:.1f} ms CPU/req, locust "
+                     f"{s['locust_cpu_ms_per_request']:.1f}")
+        return f"{s['rps']:,.0f} req/s (median {s['median_ms']:.0f} ms{extra})"
     if "median_ms" in s:
         return f"median {s['median_ms']:.1f} ms (p95 {s['p95_ms']:.1f})"
     if "nodes_per_s" in s:
@@ -259,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
                 log("HTTP scenarios: starting gunicorn ...")
                 try:
                     web.start()
-                    http_results = http_scenarios.http_scenarios(cfg, web.base_url, args.quick)
+                    http_results = http_scenarios.http_scenarios(cfg, web.base_url, args.quick,
+                                                                 web.proc.pid if web.proc else None)
                 except Exception as exc:  # noqa: BLE001
                     http_results = [sc.Result(n, "", sc.Target(""), error=f"{type(exc).__name__}: {exc}")
                                     for n in HTTP_NAMES]
