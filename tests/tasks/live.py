@@ -67,3 +67,62 @@ def wait_status(http: Http, task_id: int, predicate, biz: int = 2, timeout: floa
 
 def child_state(data: dict, node_id: str) -> str | None:
     return (data.get("children", {}).get(node_id) or {}).get("state")
+
+
+def node_by_name(tree: dict, name: str) -> str:
+    """The regenerated id of the activity or gateway named `name` (ids change at create; names stay)."""
+    nodes = {**tree["activities"], **tree["gateways"]}
+    return next(i for i, n in nodes.items() if n.get("name") == name)
+
+
+def flow_to(tree: dict, gateway_id: str, target_id: str) -> str:
+    return next(f for f in tree["gateways"][gateway_id]["outgoing"] if tree["flows"][f]["target"] == target_id)
+
+
+class Receiver:
+    """A local HTTP endpoint on 127.0.0.1 (in SOPS_HTTP_ALLOWLIST) the worker can reach.
+
+    GET /ok answers 200 JSON; GET /flaky answers 503 the first time, 200 after; POST records its JSON body.
+    """
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        receiver = self
+        self.posts: list[dict] = []
+        self.gets: list[str] = []
+        self._lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                with receiver._lock:
+                    receiver.gets.append(self.path)
+                    first = receiver.gets.count(self.path) == 1
+                status = 503 if self.path == "/flaky" and first else 200
+                self._answer(status, {"path": self.path, "status": status})
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                with receiver._lock:
+                    receiver.posts.append(body)
+                self._answer(200, {"result": True})
+
+            def _answer(self, status: int, body: dict) -> None:
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True, name="test-receiver").start()
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

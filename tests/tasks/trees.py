@@ -116,3 +116,81 @@ def parallel_with_optional() -> dict[str, Any]:
     b.const("t_first", "0").const("t_a", "0").const("t_b", "0").const("t_keep", "${t_base}")
     b.const("t_base", "0", show_type="hide").const("unused", "x")
     return b.build()
+
+
+def plain(value: Any) -> dict[str, Any]:
+    return {"hook": False, "value": value}
+
+
+def http_get(node_id: str, url: str, *, name: str | None = None) -> dict[str, Any]:
+    """bk_http_request GET `url` (a literal or a ${var}); a host outside SOPS_HTTP_ALLOWLIST fails it at once."""
+    return activity(node_id, "bk_http_request", {"bk_http_request_method": plain("GET"),
+                                                 "bk_http_request_url": plain(url),
+                                                 "bk_http_request_timeout": plain("5")}, name=name)
+
+
+def timer(node_id: str, seconds: str) -> dict[str, Any]:
+    return activity(node_id, "sleep_timer", {"bk_timing": plain(seconds)})
+
+
+def two_requests() -> dict[str, Any]:
+    """start -> flaky (GET ${flaky_url}) -> blocked (GET ${blocked_url}) -> end; output ${code} is blocked's
+    status_code."""
+    b = TreeBuilder()
+    b.act(http_get("flaky", var("flaky_url"))).act(http_get("blocked", var("blocked_url")))
+    b.chain("start", "flaky", "blocked", "end")
+    b.const("flaky_url", "").const("blocked_url", "")
+    b.const("code", "none", source_type="component_outputs", source_info={"blocked": ["status_code"]},
+            custom_type="")
+    b.outputs = ["${code}"]
+    return b.build()
+
+
+def blocked_then_assign() -> dict[str, Any]:
+    """start -> blocked (GET a host outside the allowlist) -> after (var_assign code=${code}) -> end."""
+    b = TreeBuilder()
+    b.act(http_get("blocked", "http://blocked.invalid/x"))
+    b.act(activity("after", "var_assign", {"code": plain(var("code"))}))
+    b.chain("start", "blocked", "after", "end")
+    b.const("code", "none", source_type="component_outputs", source_info={"blocked": ["status_code"]},
+            custom_type="")
+    b.outputs = ["${code}"]
+    return b.build()
+
+
+def exclusive_on_x() -> dict[str, Any]:
+    """start -> eg -> (a if ${x} == 1 | b if ${x} == 2, no default) -> cg -> end."""
+    b = TreeBuilder()
+    b.act(activity("a", "var_assign", {"branch": plain("a")}, name="a"))
+    b.act(activity("b", "var_assign", {"branch": plain("b")}, name="b"))
+    b.gateway("eg", "ExclusiveGateway").gateway("cg", "ConvergeGateway")
+    b.chain("start", "eg", "a", "cg", "end").chain("eg", "b", "cg")
+    b.const("x", "1")
+    tree = b.build()
+    to_a, to_b = tree["gateways"]["eg"]["outgoing"]
+    tree["gateways"]["eg"]["conditions"] = {to_a: {"evaluate": "${x} == 1", "name": "x is 1"},
+                                            to_b: {"evaluate": "${x} == 2", "name": "x is 2"}}
+    return tree
+
+
+def timer_then_assign(seconds: str) -> dict[str, Any]:
+    """A subprocess body: start -> ctimer (sleep_timer) -> cdone (var_assign) -> end."""
+    b = TreeBuilder()
+    b.act(timer("ctimer", seconds)).act(activity("cdone", "var_assign", {"done": plain("yes")}))
+    b.chain("start", "ctimer", "cdone", "end")
+    return b.build()
+
+
+def subprocess_of(template_id: int) -> dict[str, Any]:
+    b = TreeBuilder()
+    b.act({"id": "sub", "type": "SubProcess", "name": "sub", "template_id": template_id, "incoming": "",
+           "outgoing": "", "constants": {}})
+    b.chain("start", "sub", "end")
+    return b.build()
+
+
+def two_timers(seconds: str) -> dict[str, Any]:
+    b = TreeBuilder()
+    b.act(timer("t1", seconds)).act(timer("t2", seconds))
+    b.chain("start", "t1", "t2", "end")
+    return b.build()
