@@ -11,6 +11,9 @@ from django.utils import timezone
 
 from tasks_app import callbacks, services, tasks
 from tasks_app.models import CallbackStatus, TaskCallbackRecord
+from tests.conftest import wait_for
+
+from .live import Http, Receiver, ok
 
 GRACE = callbacks.RESEND_GRACE_SECONDS
 
@@ -154,3 +157,39 @@ def test_a_row_another_scheduler_holds_is_skipped_not_waited_for(live_world, fak
         release.set()
         thread.join(10)
     assert callbacks.resend_stuck(now) == 1 and dispatched == [(record.pk, 1)]
+
+
+@pytest.mark.worker
+def test_a_lost_delivery_message_is_resent_and_delivered_once(live_server, live_world, celery_worker_proc,
+                                                              monkeypatch):
+    receiver = Receiver()
+    real_dispatch, lost = callbacks._dispatch, []
+
+    def lose_the_first(record_id: int, dispatch: int) -> None:
+        if not lost:
+            lost.append((record_id, dispatch))
+            return
+        real_dispatch(record_id, dispatch)
+    monkeypatch.setattr(callbacks, "_dispatch", lose_the_first)
+    http = Http(live_server.url, {"app_code": "app_code", "app_secret": "app_secret", "access_token": "access_token"})
+    try:
+        task = ok(http.post("create_task/10/2/", {"name": "lost", "callback_url": receiver.base + "/hook",
+                                                  "constants": {"${bk_timing}": "60"}}))
+        tid = task["task_id"]
+        ok(http.post(f"start_task/{tid}/2/"))
+        # Revoking ends the run inside the live server's process, so the first message is queued (and lost) here.
+        ok(http.post(f"operate_task/{tid}/2/", {"action": "revoke"}))
+        record = wait_for(lambda: TaskCallbackRecord.objects.filter(task_id=tid).first(), message="the record")
+        assert lost == [(record.pk, 0)]
+        assert record.status == CallbackStatus.PENDING and record.attempts == 0
+        assert callbacks.resend_stuck() == 0  # not overdue yet: it could still be on its way
+        assert callbacks.resend_stuck(timezone.now() + dt.timedelta(seconds=GRACE + 1)) == 1
+
+        wait_for(lambda: receiver.posts, timeout=30, message="the re-sent callback POST")
+        done = wait_for(lambda: TaskCallbackRecord.objects.filter(pk=record.pk, status=CallbackStatus.SUCCESS).first(),
+                        message="the record says success")
+        assert done.attempts == 1 and done.resends == 1
+        (body,) = receiver.posts
+        assert body["task_id"] == tid and body["state"] == "REVOKED" and body["is_revoked"] is True
+    finally:
+        receiver.close()
