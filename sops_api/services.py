@@ -15,6 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from .apigw import auth_cache
 from .models import App, UserTicket, token_digest
 
 ACCESS_TOKEN_DEFAULT_TTL = dt.timedelta(days=7)
@@ -59,7 +60,9 @@ def reset_app_secret(*, app: App, secret: str | None = None) -> str:
 
 @transaction.atomic
 def set_apps_enabled(*, apps: Iterable[App], enabled: bool) -> int:
-    return App.objects.filter(pk__in=[a.pk for a in apps]).update(enabled=enabled)
+    count = App.objects.filter(pk__in=[a.pk for a in apps]).update(enabled=enabled)
+    auth_cache.clear()  # update() sends no signal
+    return count
 
 
 def _default_expiry(kind: str, expires_in: int | None) -> dt.datetime | None:
@@ -92,7 +95,9 @@ def issue_ticket(*, user: AbstractBaseUser, kind: str = UserTicket.ACCESS_TOKEN,
 
 @transaction.atomic
 def revoke_tickets(*, tickets: Iterable[UserTicket]) -> int:
-    return UserTicket.objects.filter(pk__in=[t.pk for t in tickets], revoked=False).update(revoked=True)
+    count = UserTicket.objects.filter(pk__in=[t.pk for t in tickets], revoked=False).update(revoked=True)
+    auth_cache.clear()  # update() sends no signal
+    return count
 
 
 def ticket_for_token(raw: str) -> UserTicket | None:

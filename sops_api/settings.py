@@ -177,6 +177,9 @@ SOPS_APP_HOST = os.environ.get("SOPS_APP_HOST", "http://127.0.0.1:8000/")
 # Outbound HTTP (bk_http_request, task callback_url) may only reach these
 # hosts; "*" allows any. Empty means no outbound HTTP at all.
 SOPS_HTTP_ALLOWLIST = env_list("SOPS_HTTP_ALLOWLIST", "127.0.0.1,localhost")
+# How long a process may remember identity lookups (app, ticket, business,
+# role); see sops_api/apigw/auth_cache.py. 0 turns it off.
+SOPS_AUTH_CACHE_SECONDS = float(os.environ.get("SOPS_AUTH_CACHE_SECONDS", "2"))
 # The built-in script executor runs scripts on the worker host; off unless an
 # operator turns it on.
 SOPS_SCRIPT_EXECUTION_ENABLED = env_bool("SOPS_SCRIPT_EXECUTION_ENABLED", False)

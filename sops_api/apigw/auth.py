@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from sops_api.models import App, UserTicket, token_digest
 from templates_app.models import ROLE_RANK, Business, BusinessMember, Role
 
+from . import auth_cache
 from .errors import BadRequest, Forbidden, NotFound
 
 CREDENTIAL_KEYS = ("app_code", "app_secret", "bk_app_code", "bk_app_secret", "bk_token", "access_token")
@@ -57,7 +58,7 @@ def authenticate(request: HttpRequest, params: dict[str, Any]) -> Caller:
     app_secret = creds.get("bk_app_secret") or creds.get("app_secret")
     if not app_code:
         raise Forbidden("app authentication failed: app_code is missing")
-    app = App.objects.filter(app_code=app_code).first()
+    app = auth_cache.remember(("app", app_code), lambda: App.objects.filter(app_code=app_code).first())
     # The same message for an unknown app and a wrong secret: do not reveal which apps exist.
     if app is None or not app.check_secret(app_secret or ""):
         raise Forbidden("app authentication failed: app_code or app_secret is wrong")
@@ -67,11 +68,12 @@ def authenticate(request: HttpRequest, params: dict[str, Any]) -> Caller:
     raw_token = creds.get("bk_token") or creds.get("access_token")
     if not raw_token:
         raise Forbidden("user authentication failed: bk_token or access_token is required")
-    ticket = (UserTicket.objects.select_related("user")
-              .filter(digest=token_digest(raw_token), revoked=False).first())
+    digest = token_digest(raw_token)
+    ticket = auth_cache.remember(("ticket", digest), lambda: (
+        UserTicket.objects.select_related("user").filter(digest=digest, revoked=False).first()))
     if ticket is None:
         raise Forbidden("user authentication failed: the bk_token or access_token is unknown or revoked")
-    if ticket.is_expired:
+    if ticket.is_expired:  # checked on every use, remembered or not
         raise Forbidden("user authentication failed: the ticket has expired")
     if not ticket.user.is_active:
         raise Forbidden(f"user authentication failed: user[username={ticket.user.get_username()}] is inactive")
@@ -83,7 +85,7 @@ def load_business(raw_biz_id: Any) -> Business:
         biz_id = int(str(raw_biz_id))
     except (TypeError, ValueError) as exc:
         raise BadRequest(f"bk_biz_id[{raw_biz_id}] must be an integer") from exc
-    business = Business.objects.filter(bk_biz_id=biz_id).first()
+    business = auth_cache.remember(("business", biz_id), lambda: Business.objects.filter(bk_biz_id=biz_id).first())
     if business is None:
         raise NotFound(f"business[bk_biz_id={biz_id}] does not exist")
     return business
@@ -95,8 +97,8 @@ def authorize(caller: Caller, business: Business, required: str) -> None:
     if user.is_superuser:
         caller.role = Role.MAINTAINER
         return
-    role = (BusinessMember.objects.filter(business=business, user=user)
-            .values_list("role", flat=True).first())
+    role = auth_cache.remember(("role", business.pk, user.pk), lambda: (
+        BusinessMember.objects.filter(business=business, user=user).values_list("role", flat=True).first()))
     if role is None:
         raise Forbidden(f"user[username={user.get_username()}] does not have perm of "
                         f"business:[bk_biz_id={business.bk_biz_id}]")
