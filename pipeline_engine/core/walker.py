@@ -202,7 +202,13 @@ class Walker:
         self.finished_nodes.append(rec)
 
     def _activate(self, rec: NodeRecord) -> None:
-        self.active[rec.key] = {"s": rec.state, "v": rec.version, "sc": rec.schedule_count}
+        entry: dict[str, Any] = {"s": rec.state, "v": rec.version, "sc": rec.schedule_count}
+        if rec.state == s.FAILED:
+            # Whether an automatic retry is due, kept in the frontier so any later
+            # step can tell "stopped" from "waiting to retry" without loading this
+            # node's row (see _maybe_signal_failed).
+            entry["rw"] = 1 if rec.phase == s.PHASE_RETRY_WAIT else 0
+        self.active[rec.key] = entry
         self._touch(rec)
 
     # ------------------------------------------------------------------ contexts
@@ -262,6 +268,17 @@ class Walker:
                 continue
             self._enter(key, mode)
         self.frontier["ready"] = held
+        self._maybe_signal_failed()
+
+    def settle(self) -> None:
+        """End a step that does not walk (an operation): keep the ready tokens for an
+        advance step, and still tell listeners when the run can go no further.
+
+        An operation such as forced_fail can leave the run stopped on a failed
+        node with nothing to run; no advance step follows then, so the FAILED
+        signal must come from this step as it would from a walk.
+        """
+        self.frontier["ready"] = list(self._ready)
         self._maybe_signal_failed()
 
     def _enter(self, key: str, mode: str) -> None:
@@ -531,13 +548,25 @@ class Walker:
             if entry["s"] == s.RUNNING and self.tree.node(key).type != t.SUBPROCESS:
                 return
             if entry["s"] == s.FAILED:
-                if self.records.get(key) is not None and self.records[key].phase == s.PHASE_RETRY_WAIT:
-                    return
+                waits = entry["rw"] if "rw" in entry else self._waits_for_retry(key)
+                if waits:
+                    return  # an automatic retry is still due: not stopped yet
                 failed = True
         if failed:
             self.frontier["failed_notified"] = True
             self.changed = True
             self.effects.append(Effect("finished", state=s.FAILED))
+
+    def _waits_for_retry(self, key: str) -> bool:
+        """Whether a FAILED node waits for an automatic retry (frontiers written before
+        the "rw" flag existed: read the node's row, loading it if this step has not)."""
+        rec = self.records.get(key)
+        if rec is None:
+            rec = self._loader([key]).get(key)
+            if rec is None:
+                return False
+            self.records[key] = rec
+        return rec.phase == s.PHASE_RETRY_WAIT
 
     # ------------------------------------------------------------------ events from workers
     def _fenced(self, key: str, version: str, state: str, schedule_count: int | None = None) -> bool:

@@ -251,7 +251,7 @@ def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True,
         if walk:
             walker.walk()
         else:
-            walker.frontier["ready"] = list(walker._ready)
+            walker.settle()
         _persist(run, data, walker, walked=walk)
     return result
 

@@ -56,7 +56,7 @@ class Sim:
         if walk:
             w.walk()
         else:
-            w.frontier["ready"] = list(w._ready)
+            w.settle()
         for key, rec in w.created.items():
             assert key not in self.rows, f"{key} created twice"
             self.rows[key] = copy.deepcopy(rec)

@@ -363,3 +363,70 @@ def test_revoke_after_retry_leaves_nothing_ready():
     sim.step()
     assert sim.rows["f"].state == s.REVOKED
     assert not sim.run.frontier["ready"]
+
+
+# --- the FAILED stop is told once, whatever stopped the run ---------------------
+def test_forced_fail_operation_signals_the_failed_stop():
+    b = TreeBuilder()
+    b.act("slow", "test_sleep", {"seconds": 0})
+    b.chain(b.start_id, "slow", b.end_id)
+    sim = Sim(b.build()).start()
+    sim.effects.clear()
+    sim.step(lambda w: w.forced_fail("slow", "stop it"), walk=False)  # as pipeline_engine.api does
+    assert sim.signals == [s.FAILED]
+    # Later operations that leave it stopped do not repeat it; a new failure after a retry does.
+    sim.step(lambda w: w.pause(), walk=False)
+    sim.step(lambda w: w.resume(), walk=False)
+    assert sim.signals == [s.FAILED]
+    sim.step(lambda w: w.retry("slow"), walk=False)
+    sim.step()  # the advance step the retry owes
+    effect = sim.effects.popleft()
+    sim.step(lambda w: w.forced_fail("slow"), walk=False)
+    assert sim.signals == [s.FAILED, s.FAILED]
+    assert sim.report(effect, Outcome.success()) is False
+
+
+def test_forced_fail_waits_for_running_branches_before_signalling():
+    sim = Sim(parallel(2, "bench_poll")).start()
+    first, second = sim.effects.popleft(), sim.effects.popleft()
+    sim.step(lambda w: w.forced_fail(first.key), walk=False)
+    assert sim.signals == []  # the other branch still runs
+    assert sim.report(second, Outcome.success()) is True
+    assert sim.signals == [s.FAILED]
+
+
+def test_timeout_signals_the_failed_stop():
+    b = TreeBuilder()
+    b.act("slow", "test_sleep", {"seconds": 0}, timeout=5)
+    b.chain(b.start_id, "slow", b.end_id)
+    sim = Sim(b.build()).start()
+    sim.clock += timedelta(seconds=5)
+    assert sim.step(lambda w: w.apply_timeout("slow", sim.timers[0].version)) is True
+    assert sim.signals == [s.FAILED]
+
+
+def test_auto_retry_pending_in_one_branch_is_not_a_stop(tmp_path):
+    """A branch finishing while another waits for its automatic retry must not signal
+    FAILED (the step that finishes it has not loaded the waiting node's row); the
+    signal comes once, when the retries are used up."""
+    b = TreeBuilder()
+    pg, cg = b.gw("pg", "ParallelGateway"), b.gw("cg", "ConvergeGateway")
+    b.act("f", "test_flaky", {"counter": str(tmp_path / "c"), "fail_times": 99},
+          auto_retry={"enable": True, "times": 1, "interval": 5})
+    b.act("slow", "test_sleep", {"seconds": 0})
+    b.chain(b.start_id, pg)
+    b.flow(pg, "f")
+    b.flow(pg, "slow")
+    b.chain("f", cg)
+    b.chain("slow", cg)
+    b.chain(cg, b.end_id)
+    sim = Sim(b.build()).start()
+    by_key = {e.key: e for e in sim.effects}
+    sim.effects.clear()
+    assert sim.run_component(by_key["f"]) is True  # fails, retry due in 5 s
+    assert sim.rows["f"].phase == s.PHASE_RETRY_WAIT
+    assert sim.report(by_key["slow"], Outcome.success()) is True
+    assert sim.signals == []
+    sim.drain()  # the retry runs and fails for good
+    assert sim.rows["f"].state == s.FAILED and sim.rows["f"].retry == 1
+    assert sim.signals == [s.FAILED]

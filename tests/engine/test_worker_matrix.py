@@ -461,3 +461,32 @@ def test_lost_start_message_is_recovered_by_the_reaper(transactional_db, celery_
     assert _state(run_id) == "RUNNING"
     monkeypatch.setattr(tasks, "send_advance", real_send)  # the sweep's own message gets through
     _wait_state(run_id, "FINISHED", timeout=20)
+
+
+def test_forced_fail_sends_run_finished_failed_after_commit(transactional_db, celery_worker_proc):
+    """forced_fail through the API stops the run on a failed node: run_finished(FAILED)
+    is sent after the operation's commit, as when a node fails by itself."""
+    from pipeline_engine import signals
+
+    b = TreeBuilder()
+    b.act("s", "test_sleep", {"seconds": 30})
+    b.chain(b.start_id, "s", b.end_id)
+    run_id = api.run_pipeline(b.build(), meta={"task_id": 7})
+    _wait_node(run_id, "s", "RUNNING", phase="execute")
+    received: list[tuple[str, str, dict, bool]] = []
+
+    def on_finished(sender, run_id: str, state: str, meta: dict, **_):  # type: ignore[no-untyped-def]
+        received.append((run_id, state, meta, connection.in_atomic_block))
+
+    signals.run_finished.connect(on_finished, dispatch_uid="test-forced-fail-signal")
+    try:
+        with transaction.atomic():
+            api.forced_fail(run_id, "s", "stopped by alice")
+            assert received == []  # not before the commit
+        assert received == [(run_id, "FAILED", {"task_id": 7}, False)]
+        api.pause_pipeline(run_id)
+        api.resume_pipeline(run_id)
+        assert len(received) == 1  # told once
+    finally:
+        signals.run_finished.disconnect(dispatch_uid="test-forced-fail-signal")
+    assert api.get_run_summary(run_id).state == "FAILED"
