@@ -214,12 +214,6 @@ def test_forced_fail_stops_a_running_node_and_retry_or_skip_continues(http, live
     assert [h["state"] for h in detail(http, tid, t2)["histories"]] == ["FAILED"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: pipeline_engine.api.forced_fail applies Walker.forced_fail through store.step(walk=False). "
-    "The node is left FAILED with nothing else to run, but run_finished(state=FAILED) is never sent: only "
-    "Walker.walk() calls _maybe_signal_failed, and the operation neither walks nor owes an advance (its ready "
-    "list is empty), and the sweep does not look for it either. So tasks_app.record_run_end never runs and "
-    "callback_url is never told of the stop, while a node that fails by itself is reported."))
 def test_forced_fail_reports_the_failed_stop_to_callback_url(http, live_world, receiver):
     make_template(live_world, 507, trees.two_timers("30"))
     task = ok(http.post("create_task/507/2/", {"name": "forced", "callback_url": receiver.base + "/hook"}))
