@@ -9,6 +9,8 @@ nodes; 40 is a common template.
 """
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,9 +77,33 @@ def world(db) -> World:
     return make_world()
 
 
+def flush_retrying(attempts: int = 6) -> None:
+    """Empty the test database, retrying while the worker still finishes a step of the test's runs.
+
+    A live test may end while the worker writes (a run it started goes on); pytest-django's own
+    flush then deadlocks with it on PostgreSQL (TRUNCATE takes every table's lock in turn) or finds
+    SQLite's write lock held, and a failed flush leaves rows that break the next test's fixtures.
+    Flushing first, with retries, leaves pytest-django's flush nothing to fight over: the runs are
+    gone, so the worker's late messages find nothing to write.
+    """
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+    from django.db import OperationalError
+
+    for attempt in range(1, attempts + 1):
+        try:
+            call_command("flush", verbosity=0, interactive=False)
+            return
+        except (OperationalError, CommandError):
+            if attempt == attempts:
+                raise
+            time.sleep(0.2 * attempt)
+
+
 @pytest.fixture
-def live_world(transactional_db) -> World:
-    return make_world()
+def live_world(transactional_db) -> Iterator[World]:
+    yield make_world()
+    flush_retrying()
 
 
 class FakeEngine:
