@@ -8,11 +8,13 @@ histories); each refusal answers result false, code 3545000, and changes nothing
 """
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from tasks_app.models import TaskCallbackRecord, TaskInstance
 from tests.conftest import wait_for
@@ -75,8 +77,8 @@ def test_retry_reruns_a_failed_node_with_the_same_inputs_or_new_ones(http, live_
     tid, tree = started(http, 501, {"${flaky_url}": flaky_url, "${blocked_url}": BLOCKED})
     flaky, blocked = node_by_name(tree, "flaky"), node_by_name(tree, "blocked")
 
-    failed = wait_status(http, tid, lambda d: child_state(d, flaky) == "FAILED")
-    assert failed["state"] == "FAILED"
+    # Both in the predicate: a status read may see the node's end before the root's (see the xfail below).
+    wait_status(http, tid, lambda d: child_state(d, flaky) == "FAILED" and d["state"] == "FAILED")
     first = detail(http, tid, flaky)
     assert "503" in first["ex_data"] and first["retry"] == 0 and first["histories"] == []
 
@@ -111,8 +113,8 @@ def test_skip_lets_the_task_go_on_without_the_skipped_nodes_outputs(http, live_w
     make_template(live_world, 502, trees.blocked_then_assign())
     tid, tree = started(http, 502)
     blocked, after = node_by_name(tree, "blocked"), node_by_name(tree, "after")
-    failed = wait_status(http, tid, lambda d: child_state(d, blocked) == "FAILED")
-    assert after not in failed["children"] and failed["state"] == "FAILED"
+    failed = wait_status(http, tid, lambda d: child_state(d, blocked) == "FAILED" and d["state"] == "FAILED")
+    assert after not in failed["children"]
 
     ok(operate(http, tid, blocked, "skip"))
     done = wait_status(http, tid, lambda d: d["state"] == "FINISHED")
@@ -224,6 +226,44 @@ def test_forced_fail_reports_the_failed_stop_to_callback_url(http, live_world, r
     # Whichever process would send the signal, record_run_end writes this row.
     wait_for(lambda: TaskCallbackRecord.objects.filter(task_id=tid, state="FAILED").exists(), timeout=5,
              message="a FAILED callback record after forced_fail")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "engine bug: pipeline_engine.api.get_status_trees reads the runs, then their nodes, in two statements "
+    "outside any transaction, so a step that commits between the two shows through by half: a node already "
+    "FAILED under a root still RUNNING (get_task_status showed it under load). Reading both in one snapshot "
+    "(a REPEATABLE READ transaction on PostgreSQL, one read transaction on SQLite) would fix it."))
+def test_a_status_tree_never_shows_half_of_a_step(http):
+    from pipeline_engine import api
+    from pipeline_engine.runtime.models import Run
+
+    task = ok(http.post("create_task/10/2/", {"name": "snapshot", "constants": {"${bk_timing}": "0"}}))
+    tid, pause = task["task_id"], node_id_of(task["pipeline_tree"], "pause_node")
+    ok(http.post(f"start_task/{tid}/2/"))
+    wait_status(http, tid, lambda d: child_state(d, pause) == "RUNNING")
+    run_id = TaskInstance.objects.get(pk=tid).run_id
+
+    def fail_the_node_elsewhere() -> None:
+        try:
+            api.forced_fail(run_id, pause, "committed between the two reads")
+        finally:
+            connection.close()
+
+    fired: list[str] = []
+
+    def after_the_run_is_read(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        result = execute(sql, params, many, context)
+        if not fired and sql.lstrip().upper().startswith("SELECT") and Run._meta.db_table in sql:
+            fired.append(sql)
+            other = threading.Thread(target=fail_the_node_elsewhere)  # its own connection: a real commit
+            other.start()
+            other.join(10)
+        return result
+
+    with connection.execute_wrapper(after_the_run_is_read):
+        tree = api.get_status_tree(run_id)
+    assert fired and child_state(ok(http.get(f"get_task_status/{tid}/2/")), pause) == "FAILED"
+    assert (tree["state"], child_state(tree, pause)) in {("RUNNING", "RUNNING"), ("FAILED", "FAILED")}, tree
 
 
 def _snapshot(http: Http, tid: int, node_ids: list[str]) -> dict[str, Any]:
