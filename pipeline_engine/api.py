@@ -8,19 +8,20 @@ advance step in a worker, so a web request stays short whatever the tree.
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from pipeline_engine.core import states as s
 from pipeline_engine.core import tree as t
 from pipeline_engine.core.context import ScopeContext, child_context
 from pipeline_engine.core.expressions import ExpressionError, references, render
-from pipeline_engine.core.validation import validate_tree
+from pipeline_engine.core.validation import fill_converge_ids, missing_converge_ids, validate_tree
 from pipeline_engine.core.walker import Walker, start_context, start_frontier
 from pipeline_engine.errors import InvalidOperation, NodeNotFound, RunNotFound, TreeInvalid
 from pipeline_engine.runtime import metrics, store
@@ -53,21 +54,24 @@ def validate_pipeline(tree: dict) -> None:
 
 def run_pipeline(tree: dict, *, run_id: str | None = None, time_zone: str = "UTC", executor: str = "",
                  priority: int = 100, meta: dict | None = None) -> str:
-    """Validate and start a run; the first advance step runs in a worker after commit."""
-    tree = copy.deepcopy(tree)
-    compiled = validate_tree(tree)
+    """Validate and start a run; the first advance step runs in a worker after commit.
+
+    The caller's tree is not changed. It is copied only when validation has
+    converge gateway ids to fill in (the stored tree carries them); otherwise
+    it is serialised as it is, in the INSERT itself.
+    """
+    compiled = validate_tree(tree, fill_converges=False)
+    if missing_converge_ids(tree, compiled):
+        tree = copy.deepcopy(tree)
+        fill_converge_ids(tree, compiled)
+    _detach(compiled)
     run_id = run_id or uuid.uuid4().hex
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            Run.objects.create(
-                id=run_id, state=s.RUNNING, display_state=s.RUNNING, tree=tree,
-                context=start_context(compiled), frontier=start_frontier(compiled), meta=meta or {},
-                time_zone=time_zone or "UTC", executor=executor or "", priority=priority, started_at=now,
-                lease_until=now + _lease(),
-            )
-    except IntegrityError:
-        raise InvalidOperation(f"pipeline({run_id}) has already been started") from None
+    if not _insert_run(run_id, tree, compiled, meta=meta or {}, time_zone=time_zone or "UTC",
+                       executor=executor or "", priority=priority, now=now):
+        raise InvalidOperation(f"pipeline({run_id}) has already been started")
+    # This process compiled it already: a step it runs itself (a worker that
+    # starts runs, the embedded mode) does not read and compile the tree again.
     store.remember_tree(run_id, compiled)
     metrics.RUNS_STARTED.inc()
 
@@ -78,6 +82,53 @@ def run_pipeline(tree: dict, *, run_id: str | None = None, time_zone: str = "UTC
 
     transaction.on_commit(send)
     return run_id
+
+
+_INSERT_RUN = (
+    "INSERT INTO {table} (id, state, display_state, tree, context, frontier, outputs, meta, time_zone, "
+    "executor, priority, created_at, started_at, finished_at, lease_until, steps) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, %s, 0) ON CONFLICT (id) DO NOTHING"
+)
+
+
+def _insert_run(run_id: str, tree: dict, compiled: t.CompiledTree, *, meta: dict, time_zone: str,
+                executor: str, priority: int, now: datetime) -> bool:
+    """INSERT the run row; False when a run with this id exists already.
+
+    ON CONFLICT DO NOTHING (PostgreSQL, SQLite >= 3.24) and the row count
+    replace the ORM create in a SAVEPOINT that caught IntegrityError: that
+    cost two more round trips and the ORM's compile on every start.
+    """
+    adapt = connection.ops.adapt_datetimefield_value
+    dumps = json.dumps
+    params = [
+        run_id, s.RUNNING, s.RUNNING, dumps(tree), dumps(start_context(compiled)),
+        dumps(start_frontier(compiled)), "{}", dumps(meta), time_zone, executor, priority,
+        adapt(now), adapt(now), adapt(now + _lease()),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_RUN.format(table=connection.ops.quote_name(Run._meta.db_table)), params)
+        return cursor.rowcount == 1
+
+
+def _detach(compiled: t.CompiledTree) -> None:
+    """Give the compiled tree its own copies of the caller's nested values.
+
+    Compiling keeps references to the raw tree's input values and constants;
+    since the tree is no longer deep-copied, a caller changing its dict after
+    the start would otherwise change the cached compiled tree. Scalars (most
+    values) are shared safely; only dicts and lists are copied.
+    """
+    def own(values: dict[str, Any]) -> dict[str, Any]:
+        if any(isinstance(v, dict | list) for v in values.values()):
+            return {k: copy.deepcopy(v) if isinstance(v, dict | list) else v for k, v in values.items()}
+        return values
+
+    for scope in compiled.scopes.values():
+        scope.constants = own(scope.constants)
+        for node in scope.nodes.values():
+            if node.data:
+                node.data = own(node.data)
 
 
 def _lease():  # type: ignore[no-untyped-def]

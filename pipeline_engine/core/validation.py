@@ -41,10 +41,12 @@ class _Collector:
         self.errors.append(message)
 
 
-def validate_tree(tree: dict[str, Any], *, check_components: bool = True) -> t.CompiledTree:
+def validate_tree(tree: dict[str, Any], *, check_components: bool = True,
+                  fill_converges: bool = True) -> t.CompiledTree:
     """Validate `tree` (a web tree); raise TreeInvalid, or return it compiled.
 
-    Side effect: fills `converge_gateway_id` of fork gateways in `tree`.
+    Side effect (unless `fill_converges` is False): fills `converge_gateway_id`
+    of fork gateways in `tree`. The compiled tree always has them.
     """
     try:
         compiled = t.compile_tree(tree)
@@ -52,11 +54,45 @@ def validate_tree(tree: dict[str, Any], *, check_components: bool = True) -> t.C
         raise TreeInvalid(f"pipeline tree is malformed: {exc}") from exc
     errors = _Collector()
     _validate_scope(compiled.root, tree, errors, check_components)
+    if fill_converges:
+        fill_converge_ids(tree, compiled)  # also when invalid, as callers always saw
     if errors.errors:
         shown = errors.errors[:5]
         more = len(errors.errors) - len(shown)
         raise TreeInvalid("; ".join(shown) + (f"; and {more} more" if more > 0 else ""))
     return compiled
+
+
+def _raw_scopes(raw: dict[str, Any], scope: t.Scope) -> Any:
+    """(raw web tree, compiled scope) of the root and every nested subprocess."""
+    yield raw, scope
+    for node in scope.nodes.values():
+        if node.child is not None:
+            child = ((raw.get("activities") or {}).get(node.id) or {}).get("pipeline")
+            if isinstance(child, dict):
+                yield from _raw_scopes(child, node.child)
+
+
+def missing_converge_ids(tree: dict[str, Any], compiled: t.CompiledTree) -> bool:
+    """Whether `fill_converge_ids` would change `tree` (a caller that must not see
+    its tree changed copies it only then)."""
+    for raw, scope in _raw_scopes(tree, compiled.root):
+        gateways = raw.get("gateways") or {}
+        for node in scope.nodes.values():
+            if node.type in t.FORK_TYPES and node.converge_id:
+                gw = gateways.get(node.id)
+                if isinstance(gw, dict) and gw.get("converge_gateway_id") != node.converge_id:
+                    return True
+    return False
+
+
+def fill_converge_ids(tree: dict[str, Any], compiled: t.CompiledTree) -> None:
+    """Write the computed `converge_gateway_id` of every fork gateway into the web tree."""
+    for raw, scope in _raw_scopes(tree, compiled.root):
+        gateways = raw.get("gateways") or {}
+        for node in scope.nodes.values():
+            if node.type in t.FORK_TYPES and node.converge_id and isinstance(gateways.get(node.id), dict):
+                gateways[node.id]["converge_gateway_id"] = node.converge_id
 
 
 def _validate_scope(scope: t.Scope, raw_tree: dict[str, Any], errors: _Collector, check_components: bool) -> None:
@@ -184,7 +220,6 @@ def _branch_nodes(scope: t.Scope, start: str, fork: t.Node, converge: str) -> tu
 
 def _match_converges(scope: t.Scope, raw_tree: dict[str, Any], errors: _Collector) -> None:
     owner: dict[str, str] = {}
-    raw_gateways = raw_tree.get("gateways") or {}
     for fork in scope.nodes.values():
         if fork.type not in t.FORK_TYPES:
             continue
@@ -204,9 +239,7 @@ def _match_converges(scope: t.Scope, raw_tree: dict[str, Any], errors: _Collecto
                        f"({owner[converge]} and {fork.id})")
             continue
         owner[converge] = fork.id
-        fork.converge_id = converge
-        if isinstance(raw_gateways.get(fork.id), dict):
-            raw_gateways[fork.id]["converge_gateway_id"] = converge
+        fork.converge_id = converge  # validate_tree writes it into the web tree afterwards
         conv_node = scope.nodes[converge]
         if len(conv_node.incoming or [f for f, (_, tg) in scope.flows.items() if tg == converge]) < len(fork.targets):
             errors.add(f"ConvergeGateway {converge}: has fewer incoming flows than {_label(fork)} has branches")

@@ -36,12 +36,25 @@ def nodes_finished(records: list[Any]) -> None:
         if rec.started_at and rec.finished_at:
             durations.setdefault(component, []).append((rec.finished_at - rec.started_at).total_seconds())
     for (component, outcome), n in counts.items():
-        NODE_EXECUTIONS.labels(component, outcome).inc(n)
+        child(NODE_EXECUTIONS, component, outcome).inc(n)
     for component, values in durations.items():
-        histogram = NODE_DURATION.labels(component)
+        histogram = child(NODE_DURATION, component)
         for value in values:
             histogram.observe(value)
 
 
+# Labelled children, looked up once per process: `labels()` validates and locks
+# on every call, which showed up per step in the worker profiles.
+_children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Any, *labels: str) -> Any:
+    key = (id(metric), labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*labels)
+    return found
+
+
 def run_finished(state: str) -> None:
-    RUNS_FINISHED.labels(state).inc()
+    child(RUNS_FINISHED, state).inc()

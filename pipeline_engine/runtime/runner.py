@@ -3,15 +3,17 @@
 The message is claimed first with a conditional UPDATE on the node row (its
 version, schedule count and due time must match, and no live lease may be
 held), so a duplicate or stale message does nothing. While the component
-runs, a watcher thread renews the lease and sets `ctx.stop_event` as soon as
-the node is no longer RUNNING with this version (forced fail, timeout,
-revoke). The result is reported through a locked step, which drops it if the
+runs, the process's watcher thread renews the lease and sets
+`ctx.stop_event` as soon as the node is no longer RUNNING with this version
+(forced fail, timeout, revoke). The result is reported through a locked step, which drops it if the
 node's version moved on meanwhile.
 """
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from datetime import timedelta
 
 from django.db import close_old_connections, connection
@@ -34,30 +36,102 @@ MAX_IMMEDIATE_POLLS = 100
 EARLY_TOLERANCE = timedelta(seconds=1)
 
 
-class _Watcher(threading.Thread):
-    """Renews the node's lease and raises the stop flag when the node moved on."""
+class _Watch:
+    """One piece of work the shared watcher looks after."""
 
-    def __init__(self, run_id: str, key: str, version: str, stop_event: threading.Event,
-                 interval: float) -> None:
-        super().__init__(daemon=True, name=f"watch-{key[-12:]}")
-        self.run_id, self.key, self.version, self.stop_event = run_id, key, version, stop_event
-        self.interval = interval
-        self.done = threading.Event()
+    __slots__ = ("token", "run_id", "key", "version", "stop_event", "due")
 
-    def run(self) -> None:
-        try:
-            while not self.done.wait(self.interval):
-                lease = timezone.now() + timedelta(seconds=store.lease_seconds())
-                alive = NodeState.objects.filter(run_id=self.run_id, key=self.key, version=self.version,
-                                                 state=s.RUNNING).update(lease_until=lease)
-                if not alive:
-                    logger.info("run=%s node=%s version=%s told to stop", self.run_id, self.key, self.version)
-                    self.stop_event.set()
-                    return
-        except Exception:  # noqa: BLE001 - the watcher must never kill the work it watches
-            logger.exception("run=%s node=%s watcher failed", self.run_id, self.key)
-        finally:
-            connection.close()
+    def __init__(self, token: int, run_id: str, key: str, version: str, stop_event: threading.Event,
+                 due: float) -> None:
+        self.token, self.run_id, self.key, self.version = token, run_id, key, version
+        self.stop_event, self.due = stop_event, due
+
+
+class _SharedWatcher:
+    """One thread per process renews the leases of running components and raises
+    their stop flag when their node moved on (forced fail, timeout, revoke).
+
+    It replaces a thread per component call: most components return at once,
+    and starting (and joining) a thread cost more than running them. A piece of
+    work is first looked at `interval` seconds after it started, exactly when
+    its own watcher thread used to, so nothing changes for slow work; work that
+    ends before then costs two dict operations.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._watches: dict[int, _Watch] = {}
+        self._seq = 0
+        self._checking = 0  # the token whose lease is being renewed right now
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def watch(self, run_id: str, key: str, version: str, stop_event: threading.Event, interval: float) -> int:
+        with self._cond:
+            self._seq += 1
+            token = self._seq
+            self._watches[token] = _Watch(token, run_id, key, version, stop_event, time.monotonic() + interval)
+            # A forked worker child inherits the registry but not the thread.
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._loop, daemon=True, name="engine-watcher")
+                self._thread.start()
+            self._cond.notify_all()
+        return token
+
+    def unwatch(self, token: int) -> None:
+        """Stop watching; once this returns no lease renewal of that work is in flight,
+        so it cannot land after the result step (a renewed lease would fence off
+        the node's next poll until it expired)."""
+        with self._cond:
+            while self._checking == token:
+                self._cond.wait()
+            self._watches.pop(token, None)
+
+    def _loop(self) -> None:
+        interval = min(1.0, store.lease_seconds() / 3)
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                due = [w.token for w in self._watches.values() if w.due <= now]
+                if not due:
+                    wait = min((w.due for w in self._watches.values()), default=now + 60) - now
+                    self._cond.wait(max(0.001, wait))
+                    continue
+            for token in due:
+                with self._cond:
+                    w = self._watches.get(token)
+                    if w is None:
+                        continue  # ended meanwhile
+                    w.due = time.monotonic() + interval
+                    self._checking = token
+                try:
+                    self._check(w)
+                except Exception:  # noqa: BLE001 - the watcher must never stop watching
+                    logger.exception("run=%s node=%s watcher failed", w.run_id, w.key)
+                    connection.close()
+                finally:
+                    with self._cond:
+                        self._checking = 0
+                        self._cond.notify_all()
+            with self._cond:
+                idle = not self._watches
+            if idle:
+                # Hold no database connection while nothing runs.
+                connection.close()
+
+    def _check(self, w: _Watch) -> None:
+        if w.stop_event.is_set():
+            return
+        lease = timezone.now() + timedelta(seconds=store.lease_seconds())
+        alive = NodeState.objects.filter(run_id=w.run_id, key=w.key, version=w.version,
+                                         state=s.RUNNING).update(lease_until=lease)
+        if not alive:
+            logger.info("run=%s node=%s version=%s told to stop", w.run_id, w.key, w.version)
+            w.stop_event.set()
+
+
+_watcher = _SharedWatcher()
 
 
 _CLAIM_SQL = """
@@ -66,6 +140,9 @@ WHERE run_id = %s AND key = %s AND version = %s AND state = %s AND schedule_coun
   AND (lease_until IS NULL OR lease_until < %s)
 RETURNING {columns}
 """
+
+
+_claim_sql: dict[str, str] = {}
 
 
 def claim(run_id: str, key: str, version: str, schedule_count: int) -> NodeRecord | None:
@@ -78,9 +155,11 @@ def claim(run_id: str, key: str, version: str, schedule_count: int) -> NodeRecor
     now = timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
     lease = now + timedelta(seconds=store.lease_seconds())
+    sql = _claim_sql.get(connection.vendor)
+    if sql is None:
+        sql = _claim_sql[connection.vendor] = _CLAIM_SQL.format(
+            table=connection.ops.quote_name(NodeState._meta.db_table), columns=store.returning_columns())
     with connection.cursor() as cursor:
-        sql = _CLAIM_SQL.format(table=connection.ops.quote_name(NodeState._meta.db_table),
-                                columns=store.returning_columns())
         cursor.execute(sql, [
             adapt(lease), run_id, key, version, s.RUNNING, schedule_count,
             adapt(now + EARLY_TOLERANCE), adapt(now),
@@ -122,8 +201,7 @@ def run_component(run_id: str, key: str, version: str, schedule_count: int,
     )
     phase = rec.phase
     logger.debug("run=%s node=%s version=%s phase=%s component=%s start", run_id, key, version, phase, node.code)
-    watcher = _Watcher(run_id, key, version, ctx.stop_event, interval=min(1.0, store.lease_seconds() / 3))
-    watcher.start()
+    token = _watcher.watch(run_id, key, version, ctx.stop_event, interval=min(1.0, store.lease_seconds() / 3))
     calls = 0
     try:
         component = component_cls()
@@ -141,7 +219,7 @@ def run_component(run_id: str, key: str, version: str, schedule_count: int,
                 continue
             break
     finally:
-        watcher.done.set()
+        _watcher.unwatch(token)
     # The claimed row is what the node looks like now unless a callback arrived
     # meanwhile (the walker re-reads it then), so the step need not read it again.
     applied = store.step(
@@ -151,5 +229,6 @@ def run_component(run_id: str, key: str, version: str, schedule_count: int,
         metrics.STALE_MESSAGES.labels("run_component_result").inc()
         logger.info("run=%s node=%s version=%s late result dropped (%s)", run_id, key, version, outcome.kind)
     else:
-        logger.info("run=%s node=%s version=%s result=%s", run_id, key, version, outcome.kind)
+        # DEBUG: one line per node at INFO cost more than a fast component's work.
+        logger.debug("run=%s node=%s version=%s result=%s", run_id, key, version, outcome.kind)
     close_old_connections()

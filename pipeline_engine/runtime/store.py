@@ -19,12 +19,14 @@ import operator
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from pipeline_engine.core import states as s
 from pipeline_engine.core.records import NODE_FIELDS, NodeRecord
@@ -107,6 +109,27 @@ def _columns() -> list[tuple[str, str, str]]:
     return _node_columns
 
 
+_EMPTY_JSON = "{}"
+_insert_plan: dict[str, tuple[str, str, Callable[[Any], tuple[Any, ...]], list[int], list[int]]] = {}
+
+
+def _insert_sql() -> tuple[str, str, Callable[[Any], tuple[Any, ...]], list[int], list[int]]:
+    """(statement head, one row's placeholder, record getter, json positions, datetime positions)."""
+    plan = _insert_plan.get(connection.vendor)
+    if plan is None:
+        columns = _columns()
+        attrs = [a for a, _, _ in columns if a != "run_id"]
+        kinds = [k for a, _, k in columns if a != "run_id"]
+        quote = connection.ops.quote_name
+        head = (f"INSERT INTO {quote(NodeState._meta.db_table)} "
+                f"({', '.join(quote(c) for _, c, _ in columns)}) VALUES ")
+        placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        plan = _insert_plan[connection.vendor] = (
+            head, placeholder, operator.attrgetter(*attrs),
+            [i for i, k in enumerate(kinds) if k == "json"], [i for i, k in enumerate(kinds) if k == "datetime"])
+    return plan
+
+
 def insert_nodes(run_id: str, records: list[NodeRecord]) -> None:
     """Insert new node rows in as few statements as possible.
 
@@ -114,34 +137,28 @@ def insert_nodes(run_id: str, records: list[NodeRecord]) -> None:
     which costs more than the walk itself for big trees; node rows have a
     fixed, known shape, so they are adapted here directly.
     """
-    columns = _columns()
+    head, placeholder, get, json_at, dt_at = _insert_sql()
     adapt = connection.ops.adapt_datetimefield_value
-    attrs = [a for a, _, _ in columns if a != "run_id"]
-    kinds = [k for a, _, k in columns if a != "run_id"]
-    get = operator.attrgetter(*attrs)
-    json_at = [i for i, k in enumerate(kinds) if k == "json"]
-    dt_at = [i for i, k in enumerate(kinds) if k == "datetime"]
-    rows = []
     dumps = json.dumps
+    rows = []
     for rec in records:
         row = list(get(rec))
         for i in json_at:
-            if row[i] is not None:
-                row[i] = dumps(row[i])
+            value = row[i]
+            if value is not None:
+                # Most JSON fields of a new node are empty: skip the encoder for them.
+                row[i] = _EMPTY_JSON if value == {} else dumps(value)
         for i in dt_at:
             if row[i] is not None:
                 row[i] = adapt(row[i])
-        rows.append([run_id, *row])
-    quote = connection.ops.quote_name
-    head = (f"INSERT INTO {quote(NodeState._meta.db_table)} "
-            f"({', '.join(quote(c) for _, c, _ in columns)}) VALUES ")
-    placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        rows.append((run_id, *row))
     with connection.cursor() as cursor:
         for start in range(0, len(rows), _INSERT_BATCH):
             chunk = rows[start:start + _INSERT_BATCH]
             if connection.vendor == "postgresql":
-                raw = cursor.cursor
-                values = b", ".join(raw.mogrify(placeholder, row) for row in chunk).decode()
+                # One multi-row VALUES, quoted by psycopg2 in a single call.
+                values = cursor.cursor.mogrify(", ".join([placeholder] * len(chunk)),
+                                               [v for row in chunk for v in row]).decode()
                 cursor.execute(head + values)
             else:
                 cursor.executemany(head + placeholder, chunk)
@@ -160,45 +177,58 @@ def _adapt_row(values: list[Any], kinds: list[str]) -> list[Any]:
     return out
 
 
+_returning: dict[str, str] = {}
+
+
 def returning_columns() -> str:
     """The column list (id first) for a RETURNING that `record_from_values` reads."""
-    quote = connection.ops.quote_name
-    return ", ".join(["id", *(quote(c) for a, c, _ in _columns() if a in _RECORD_SET)])
+    columns = _returning.get(connection.vendor)
+    if columns is None:
+        quote = connection.ops.quote_name
+        columns = _returning[connection.vendor] = ", ".join(
+            ["id", *(quote(c) for a, c, _ in _columns() if a in _RECORD_SET)])
+    return columns
 
 
 _RECORD_SET = frozenset(RECORD_FIELDS)
 
 
+_record_attrs: list[tuple[str, str]] = []
+
+
 def record_from_values(values: tuple[Any, ...]) -> NodeRecord:
     """A NodeRecord from a row returned in `returning_columns()` order."""
-    from django.utils.dateparse import parse_datetime
-
+    if not _record_attrs:
+        _record_attrs.extend((a, k) for a, _, k in _columns() if a in _RECORD_SET)
     fields: dict[str, Any] = {"row_id": values[0]}
-    attrs = [(a, k) for a, _, k in _columns() if a in _RECORD_SET]
-    for (attname, kind), value in zip(attrs, values[1:], strict=True):
+    for (attname, kind), value in zip(_record_attrs, values[1:], strict=True):
         if value is not None:
             if kind == "json" and isinstance(value, str | bytes):
                 value = json.loads(value)
             elif kind == "datetime":
-                # SQLite hands back text or a naive datetime (UTC); PostgreSQL an aware one.
-                if isinstance(value, str):
-                    value = parse_datetime(value)
-                if value is not None and timezone.is_naive(value):
-                    value = timezone.make_aware(value, UTC)
+                value = _aware(value)
         fields[attname] = value
     for flag in ("skip", "error_ignored"):
         fields[flag] = bool(fields[flag])
     return NodeRecord(**fields)
 
 
+_update_plan: dict[str, tuple[str, list[str]]] = {}
+_node_fields_getter = operator.attrgetter(*NODE_FIELDS)
+
+
 def update_nodes(records: list[NodeRecord]) -> None:
     """Write every mutable field of existing node rows (one UPDATE per row, no ORM compile)."""
-    kinds_by_attr = {a: k for a, _, k in _columns()}
-    kinds = [kinds_by_attr[f] for f in NODE_FIELDS]
-    quote = connection.ops.quote_name
-    sql = (f"UPDATE {quote(NodeState._meta.db_table)} SET "
-           f"{', '.join(f'{quote(f)} = %s' for f in NODE_FIELDS)} WHERE id = %s")
-    get = operator.attrgetter(*NODE_FIELDS)
+    plan = _update_plan.get(connection.vendor)
+    if plan is None:
+        kinds_by_attr = {a: k for a, _, k in _columns()}
+        quote = connection.ops.quote_name
+        plan = _update_plan[connection.vendor] = (
+            f"UPDATE {quote(NodeState._meta.db_table)} SET "
+            f"{', '.join(f'{quote(f)} = %s' for f in NODE_FIELDS)} WHERE id = %s",
+            [kinds_by_attr[f] for f in NODE_FIELDS])
+    sql, kinds = plan
+    get = _node_fields_getter
     rows = [[*_adapt_row(list(get(rec)), kinds), rec.row_id] for rec in records]
     with connection.cursor() as cursor:
         if len(rows) == 1:
@@ -209,8 +239,7 @@ def update_nodes(records: list[NodeRecord]) -> None:
 
 def update_run(run_id: str, data: RunData, display_state: str, lease: datetime | None) -> None:
     adapt = connection.ops.adapt_datetimefield_value
-    quote = connection.ops.quote_name
-    sql = (f"UPDATE {quote(Run._meta.db_table)} SET state = %s, display_state = %s, frontier = %s, "
+    sql = (f"UPDATE {Run._meta.db_table} SET state = %s, display_state = %s, frontier = %s, "
            f"context = %s, outputs = %s, finished_at = %s, lease_until = %s, steps = steps + 1 WHERE id = %s")
     with connection.cursor() as cursor:
         cursor.execute(sql, [
@@ -225,10 +254,86 @@ def load_records(run_id: str, keys: list[str]) -> dict[str, NodeRecord]:
     return {row.key: record_from_row(row) for row in rows}
 
 
-def run_data(run: Run) -> RunData:
+def run_data(run: Run | RunRow) -> RunData:
     return RunData(run_id=run.id, state=run.state, frontier=run.frontier or {}, context=run.context or {},
                    outputs=run.outputs or {}, time_zone=run.time_zone, executor=run.executor,
                    started_at=run.started_at, finished_at=run.finished_at)
+
+
+@dataclass(slots=True)
+class RunRow:
+    """The run row as a step reads it under the lock (no model instance: see lock_run)."""
+
+    id: str
+    state: str
+    frontier: dict[str, Any]
+    context: dict[str, Any]
+    outputs: dict[str, Any]
+    meta: dict[str, Any]
+    time_zone: str
+    executor: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    lease_until: datetime | None
+    tree: dict[str, Any] | None = None
+
+
+_RUN_LOCK_COLUMNS = ("id", "state", "frontier", "context", "outputs", "meta", "time_zone", "executor",
+                     "started_at", "finished_at", "lease_until")
+_lock_sql: dict[tuple[str, bool], str] = {}
+
+
+def _json_value(value: Any) -> Any:
+    # The backends hand JSON columns of a raw cursor back as text (Django decodes
+    # them in JSONField.from_db_value, which a raw cursor skips).
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _aware(value: Any) -> datetime | None:
+    """A datetime column read through a raw cursor, as an aware datetime.
+
+    SQLite hands back text or a naive datetime (UTC); PostgreSQL an aware one.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = parse_datetime(value)
+        if value is None:
+            return None
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, UTC)
+    return value
+
+
+def lock_run(run_id: str, *, with_tree: bool) -> RunRow:
+    """`SELECT ... FOR UPDATE` of the run row in plain SQL.
+
+    This is the first statement of every step; building it through the ORM
+    (queryset clone, defer mask, compiler) cost more CPU than the walk of a
+    small run. The big tree column is read only by a process that has not
+    compiled the tree yet. On SQLite the IMMEDIATE transaction is the lock.
+    """
+    vendor = connection.vendor
+    sql = _lock_sql.get((vendor, with_tree))
+    if sql is None:
+        quote = connection.ops.quote_name
+        columns = [*_RUN_LOCK_COLUMNS, *(("tree",) if with_tree else ())]
+        sql = (f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(Run._meta.db_table)} "
+               f"WHERE {quote('id')} = %s")
+        if connection.features.has_select_for_update:
+            sql += " FOR UPDATE"
+        _lock_sql[(vendor, with_tree)] = sql
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [run_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise RunNotFound(f"pipeline({run_id}) does not exist")
+    return RunRow(
+        id=row[0], state=row[1], frontier=_json_value(row[2]) or {}, context=_json_value(row[3]) or {},
+        outputs=_json_value(row[4]) or {}, meta=_json_value(row[5]) or {}, time_zone=row[6],
+        executor=row[7], started_at=_aware(row[8]), finished_at=_aware(row[9]), lease_until=_aware(row[10]),
+        tree=_json_value(row[11]) if with_tree else None,
+    )
 
 
 # --------------------------------------------------------------------------- the step
@@ -237,13 +342,9 @@ def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True,
     """Apply one change to a run under its lock, walk, persist; effects go after commit."""
     with transaction.atomic():
         cached = cached_tree(run_id)
-        runs = Run.objects.select_for_update()
-        try:
-            # The big tree column is read only by a process that has not compiled it yet.
-            run = (runs.defer("tree") if cached else runs).get(pk=run_id)
-        except Run.DoesNotExist:
-            raise RunNotFound(f"pipeline({run_id}) does not exist") from None
+        run = lock_run(run_id, with_tree=cached is None)
         tree = cached or compiled_tree(run_id, run.tree)
+        run.tree = None  # the compiled form is cached; do not keep the raw one alive in closures
         data = run_data(run)
         walker = Walker(tree, data, lambda keys: load_records(run_id, keys), now=timezone.now,
                         rerun_limit=rerun_limit(), records=records)
@@ -256,7 +357,7 @@ def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True,
     return result
 
 
-def _persist(run: Run, data: RunData, walker: Walker, *, walked: bool) -> None:
+def _persist(run: RunRow, data: RunData, walker: Walker, *, walked: bool) -> None:
     now = timezone.now()
     run_id = run.id
     if walker.created:
@@ -281,7 +382,7 @@ def _persist(run: Run, data: RunData, walker: Walker, *, walked: bool) -> None:
         transaction.on_commit(lambda: _after_commit(run, data, effects, finished, now))
 
 
-def _after_commit(run: Run, data: RunData, effects: list[Effect], finished: list[NodeRecord],
+def _after_commit(run: RunRow, data: RunData, effects: list[Effect], finished: list[NodeRecord],
                   now: datetime) -> None:
     from . import tasks  # late: tasks import this module
 
@@ -344,7 +445,7 @@ def stop_local_work() -> list[tuple[Any, ...]]:
     return sink
 
 
-def _send_finished(run: Run, state: str) -> None:
+def _send_finished(run: RunRow, state: str) -> None:
     from pipeline_engine.signals import run_finished
 
     metrics.run_finished(state)

@@ -23,7 +23,7 @@ SWEEP = "pipeline_engine.sweep"
 
 def _queue_wait(task: str, sent_at: float | None) -> None:
     if sent_at:
-        metrics.QUEUE_WAIT.labels(task).observe(max(0.0, time.time() - sent_at))
+        metrics.child(metrics.QUEUE_WAIT, task).observe(max(0.0, time.time() - sent_at))
 
 
 @shared_task(name=ADVANCE, ignore_result=True)
@@ -37,7 +37,7 @@ def advance(run_id: str, event: str = "", key: str = "", version: str = "", sent
             return walker.apply_auto_retry(key, version)
         return None
 
-    metrics.STEPS.labels(event or "advance").inc()
+    metrics.child(metrics.STEPS, event or "advance").inc()
     store.collect_local_work()
     try:
         store.step(run_id, apply)

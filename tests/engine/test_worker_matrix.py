@@ -490,3 +490,27 @@ def test_forced_fail_sends_run_finished_failed_after_commit(transactional_db, ce
     finally:
         signals.run_finished.disconnect(dispatch_uid="test-forced-fail-signal")
     assert api.get_run_summary(run_id).state == "FAILED"
+
+
+def test_run_pipeline_leaves_the_callers_tree_alone_and_refuses_a_repeated_id(transactional_db,
+                                                                               celery_worker_proc):
+    import copy
+
+    tree = parallel(2)
+    tree["constants"]["${nested}"] = {"key": "${nested}", "value": {"a": [1]}, "source_type": "custom"}
+    for gw in tree["gateways"].values():
+        gw.pop("converge_gateway_id", None)
+    before = copy.deepcopy(tree)
+    run_id = api.run_pipeline(tree, run_id="fixed-run-id")
+    assert tree == before  # not filled in, not copied into
+    tree["constants"]["${nested}"]["value"]["a"].append(2)  # a later change of the caller's dict
+    stored = Run.objects.get(pk=run_id)
+    assert stored.tree["gateways"]["pg"]["converge_gateway_id"] == "cg"
+    assert stored.context[""]["values"]["nested"] == {"a": [1]}
+    from pipeline_engine.runtime import store
+
+    assert store.compiled_tree(run_id).root.constants["nested"] == {"a": [1]}  # the cached copy too
+    with pytest.raises(InvalidOperation, match="already been started"):
+        api.run_pipeline(before, run_id="fixed-run-id")
+    _wait_state(run_id, "FINISHED")
+    assert Run.objects.filter(pk=run_id).count() == 1
