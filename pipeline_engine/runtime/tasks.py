@@ -88,19 +88,24 @@ def sweep() -> None:
     reaper.sweep()
 
 
+# Celery renders args/kwargs for monitoring with its pure-Python saferepr on every
+# publish (a noticeable share of a run start); engine messages hold only short
+# strings and numbers, so the built-in repr gives the same text much cheaper.
 def send_advance(run_id: str, *, event: str = "", key: str = "", version: str = "", countdown: float = 0) -> None:
-    advance.apply_async(args=[run_id], kwargs={"event": event, "key": key, "version": version,
-                                               "sent_at": time.time()},
-                        countdown=countdown or None)
+    args = [run_id]
+    kwargs = {"event": event, "key": key, "version": version, "sent_at": time.time()}
+    advance.apply_async(args=args, kwargs=kwargs, countdown=countdown or None,
+                        argsrepr=repr(args), kwargsrepr=repr(kwargs))
 
 
 def send_component(run_id: str, key: str, version: str, schedule_count: int, *, countdown: float = 0,
                    time_zone: str | None = None, executor: str | None = None) -> None:
+    args = [run_id, key, version, schedule_count]
     kwargs: dict[str, object] = {"sent_at": time.time()}
     if time_zone is not None:
         kwargs.update(time_zone=time_zone, executor=executor or "")
-    run_component.apply_async(args=[run_id, key, version, schedule_count], kwargs=kwargs,
-                              countdown=countdown or None)
+    run_component.apply_async(args=args, kwargs=kwargs, countdown=countdown or None,
+                              argsrepr=repr(args), kwargsrepr=repr(kwargs))
 
 
 # --- worker connections -------------------------------------------------------
