@@ -57,6 +57,8 @@ class Command(BaseCommand):
             signal.signal(signal.SIGTERM, request_stop)
 
         sweep = None if options["no_sweep"] else load_engine_sweep()
+        from tasks_app.callbacks import resend_stuck  # late, like the engine sweep: apps load first
+
         if clock.is_fake():
             logger.warning("scheduler clock is simulated (SOPS_SCHEDULER_* variables); now is %s", clock.now())
         logger.info("scheduler started: interval %.2fs, batch size %s, engine sweep %s",
@@ -76,6 +78,11 @@ class Command(BaseCommand):
                     sweep()
                 except Exception:
                     logger.exception("engine sweep failed; retrying on the next tick")
+            try:
+                # callback_url deliveries whose Celery message was lost are sent again.
+                resend_stuck()
+            except Exception:
+                logger.exception("callback_url re-dispatch failed; retrying on the next tick")
             if options["once"] or stop.is_set():
                 break
             stop.wait(max(0.0, interval - (time.monotonic() - started)))
