@@ -26,13 +26,17 @@ def _engine():
     return api
 
 
-def get_task(business: Business, task_id: Any) -> TaskInstance:
+def get_task(business: Business, task_id: Any, *, with_tree: bool = True) -> TaskInstance:
+    """The task, 404 outside the business. `with_tree=False` defers the (possibly large)
+    pipeline_tree: reads that do not need it skip decoding hundreds of kilobytes of JSON."""
     try:
         pk = int(str(task_id))
     except (TypeError, ValueError) as exc:
         raise BadRequest(f"task_id[{task_id}] must be an integer") from exc
-    task = (TaskInstance.objects.select_related("business")
-            .filter(pk=pk, business=business, is_deleted=False).first())
+    qs = TaskInstance.objects.select_related("business")
+    if not with_tree:
+        qs = qs.defer("pipeline_tree")
+    task = qs.filter(pk=pk, business=business, is_deleted=False).first()
     if task is None:
         raise NotFound(f"task[id={pk}] of business[bk_biz_id={business.bk_biz_id}] does not exist")
     return task
@@ -59,14 +63,15 @@ def format_status(node: dict, tz: Any, names: dict[str, str]) -> dict[str, Any]:
 def status_of(task: TaskInstance, raw: dict | None, *, with_children: bool = True) -> dict[str, Any]:
     if not task.is_started or not task.run_id or raw is None:
         return copy.deepcopy(CREATED_STATUS)
-    data = format_status(raw, task.business.tzinfo, tree_prep.node_names(task.pipeline_tree))
+    # The engine names every node it reached (from the same tree), so the tree is not needed here.
+    data = format_status(raw, task.business.tzinfo, {})
     data["name"] = task.name
     if not with_children:
         data["children"] = {}
     return data
 
 
-def _heal(task: TaskInstance, state: str | None) -> None:
+def _heal(task: TaskInstance, state: str | None, finish_time: Any = None) -> None:
     """The run ended but the task row does not say so (the run_finished signal was lost): mirror it now.
 
     Idempotent, and only ever writes once per task, so reads stay reads in the normal case.
@@ -74,14 +79,14 @@ def _heal(task: TaskInstance, state: str | None) -> None:
     if state in ("FINISHED", "REVOKED") and not task.is_finished:
         from .services import record_run_end
 
-        record_run_end(run_id=task.run_id, state=state, meta={"task_id": task.pk})
+        record_run_end(run_id=task.run_id, state=state, meta={"task_id": task.pk}, finish_time=finish_time)
 
 
 def task_status(task: TaskInstance) -> dict[str, Any]:
     if not task.is_started or not task.run_id:
         return copy.deepcopy(CREATED_STATUS)
     raw = _engine().get_status_tree(task.run_id)
-    _heal(task, raw.get("state"))
+    _heal(task, raw.get("state"), raw.get("finish_time"))
     return status_of(task, raw)
 
 
@@ -129,7 +134,7 @@ def task_detail(task: TaskInstance) -> dict[str, Any]:
     ex_data = ""
     start_time, finish_time, elapsed = task.start_time, task.finish_time, task.elapsed_time
     if summary is not None:
-        _heal(task, _get(summary, "state"))
+        _heal(task, _get(summary, "state"), _get(summary, "finish_time"))
         produced = _outputs_dict(_get(summary, "outputs"))
         for key in tree.get("outputs") or []:
             if key in produced:
@@ -214,9 +219,6 @@ def node_detail(task: TaskInstance, node_id: str, *, component_code: str = "",
 
     if not node_id:
         raise BadRequest("node_id is required")
-    node, path = tree_prep.find_node(task.pipeline_tree, node_id, subprocess_stack or None)
-    if node is None:
-        raise NotFound(f"node[node_id={node_id}] not found in task[task_id={task.pk}]")
     tz = task.business.tzinfo
     detail = None
     if task.is_started and task.run_id:
@@ -224,8 +226,16 @@ def node_detail(task: TaskInstance, node_id: str, *, component_code: str = "",
             detail = _engine().get_node_detail(task.run_id, node_id)
         except NodeNotFound:
             detail = None
-    if detail is None or (detail.get("state") in ("READY", "CREATED") and not detail.get("start_time")
-                          and not detail.get("histories")):
+    reached = detail is not None and not (detail.get("state") in ("READY", "CREATED")
+                                          and not detail.get("start_time") and not detail.get("histories"))
+    if reached and not subprocess_stack:
+        # The engine knows the node and its name: the task's tree (large for big tasks) stays unread.
+        node: dict[str, Any] = {"name": detail.get("name", "")}
+    else:
+        node, path = tree_prep.find_node(task.pipeline_tree, node_id, subprocess_stack or None)
+        if node is None:
+            raise NotFound(f"node[node_id={node_id}] not found in task[task_id={task.pk}]")
+    if not reached:
         # Not reached yet: say so, with the inputs the node would get now.
         ex_data = ""
         inputs: dict[str, Any] = {}

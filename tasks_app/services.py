@@ -321,39 +321,32 @@ FINAL_STATES = ("FINISHED", "REVOKED")
 
 
 @transaction.atomic
-def record_run_end(*, run_id: str, state: str, meta: dict | None = None) -> TaskInstance | None:
+def record_run_end(*, run_id: str, state: str, meta: dict | None = None,
+                   finish_time: Any = None) -> TaskInstance | None:
     """Mirror the engine's end of a run on the task, and queue the callback_url notification.
 
     FINISHED and REVOKED end the task (is_finished; is_revoked for REVOKED). FAILED with
     nothing left to do does not end it (an operator may retry or skip), but it is reported
     to callback_url, since a caller waiting for the end would otherwise wait forever.
+
+    This runs in a worker after every run, so it is one conditional UPDATE (idempotent: a
+    repeat finds is_finished already set; no row lock needed) and one small read. The
+    signal arrives right after the engine's commit, so "now" is the finish time unless the
+    caller knows better (a read that repairs a lost signal passes the run's own time).
     """
     task_id = (meta or {}).get("task_id")
-    qs = TaskInstance.objects.select_for_update()
-    task = qs.filter(pk=task_id).first() if task_id else None
-    if task is None:
-        task = qs.filter(run_id=run_id).first()
-    if task is None:
+    qs = TaskInstance.objects.filter(pk=task_id) if task_id else TaskInstance.objects.filter(run_id=run_id)
+    if state in FINAL_STATES:
+        qs.filter(is_finished=False).update(is_finished=True, is_revoked=state == "REVOKED",
+                                            finish_time=finish_time or timezone.now())
+    row = qs.values_list("pk", "callback_url").first()
+    if row is None:
         return None
-    if state in FINAL_STATES and not task.is_finished:
-        finish_time = timezone.now()
-        try:
-            summary = _engine().get_run_summary(task.run_id)
-            finish_time = _attr(summary, "finish_time") or finish_time
-        except Exception:  # the summary only refines the time; the end must be recorded anyway
-            pass
-        task.is_finished = True
-        task.is_revoked = state == "REVOKED"
-        task.finish_time = finish_time
-        task.save(update_fields=["is_finished", "is_revoked", "finish_time"])
-    if task.callback_url:
+    task = None
+    if row[1]:
         from .callbacks import queue_callback
 
+        task = TaskInstance.objects.get(pk=row[0])
         queue_callback(task, state)
     return task
 
-
-def _attr(obj: Any, name: str) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(name)
-    return getattr(obj, name, None)

@@ -140,7 +140,8 @@ def test_status_formats_times_and_names(world, fake_engine):
     task.refresh_from_db()
     timer = next(i for i, a in task.pipeline_tree["activities"].items() if a["component"]["code"] == "sleep_timer")
     t0 = dt.datetime(2024, 1, 1, 0, 0, 0, tzinfo=dt.UTC)
-    node = {"id": timer, "state": "RUNNING", "name": "", "retry": 0, "skip": False, "loop": 1, "version": "v",
+    # Like the real engine, the fake names each node from the tree (the status read relies on it).
+    node = {"id": timer, "state": "RUNNING", "name": task.pipeline_tree["activities"][timer]["name"], "retry": 0, "skip": False, "loop": 1, "version": "v",
             "error_ignorable": False, "start_time": t0, "finish_time": None, "elapsed_time": 1, "children": {}}
     fake_engine.status_trees[task.run_id] = {**node, "id": task.run_id, "children": {timer: node}}
     data = selectors.task_status(task)
