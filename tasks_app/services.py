@@ -6,7 +6,6 @@ never disagree.
 """
 from __future__ import annotations
 
-import copy
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,7 +15,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from sops_api.apigw.errors import BadRequest, InvalidOperation, NotFound
-from templates_app.models import Business, Template, TemplateSource, TemplateVersion
+from templates_app.models import Business, Template, TemplateSource
+from templates_app.subprocesses import unfold_subprocesses
 
 from . import tree_prep
 from .models import (
@@ -27,7 +27,6 @@ from .models import (
     TaskInstance,
 )
 
-SUBPROCESS_MAX_DEPTH = 8
 TASK_ACTIONS = ("start", "pause", "resume", "revoke")
 
 
@@ -64,60 +63,6 @@ def host_allowed(host: str) -> bool:
     allow = [h.lower() for h in getattr(settings, "SOPS_HTTP_ALLOWLIST", [])]
     host = host.lower()
     return "*" in allow or any(host == h or (h.startswith(".") and host.endswith(h)) for h in allow)
-
-
-# --- subprocess unfolding ----------------------------------------------------------------------------
-
-def _subprocess_template(business: Business, act: dict) -> Template:
-    raw = act.get("template_id")
-    try:
-        pk = int(str(raw))
-    except (TypeError, ValueError) as exc:
-        raise BadRequest(f"subprocess node[id={act.get('id')}] has an invalid template_id[{raw}]") from exc
-    source = act.get("template_source") or TemplateSource.BUSINESS
-    qs = Template.objects.filter(pk=pk, is_deleted=False)
-    # A business template may use its business's templates and common ones; never another business's.
-    template = qs.filter(business=business).first() or qs.filter(source=TemplateSource.COMMON).first()
-    if template is None:
-        where = "common template" if source == TemplateSource.COMMON else \
-            f"template of business[bk_biz_id={business.bk_biz_id}]"
-        raise BadRequest(f"subprocess node[id={act.get('id')}] refers to {where}[id={pk}] that does not exist")
-    return template
-
-
-def _subprocess_tree(template: Template, version: Any) -> dict:
-    if version:
-        snapshot = TemplateVersion.objects.filter(template=template, digest=str(version)).first()
-        if snapshot is not None:
-            return copy.deepcopy(snapshot.pipeline_tree)
-    # An unknown or missing version falls back to the current tree rather than refusing the task.
-    return copy.deepcopy(template.pipeline_tree)
-
-
-def unfold_subprocesses(tree: dict, business: Business, _chain: tuple[int, ...] = ()) -> dict:
-    """Put each SubProcess node's template tree into its `pipeline`, recursively.
-
-    The node's own `constants` (the values the parent gives the child) overwrite the
-    child's. Nodes that already carry a `pipeline` (a periodic snapshot) are left alone.
-    """
-    for act in (tree.get("activities") or {}).values():
-        if act.get("type") != tree_prep.SUB_PROCESS or isinstance(act.get("pipeline"), dict):
-            continue
-        template = _subprocess_template(business, act)
-        if template.pk in _chain or len(_chain) >= SUBPROCESS_MAX_DEPTH:
-            raise BadRequest(f"subprocess node[id={act.get('id')}] makes template[id={template.pk}] "
-                             f"include itself or nests deeper than {SUBPROCESS_MAX_DEPTH} levels")
-        child = _subprocess_tree(template, act.get("version"))
-        child.pop("form", None)
-        child_constants = child.setdefault("constants", {})
-        for key, given in (act.get("constants") or {}).items():
-            if key in child_constants and isinstance(given, dict):
-                child_constants[key] = {**child_constants[key], "value": given.get("value")}
-            elif isinstance(given, dict):
-                child_constants[key] = copy.deepcopy(given)
-        unfold_subprocesses(child, business, (*_chain, template.pk))
-        act["pipeline"] = child
-    return tree
 
 
 # --- create ------------------------------------------------------------------------------------------

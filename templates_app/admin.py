@@ -79,7 +79,8 @@ class TemplateForm(forms.ModelForm):
     def clean_pipeline_tree(self) -> dict:
         tree = self.cleaned_data["pipeline_tree"]
         try:
-            services.validate_template_tree(tree)
+            # `business` is cleaned first (field order): it says whose subprocess templates may be named.
+            services.validate_template_tree(tree, self.cleaned_data.get("business"), self.instance.pk)
         except ApiError as exc:
             # The engine's message names the node and the rule broken.
             raise forms.ValidationError(exc.message) from exc

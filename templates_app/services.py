@@ -25,17 +25,26 @@ from .models import (
 NAME_MAX = Template._meta.get_field("name").max_length
 
 
-def validate_template_tree(tree: Any) -> None:
-    """Refuse a tree the engine would refuse, with the engine's message naming node and rule."""
+def validate_template_tree(tree: Any, business: Business | None = None, template_pk: int | None = None) -> None:
+    """Refuse a tree the engine would refuse, with the engine's message naming node and rule.
+
+    SubProcess nodes that name another template are checked with that template's tree in
+    place (on a copy), as a task would run them; `business` says whose templates they may name.
+    """
     # Imported late: the engine's runtime imports Django models, and this
     # module is imported while apps load.
+    import copy
+
     from pipeline_engine import api as engine
     from pipeline_engine.errors import TreeInvalid
+
+    from .subprocesses import unfold_subprocesses
 
     if not isinstance(tree, dict):
         raise BadRequest("pipeline_tree must be a JSON object")
     try:
-        engine.validate_pipeline(tree)
+        ancestors = (template_pk,) if template_pk else ()
+        engine.validate_pipeline(unfold_subprocesses(copy.deepcopy(tree), business, ancestors))
     except TreeInvalid as exc:
         raise BadRequest(f"pipeline_tree is invalid: {exc.message}") from exc
 
@@ -71,7 +80,7 @@ def create_template(*, name: str, pipeline_tree: dict, creator: str, business: B
     """
     _check_fields(name, category)
     if validate:
-        validate_template_tree(pipeline_tree)
+        validate_template_tree(pipeline_tree, business)
     template = Template.objects.create(
         pk=pk,
         source=TemplateSource.BUSINESS if business else TemplateSource.COMMON,
@@ -85,7 +94,7 @@ def create_template(*, name: str, pipeline_tree: dict, creator: str, business: B
 @transaction.atomic
 def update_template_tree(*, template: Template, pipeline_tree: dict, editor: str, validate: bool = True) -> Template:
     if validate:
-        validate_template_tree(pipeline_tree)
+        validate_template_tree(pipeline_tree, template.business, template.pk)
     template.pipeline_tree = pipeline_tree
     template.editor = editor
     template.save(update_fields=["pipeline_tree", "editor", "edit_time"])
@@ -101,7 +110,7 @@ def save_template_from_admin(*, template: Template, editor: str) -> Template:
     editor recorded, as an edit through the API would.
     """
     _check_fields(template.name, template.category)
-    validate_template_tree(template.pipeline_tree)
+    validate_template_tree(template.pipeline_tree, template.business, template.pk)
     template.source = TemplateSource.BUSINESS if template.business_id else TemplateSource.COMMON
     if template.pk is None:
         template.creator = template.creator or editor

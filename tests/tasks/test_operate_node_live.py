@@ -158,7 +158,7 @@ def test_pause_subproc_holds_the_subprocess_and_resume_subproc_lets_it_finish(ht
     make_template(live_world, 504, trees.timer_then_assign("3"), name="child")
     # Not validated here: template validation does not unfold SubProcess nodes (create_task does, and
     # validates the result).
-    make_template(live_world, 505, trees.subprocess_of(504), name="parent", validate=False)
+    make_template(live_world, 505, trees.subprocess_of(504), name="parent")
     tid, tree = started(http, 505)
     sub = node_by_name(tree, "sub")
     inner = tree["activities"][sub]["pipeline"]
