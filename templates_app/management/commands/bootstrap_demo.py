@@ -31,6 +31,9 @@ from templates_app.demo import demo_templates
 from templates_app.models import Business, Role, Template
 from templates_app.services import create_template, set_member_role
 
+# The spec's create_task example answers task_id 10 and its later examples use it.
+FIRST_DEMO_TASK_ID = 10
+
 DEMO_APP_CODE = "sops-demo"
 ADMIN = "admin"
 BUSINESSES = [(2, "blueking", "Asia/Shanghai"), (1, "demo", "Asia/Shanghai")]
@@ -97,6 +100,8 @@ class Command(OperatorCommand):
         if options["spec_placeholders"]:
             self._placeholders(admin)
         templates = self._templates(businesses)
+        if options["spec_placeholders"]:
+            self._align_task_ids()
         # Written last, inside the transaction's success path: a failed run
         # must not leave the file describing credentials that were rolled back.
         _save(saved)
@@ -209,6 +214,31 @@ class Command(OperatorCommand):
         with connection.cursor() as cursor:
             for sql in statements:
                 cursor.execute(sql)
+
+    @staticmethod
+    def _align_task_ids(first_id: int = FIRST_DEMO_TASK_ID) -> None:
+        """On an empty task table, make the first task id 10.
+
+        The spec's create_task example answers task_id 10, and its start_task,
+        operate_task, get_task_status and get_task_detail examples then address
+        task 10: with this, replaying them in order works on the demo as written.
+        The task model is looked up through the app registry: templates_app sits
+        below tasks_app and does not import it.
+        """
+        from django.apps import apps
+
+        if not apps.is_installed("tasks_app"):
+            return
+        model = apps.get_model("tasks_app", "TaskInstance")
+        if model.objects.exists():
+            return
+        table = model._meta.db_table
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), %s, false)", [table, first_id])
+            elif connection.vendor == "sqlite":
+                cursor.execute("DELETE FROM sqlite_sequence WHERE name = %s", [table])
+                cursor.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (%s, %s)", [table, first_id - 1])
 
     @staticmethod
     def _text(data: dict[str, Any]) -> str:
