@@ -99,7 +99,7 @@ def _insert_run(run_id: str, tree: dict, compiled: t.CompiledTree, *, meta: dict
     replace the ORM create in a SAVEPOINT that caught IntegrityError: that
     cost two more round trips and the ORM's compile on every start.
     """
-    adapt = connection.ops.adapt_datetimefield_value
+    adapt = store.datetime_adapter()
     dumps = json.dumps
     params = [
         run_id, s.RUNNING, s.RUNNING, dumps(tree), dumps(start_context(compiled)),

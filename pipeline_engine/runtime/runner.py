@@ -153,7 +153,7 @@ def claim(run_id: str, key: str, version: str, schedule_count: int) -> NodeRecor
     message costs one statement before the component runs.
     """
     now = timezone.now()
-    adapt = connection.ops.adapt_datetimefield_value
+    adapt = store.datetime_adapter()
     lease = now + timedelta(seconds=store.lease_seconds())
     sql = _claim_sql.get(connection.vendor)
     if sql is None:
