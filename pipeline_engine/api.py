@@ -233,28 +233,42 @@ def _roll_up(status: dict[str, Any]) -> None:
             status["state"] = s.NODE_SUSPENDED
 
 
+# The run's columns, then its nodes' (_STATUS_COLUMNS after run_id) through the reverse
+# relation: one LEFT JOIN, so the run's state and its nodes come from one snapshot.
+_RUN_COLUMNS = ("id", "display_state", "started_at", "finished_at")
+_JOINED_COLUMNS = (*_RUN_COLUMNS, *(f"nodes__{c}" for c in _STATUS_COLUMNS[1:]))
+
+
 def get_status_trees(run_ids: list[str]) -> dict[str, dict]:
-    """Status trees of many runs in two queries; unknown ids are left out."""
-    runs = list(Run.objects.filter(pk__in=list(run_ids)).only("id", "display_state", "started_at", "finished_at"))
-    if not runs:
+    """Status trees of many runs in one query; unknown ids are left out.
+
+    One statement matters: read separately, a step committing between the run read and
+    the node read would show half of itself (a FAILED node under a root still RUNNING).
+    """
+    joined = list(Run.objects.filter(pk__in=list(run_ids)).order_by("nodes__started_at")
+                  .values_list(*_JOINED_COLUMNS))
+    if not joined:
         return {}
     now = timezone.now()
-    by_run: dict[str, dict[str, dict[str, Any]]] = {r.id: {} for r in runs}
-    statuses: dict[tuple[str, str], dict[str, Any]] = {}
-    rows = list(NodeState.objects.filter(run_id__in=list(by_run)).order_by("started_at")
-                .values_list(*_STATUS_COLUMNS))
-    for row in rows:
-        statuses[(row[0], row[1])] = _node_status(row, now)
     result: dict[str, dict] = {}
-    for run in runs:
-        result[run.id] = {
-            "id": run.id, "state": run.display_state, "name": "", "retry": 0, "skip": False, "loop": 1,
-            "version": "", "error_ignorable": False, "start_time": run.started_at,
-            "finish_time": run.finished_at, "elapsed_time": _elapsed(run.started_at, run.finished_at, now),
-            "children": {},
-        }
-    for row in rows:
-        run_id, key, scope, node_id = row[0], row[1], row[2], row[3]
+    statuses: dict[tuple[str, str], dict[str, Any]] = {}
+    nodes: list[tuple] = []
+    for row in joined:
+        run_id, display_state, started_at, finished_at = row[:4]
+        if run_id not in result:
+            result[run_id] = {
+                "id": run_id, "state": display_state, "name": "", "retry": 0, "skip": False, "loop": 1,
+                "version": "", "error_ignorable": False, "start_time": started_at,
+                "finish_time": finished_at, "elapsed_time": _elapsed(started_at, finished_at, now),
+                "children": {},
+            }
+        if row[4] is None:  # a run with no node yet: the LEFT JOIN's empty side
+            continue
+        node = (run_id, *row[4:])
+        statuses[(run_id, node[1])] = _node_status(node, now)
+        nodes.append(node)
+    for node in nodes:
+        run_id, key, scope, node_id = node[0], node[1], node[2], node[3]
         parent = result[run_id] if not scope else statuses.get((run_id, scope))
         if parent is not None:
             parent["children"][node_id] = statuses[(run_id, key)]

@@ -353,7 +353,7 @@ def test_reads_take_constant_queries(transactional_db, celery_worker_proc):
     assert counts[0] == counts[1]
     with CaptureQueriesContext(connection) as ctx:
         trees = api.get_status_trees([small, big])
-    assert len(trees) == 2 and len(ctx.captured_queries) == 2
+    assert len(trees) == 2 and len(ctx.captured_queries) == 1  # runs and nodes in one snapshot
 
 
 def test_preview_node_inputs_and_list_components():

@@ -77,7 +77,6 @@ def test_retry_reruns_a_failed_node_with_the_same_inputs_or_new_ones(http, live_
     tid, tree = started(http, 501, {"${flaky_url}": flaky_url, "${blocked_url}": BLOCKED})
     flaky, blocked = node_by_name(tree, "flaky"), node_by_name(tree, "blocked")
 
-    # Both in the predicate: a status read may see the node's end before the root's (see the xfail below).
     wait_status(http, tid, lambda d: child_state(d, flaky) == "FAILED" and d["state"] == "FAILED")
     first = detail(http, tid, flaky)
     assert "503" in first["ex_data"] and first["retry"] == 0 and first["histories"] == []
@@ -228,11 +227,6 @@ def test_forced_fail_reports_the_failed_stop_to_callback_url(http, live_world, r
              message="a FAILED callback record after forced_fail")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: pipeline_engine.api.get_status_trees reads the runs, then their nodes, in two statements "
-    "outside any transaction, so a step that commits between the two shows through by half: a node already "
-    "FAILED under a root still RUNNING (get_task_status showed it under load). Reading both in one snapshot "
-    "(a REPEATABLE READ transaction on PostgreSQL, one read transaction on SQLite) would fix it."))
 def test_a_status_tree_never_shows_half_of_a_step(http):
     from pipeline_engine import api
     from pipeline_engine.runtime.models import Run
