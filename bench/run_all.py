@@ -158,7 +158,8 @@ def profile_summary(directory: Path, names: list[str], top: int = 18) -> str:
     out = ["", f"## Profiles (cProfile, cumulative; files in {directory})", ""]
     for name in names:
         for side, pattern in (("workers", f"{name}-[0-9]*.prof"), ("driver", f"{name}-driver.prof")):
-            files = sorted(directory.glob(pattern))
+            # A process that ran no profiled code leaves an empty file, which pstats cannot read.
+            files = [f for f in sorted(directory.glob(pattern)) if f.stat().st_size > 0]
             if not files:
                 continue
             buf = io.StringIO()
