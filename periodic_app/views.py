@@ -11,10 +11,9 @@ from typing import Any
 from django.http import JsonResponse
 from drf_spectacular.utils import extend_schema
 
-from sops_api.apigw import auth
 from sops_api.apigw.envelope import ok
 from sops_api.apigw.errors import BadRequest, NotFound
-from sops_api.apigw.params import _flatten, _json_query, bool_param, int_param, json_param
+from sops_api.apigw.params import bool_param, int_param, json_param
 from sops_api.apigw.views import ApigwView
 from templates_app import selectors as template_selectors
 from templates_app.models import Role
@@ -45,27 +44,8 @@ class PeriodicTaskInfoView(ApigwView):
 class CreatePeriodicTaskView(ApigwView):
     http_method_names = ["post", "get"]
     required_role = Role.MAINTAINER
-
-    def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
-        """As the original, a missing template is reported before an unreadable body.
-
-        The base class parses the body before anything else; when that fails we
-        authenticate from the query string and headers alone, and keep the parse
-        error to raise after the template lookup.
-        """
-        self.body_error: BadRequest | None = None
-        try:
-            super().initial(request, *args, **kwargs)
-        except BadRequest as exc:
-            if hasattr(self, "params"):
-                raise  # the body was read; this error comes from a later step
-            self.body_error = exc
-            raw = request._request
-            as_json = _json_query(raw)
-            self.params = as_json if as_json is not None else _flatten(raw.GET)
-            self.caller = auth.authenticate(raw, self.params)
-            self.business = auth.load_business(kwargs.get(self.business_kwarg, self.params.get("bk_biz_id")))
-            auth.authorize(self.caller, self.business, self.required_role)
+    # As the original, a missing template is reported before an unreadable body.
+    defer_body_errors = True
 
     @extend_schema(summary="Create a periodic task (disabled) from a template", tags=TAGS)
     def post(self, request: Any, template_id: str, bk_biz_id: str) -> JsonResponse:

@@ -44,10 +44,14 @@ def _flatten(query: QueryDict) -> dict[str, Any]:
     return out
 
 
-def read_params(request: HttpRequest) -> dict[str, Any]:
-    params: dict[str, Any] = {}
+def read_query_params(request: HttpRequest) -> dict[str, Any]:
+    """The query string's parameters alone (an ordinary query, or one that is a JSON document)."""
     as_json = _json_query(request)
-    params.update(as_json if as_json is not None else _flatten(request.GET))
+    return as_json if as_json is not None else _flatten(request.GET)
+
+
+def read_params(request: HttpRequest) -> dict[str, Any]:
+    params = read_query_params(request)
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
         body = request.body
         if body and body.strip():
