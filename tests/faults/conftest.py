@@ -93,7 +93,10 @@ def switch_broker(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any
     # value, so the variable must change too.
     os.environ["CELERY_BROKER_URL"] = url
     app.conf.broker_url = url
-    app.conf.broker_transport_options = options
+    # Likewise the Django-namespaced key wins over the plain one when Celery reads its
+    # config: without it the filesystem broker (same URL, other folders) kept publishing
+    # into the suite's shared folder, where the suite's worker took the faults' messages.
+    app.conf.update(CELERY_BROKER_TRANSPORT_OPTIONS=options, broker_transport_options=options)
     app._pool = None
     app.amqp._producer_pool = None
     return previous
