@@ -7,6 +7,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from sops_api.admin_mixins import ReadOnlyAdminMixin
+
 from . import services
 from .cron import CronError, parse_cron
 from .models import PeriodicTask, PeriodicTaskHistory
@@ -86,19 +88,10 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
 
 
 @admin.register(PeriodicTaskHistory)
-class PeriodicTaskHistoryAdmin(admin.ModelAdmin):
+class PeriodicTaskHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "periodic_task", "scheduled_at", "fired_at", "late", "missed_windows", "success",
                     "skipped", "task_id")
     list_filter = ("success", "late", "skipped")
     search_fields = ("periodic_task__name", "reason")
     list_select_related = ("periodic_task",)
     date_hierarchy = "fired_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

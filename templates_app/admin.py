@@ -10,6 +10,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from sops_api.admin_mixins import ReadOnlyAdminMixin
 from sops_api.apigw.errors import ApiError
 
 from . import services
@@ -190,7 +191,7 @@ class TemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(TemplateVersion)
-class TemplateVersionAdmin(admin.ModelAdmin):
+class TemplateVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: versions are history."""
 
     list_display = ["template", "short_digest", "editor", "created_at"]
@@ -208,12 +209,3 @@ class TemplateVersionAdmin(admin.ModelAdmin):
     def tree(self, obj: TemplateVersion) -> str:
         return format_html("<pre style='max-height:40em;overflow:auto'>{}</pre>",
                            json.dumps(obj.pipeline_tree, indent=2, ensure_ascii=False))
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
