@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from sops_api.admin_mixins import ReadOnlyAdminMixin
+from sops_common.admin import ReadOnlyAdminMixin
 
 from . import services
 from .cron import CronError, parse_cron

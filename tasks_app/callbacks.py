@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from sops_api.apigw.timefmt import format_time
+from sops_common.timefmt import format_time
 
 from .models import CallbackStatus, TaskCallbackRecord, TaskInstance
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from templates_app.models import Business, Category, Template, TemplateSource
+from access_app.models import Business
+from templates_app.models import Category, Template, TemplateSource
 
 
 class CreateMethod(models.TextChoices):

@@ -8,9 +8,10 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
-from sops_api.apigw.errors import BadRequest, NotFound
-from sops_api.apigw.timefmt import format_time, parse_time
-from templates_app.models import Business, Category, Template
+from access_app.models import Business
+from sops_common.errors import InvalidInput, NotFound
+from sops_common.timefmt import format_time, parse_time
+from templates_app.models import Category, Template
 
 from . import tree_prep
 from .models import CreateMethod, FlowType, TaskInstance, TaskStatus
@@ -32,7 +33,7 @@ def get_task(business: Business, task_id: Any, *, with_tree: bool = True) -> Tas
     try:
         pk = int(str(task_id))
     except (TypeError, ValueError) as exc:
-        raise BadRequest(f"task_id[{task_id}] must be an integer") from exc
+        raise InvalidInput(f"task_id[{task_id}] must be an integer") from exc
     qs = TaskInstance.objects.select_related("business")
     if not with_tree:
         qs = qs.defer("pipeline_tree")
@@ -97,7 +98,7 @@ def tasks_status(business: Business, task_ids: list[Any], *, include_children: b
         try:
             ids.append(int(str(raw)))
         except (TypeError, ValueError) as exc:
-            raise BadRequest(f"task_id_list item[{raw}] must be an integer") from exc
+            raise InvalidInput(f"task_id_list item[{raw}] must be an integer") from exc
     tasks = list(TaskInstance.objects.select_related("business")
                  .filter(business=business, is_deleted=False, pk__in=ids).order_by("pk"))
     run_ids = [t.run_id for t in tasks if t.is_started and t.run_id]
@@ -183,9 +184,9 @@ def parse_subprocess_stack(raw: Any) -> list[str]:
         try:
             value = json.loads(raw)
         except ValueError as exc:
-            raise BadRequest("subprocess_stack is not a valid array json") from exc
+            raise InvalidInput("subprocess_stack is not a valid array json") from exc
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise BadRequest("subprocess_stack is not a valid array json")
+        raise InvalidInput("subprocess_stack is not a valid array json")
     return value
 
 
@@ -218,7 +219,7 @@ def node_detail(task: TaskInstance, node_id: str, *, component_code: str = "",
     from pipeline_engine.errors import EngineError, NodeNotFound
 
     if not node_id:
-        raise BadRequest("node_id is required")
+        raise InvalidInput("node_id is required")
     tz = task.business.tzinfo
     detail = None
     if task.is_started and task.run_id:
@@ -337,7 +338,7 @@ def condition_filters(conditions: Any, tz: Any) -> Q:
         except ValueError:
             pass
     if not isinstance(conditions, dict):
-        raise BadRequest(f"query_task_list params conditions[{conditions}] are invalid dict data")
+        raise InvalidInput(f"query_task_list params conditions[{conditions}] are invalid dict data")
     q = Q()
     for raw_key, value in conditions.items():
         if raw_key in _DROPPED_KEYS or value in ("None", "") or value is None:
@@ -358,7 +359,7 @@ def condition_filters(conditions: Any, tz: Any) -> Q:
                 raise ValueError(f"unsupported condition {raw_key}")
             q &= Q(**{f"{field}__{lookup}": _coerce(value, spec[1], lookup, tz)})
         except (ValueError, TypeError, OverflowError) as exc:
-            raise BadRequest(f"query_task_list params conditions[{conditions}] have invalid key or value: "
+            raise InvalidInput(f"query_task_list params conditions[{conditions}] have invalid key or value: "
                              f"{exc}") from exc
     return q
 
@@ -370,7 +371,7 @@ def business_tasks(business: Business) -> QuerySet[TaskInstance]:
 def task_count(business: Business, group_by: Any, conditions: Any) -> dict[str, Any]:
     """One grouped query; the total is the sum of the groups."""
     if group_by not in GROUP_BY:
-        raise BadRequest(f"query_task_list params group_by[{group_by}] is invalid")
+        raise InvalidInput(f"query_task_list params group_by[{group_by}] is invalid")
     # The business filter is applied after the conditions, so no condition can replace it.
     qs = TaskInstance.objects.filter(condition_filters(conditions, business.tzinfo)).filter(
         business=business, is_deleted=False)
@@ -435,7 +436,7 @@ def task_list(business: Business, *, keyword: str = "", creator: str = "", execu
         qs = qs.filter(executor=executor)
     if state:
         if state not in LIST_STATES:
-            raise BadRequest(f"state must be one of {', '.join(LIST_STATES)}")
+            raise InvalidInput(f"state must be one of {', '.join(LIST_STATES)}")
         qs = qs.filter(LIST_STATES[state])
     if is_started is not None:
         qs = qs.filter(is_started=is_started)
@@ -451,7 +452,7 @@ def task_list(business: Business, *, keyword: str = "", creator: str = "", execu
         if create_time_end:
             qs = qs.filter(create_time__lte=parse_time(create_time_end, tz))
     except ValueError as exc:
-        raise BadRequest(str(exc)) from exc
+        raise InvalidInput(str(exc)) from exc
     count = qs.count() if with_count else None
     items = [task_summary(t) for t in qs.order_by("-id")[offset:offset + limit]]
     return items, count

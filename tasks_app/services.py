@@ -14,8 +14,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from sops_api.apigw.errors import BadRequest, InvalidOperation, NotFound
-from templates_app.models import Business, Template, TemplateSource
+from access_app.models import Business
+from sops_common.errors import InvalidInput, InvalidOperation, NotFound
+from templates_app.models import Template, TemplateSource
 from templates_app.subprocesses import unfold_subprocesses
 
 from . import tree_prep
@@ -41,7 +42,7 @@ def _engine():
 
 def validate_name(name: Any) -> str:
     if not isinstance(name, str) or not (1 <= len(name.strip()) and len(name) <= TASK_NAME_MAX_LENGTH):
-        raise BadRequest(f"task params is invalid: name must be a string of 1 to {TASK_NAME_MAX_LENGTH} characters")
+        raise InvalidInput(f"task params is invalid: name must be a string of 1 to {TASK_NAME_MAX_LENGTH} characters")
     return name
 
 
@@ -50,12 +51,12 @@ def validate_callback_url(url: Any) -> str:
     if url in (None, ""):
         return ""
     if not isinstance(url, str) or len(url) > 1024:
-        raise BadRequest("callback_url must be an http(s) URL")
+        raise InvalidInput("callback_url must be an http(s) URL")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadRequest("callback_url must be an http(s) URL")
+        raise InvalidInput("callback_url must be an http(s) URL")
     if not host_allowed(parts.hostname):
-        raise BadRequest(f"callback_url host[{parts.hostname}] is not in SOPS_HTTP_ALLOWLIST")
+        raise InvalidInput(f"callback_url host[{parts.hostname}] is not in SOPS_HTTP_ALLOWLIST")
     return url
 
 
@@ -75,12 +76,12 @@ def build_task_tree(*, business: Business, source_tree: dict, exclude_task_nodes
                     constants: dict | None) -> dict:
     """Prepare, unfold, regenerate ids and validate: the tree a task will run."""
     if not isinstance(source_tree, dict):
-        raise BadRequest("pipeline_tree must be a JSON object")
+        raise InvalidInput("pipeline_tree must be a JSON object")
     if constants is not None and not isinstance(constants, dict):
-        raise BadRequest("task params is invalid: constants must be an object")
+        raise InvalidInput("task params is invalid: constants must be an object")
     if exclude_task_nodes_id is not None and (
             not isinstance(exclude_task_nodes_id, list) or not all(isinstance(i, str) for i in exclude_task_nodes_id)):
-        raise BadRequest("task params is invalid: exclude_task_nodes_id must be a list of node ids")
+        raise InvalidInput("task params is invalid: exclude_task_nodes_id must be a list of node ids")
     tree = tree_prep.prepare_tree(source_tree, exclude_task_nodes_id=exclude_task_nodes_id or [],
                                   constants=constants or {})
     unfold_subprocesses(tree, business)
@@ -90,7 +91,7 @@ def build_task_tree(*, business: Business, source_tree: dict, exclude_task_nodes
     try:
         _engine().validate_pipeline(tree)
     except TreeInvalid as exc:
-        raise BadRequest(exc.message) from exc
+        raise InvalidInput(exc.message) from exc
     return tree
 
 
@@ -107,20 +108,20 @@ def create_task(*, business: Business, template: Template | None, name: str, cre
     """
     name = validate_name(name)
     if flow_type not in FlowType.values:
-        raise BadRequest(f"task params is invalid: flow_type must be one of {', '.join(FlowType.values)}")
+        raise InvalidInput(f"task params is invalid: flow_type must be one of {', '.join(FlowType.values)}")
     if create_method not in CreateMethod.values:
-        raise BadRequest(f"create_method must be one of {', '.join(CreateMethod.values)}")
+        raise InvalidInput(f"create_method must be one of {', '.join(CreateMethod.values)}")
     if create_method == CreateMethod.API and not app_code:
-        raise BadRequest("app_code cannot be empty, make sure api gateway has sent correct params")
+        raise InvalidInput("app_code cannot be empty, make sure api gateway has sent correct params")
     callback_url = validate_callback_url(callback_url)
     if request_id is not None:
         if not isinstance(request_id, str) or not (1 <= len(request_id) <= 128):
-            raise BadRequest("request_id must be a string of 1 to 128 characters")
+            raise InvalidInput("request_id must be a string of 1 to 128 characters")
         existing = _existing_request(business, app_code, request_id)
         if existing is not None:
             return existing
     if template is None and pipeline_tree is None:
-        raise BadRequest("a task needs a template or a pipeline_tree")
+        raise InvalidInput("a task needs a template or a pipeline_tree")
     source_tree = pipeline_tree if pipeline_tree is not None else template.pipeline_tree
     tree = build_task_tree(business=business, source_tree=source_tree,
                            exclude_task_nodes_id=exclude_task_nodes_id, constants=constants)
@@ -183,7 +184,7 @@ def start_task(*, task: TaskInstance, executor: str) -> None:
 @transaction.atomic
 def operate_task(*, task: TaskInstance, action: str, username: str) -> None:
     if action not in TASK_ACTIONS:
-        raise BadRequest("task action is invalid")
+        raise InvalidInput("task action is invalid")
     if action == "start":
         start_task(task=task, executor=username)
         return
@@ -202,7 +203,7 @@ NODE_ACTIONS = ("retry", "skip", "skip_exg", "callback", "pause_subproc", "resum
 def operate_node(*, task: TaskInstance, node_id: str, action: str, username: str, inputs: dict | None = None,
                  data: Any = None, flow_id: str | None = None) -> None:
     if action not in NODE_ACTIONS:
-        raise BadRequest(f"node action[{action}] is invalid, use one of {', '.join(NODE_ACTIONS)}")
+        raise InvalidInput(f"node action[{action}] is invalid, use one of {', '.join(NODE_ACTIONS)}")
     if not task.is_started or not task.run_id:
         raise InvalidOperation("task not started")
     if not node_id or tree_prep.find_node(task.pipeline_tree, node_id)[0] is None:
@@ -214,7 +215,7 @@ def operate_node(*, task: TaskInstance, node_id: str, action: str, username: str
         engine.skip_node(run_id, node_id)
     elif action == "skip_exg":
         if not flow_id:
-            raise BadRequest("flow_id is required for skip_exg")
+            raise InvalidInput("flow_id is required for skip_exg")
         engine.skip_exclusive_gateway(run_id, node_id, flow_id)
     elif action == "callback":
         engine.callback(run_id, node_id, data)
@@ -246,7 +247,7 @@ def claim_functionalization_task(*, task: TaskInstance, username: str, constants
     if task.current_flow != CurrentFlow.FUNC_CLAIM:
         raise InvalidOperation(f"task with current_flow:{task.current_flow} cannot be claimed")
     if constants is not None and not isinstance(constants, dict):
-        raise BadRequest("constants must be an object")
+        raise InvalidInput("constants must be an object")
     fields = ["current_flow", "claimer"]
     if constants:
         tree_prep.merge_constants(task.pipeline_tree, constants)

@@ -96,8 +96,8 @@ class ApigwAutoSchema(AutoSchema):
         return SECURITY
 
     def get_tags(self) -> list[str]:
-        module = type(self.view).__module__.split(".")[0]
-        return [module.removesuffix("_app")]
+        # The endpoint module's name: templates, tasks or periodic.
+        return [type(self.view).__module__.rsplit(".", 1)[-1]]
 
     def get_operation_id(self) -> str:
         # The endpoint's own name (the first path segment after /apigw/),

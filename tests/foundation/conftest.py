@@ -59,9 +59,8 @@ def broken_tree() -> dict[str, Any]:
 
 @pytest.fixture
 def gate(db) -> Gate:
-    from sops_api.services import create_app, ensure_user, issue_ticket
-    from templates_app.models import Business, Role
-    from templates_app.services import set_member_role
+    from access_app.models import Business, Role
+    from access_app.services import create_app, ensure_user, issue_ticket, set_member_role
 
     biz = Business.objects.create(bk_biz_id=2, name="blueking", time_zone="Asia/Shanghai")
     Business.objects.create(bk_biz_id=7, name="elsewhere", time_zone="UTC")
@@ -81,7 +80,8 @@ def gate(db) -> Gate:
 @pytest.fixture
 def templates(gate: Gate) -> dict[str, Any]:
     """Two business templates of business 2, one of business 7, one common, one deleted."""
-    from templates_app.models import Business, Template
+    from access_app.models import Business
+    from templates_app.models import Template
     from templates_app.services import create_template
 
     made = {

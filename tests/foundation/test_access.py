@@ -8,8 +8,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from access_app.hashing import token_digest
+from access_app.models import App, UserTicket
 from sops_api.apigw.errors import CONTENT_NOT_EXIST, REQUEST_FORBIDDEN_INVALID
-from sops_api.models import App, UserTicket, token_digest
 
 from .conftest import SECRET
 
@@ -154,7 +155,7 @@ def test_esb_aliases(client, gate):
 def test_bk_token(client, gate):
     from django.contrib.auth import get_user_model
 
-    from sops_api.services import issue_ticket
+    from access_app.services import issue_ticket
 
     ticket, raw = issue_ticket(user=get_user_model().objects.get(username="olivia"), kind="bk_token")
     assert ticket.expires_at is None  # a login ticket lives until revoked

@@ -8,7 +8,8 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from sops_api.models import App, UserTicket, token_digest
+from access_app.hashing import token_digest
+from access_app.models import App, UserTicket
 from templates_app.models import Template, TemplateVersion
 
 from .conftest import broken_tree, simple_tree
@@ -20,8 +21,8 @@ def messages_of(response) -> list[str]:
     return [str(m) for m in get_messages(response.wsgi_request)]
 
 
-@pytest.mark.parametrize("model", ["sops_api/app", "sops_api/userticket", "templates_app/business",
-                                   "templates_app/businessmember", "templates_app/template",
+@pytest.mark.parametrize("model", ["access_app/app", "access_app/userticket", "access_app/business",
+                                   "access_app/businessmember", "templates_app/template",
                                    "templates_app/templateversion"])
 def test_changelists_and_add_pages_load(admin_client, templates, model):
     app_label, name = model.split("/")
@@ -31,9 +32,9 @@ def test_changelists_and_add_pages_load(admin_client, templates, model):
 
 def test_change_pages_load(admin_client, gate, templates):
     pages = [
-        reverse("admin:sops_api_app_change", args=[App.objects.first().pk]),
-        reverse("admin:sops_api_userticket_change", args=[UserTicket.objects.first().pk]),
-        reverse("admin:templates_app_business_change", args=[gate.biz.pk]),
+        reverse("admin:access_app_app_change", args=[App.objects.first().pk]),
+        reverse("admin:access_app_userticket_change", args=[UserTicket.objects.first().pk]),
+        reverse("admin:access_app_business_change", args=[gate.biz.pk]),
         reverse("admin:templates_app_template_change", args=[templates["first"].pk]),
         reverse("admin:templates_app_templateversion_change", args=[TemplateVersion.objects.first().pk]),
     ]
@@ -42,14 +43,14 @@ def test_change_pages_load(admin_client, gate, templates):
 
 
 def test_business_page_lists_members_inline(admin_client, gate):
-    html = admin_client.get(reverse("admin:templates_app_business_change", args=[gate.biz.pk])).content.decode()
+    html = admin_client.get(reverse("admin:access_app_business_change", args=[gate.biz.pk])).content.decode()
     assert "olivia" in html and "maintainer" in html
 
 
 # --- apps ---------------------------------------------------------------------
 
 def test_add_app_shows_generated_secret_once(admin_client):
-    response = admin_client.post(reverse("admin:sops_api_app_add"),
+    response = admin_client.post(reverse("admin:access_app_app_add"),
                                  {"app_code": "new-app", "name": "New", "enabled": "on", "new_secret": ""},
                                  follow=True)
     text = " ".join(messages_of(response)) or response.content.decode()
@@ -59,7 +60,7 @@ def test_add_app_shows_generated_secret_once(admin_client):
 
 def test_app_actions(admin_client, gate):
     app = App.objects.get(app_code="test-app")
-    url = reverse("admin:sops_api_app_changelist")
+    url = reverse("admin:access_app_app_changelist")
     response = admin_client.post(url, {"action": "generate_new_secret", "_selected_action": [app.pk]}, follow=True)
     secret = re.search(r"shown only now: (\S+)", " ".join(messages_of(response))).group(1)
     app.refresh_from_db()
@@ -75,7 +76,7 @@ def test_app_actions(admin_client, gate):
 
 def test_change_app_secret_through_the_form(admin_client, gate):
     app = App.objects.get(app_code="test-app")
-    admin_client.post(reverse("admin:sops_api_app_change", args=[app.pk]),
+    admin_client.post(reverse("admin:access_app_app_change", args=[app.pk]),
                       {"app_code": "test-app", "name": "x", "enabled": "on", "new_secret": "typed-secret"})
     app.refresh_from_db()
     assert app.check_secret("typed-secret")
@@ -87,7 +88,7 @@ def test_add_ticket_shows_token_once(admin_client, gate):
     from django.contrib.auth import get_user_model
 
     user = get_user_model().objects.get(username="olivia")
-    response = admin_client.post(reverse("admin:sops_api_userticket_add"),
+    response = admin_client.post(reverse("admin:access_app_userticket_add"),
                                  {"user": user.pk, "kind": "bk_token", "expires_at_0": "", "expires_at_1": ""},
                                  follow=True)
     token = re.search(r"shown only now: (\S+)", " ".join(messages_of(response))).group(1)
@@ -97,7 +98,7 @@ def test_add_ticket_shows_token_once(admin_client, gate):
 
 def test_revoke_action_and_state_filter(admin_client, gate):
     ticket = UserTicket.objects.get(digest=token_digest(gate.tokens["olivia"]))
-    url = reverse("admin:sops_api_userticket_changelist")
+    url = reverse("admin:access_app_userticket_changelist")
     admin_client.post(url, {"action": "revoke_tickets", "_selected_action": [ticket.pk]})
     ticket.refresh_from_db()
     assert ticket.revoked is True

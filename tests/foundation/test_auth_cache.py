@@ -8,10 +8,10 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from sops_api import services
-from sops_api.apigw import auth_cache
-from sops_api.models import App, UserTicket, token_digest
-from templates_app.models import BusinessMember, Role
+from access_app import cache as auth_cache
+from access_app import services
+from access_app.hashing import token_digest
+from access_app.models import App, BusinessMember, Role, UserTicket
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.foundation.urls"),
               pytest.mark.usefixtures("fresh_cache")]

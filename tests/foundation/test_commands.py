@@ -9,8 +9,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from sops_api.models import App, UserTicket, token_digest
-from templates_app.models import Business, BusinessMember, Template, TemplateVersion
+from access_app.hashing import token_digest
+from access_app.models import App, Business, BusinessMember, UserTicket
+from templates_app.models import Template, TemplateVersion
 
 from .conftest import broken_tree, simple_tree
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
+from access_app.models import Business
 from tasks_app import services
-from templates_app.models import Business, Template
+from templates_app.models import Template
 
 pytestmark = pytest.mark.django_db
 

@@ -1,5 +1,6 @@
 """The verified-secret cache must never let a wrong or replaced secret through."""
-from sops_api.models import App, check_secret, hash_secret
+from access_app.hashing import check_secret, hash_secret
+from access_app.models import App
 
 
 def test_cached_verification_still_refuses_wrong_secrets():

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from sops_api.apigw.errors import BadRequest
+from access_app.models import Business
+from sops_common.errors import InvalidInput
 from templates_app import services
-from templates_app.models import Business
 from tests.tasks import trees
 
 pytestmark = pytest.mark.django_db
@@ -28,12 +28,12 @@ def test_a_missing_or_foreign_subprocess_template_is_refused(biz):
     other = Business.objects.create(bk_biz_id=7, name="other")
     foreign = services.create_template(name="x", pipeline_tree=trees.two_timers("1"), creator="a", business=other)
     for template_id in (999_999, foreign.pk):
-        with pytest.raises(BadRequest, match=rf"refers to template of business\[bk_biz_id=2\]\[id={template_id}\]"):
+        with pytest.raises(InvalidInput, match=rf"refers to template of business\[bk_biz_id=2\]\[id={template_id}\]"):
             services.create_template(name="p", pipeline_tree=trees.subprocess_of(template_id), creator="a",
                                      business=biz)
 
 
 def test_a_template_cannot_include_itself(biz):
     template = services.create_template(name="loop", pipeline_tree=trees.two_timers("1"), creator="a", business=biz)
-    with pytest.raises(BadRequest, match="include itself"):
+    with pytest.raises(InvalidInput, match="include itself"):
         services.update_template_tree(template=template, pipeline_tree=trees.subprocess_of(template.pk), editor="a")

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from django.urls import path
 
+from access_app.models import Role
 from sops_api.apigw.envelope import ok
 from sops_api.apigw.views import ApigwView
 from sops_api.urls import urlpatterns as project_urls
-from templates_app.models import Role
 
 
 class OperatorOnlyView(ApigwView):

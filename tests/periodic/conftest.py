@@ -25,7 +25,8 @@ class World:
 
 
 def make_ticket(user: Any, raw: str) -> None:
-    from sops_api.models import UserTicket, token_digest
+    from access_app.hashing import token_digest
+    from access_app.models import UserTicket
 
     UserTicket.objects.create(user=user, kind=UserTicket.ACCESS_TOKEN, digest=token_digest(raw), hint=raw[:6])
 
@@ -37,8 +38,8 @@ def pt_world() -> World:
     examples' template. Needs the test to request a database (db or transactional_db)."""
     from django.contrib.auth import get_user_model
 
-    from sops_api.models import App
-    from templates_app.models import Business, BusinessMember, Role, Template
+    from access_app.models import App, Business, BusinessMember, Role
+    from templates_app.models import Template
 
     app = App(app_code="app_code", name="spec examples")
     app.set_secret("app_secret")

@@ -166,7 +166,7 @@ def test_post_with_a_json_body_works_as_well(live_server: Any, pt_world: Any) ->
 # --- errors ------------------------------------------------------------------------------------------
 
 def test_missing_or_foreign_task_does_not_exist(live_server: Any, pt_world: Any) -> None:
-    from templates_app.models import Business
+    from access_app.models import Business
 
     other = Business.objects.create(bk_biz_id=3, name="other")
     from periodic_app.models import PeriodicTask

@@ -174,7 +174,7 @@ def test_reenabling_keeps_a_pending_catch_up(pt_world: Any) -> None:
 
 def _day_of_firings(world: Any, zone: str, cron: dict, start: dt.datetime, hours: int) -> list[str]:
     """Tick every 20 s across `hours` and return the local times the tasks were fired for."""
-    from templates_app.models import Business
+    from access_app.models import Business
 
     business = Business.objects.create(bk_biz_id=Business.objects.count() + 100, name=zone, time_zone=zone)
     periodic = make(world, cron=cron, now=start, business=business)

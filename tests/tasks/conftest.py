@@ -46,9 +46,8 @@ def make_template(pk: int, name: str, tree: dict, business=None):
 
 
 def make_world() -> World:
-    from sops_api.services import create_app, ensure_user, issue_ticket
-    from templates_app.models import Business, Role
-    from templates_app.services import set_member_role
+    from access_app.models import Business, Role
+    from access_app.services import create_app, ensure_user, issue_ticket, set_member_role
 
     biz2 = Business.objects.create(bk_biz_id=2, name="blueking", time_zone="Asia/Shanghai")
     biz1 = Business.objects.create(bk_biz_id=1, name="demo", time_zone="UTC")

@@ -7,7 +7,7 @@ import re
 import pytest
 from django.utils import timezone
 
-from sops_api.apigw.errors import BadRequest, InvalidOperation, NotFound
+from sops_common.errors import InvalidInput, InvalidOperation, NotFound
 from tasks_app import selectors, services, tree_prep
 from tasks_app.models import TaskInstance
 
@@ -39,7 +39,7 @@ def test_create_records_origin_and_regenerates_ids(world, fake_engine):
 
 def test_invalid_tree_is_refused_and_leaves_nothing(world, fake_engine):
     fake_engine.fail_validation = "node[id=x] has no outgoing flow"
-    with pytest.raises(BadRequest, match="no outgoing flow"):
+    with pytest.raises(InvalidInput, match="no outgoing flow"):
         create(world)
     assert TaskInstance.objects.count() == 0
 
@@ -50,7 +50,7 @@ def test_invalid_tree_is_refused_and_leaves_nothing(world, fake_engine):
     {"callback_url": "http://169.254.169.254/latest"},
 ])
 def test_refusals_leave_nothing(world, fake_engine, kwargs):
-    with pytest.raises(BadRequest):
+    with pytest.raises(InvalidInput):
         create(world, **kwargs)
     assert TaskInstance.objects.count() == 0
 
@@ -90,7 +90,7 @@ def test_subprocess_cycle_is_refused(world, fake_engine):
            "constants": {}})
     b.chain("start", "sub", "end")
     world.templates[13] = make_template(13, "self", b.build(), world.biz2)
-    with pytest.raises(BadRequest, match="include itself"):
+    with pytest.raises(InvalidInput, match="include itself"):
         create(world, 13)
 
 
@@ -122,7 +122,7 @@ def test_functional_task_must_be_claimed_first(world, fake_engine):
 
 def test_operate_requires_started_and_known_action(world, fake_engine):
     task = create(world)
-    with pytest.raises(BadRequest, match="task action is invalid"):
+    with pytest.raises(InvalidInput, match="task action is invalid"):
         services.operate_task(task=task, action="explode", username="alice")
     with pytest.raises(InvalidOperation, match="task not started"):
         services.operate_task(task=task, action="pause", username="alice")
@@ -178,11 +178,11 @@ def test_query_task_count_groups_and_whitelist(world, fake_engine):
                                                        "executor": ""})["total"] == 2
     for bad in ({"business_id": 1}, {"business__bk_biz_id": 1}, {"name__regex": ".*"}, {"is_started": "maybe"},
                 {"create_time__lte": "yesterday"}, {"template__business": 1}):
-        with pytest.raises(BadRequest, match=r"have invalid key or value"):
+        with pytest.raises(InvalidInput, match=r"have invalid key or value"):
             selectors.task_count(world.biz2, "status", bad)
-    with pytest.raises(BadRequest, match=r"query_task_list params group_by\[x\] is invalid"):
+    with pytest.raises(InvalidInput, match=r"query_task_list params group_by\[x\] is invalid"):
         selectors.task_count(world.biz2, "x", {})
-    with pytest.raises(BadRequest, match="are invalid dict data"):
+    with pytest.raises(InvalidInput, match="are invalid dict data"):
         selectors.task_count(world.biz2, "status", [1])
 
 

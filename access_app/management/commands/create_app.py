@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sops_api.management.base import OperatorCommand
-from sops_api.models import App
-from sops_api.services import CredentialError, create_app, reset_app_secret
+from access_app.models import App
+from access_app.services import create_app, reset_app_secret
+from sops_common.commands import OperatorCommand
+from sops_common.errors import InvalidInput
 
 
 class Command(OperatorCommand):
@@ -23,7 +24,7 @@ class Command(OperatorCommand):
         existing = App.objects.filter(app_code=code).first()
         if existing is not None:
             if not options["reset_secret"]:
-                raise CredentialError(f"app[{code}] already exists; pass --reset-secret to give it a new secret")
+                raise InvalidInput(f"app[{code}] already exists; pass --reset-secret to give it a new secret")
             secret = reset_app_secret(app=existing, secret=options["secret"])
             app, action = existing, "secret reset"
         else:

@@ -3,12 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sops_api.apigw.errors import NotFound
-from sops_api.management.base import OperatorCommand
-from sops_api.models import UserTicket
-from sops_api.services import ensure_user, issue_ticket
-from templates_app.models import Business, Role
-from templates_app.services import set_member_role
+from access_app.models import Business, Role, UserTicket
+from access_app.services import ensure_user, issue_ticket, set_member_role
+from sops_common.commands import OperatorCommand
+from sops_common.errors import NotFound
 
 
 class Command(OperatorCommand):

@@ -11,15 +11,14 @@ from typing import Any
 from django.http import JsonResponse
 from drf_spectacular.utils import extend_schema
 
+from access_app.models import Role
+from periodic_app import selectors, services
+from periodic_app.models import OverlapPolicy
 from sops_api.apigw.envelope import ok
-from sops_api.apigw.errors import BadRequest, NotFound
 from sops_api.apigw.params import bool_param, int_param, json_param
 from sops_api.apigw.views import ApigwView
+from sops_common.errors import InvalidInput, NotFound
 from templates_app import selectors as template_selectors
-from templates_app.models import Role
-
-from . import selectors, services
-from .models import OverlapPolicy
 
 TAGS = ["periodic tasks"]
 
@@ -53,13 +52,13 @@ class CreatePeriodicTaskView(ApigwView):
         source = template_selectors.parse_source(params.get("template_source"))
         try:
             template = template_selectors.get_template(self.business, template_id, source)
-        except (NotFound, BadRequest) as exc:
+        except (NotFound, InvalidInput) as exc:
             raise NotFound(f"template({template_id}) does not exist") from exc
         if self.body_error is not None:
             raise self.body_error
         name = services.validate_name(params.get("name"))
         if params.get("cron") in (None, ""):
-            raise BadRequest("cron is required: a dict of minute, hour, day_of_week, day_of_month, "
+            raise InvalidInput("cron is required: a dict of minute, hour, day_of_week, day_of_month, "
                              "month_of_year (each defaults to *)")
         cron = services.parse_cron_param(params.get("cron"))
         constants = json_param(params, "constants", dict) or {}
@@ -101,7 +100,7 @@ class ModifyCronView(ApigwView):
         selectors.get_periodic_task(self.business, task_id)
         if self.params.get("cron") in (None, ""):
             # The original silently scheduled `* * * * *` here; refusing is safer.
-            raise BadRequest("cron is required: a dict of minute, hour, day_of_week, day_of_month, "
+            raise InvalidInput("cron is required: a dict of minute, hour, day_of_week, day_of_month, "
                              "month_of_year (each defaults to *)")
         cron = services.parse_cron_param(self.params.get("cron"))
         task = services.modify_cron(business=self.business, task_id=task_id, cron=cron, editor=self.username)

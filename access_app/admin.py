@@ -1,4 +1,4 @@
-"""Admin for API apps and user tickets.
+"""Admin for apps, user tickets, businesses and their members.
 
 Raw secrets and tokens are shown exactly once, in the message after the save
 or action that made them; the database keeps only hashes and digests.
@@ -9,13 +9,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
 from . import services
-from .models import App, UserTicket
+from .models import App, Business, BusinessMember, UserTicket
 
 
 class AppForm(forms.ModelForm):
@@ -141,3 +141,34 @@ class UserTicketAdmin(admin.ModelAdmin):
     def revoke_tickets(self, request: HttpRequest, queryset: QuerySet[UserTicket]) -> None:
         count = services.revoke_tickets(tickets=queryset)
         self.message_user(request, f"{count} ticket(s) revoked.", messages.SUCCESS)
+
+
+class BusinessMemberInline(admin.TabularInline):
+    model = BusinessMember
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Business)
+class BusinessAdmin(admin.ModelAdmin):
+    list_display = ["bk_biz_id", "name", "time_zone", "member_count", "created_at"]
+    search_fields = ["name", "=bk_biz_id"]
+    list_filter = ["time_zone"]
+    readonly_fields = ["created_at"]
+    inlines = [BusinessMemberInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Business]:
+        return super().get_queryset(request).annotate(_members=Count("members", distinct=True))
+
+    @admin.display(description="members", ordering="_members")
+    def member_count(self, obj: Business) -> int:
+        return obj._members  # annotated by get_queryset
+
+
+@admin.register(BusinessMember)
+class BusinessMemberAdmin(admin.ModelAdmin):
+    list_display = ["user", "business", "role"]
+    list_filter = ["role", "business"]
+    search_fields = ["user__username", "business__name", "=business__bk_biz_id"]
+    list_select_related = ["user", "business"]
+    autocomplete_fields = ["user", "business"]

@@ -7,8 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from sops_api.apigw.errors import ApiError
-from sops_api.services import CredentialError
+from .errors import DomainError
 
 
 class OperatorCommand(BaseCommand):
@@ -32,8 +31,8 @@ class OperatorCommand(BaseCommand):
         try:
             with transaction.atomic():
                 data, text = self.run(**options)
-        except (ApiError, CredentialError) as exc:
-            raise CommandError(getattr(exc, "message", str(exc))) from exc
+        except DomainError as exc:
+            raise CommandError(exc.message) from exc
         if options.get("as_json"):
             self.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str))
         else:

@@ -7,15 +7,14 @@ from django.db import transaction
 from django.http import JsonResponse
 from drf_spectacular.utils import extend_schema
 
+from access_app.models import Role
 from sops_api.apigw.envelope import ok
-from sops_api.apigw.errors import BadRequest
 from sops_api.apigw.params import bool_param, int_param, json_param
 from sops_api.apigw.views import ApigwView
+from sops_common.errors import InvalidInput
+from tasks_app import selectors, services
+from tasks_app.models import FlowType
 from templates_app import selectors as template_selectors
-from templates_app.models import Role
-
-from . import selectors, services
-from .models import FlowType
 
 TAGS = ["tasks"]
 
@@ -87,7 +86,7 @@ class OperateTaskView(_TaskView):
     def post(self, request, task_id: str, bk_biz_id: str) -> JsonResponse:
         action = self.params.get("action")
         if action not in services.TASK_ACTIONS:
-            raise BadRequest("task action is invalid")
+            raise InvalidInput("task action is invalid")
         task = self.task(task_id)
         services.operate_task(task=task, action=action, username=self.username)
         return ok("success" if action == "start" else {})
@@ -159,10 +158,10 @@ class OperateNodeView(_TaskView):
         params = self.params
         data = params.get("data")
         if data is not None and not isinstance(data, dict):
-            raise BadRequest("data field is not a valid object")
+            raise InvalidInput("data field is not a valid object")
         inputs = params.get("inputs")
         if inputs is not None and not isinstance(inputs, dict):
-            raise BadRequest("inputs field is not a valid object")
+            raise InvalidInput("inputs field is not a valid object")
         services.operate_node(task=task, node_id=str(params.get("node_id") or ""), action=params.get("action") or "",
                               username=self.username, inputs=inputs, data=data, flow_id=params.get("flow_id"))
         return ok("success")
@@ -195,9 +194,9 @@ class TasksStatusView(ApigwView):
     def post(self, request, bk_biz_id: str) -> JsonResponse:
         ids = json_param(self.params, "task_id_list", list)
         if not ids:
-            raise BadRequest("task_id_list must be a non-empty list")
+            raise InvalidInput("task_id_list must be a non-empty list")
         if len(ids) > self.MAX_TASKS:
-            raise BadRequest(f"task_id_list holds at most {self.MAX_TASKS} ids")
+            raise InvalidInput(f"task_id_list holds at most {self.MAX_TASKS} ids")
         include = bool_param(self.params, "include_children_status", False)
         return ok(selectors.tasks_status(self.business, ids, include_children=include))
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sops_api.management.base import OperatorCommand
-from templates_app.services import create_business
+from access_app.services import create_business
+from sops_common.commands import OperatorCommand
 
 
 class Command(OperatorCommand):

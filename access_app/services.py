@@ -1,4 +1,4 @@
-"""Writes on apps and user tickets: each function is one transaction.
+"""Writes on apps, user tickets, users, businesses and roles: each function is one transaction.
 
 Raw secrets and tokens exist only in the return values of these functions; the
 database keeps hashes (apps) and digests (tickets), so the caller must show a
@@ -12,18 +12,18 @@ from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from .apigw import auth_cache
-from .models import App, UserTicket, token_digest
+from sops_common.errors import InvalidInput
+
+from . import cache
+from .hashing import token_digest
+from .models import App, Business, BusinessMember, Role, UserTicket, validate_time_zone
 
 ACCESS_TOKEN_DEFAULT_TTL = dt.timedelta(days=7)
 APP_CODE_MAX = App._meta.get_field("app_code").max_length
-
-
-class CredentialError(ValueError):
-    """A credential request that cannot be honoured (duplicate, malformed...)."""
 
 
 def generate_secret() -> str:
@@ -32,7 +32,7 @@ def generate_secret() -> str:
 
 def _check_app_code(app_code: str) -> None:
     if not app_code or len(app_code) > APP_CODE_MAX or any(ch.isspace() for ch in app_code):
-        raise CredentialError(f"app_code must be 1 to {APP_CODE_MAX} characters without spaces")
+        raise InvalidInput(f"app_code must be 1 to {APP_CODE_MAX} characters without spaces")
 
 
 @transaction.atomic
@@ -41,7 +41,7 @@ def create_app(*, app_code: str, name: str = "", secret: str | None = None,
     """Register an app; returns it with its raw secret (generated unless given)."""
     _check_app_code(app_code)
     if App.objects.filter(app_code=app_code).exists():
-        raise CredentialError(f"app[{app_code}] already exists")
+        raise InvalidInput(f"app[{app_code}] already exists")
     raw = secret or generate_secret()
     app = App(app_code=app_code, name=name or app_code, enabled=enabled)
     app.set_secret(raw)
@@ -61,14 +61,14 @@ def reset_app_secret(*, app: App, secret: str | None = None) -> str:
 @transaction.atomic
 def set_apps_enabled(*, apps: Iterable[App], enabled: bool) -> int:
     count = App.objects.filter(pk__in=[a.pk for a in apps]).update(enabled=enabled)
-    auth_cache.clear()  # update() sends no signal
+    cache.clear()  # update() sends no signal
     return count
 
 
 def _default_expiry(kind: str, expires_in: int | None) -> dt.datetime | None:
     if expires_in is not None:
         if expires_in <= 0:
-            raise CredentialError("expires_in must be a positive number of seconds")
+            raise InvalidInput("expires_in must be a positive number of seconds")
         return timezone.now() + dt.timedelta(seconds=expires_in)
     # An access_token is a bearer credential handed to scripts: it expires by
     # default. A bk_token stands for a login session and lives until revoked.
@@ -82,11 +82,11 @@ def issue_ticket(*, user: AbstractBaseUser, kind: str = UserTicket.ACCESS_TOKEN,
                  raw: str | None = None) -> tuple[UserTicket, str]:
     """Issue a ticket for `user`; returns it with the raw token, which is never stored."""
     if kind not in (UserTicket.BK_TOKEN, UserTicket.ACCESS_TOKEN):
-        raise CredentialError(f"kind must be {UserTicket.BK_TOKEN} or {UserTicket.ACCESS_TOKEN}")
+        raise InvalidInput(f"kind must be {UserTicket.BK_TOKEN} or {UserTicket.ACCESS_TOKEN}")
     token = raw or generate_secret()
     digest = token_digest(token)
     if UserTicket.objects.filter(digest=digest).exists():
-        raise CredentialError("this token is already issued")
+        raise InvalidInput("this token is already issued")
     ticket = UserTicket.objects.create(
         user=user, kind=kind, digest=digest, hint=token[:6], expires_at=_default_expiry(kind, expires_in),
     )
@@ -96,17 +96,8 @@ def issue_ticket(*, user: AbstractBaseUser, kind: str = UserTicket.ACCESS_TOKEN,
 @transaction.atomic
 def revoke_tickets(*, tickets: Iterable[UserTicket]) -> int:
     count = UserTicket.objects.filter(pk__in=[t.pk for t in tickets], revoked=False).update(revoked=True)
-    auth_cache.clear()  # update() sends no signal
+    cache.clear()  # update() sends no signal
     return count
-
-
-def ticket_for_token(raw: str) -> UserTicket | None:
-    return UserTicket.objects.filter(digest=token_digest(raw)).select_related("user").first()
-
-
-def ticket_is_usable(ticket: UserTicket | None, user: AbstractBaseUser | None = None) -> bool:
-    return (ticket is not None and not ticket.revoked and not ticket.is_expired
-            and (user is None or ticket.user_id == user.pk))
 
 
 @transaction.atomic
@@ -127,3 +118,25 @@ def ensure_user(*, username: str, superuser: bool = False, password: str | None 
         user.is_staff = True
     user.save()
     return user
+
+
+@transaction.atomic
+def create_business(*, bk_biz_id: int, name: str, time_zone: str = "Asia/Shanghai") -> Business:
+    if Business.objects.filter(bk_biz_id=bk_biz_id).exists():
+        raise InvalidInput(f"business[bk_biz_id={bk_biz_id}] already exists")
+    if not name or len(name) > Business._meta.get_field("name").max_length:
+        raise InvalidInput("business name must be 1 to 128 characters")
+    try:
+        validate_time_zone(time_zone)
+    except ValidationError as exc:
+        raise InvalidInput(exc.messages[0]) from exc
+    return Business.objects.create(bk_biz_id=bk_biz_id, name=name, time_zone=time_zone)
+
+
+@transaction.atomic
+def set_member_role(*, business: Business, user: AbstractBaseUser, role: str) -> BusinessMember:
+    """Give `user` exactly `role` in `business` (creating the membership if needed)."""
+    if role not in Role.values:
+        raise InvalidInput(f"role must be one of {', '.join(Role.values)}")
+    member, _ = BusinessMember.objects.update_or_create(business=business, user=user, defaults={"role": role})
+    return member

@@ -7,9 +7,8 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schem
 from sops_api.apigw.envelope import ok
 from sops_api.apigw.schema import TIME, envelope_response, obj
 from sops_api.apigw.views import ApigwView
-
-from . import selectors
-from .models import Category
+from templates_app import selectors
+from templates_app.models import Category
 
 SOURCE_PARAM = OpenApiParameter("template_source", str, enum=["business", "common", "project"],
                                 description="business (default) or common; project is an alias of business")

@@ -27,6 +27,7 @@ _lock = threading.Lock()
 
 
 def ttl() -> float:
+    """How long an entry lives, in seconds (SOPS_AUTH_CACHE_SECONDS)."""
     return float(getattr(settings, "SOPS_AUTH_CACHE_SECONDS", 2.0))
 
 
@@ -49,17 +50,17 @@ def remember(key: Any, compute: Callable[[], Any]) -> Any:
 
 
 def clear(**_: Any) -> None:
+    """Forget everything (a signal receiver, hence the keyword arguments)."""
     with _lock:
         _entries.clear()
 
 
 def connect_invalidation() -> None:
-    """Called from the app config's ready(): identity writes clear the memory."""
+    """Called from AccessAppConfig.ready(): identity writes clear the memory."""
     from django.contrib.auth import get_user_model
     from django.db.models.signals import post_delete, post_save
 
-    from sops_api.models import App, UserTicket
-    from templates_app.models import Business, BusinessMember
+    from .models import App, Business, BusinessMember, UserTicket
 
     for model in (App, UserTicket, Business, BusinessMember, get_user_model()):
         post_save.connect(clear, sender=model, weak=False, dispatch_uid=f"auth-cache-save-{model.__name__}")
