@@ -37,6 +37,9 @@ class TaskStatus(models.TextChoices):
 
 
 TASK_NAME_MAX_LENGTH = 100
+# The engine's run states that end a task (is_finished; is_revoked for REVOKED). FAILED does not:
+# an operator may retry or skip.
+FINAL_RUN_STATES = ("FINISHED", "REVOKED")
 
 
 class TaskInstance(models.Model):

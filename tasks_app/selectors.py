@@ -1,10 +1,15 @@
-"""Reads on tasks, each a fixed number of queries whatever the size of the run or the business."""
+"""Reads on tasks, each a fixed number of queries whatever the size of the run or the business.
+
+Reads never write. Until the end of a run is recorded on its task (the run_finished
+signal, or the maintenance tick's `services.reconcile_run_ends`), the answers take
+the run's state from the engine.
+"""
 from __future__ import annotations
 
 import copy
 import datetime as dt
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q, QuerySet
 
@@ -14,7 +19,10 @@ from sops_common.timefmt import format_time, parse_time
 from templates_app.models import Category, Template
 
 from . import tree_prep
-from .models import CreateMethod, FlowType, TaskInstance, TaskStatus
+from .models import FINAL_RUN_STATES, CreateMethod, FlowType, TaskInstance, TaskStatus
+
+if TYPE_CHECKING:
+    from pipeline_engine.api import RunSummary
 
 # The exact answer for a task that has not started (no id, integer skip), as the original.
 CREATED_STATUS: dict[str, Any] = {"start_time": None, "state": "CREATED", "retry": 0, "skip": 0,
@@ -43,10 +51,11 @@ def get_task(business: Business, task_id: Any, *, with_tree: bool = True) -> Tas
     return task
 
 
-def _get(obj: Any, name: str, default: Any = None) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
+def end_flags(task: TaskInstance, run_state: str | None) -> tuple[bool, bool]:
+    """(is_finished, is_revoked) of the task, from the engine's run state when the row does not say yet."""
+    if task.is_finished or run_state not in FINAL_RUN_STATES:
+        return task.is_finished, task.is_revoked
+    return True, run_state == "REVOKED"
 
 
 # --- status -------------------------------------------------------------------------------------------
@@ -72,23 +81,10 @@ def status_of(task: TaskInstance, raw: dict | None, *, with_children: bool = Tru
     return data
 
 
-def _heal(task: TaskInstance, state: str | None, finish_time: Any = None) -> None:
-    """The run ended but the task row does not say so (the run_finished signal was lost): mirror it now.
-
-    Idempotent, and only ever writes once per task, so reads stay reads in the normal case.
-    """
-    if state in ("FINISHED", "REVOKED") and not task.is_finished:
-        from .services import record_run_end
-
-        record_run_end(run_id=task.run_id, state=state, meta={"task_id": task.pk}, finish_time=finish_time)
-
-
 def task_status(task: TaskInstance) -> dict[str, Any]:
     if not task.is_started or not task.run_id:
         return copy.deepcopy(CREATED_STATUS)
-    raw = _engine().get_status_tree(task.run_id)
-    _heal(task, raw.get("state"), raw.get("finish_time"))
-    return status_of(task, raw)
+    return status_of(task, _engine().get_status_tree(task.run_id))
 
 
 def tasks_status(business: Business, task_ids: list[Any], *, include_children: bool = False) -> list[dict[str, Any]]:
@@ -105,14 +101,14 @@ def tasks_status(business: Business, task_ids: list[Any], *, include_children: b
     trees = _engine().get_status_trees(run_ids) if run_ids else {}
     return [{
         "id": t.pk, "name": t.name, "flow_type": t.flow_type, "current_flow": t.current_flow,
-        "is_started": t.is_started, "is_finished": t.is_finished,
+        "is_started": t.is_started, "is_finished": end_flags(t, (trees.get(t.run_id) or {}).get("state"))[0],
         "status": status_of(t, trees.get(t.run_id), with_children=include_children),
     } for t in tasks]
 
 
 # --- detail -------------------------------------------------------------------------------------------
 
-def _summary(task: TaskInstance) -> Any:
+def _summary(task: TaskInstance) -> RunSummary | None:
     if not task.is_started or not task.run_id:
         return None
     return _engine().get_run_summary(task.run_id)
@@ -134,16 +130,18 @@ def task_detail(task: TaskInstance) -> dict[str, Any]:
     outputs: list[dict[str, Any]] = []
     ex_data = ""
     start_time, finish_time, elapsed = task.start_time, task.finish_time, task.elapsed_time
+    is_finished, is_revoked = task.is_finished, task.is_revoked
     if summary is not None:
-        _heal(task, _get(summary, "state"), _get(summary, "finish_time"))
-        produced = _outputs_dict(_get(summary, "outputs"))
+        is_finished, is_revoked = end_flags(task, summary.state)
+        produced = _outputs_dict(summary.outputs)
         for key in tree.get("outputs") or []:
             if key in produced:
                 outputs.append({"key": key, "value": produced[key], "name": (constants.get(key) or {}).get("name", key)})
-        ex_data = _get(summary, "ex_data") or ""
-        start_time = _get(summary, "start_time") or start_time
-        finish_time = _get(summary, "finish_time") or finish_time
-        elapsed = _get(summary, "elapsed_time", elapsed) or elapsed
+        # TODO(arch-engine): read summary.ex_data directly once RunSummary has the field.
+        ex_data = getattr(summary, "ex_data", "") or ""
+        start_time = summary.start_time or start_time
+        finish_time = summary.finish_time or finish_time
+        elapsed = summary.elapsed_time or elapsed
     return {
         "id": task.pk,
         "name": task.name,
@@ -164,8 +162,8 @@ def task_detail(task: TaskInstance) -> dict[str, Any]:
         "end_time": format_time(finish_time, tz),
         "elapsed_time": int(elapsed or 0),
         "is_started": task.is_started,
-        "is_finished": task.is_finished,
-        "is_revoked": task.is_revoked,
+        "is_finished": is_finished,
+        "is_revoked": is_revoked,
         "pipeline_tree": tree,
         "task_url": task.url,
         "constants": constants,

@@ -7,6 +7,7 @@ never disagree.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +22,7 @@ from templates_app.subprocesses import unfold_subprocesses
 
 from . import tree_prep
 from .models import (
+    FINAL_RUN_STATES,
     TASK_NAME_MAX_LENGTH,
     CreateMethod,
     CurrentFlow,
@@ -263,8 +265,6 @@ def claim_functionalization_task(*, task: TaskInstance, username: str, constants
 
 # --- run end ------------------------------------------------------------------------------------------
 
-FINAL_STATES = ("FINISHED", "REVOKED")
-
 
 @transaction.atomic
 def record_run_end(*, run_id: str, state: str, meta: dict | None = None,
@@ -278,11 +278,11 @@ def record_run_end(*, run_id: str, state: str, meta: dict | None = None,
     This runs in a worker after every run, so it is one conditional UPDATE (idempotent: a
     repeat finds is_finished already set; no row lock needed) and one small read. The
     signal arrives right after the engine's commit, so "now" is the finish time unless the
-    caller knows better (a read that repairs a lost signal passes the run's own time).
+    caller knows better (`reconcile_run_ends` passes the run's own time).
     """
     task_id = (meta or {}).get("task_id")
     qs = TaskInstance.objects.filter(pk=task_id) if task_id else TaskInstance.objects.filter(run_id=run_id)
-    if state in FINAL_STATES:
+    if state in FINAL_RUN_STATES:
         qs.filter(is_finished=False).update(is_finished=True, is_revoked=state == "REVOKED",
                                             finish_time=finish_time or timezone.now())
     row = qs.values_list("pk", "callback_url").first()
@@ -295,4 +295,40 @@ def record_run_end(*, run_id: str, state: str, meta: dict | None = None,
         task = TaskInstance.objects.get(pk=row[0])
         queue_callback(task, state)
     return task
+
+
+RECONCILE_BATCH = 200
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """What one `reconcile_run_ends` pass did."""
+
+    recorded: int  # tasks whose run end it recorded
+    next_after_id: int  # where the next pass starts; 0 when this one reached the last task
+
+
+def reconcile_run_ends(*, after_id: int = 0, limit: int = RECONCILE_BATCH) -> Reconciled:
+    """Record the end of runs the engine finished or revoked while their task still says running.
+
+    The run_finished signal records an end as it happens; this repairs an end whose signal was
+    lost (a worker killed between the engine's commit and the receiver). It looks at one batch
+    of started, unfinished tasks, in id order after `after_id`: one query here, one batch read
+    of the engine, and a `record_run_end` (one transaction) per run that has ended. Idempotent,
+    like `record_run_end`: a second pass, or a signal arriving at the same time, records nothing
+    twice and queues no second callback. The maintenance tick calls it with the cursor the
+    previous call returned, so every unfinished task is looked at again after a full round.
+    """
+    rows = list(TaskInstance.objects.filter(is_started=True, is_finished=False, pk__gt=after_id)
+                .exclude(run_id="").order_by("pk").values_list("pk", "run_id")[:limit])
+    if not rows:
+        return Reconciled(recorded=0, next_after_id=0)
+    summaries = _engine().get_run_summaries([run_id for _pk, run_id in rows])
+    recorded = 0
+    for pk, run_id in rows:
+        summary = summaries.get(run_id)
+        if summary is not None and summary.state in FINAL_RUN_STATES:
+            record_run_end(run_id=run_id, state=summary.state, meta={"task_id": pk}, finish_time=summary.finish_time)
+            recorded += 1
+    return Reconciled(recorded=recorded, next_after_id=rows[-1][0] if len(rows) == limit else 0)
 

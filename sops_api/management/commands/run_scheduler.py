@@ -1,7 +1,9 @@
-"""`python manage.py run_scheduler`: fire periodic tasks and run the engine's sweep, every second.
+"""`python manage.py run_scheduler`: the maintenance tick (sops_api/maintenance.py), every second.
 
-Any number of these may run against one database; each due fire time is fired
-once (see periodic_app.scheduler). SIGINT/SIGTERM finish the current tick and exit.
+Periodic tasks fire, the engine sweeps, lost run ends are recorded and lost
+callback deliveries re-sent. Any number of these may run against one database;
+each due fire time is fired once (see periodic_app.scheduler). SIGINT/SIGTERM
+finish the current tick and exit.
 """
 from __future__ import annotations
 
@@ -9,39 +11,26 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections, connection
 
 from periodic_app import clock, scheduler
+from sops_api.maintenance import Maintenance
 
 logger = logging.getLogger("sops.periodic")
 
 
-def load_engine_sweep() -> Callable[[], Any] | None:
-    """The engine's timer/lease sweep, imported late so the scheduler runs without the engine."""
-    try:
-        from pipeline_engine.runtime import reaper
-    except ImportError as exc:
-        logger.warning("pipeline_engine.runtime.reaper is not available (%s); running without the engine sweep", exc)
-        return None
-    sweep = getattr(reaper, "sweep", None)
-    if not callable(sweep):
-        logger.warning("pipeline_engine.runtime.reaper has no sweep(); running without the engine sweep")
-        return None
-    return sweep
-
-
 class Command(BaseCommand):
-    help = "Fire due periodic tasks (exactly once across processes) and run the engine's sweep, in a loop."
+    help = ("Fire due periodic tasks (exactly once across processes), run the engine's sweep, record lost run "
+            "ends and re-send lost callbacks, in a loop.")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--once", action="store_true", help="run one tick and one sweep, then exit")
+        parser.add_argument("--once", action="store_true", help="run one tick, then exit")
         parser.add_argument("--interval", type=float, default=1.0, help="seconds between ticks (default 1)")
         parser.add_argument("--batch-size", type=int, default=scheduler.DEFAULT_BATCH_SIZE,
-                            help="due rows claimed per transaction")
+                            help="due periodic tasks claimed per transaction")
         parser.add_argument("--no-sweep", action="store_true", help="do not run the engine's sweep")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -56,33 +45,18 @@ class Command(BaseCommand):
             signal.signal(signal.SIGINT, request_stop)
             signal.signal(signal.SIGTERM, request_stop)
 
-        sweep = None if options["no_sweep"] else load_engine_sweep()
-        from tasks_app.callbacks import resend_stuck  # late, like the engine sweep: apps load first
-
+        maintenance = Maintenance(batch_size=options["batch_size"], sweep=not options["no_sweep"])
         if clock.is_fake():
             logger.warning("scheduler clock is simulated (SOPS_SCHEDULER_* variables); now is %s", clock.now())
         logger.info("scheduler started: interval %.2fs, batch size %s, engine sweep %s",
-                    interval, options["batch_size"], "on" if sweep else "off")
+                    interval, options["batch_size"], "on" if maintenance.sweep else "off")
         while True:
             started = time.monotonic()
             if not connection.in_atomic_block:
                 # A long-running process must notice dropped or stale connections (database
                 # restarts); never close one a caller (call_command inside a transaction) uses.
                 close_old_connections()
-            try:
-                scheduler.tick(batch_size=options["batch_size"])
-            except Exception:
-                logger.exception("scheduler tick failed; retrying on the next one")
-            if sweep is not None:
-                try:
-                    sweep()
-                except Exception:
-                    logger.exception("engine sweep failed; retrying on the next tick")
-            try:
-                # callback_url deliveries whose Celery message was lost are sent again.
-                resend_stuck()
-            except Exception:
-                logger.exception("callback_url re-dispatch failed; retrying on the next tick")
+            maintenance.tick()
             if options["once"] or stop.is_set():
                 break
             stop.wait(max(0.0, interval - (time.monotonic() - started)))
