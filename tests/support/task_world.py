@@ -9,6 +9,7 @@ nodes; 40 is a common template.
 """
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -137,6 +138,18 @@ class FakeEngine:
         self.calls.append(("get_status_trees", (run_ids,), {}))
         return {r: self.status_trees[r] for r in run_ids if r in self.status_trees}
 
+    def get_run_summaries(self, run_ids: list[str]) -> dict:
+        """Summaries made from the status trees the test set (state, times, no outputs)."""
+        from pipeline_engine.api import RunSummary
+
+        self.calls.append(("get_run_summaries", (run_ids,), {}))
+        return {r: RunSummary(run_id=r, state=t["state"], start_time=t.get("start_time"),
+                              finish_time=t.get("finish_time"), elapsed_time=t.get("elapsed_time", 0))
+                for r, t in self.status_trees.items() if r in run_ids}
+
+    def get_run_summary(self, run_id: str) -> Any:
+        return self.get_run_summaries([run_id]).get(run_id)
+
     def names(self) -> list[str]:
         return [c[0] for c in self.calls]
 
@@ -159,3 +172,17 @@ def create_task(world: World, template_pk: int = 10, **kw: Any) -> Any:
     business = template.business or world.biz2
     return services.create_task(business=business, template=template, name=kw.pop("name", "t"), creator="alice",
                                 app_code="app_code", **kw)
+
+
+def ended_run(task: Any, state: str = "FINISHED", at: dt.datetime | None = None) -> dict[str, Any]:
+    """A root status tree saying the task's run ended (for FakeEngine.status_trees)."""
+    at = at or dt.datetime(2024, 1, 1, 0, 0, 5, tzinfo=dt.UTC)
+    return {"id": task.run_id, "state": state, "name": "", "retry": 0, "skip": False, "loop": 1, "version": "",
+            "error_ignorable": False, "start_time": at - dt.timedelta(seconds=5), "finish_time": at,
+            "elapsed_time": 5, "children": {}}
+
+
+def writes(queries: Any) -> list[str]:
+    """The statements among captured queries that change data."""
+    return [q["sql"] for q in queries.captured_queries
+            if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "REPLACE"))]

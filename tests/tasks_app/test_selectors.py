@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from sops_common.errors import InvalidInput, NotFound
 from tasks_app import selectors, services
-from tests.support.task_world import create_task
+from tests.support.task_world import create_task, ended_run, writes
 
 pytestmark = pytest.mark.django_db
 
@@ -78,3 +78,43 @@ def test_query_task_count_is_one_query(world, fake_engine, django_assert_num_que
     create_task(world)
     with django_assert_num_queries(1):
         selectors.task_count(world.biz2, "category", {"is_started": False})
+
+
+def test_reads_of_an_ended_but_unrecorded_run_answer_the_engine_and_write_nothing(
+        world, fake_engine, client, django_capture_on_commit_callbacks):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tasks_app.models import TaskCallbackRecord, TaskInstance
+
+    task = create_task(world, callback_url="http://127.0.0.1:9/hook")
+    services.start_task(task=task, executor="alice")
+    task.refresh_from_db()
+    # The engine ended the run; its run_finished signal never reached the task (a lost signal).
+    fake_engine.status_trees[task.run_id] = ended_run(task, "REVOKED")
+    creds = world.creds()
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks() as sent:
+        status = client.get(f"/apigw/get_task_status/{task.pk}/2/", creds).json()
+        detail = client.get(f"/apigw/get_task_detail/{task.pk}/2/", creds).json()
+        batch = client.post("/apigw/get_tasks_status/2/", {**creds, "task_id_list": [task.pk]},
+                            content_type="application/json").json()
+    assert status["data"]["state"] == "REVOKED"
+    assert detail["data"]["is_finished"] is True and detail["data"]["is_revoked"] is True
+    assert detail["data"]["finish_time"] == "2024-01-01 08:00:05 +0800"
+    assert batch["data"][0]["is_finished"] is True and batch["data"][0]["status"]["state"] == "REVOKED"
+    assert writes(queries) == [] and sent == []
+    task.refresh_from_db()
+    assert not task.is_finished and task.finish_time is None
+    assert not TaskCallbackRecord.objects.filter(task=task).exists()
+    assert TaskInstance.objects.filter(pk=task.pk, is_finished=False).exists()
+
+
+def test_a_run_still_going_reads_as_the_task_row_says(world, fake_engine):
+    task = create_task(world)
+    services.start_task(task=task, executor="alice")
+    task.refresh_from_db()
+    fake_engine.status_trees[task.run_id] = ended_run(task, "FAILED")
+    assert selectors.end_flags(task, "FAILED") == (False, False)
+    assert selectors.end_flags(task, "RUNNING") == (False, False)
+    assert selectors.end_flags(task, "FINISHED") == (True, False)
+    assert selectors.tasks_status(world.biz2, [task.pk])[0]["is_finished"] is False

@@ -1,6 +1,7 @@
 """Writes on tasks: create, start, operate, claim, and recording run ends, with the engine faked."""
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from sops_common.errors import InvalidInput, InvalidOperation
 from tasks_app import services, tree_prep
 from tasks_app.models import TaskInstance
-from tests.support.task_world import create_task
+from tests.support.task_world import create_task, ended_run
 
 pytestmark = pytest.mark.django_db
 
@@ -142,3 +143,52 @@ def test_run_end_is_mirrored(world, fake_engine):
     services.record_run_end(run_id=task.run_id, state="REVOKED", meta={"task_id": task.pk})
     task.refresh_from_db()
     assert task.is_finished and task.is_revoked and task.finish_time
+
+
+def test_reconcile_records_ended_runs_once_and_queues_their_callback_once(
+        world, fake_engine, django_capture_on_commit_callbacks, monkeypatch):
+    from tasks_app import callbacks
+    from tasks_app.models import TaskCallbackRecord
+
+    dispatched: list[int] = []
+    monkeypatch.setattr(callbacks, "_dispatch", lambda record_id, dispatch: dispatched.append(record_id))
+    ended, running, unstarted = (create_task(world, name=n, callback_url="http://127.0.0.1:9/hook")
+                                 for n in ("ended", "running", "unstarted"))
+    for task in (ended, running):
+        services.start_task(task=task, executor="alice")
+        task.refresh_from_db()
+    fake_engine.status_trees[ended.run_id] = ended_run(ended, "FINISHED")
+    fake_engine.status_trees[running.run_id] = {**ended_run(running), "state": "RUNNING", "finish_time": None}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = services.reconcile_run_ends()
+    assert first == services.Reconciled(recorded=1, next_after_id=0)
+    ended.refresh_from_db()
+    assert ended.is_finished and not ended.is_revoked
+    assert ended.finish_time == dt.datetime(2024, 1, 1, 0, 0, 5, tzinfo=dt.UTC)  # the run's own end
+    (record,) = TaskCallbackRecord.objects.filter(task=ended)
+    assert record.state == "FINISHED" and dispatched == [record.pk]
+    assert not TaskInstance.objects.get(pk=running.pk).is_finished
+    assert not TaskInstance.objects.get(pk=unstarted.pk).is_finished
+
+    # A second pass (or one racing the late signal) finds nothing more to do.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.reconcile_run_ends() == services.Reconciled(recorded=0, next_after_id=0)
+    services.record_run_end(run_id=ended.run_id, state="FINISHED", meta={"task_id": ended.pk})
+    assert TaskCallbackRecord.objects.filter(task=ended).count() == 1 and len(dispatched) == 1
+
+
+def test_reconcile_works_through_the_tasks_a_batch_at_a_time(world, fake_engine):
+    tasks = [create_task(world, name=f"t{i}") for i in range(5)]
+    for task in tasks:
+        services.start_task(task=task, executor="alice")
+        task.refresh_from_db()
+        fake_engine.status_trees[task.run_id] = ended_run(task)
+    first = services.reconcile_run_ends(limit=2)
+    assert first == services.Reconciled(recorded=2, next_after_id=tasks[1].pk)
+    assert services.reconcile_run_ends(after_id=first.next_after_id, limit=2).next_after_id == tasks[3].pk
+    last = services.reconcile_run_ends(after_id=tasks[3].pk, limit=2)
+    assert last == services.Reconciled(recorded=1, next_after_id=0)  # the round is over: start again
+    assert TaskInstance.objects.filter(pk__in=[t.pk for t in tasks], is_finished=True).count() == 5
+    # Engine batch reads only: one per pass, whatever the batch holds.
+    assert fake_engine.names().count("get_run_summaries") == 3

@@ -8,10 +8,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from pipeline_engine.api import RunSummary
 from tasks_app import services
 from tasks_app.models import CallbackStatus, TaskCallbackRecord, TaskInstance
 from tests.conftest import wait_for
-from tests.support.live_http import Http, child_state, node_id_of, ok, wait_status
+from tests.support import task_trees as trees
+from tests.support.live_http import Http, Receiver, child_state, node_id_of, ok, wait_status
+from tests.support.task_world import writes
 
 CREDS = {"app_code": "app_code", "app_secret": "app_secret", "access_token": "access_token"}
 
@@ -207,6 +210,64 @@ def test_callback_url_is_called_once_when_the_run_ends(http):
         assert TaskCallbackRecord.objects.filter(task_id=task["task_id"]).count() == 1
     finally:
         server.shutdown()
+
+
+@pytest.mark.worker
+def test_reads_never_write_and_the_tick_records_a_lost_run_end_once(http, client):
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    receiver = Receiver()
+    try:
+        task = create(http, callback_url=receiver.base + "/hook")
+        tid, pause = task["task_id"], node_id_of(task["pipeline_tree"], "pause_node")
+        ok(http.post(f"start_task/{tid}/2/"))
+        wait_status(http, tid, lambda d: child_state(d, pause) == "RUNNING")
+        ok(http.post(f"node_callback/{tid}/2/", {"node_id": pause, "callback_data": {}}))
+        wait_for(lambda: len(receiver.posts) == 1, message="the run_finished signal's callback POST")
+        # Lose the end the signal recorded, as a worker killed before its receiver ran would.
+        TaskInstance.objects.filter(pk=tid).update(is_finished=False, finish_time=None)
+        TaskCallbackRecord.objects.filter(task_id=tid).delete()
+        receiver.posts.clear()
+
+        with CaptureQueriesContext(connection) as queries:
+            status = ok(client.get(f"/apigw/get_task_status/{tid}/2/", CREDS).json())
+            detail = ok(client.get(f"/apigw/get_task_detail/{tid}/2/", CREDS).json())
+        assert status["state"] == "FINISHED" and detail["is_finished"] is True and detail["finish_time"]
+        assert writes(queries) == []
+        assert ok(http.get(f"get_task_status/{tid}/2/"))["state"] == "FINISHED"  # and over the wire
+        assert not TaskInstance.objects.get(pk=tid).is_finished
+        assert not TaskCallbackRecord.objects.filter(task_id=tid).exists()
+
+        call_command("run_scheduler", "--once", "--no-sweep")
+        call_command("run_scheduler", "--once", "--no-sweep")
+        recorded = TaskInstance.objects.get(pk=tid)
+        assert recorded.is_finished and not recorded.is_revoked and recorded.finish_time
+        wait_for(lambda: receiver.posts, message="the reconciled end's callback POST")
+        assert TaskCallbackRecord.objects.filter(task_id=tid).count() == 1
+        wait_for(lambda: TaskCallbackRecord.objects.filter(task_id=tid, status=CallbackStatus.SUCCESS).exists(),
+                 message="the callback record says success")
+        assert [post["state"] for post in receiver.posts] == ["FINISHED"]
+    finally:
+        receiver.close()
+
+
+@pytest.mark.worker
+@pytest.mark.xfail(condition=not hasattr(RunSummary(run_id="", state="", start_time=None, finish_time=None,
+                                                    elapsed_time=0), "ex_data"),
+                   reason="RunSummary.ex_data comes with arch-engine's branch", strict=True)
+def test_a_failed_task_shows_its_failure_message(http, live_world):
+    from templates_app.services import create_template
+
+    create_template(name="fails", pipeline_tree=trees.blocked_then_assign(), creator="alice",
+                    business=live_world.biz2, pk=601)
+    task = create(http, template_id=601)
+    ok(http.post(f"start_task/{task['task_id']}/2/"))
+    wait_status(http, task["task_id"], lambda d: d["state"] == "FAILED")
+    detail = ok(http.get(f"get_task_detail/{task['task_id']}/2/"))
+    assert "SOPS_HTTP_ALLOWLIST" in detail["ex_data"], detail["ex_data"]
+    assert detail["is_finished"] is False
 
 
 def test_create_and_start_is_one_transaction(world, fake_engine, client):
