@@ -162,7 +162,7 @@ class BusinessAdmin(admin.ModelAdmin):
 
     @admin.display(description="members", ordering="_members")
     def member_count(self, obj: Business) -> int:
-        return obj._members  # annotated by get_queryset
+        return obj._members  # type: ignore[attr-defined]  # annotated by get_queryset
 
 
 @admin.register(BusinessMember)

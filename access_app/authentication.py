@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from sops_common.errors import Forbidden
 
@@ -19,7 +19,7 @@ from .models import App, UserTicket
 @dataclass
 class Caller:
     app: App
-    user: AbstractBaseUser
+    user: User
     role: str | None = None  # the user's role in the business of the request, once authorised
 
 

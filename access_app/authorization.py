@@ -1,7 +1,7 @@
 """Whether a user's role in a business allows an operation (superusers are maintainers everywhere)."""
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from sops_common.errors import Forbidden
 
@@ -9,7 +9,7 @@ from . import cache
 from .models import ROLE_RANK, Business, BusinessMember, Role
 
 
-def role_in(user: AbstractBaseUser, business: Business) -> str | None:
+def role_in(user: User, business: Business) -> str | None:
     """The user's role in the business (remembered briefly, see cache.py); None for an outsider."""
     if user.is_superuser:
         return Role.MAINTAINER
@@ -17,7 +17,7 @@ def role_in(user: AbstractBaseUser, business: Business) -> str | None:
         BusinessMember.objects.filter(business=business, user=user).values_list("role", flat=True).first()))
 
 
-def authorize(user: AbstractBaseUser, business: Business, required: str) -> str:
+def authorize(user: User, business: Business, required: str) -> str:
     """The user's role in the business if it reaches `required`; Forbidden otherwise."""
     role = role_in(user, business)
     if role is None:

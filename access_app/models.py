@@ -15,9 +15,12 @@ from django.utils import timezone
 
 from .hashing import check_secret, hash_secret
 
+APP_CODE_MAX_LENGTH = 64
+BUSINESS_NAME_MAX_LENGTH = 128
+
 
 class App(models.Model):
-    app_code = models.CharField(max_length=64, unique=True)
+    app_code = models.CharField(max_length=APP_CODE_MAX_LENGTH, unique=True)
     name = models.CharField(max_length=128, blank=True)
     secret_hash = models.CharField(max_length=256, editable=False)
     enabled = models.BooleanField(default=True)
@@ -73,7 +76,7 @@ class Business(models.Model):
     """The scope of templates, tasks and roles (a CMDB business), with the time zone its times render in."""
 
     bk_biz_id = models.BigIntegerField(unique=True)
-    name = models.CharField(max_length=128)
+    name = models.CharField(max_length=BUSINESS_NAME_MAX_LENGTH)
     time_zone = models.CharField(max_length=64, default="Asia/Shanghai", validators=[validate_time_zone])
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from sops_common.errors import InvalidInput, NotFound
 
@@ -29,7 +29,7 @@ def ticket_for_token(raw: str) -> UserTicket | None:
     return UserTicket.objects.filter(digest=token_digest(raw)).select_related("user").first()
 
 
-def ticket_is_usable(ticket: UserTicket | None, user: AbstractBaseUser | None = None) -> bool:
+def ticket_is_usable(ticket: UserTicket | None, user: User | None = None) -> bool:
     """Not revoked, not expired, and (when `user` is given) that user's."""
     return (ticket is not None and not ticket.revoked and not ticket.is_expired
             and (user is None or ticket.user_id == user.pk))

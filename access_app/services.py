@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -20,10 +20,18 @@ from sops_common.errors import InvalidInput
 
 from . import cache
 from .hashing import token_digest
-from .models import App, Business, BusinessMember, Role, UserTicket, validate_time_zone
+from .models import (
+    APP_CODE_MAX_LENGTH,
+    BUSINESS_NAME_MAX_LENGTH,
+    App,
+    Business,
+    BusinessMember,
+    Role,
+    UserTicket,
+    validate_time_zone,
+)
 
 ACCESS_TOKEN_DEFAULT_TTL = dt.timedelta(days=7)
-APP_CODE_MAX = App._meta.get_field("app_code").max_length
 
 
 def generate_secret() -> str:
@@ -31,8 +39,8 @@ def generate_secret() -> str:
 
 
 def _check_app_code(app_code: str) -> None:
-    if not app_code or len(app_code) > APP_CODE_MAX or any(ch.isspace() for ch in app_code):
-        raise InvalidInput(f"app_code must be 1 to {APP_CODE_MAX} characters without spaces")
+    if not app_code or len(app_code) > APP_CODE_MAX_LENGTH or any(ch.isspace() for ch in app_code):
+        raise InvalidInput(f"app_code must be 1 to {APP_CODE_MAX_LENGTH} characters without spaces")
 
 
 @transaction.atomic
@@ -78,7 +86,7 @@ def _default_expiry(kind: str, expires_in: int | None) -> dt.datetime | None:
 
 
 @transaction.atomic
-def issue_ticket(*, user: AbstractBaseUser, kind: str = UserTicket.ACCESS_TOKEN, expires_in: int | None = None,
+def issue_ticket(*, user: User, kind: str = UserTicket.ACCESS_TOKEN, expires_in: int | None = None,
                  raw: str | None = None) -> tuple[UserTicket, str]:
     """Issue a ticket for `user`; returns it with the raw token, which is never stored."""
     if kind not in (UserTicket.BK_TOKEN, UserTicket.ACCESS_TOKEN):
@@ -101,7 +109,7 @@ def revoke_tickets(*, tickets: Iterable[UserTicket]) -> int:
 
 
 @transaction.atomic
-def ensure_user(*, username: str, superuser: bool = False, password: str | None = None) -> AbstractBaseUser:
+def ensure_user(*, username: str, superuser: bool = False, password: str | None = None) -> User:
     """Fetch or create a user; a new one has no usable password unless one is given."""
     user_model = get_user_model()
     user = user_model.objects.filter(username=username).first()
@@ -124,8 +132,8 @@ def ensure_user(*, username: str, superuser: bool = False, password: str | None 
 def create_business(*, bk_biz_id: int, name: str, time_zone: str = "Asia/Shanghai") -> Business:
     if Business.objects.filter(bk_biz_id=bk_biz_id).exists():
         raise InvalidInput(f"business[bk_biz_id={bk_biz_id}] already exists")
-    if not name or len(name) > Business._meta.get_field("name").max_length:
-        raise InvalidInput("business name must be 1 to 128 characters")
+    if not name or len(name) > BUSINESS_NAME_MAX_LENGTH:
+        raise InvalidInput(f"business name must be 1 to {BUSINESS_NAME_MAX_LENGTH} characters")
     try:
         validate_time_zone(time_zone)
     except ValidationError as exc:
@@ -134,7 +142,7 @@ def create_business(*, bk_biz_id: int, name: str, time_zone: str = "Asia/Shangha
 
 
 @transaction.atomic
-def set_member_role(*, business: Business, user: AbstractBaseUser, role: str) -> BusinessMember:
+def set_member_role(*, business: Business, user: User, role: str) -> BusinessMember:
     """Give `user` exactly `role` in `business` (creating the membership if needed)."""
     if role not in Role.values:
         raise InvalidInput(f"role must be one of {', '.join(Role.values)}")

@@ -64,7 +64,7 @@ def format_status(node: dict, tz: Any, names: dict[str, str]) -> dict[str, Any]:
     out = {k: v for k, v in node.items() if k not in ("children", "created_time")}
     out["start_time"] = format_time(node.get("start_time"), tz, empty=None)
     out["finish_time"] = format_time(node.get("finish_time"), tz, empty=None)
-    if names.get(node.get("id")):
+    if names.get(node.get("id") or ""):
         out["name"] = names[node["id"]]
     out["children"] = {cid: format_status(child, tz, names) for cid, child in (node.get("children") or {}).items()}
     return out
@@ -118,7 +118,7 @@ def _outputs_dict(raw: Any) -> dict[str, Any]:
     if isinstance(raw, dict):
         return raw
     if isinstance(raw, list):
-        return {item.get("key"): item.get("value") for item in raw if isinstance(item, dict) and "key" in item}
+        return {item["key"]: item.get("value") for item in raw if isinstance(item, dict) and "key" in item}
     return {}
 
 
@@ -193,7 +193,7 @@ def _outputs_list(outputs: dict[str, Any], outputs_format: list[dict] | None, wi
     seen: set[str] = set()
     if with_format:
         for item in outputs_format or []:
-            key = item.get("key")
+            key = item.get("key") or ""
             seen.add(key)
             result.append({"name": item.get("name", key), "key": key, "value": outputs.get(key, ""), "preset": True})
     names = {i.get("key"): i.get("name") for i in outputs_format or []}
@@ -227,14 +227,15 @@ def node_detail(task: TaskInstance, node_id: str, *, component_code: str = "",
             detail = None
     reached = detail is not None and not (detail.get("state") in ("READY", "CREATED")
                                           and not detail.get("start_time") and not detail.get("histories"))
-    if reached and not subprocess_stack:
+    if detail is not None and reached and not subprocess_stack:
         # The engine knows the node and its name: the task's tree (large for big tasks) stays unread.
         node: dict[str, Any] = {"name": detail.get("name", "")}
     else:
-        node, path = tree_prep.find_node(task.pipeline_tree, node_id, subprocess_stack or None)
-        if node is None:
+        found, path = tree_prep.find_node(task.pipeline_tree, node_id, subprocess_stack or None)
+        if found is None:
             raise NotFound(f"node[node_id={node_id}] not found in task[task_id={task.pk}]")
-    if not reached:
+        node = found
+    if detail is None or not reached:
         # Not reached yet: say so, with the inputs the node would get now.
         ex_data = ""
         inputs: dict[str, Any] = {}

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -20,7 +19,8 @@ from sops_common.errors import InvalidInput, InvalidOperation, NotFound
 from templates_app.models import Template, TemplateSource
 from templates_app.subprocesses import unfold_subprocesses
 
-from . import tree_prep
+from . import callbacks, tree_prep
+from .allowlist import host_allowed
 from .models import (
     FINAL_RUN_STATES,
     TASK_NAME_MAX_LENGTH,
@@ -60,12 +60,6 @@ def validate_callback_url(url: Any) -> str:
     if not host_allowed(parts.hostname):
         raise InvalidInput(f"callback_url host[{parts.hostname}] is not in SOPS_HTTP_ALLOWLIST")
     return url
-
-
-def host_allowed(host: str) -> bool:
-    allow = [h.lower() for h in getattr(settings, "SOPS_HTTP_ALLOWLIST", [])]
-    host = host.lower()
-    return "*" in allow or any(host == h or (h.startswith(".") and host.endswith(h)) for h in allow)
 
 
 # --- create ------------------------------------------------------------------------------------------
@@ -122,12 +116,17 @@ def create_task(*, business: Business, template: Template | None, name: str, cre
         existing = _existing_request(business, app_code, request_id)
         if existing is not None:
             return existing
-    if template is None and pipeline_tree is None:
+    if pipeline_tree is not None:
+        source_tree = pipeline_tree
+    elif template is not None:
+        source_tree = template.pipeline_tree
+    else:
         raise InvalidInput("a task needs a template or a pipeline_tree")
-    source_tree = pipeline_tree if pipeline_tree is not None else template.pipeline_tree
     tree = build_task_tree(business=business, source_tree=source_tree,
                            exclude_task_nodes_id=exclude_task_nodes_id, constants=constants)
 
+    create_info = app_code if create_method == CreateMethod.API else (
+        str(periodic_task_id) if periodic_task_id is not None else app_code)
     fields = dict(
         business=business, template=template,
         template_source=template.source if template else TemplateSource.BUSINESS,
@@ -135,8 +134,7 @@ def create_task(*, business: Business, template: Template | None, name: str, cre
         category=template.category if template else "Other",
         name=name, description=description or "", creator=creator,
         create_method=create_method,
-        create_info=app_code if create_method == CreateMethod.API else (
-            str(periodic_task_id) if periodic_task_id is not None else app_code),
+        create_info=create_info,
         flow_type=flow_type,
         current_flow=CurrentFlow.FUNC_CLAIM if flow_type == FlowType.COMMON_FUNC else CurrentFlow.EXECUTE_TASK,
         pipeline_tree=tree, callback_url=callback_url, request_id=request_id,
@@ -148,7 +146,7 @@ def create_task(*, business: Business, template: Template | None, name: str, cre
     except IntegrityError:
         # Lost a race on the request_id unique index: the winner's task is the answer.
         if request_id is not None:
-            existing = _existing_request(business, fields["create_info"], request_id)
+            existing = _existing_request(business, create_info, request_id)
             if existing is not None:
                 return existing
         raise
@@ -290,10 +288,8 @@ def record_run_end(*, run_id: str, state: str, meta: dict | None = None,
         return None
     task = None
     if row[1]:
-        from .callbacks import queue_callback
-
         task = TaskInstance.objects.get(pk=row[0])
-        queue_callback(task, state)
+        callbacks.queue_callback(task, state)
     return task
 
 

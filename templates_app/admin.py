@@ -29,7 +29,7 @@ class BusinessWithTemplatesAdmin(BusinessAdmin):
 
     @admin.display(description="templates", ordering="_templates")
     def template_count(self, obj: Business) -> int:
-        return obj._templates  # annotated by get_queryset
+        return obj._templates  # type: ignore[attr-defined]  # annotated by get_queryset
 
 
 # Templates extend the business page from above: access_app does not know about templates.
@@ -74,8 +74,8 @@ class TemplateForm(forms.ModelForm):
 
 class TemplateVersionInline(admin.TabularInline):
     model = TemplateVersion
-    fields = ["short_digest", "editor", "created_at", "node_count"]
-    readonly_fields = fields
+    readonly_fields = ("short_digest", "editor", "created_at", "node_count")
+    fields = readonly_fields
     extra = 0
     max_num = 0
     can_delete = False

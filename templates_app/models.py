@@ -24,6 +24,9 @@ class TemplateSource(models.TextChoices):
     COMMON = "common", "common template"
 
 
+TEMPLATE_NAME_MAX_LENGTH = 100
+
+
 def tree_digest(tree: dict) -> str:
     """A stable digest of a tree: the same content always gives the same version id."""
     canonical = json.dumps(tree, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -35,7 +38,7 @@ class Template(models.Model):
 
     source = models.CharField(max_length=16, choices=TemplateSource.choices, default=TemplateSource.BUSINESS)
     business = models.ForeignKey(Business, null=True, blank=True, on_delete=models.PROTECT, related_name="templates")
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=TEMPLATE_NAME_MAX_LENGTH)
     category = models.CharField(max_length=32, choices=Category.choices, default=Category.OTHER)
     description = models.TextField(blank=True, default="")
     creator = models.CharField(max_length=128)

@@ -9,9 +9,7 @@ from django.db import transaction
 from access_app.models import Business
 from sops_common.errors import InvalidInput
 
-from .models import Category, Template, TemplateSource, TemplateVersion, tree_digest
-
-NAME_MAX = Template._meta.get_field("name").max_length
+from .models import TEMPLATE_NAME_MAX_LENGTH, Category, Template, TemplateSource, TemplateVersion, tree_digest
 
 
 def validate_template_tree(tree: Any, business: Business | None = None, template_pk: int | None = None) -> None:
@@ -52,8 +50,8 @@ def record_version(template: Template, editor: str = "") -> TemplateVersion:
 
 
 def _check_fields(name: str, category: str) -> None:
-    if not name or len(name) > NAME_MAX:
-        raise InvalidInput(f"template name must be 1 to {NAME_MAX} characters")
+    if not name or len(name) > TEMPLATE_NAME_MAX_LENGTH:
+        raise InvalidInput(f"template name must be 1 to {TEMPLATE_NAME_MAX_LENGTH} characters")
     if category not in Category.values:
         raise InvalidInput(f"category {category!r} is not one of {', '.join(Category.values)}")
 

@@ -70,6 +70,9 @@ def read_params(request: HttpRequest) -> dict[str, Any]:
     return params
 
 
+_MEMO = "_apigw_params"
+
+
 @dataclass(frozen=True)
 class RequestParams:
     """A request's parameters as read once: `body_error` says the body could not be read,
@@ -81,13 +84,13 @@ class RequestParams:
 
 def request_params(request: HttpRequest) -> RequestParams:
     """The request's parameters, read once per request (the view and the authentication both need them)."""
-    cached = getattr(request, "_apigw_params", None)
+    cached: RequestParams | None = getattr(request, _MEMO, None)
     if cached is None:
         try:
             cached = RequestParams(read_params(request))
         except InvalidInput as exc:
             cached = RequestParams(read_query_params(request), exc)
-        request._apigw_params = cached  # memoised on the request
+        setattr(request, _MEMO, cached)  # noqa: B010 - memoised on Django's request object
     return cached
 
 

@@ -13,11 +13,11 @@ class HasBusinessRole(BasePermission):
     """The user's role in the view's business reaches the view's `required_role`.
 
     Views without a business (`business_kwarg = None`) need none. The role found
-    is kept on the caller (`request.auth.role`).
+    is kept on the caller (`view.caller.role`, the Caller that authentication put in `request.auth`).
     """
 
     def has_permission(self, request: Request, view: Any) -> bool:
         if not view.business_kwarg:
             return True
-        request.auth.role = authorize(request.user, view.business, view.required_role)
+        view.caller.role = authorize(view.caller.user, view.business, view.required_role)
         return True

@@ -27,7 +27,7 @@ SECURITY_SCHEMES = {
         "description": 'A JSON object: {"bk_app_code": ..., "bk_app_secret": ..., "access_token": ...}.',
     },
 }
-SECURITY = [
+SECURITY: list[dict[str, list[str]]] = [
     {"app_code": [], "app_secret": [], "access_token": []},
     {"app_code": [], "app_secret": [], "bk_token": []},
     {"bkapi_authorization": []},

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 from django.http import JsonResponse
 from rest_framework import exceptions as drf_exceptions
@@ -53,9 +53,10 @@ class ApigwView(APIView):
     params: dict[str, Any]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        if request.method.lower() not in self.http_method_names:
+        method = request.method or ""
+        if method.lower() not in self.http_method_names:
             # A wrong method is answered 405 before credentials are even read.
-            raise drf_exceptions.MethodNotAllowed(request.method)
+            raise drf_exceptions.MethodNotAllowed(method)
         read = request_params(request._request)
         if read.body_error is not None and not self.defer_body_errors:
             raise read.body_error
@@ -70,13 +71,15 @@ class ApigwView(APIView):
 
     @property
     def caller(self) -> Caller:
-        return self.request.auth
+        """The app and user that authentication found (request.auth)."""
+        return cast(Caller, self.request.auth)
 
     @property
     def username(self) -> str:
         return self.caller.user.get_username()
 
-    def handle_exception(self, exc: Exception) -> JsonResponse:
+    # DRF's own signature says Response; any HttpResponseBase is accepted (finalize_response checks that).
+    def handle_exception(self, exc: Exception) -> JsonResponse:  # type: ignore[override]
         response = self._error_response(exc)
         match = getattr(self.request, "resolver_match", None)
         code = getattr(response, "envelope_code", UNKNOWN_ERROR)

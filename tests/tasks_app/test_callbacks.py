@@ -10,7 +10,7 @@ import requests
 from django.db import connection, transaction
 from django.utils import timezone
 
-from tasks_app import callbacks, services, tasks
+from tasks_app import callbacks, services
 from tasks_app.models import CallbackStatus, TaskCallbackRecord
 from tests.conftest import wait_for
 from tests.support.live_http import Http, Receiver, ok
@@ -126,10 +126,10 @@ def test_resends_and_attempts_are_bounded(world, fake_engine, dispatched, django
 def test_the_celery_task_uses_the_grace_setting(world, fake_engine, dispatched, settings,
                                                 django_capture_on_commit_callbacks):
     record = _pending(world)
-    assert tasks.resend_stuck_callbacks() == 0
+    assert callbacks.resend_stuck_callbacks() == 0
     settings.SOPS_CALLBACK_RESEND_GRACE_SECONDS = 0
     with django_capture_on_commit_callbacks(execute=True):
-        assert tasks.resend_stuck_callbacks() == 1
+        assert callbacks.resend_stuck_callbacks() == 1
     assert dispatched == [(record.pk, 1)]
 
 
@@ -242,3 +242,22 @@ def test_allowlist_is_checked_again_at_delivery(world, fake_engine, monkeypatch,
     assert callbacks.attempt_delivery(record.pk) is None
     record.refresh_from_db()
     assert record.status == CallbackStatus.FAILED and "SOPS_HTTP_ALLOWLIST" in record.last_error
+
+
+def test_a_failed_attempt_queues_the_next_one_with_its_delay(monkeypatch):
+    queued: list[tuple[tuple, dict]] = []
+    monkeypatch.setattr(callbacks, "attempt_delivery", lambda record_id, dispatch: 4)
+    monkeypatch.setattr(callbacks.send_task_callback, "apply_async", lambda args, **kw: queued.append((args, kw)))
+    callbacks.send_task_callback(7, 2)
+    assert queued == [((7, 2), {"countdown": 4})]
+
+
+def test_a_finished_delivery_queues_nothing(monkeypatch):
+    monkeypatch.setattr(callbacks, "attempt_delivery", lambda record_id, dispatch: None)
+    monkeypatch.setattr(callbacks.send_task_callback, "apply_async", lambda *a, **k: pytest.fail("queued again"))
+    callbacks.send_task_callback(7, 2)
+
+
+@pytest.mark.django_db
+def test_the_resend_task_runs_resend_stuck():
+    assert callbacks.resend_stuck_callbacks() == 0  # nothing pending

@@ -180,7 +180,8 @@ class TaskListView(ApigwView):
             is_finished=bool_param(p, "is_finished") if p.get("is_finished") not in (None, "") else None,
             template_id=int_param(p, "template_id"), create_method=p.get("create_method") or "",
             create_time_start=p.get("create_time_start") or "", create_time_end=p.get("create_time_end") or "",
-            offset=int_param(p, "offset", 0, minimum=0), limit=int_param(p, "limit", 100, minimum=1, maximum=200),
+            offset=int_param(p, "offset", 0, minimum=0) or 0,
+            limit=int_param(p, "limit", 100, minimum=1, maximum=200) or 100,
             with_count=not bool_param(p, "without_count"),
         )
         return ok(items, count=count)
