@@ -1,4 +1,4 @@
-"""Helpers of the periodic-task tests: the examples' template, the spec's examples, shape comparison."""
+"""The periodic examples: their template trees, the spec's example requests and responses, shape comparison."""
 from __future__ import annotations
 
 import ast

@@ -1,4 +1,4 @@
-"""Fixtures of the periodic-task tests: the spec's world (app, users, business 2, the example template)."""
+"""The periodic world (`pt_world`): the spec's world for periodic tasks (app, users, business 2, the example template)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,4 @@
-"""Fixtures of the task tests: a small world matching the spec's examples, and a fake engine.
+"""The task world (`world`, `live_world`): a small world matching the spec's examples; a fake engine (`fake_engine`).
 
 The world: business 2 (blueking) and 1 (demo); the spec's placeholder credentials
 (app_code/app_secret + access_token) for "alice", operator in both; "victor", a viewer
