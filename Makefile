@@ -10,13 +10,14 @@ VAR     := $(CURDIR)/var
 PORT    ?= 8000
 HOST    ?= 127.0.0.1
 
-.PHONY: help install run migrate demo test test-pg lint bench clean
+.PHONY: help install run migrate demo test test-pg lint check bench clean
 
 help:
 	@echo "make run      install if needed, migrate, bootstrap the demo, start web + worker + scheduler"
 	@echo "make test     run the whole test suite (embedded SQLite, or DATABASE_URL/CELERY_BROKER_URL)"
 	@echo "make test-pg  run the suite against the local PostgreSQL and Redis"
 	@echo "make lint     ruff"
+	@echo "make check    the import contracts (lint-imports) and mypy, as configured in pyproject.toml"
 	@echo "make bench    run the benchmarks (bench/run_all.py)"
 
 $(PY):
@@ -72,6 +73,11 @@ test-pg: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+# Architecture and types: the layers and engine boundary ([tool.importlinter]) and mypy ([tool.mypy]).
+check: install
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 bench: install
 	$(PY) bench/run_all.py $(BENCH_ARGS)

@@ -45,6 +45,9 @@ from typing import Any, TypeVar
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The worlds the tests build, each used by the tests of several packages (tests/support/).
+pytest_plugins = ["tests.support.gate", "tests.support.task_world", "tests.support.periodic_world"]
 T = TypeVar("T")
 
 # Test-only components the worker subprocess imports (a slow component that

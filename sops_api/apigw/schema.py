@@ -27,7 +27,7 @@ SECURITY_SCHEMES = {
         "description": 'A JSON object: {"bk_app_code": ..., "bk_app_secret": ..., "access_token": ...}.',
     },
 }
-SECURITY = [
+SECURITY: list[dict[str, list[str]]] = [
     {"app_code": [], "app_secret": [], "access_token": []},
     {"app_code": [], "app_secret": [], "bk_token": []},
     {"bkapi_authorization": []},
@@ -96,8 +96,8 @@ class ApigwAutoSchema(AutoSchema):
         return SECURITY
 
     def get_tags(self) -> list[str]:
-        module = type(self.view).__module__.split(".")[0]
-        return [module.removesuffix("_app")]
+        # The endpoint module's name: templates, tasks or periodic.
+        return [type(self.view).__module__.rsplit(".", 1)[-1]]
 
     def get_operation_id(self) -> str:
         # The endpoint's own name (the first path segment after /apigw/),

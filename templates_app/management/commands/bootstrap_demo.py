@@ -17,19 +17,13 @@ from django.conf import settings
 from django.core.management.color import no_style
 from django.db import connection
 
-from sops_api.management.base import OperatorCommand
-from sops_api.models import App, UserTicket
-from sops_api.services import (
-    create_app,
-    ensure_user,
-    issue_ticket,
-    reset_app_secret,
-    ticket_for_token,
-    ticket_is_usable,
-)
+from access_app.models import App, Business, Role, UserTicket
+from access_app.selectors import ticket_for_token, ticket_is_usable
+from access_app.services import create_app, ensure_user, issue_ticket, reset_app_secret, set_member_role
+from sops_common.commands import OperatorCommand
 from templates_app.demo import demo_templates
-from templates_app.models import Business, Role, Template
-from templates_app.services import create_template, set_member_role
+from templates_app.models import Template
+from templates_app.services import create_template
 
 # The spec's create_task example answers task_id 10 and its later examples use it.
 FIRST_DEMO_TASK_ID = 10
