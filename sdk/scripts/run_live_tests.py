@@ -49,11 +49,11 @@ def start_server(port: int) -> subprocess.Popen:
     SERVER_DIR.mkdir(parents=True)
     env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "CELERY_BROKER_URL")}
     env.update(SOPS_VAR_DIR=str(SERVER_DIR), PROMETHEUS_MULTIPROC_DIR=str(SERVER_DIR / "prometheus"))
-    output = open(SERVER_DIR / "server.log", "wb")  # noqa: SIM115 (kept open for the child's lifetime)
     log(f"starting `make run` on 127.0.0.1:{port} (log: {SERVER_DIR / 'server.log'})")
-    return subprocess.Popen(["make", "--no-print-directory", "run", f"PORT={port}", "HOST=127.0.0.1"],
-                            cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=output,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    with open(SERVER_DIR / "server.log", "wb") as output:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(["make", "--no-print-directory", "run", f"PORT={port}", "HOST=127.0.0.1"],
+                                cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=output,
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def stop_server(server: subprocess.Popen) -> None:
