@@ -10,7 +10,7 @@ VAR     := $(CURDIR)/var
 PORT    ?= 8000
 HOST    ?= 127.0.0.1
 
-.PHONY: help install run migrate demo test test-pg lint check bench clean
+.PHONY: help install run migrate demo test test-pg lint check bench clean sdk-test sdk-operations
 
 help:
 	@echo "make run      install if needed, migrate, bootstrap the demo, start web + worker + scheduler"
@@ -19,6 +19,8 @@ help:
 	@echo "make lint     ruff"
 	@echo "make check    the import contracts (lint-imports) and mypy, as configured in pyproject.toml"
 	@echo "make bench    run the benchmarks (bench/run_all.py)"
+	@echo "make sdk-test the SDK's tests: pip install ./sdk in a fresh virtualenv, against a fresh \`make run\`"
+	@echo "make sdk-operations  regenerate sdk/src/sops_sdk/operations.py from the service's OpenAPI document"
 
 $(PY):
 	$(PYTHON3) -m venv $(VENV)
@@ -81,6 +83,13 @@ check: install
 
 bench: install
 	$(PY) bench/run_all.py $(BENCH_ARGS)
+
+# The SDK (sdk/): its own virtualenv (var/sdk-venv) and its own server (var/sdk-live), see sdk/README.md.
+sdk-test: install
+	$(PY) sdk/scripts/run_live_tests.py $(SDK_TEST_ARGS)
+
+sdk-operations: install
+	$(PY) sdk/scripts/generate_operations.py
 
 clean:
 	rm -rf var .pytest_cache
