@@ -49,7 +49,7 @@ T = TypeVar("T")
 
 # Test-only components the worker subprocess imports (a slow component that
 # honours its stop flag, one that fails, ...).
-WORKER_COMPONENT_MODULES = ["tests.engine.components_for_tests"]
+WORKER_COMPONENT_MODULES = ["tests.pipeline_engine.components_for_tests"]
 
 
 def _ensure_file_test_db() -> None:

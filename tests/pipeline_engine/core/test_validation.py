@@ -5,7 +5,7 @@ import pytest
 
 from pipeline_engine.core.validation import validate_tree
 from pipeline_engine.errors import TreeInvalid
-from tests.engine.trees import TreeBuilder, linear, parallel
+from tests.pipeline_engine.trees import TreeBuilder, linear, parallel
 
 
 def _invalid(tree: dict, *fragments: str) -> str:

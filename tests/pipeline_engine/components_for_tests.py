@@ -73,7 +73,7 @@ TEST_COMPONENTS = [TestSleep, TestFail, TestFlaky]
 
 
 def _register() -> None:
-    from tests.engine import stubs
+    from tests.pipeline_engine import stubs
 
     stubs.install()  # only when the real registry is not there yet
     import importlib

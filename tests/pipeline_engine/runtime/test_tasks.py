@@ -5,7 +5,7 @@ import pytest
 
 from pipeline_engine import api
 from tests.conftest import wait_for
-from tests.engine.trees import linear, parallel
+from tests.pipeline_engine.trees import linear, parallel
 
 pytestmark = [pytest.mark.worker]
 

@@ -17,7 +17,7 @@ from pipeline_engine import api
 from pipeline_engine.errors import InvalidOperation, NodeNotFound, RunNotFound, TreeInvalid
 from pipeline_engine.runtime.models import NodeHistory, NodeState, Run
 from tests.conftest import wait_for
-from tests.engine.trees import TreeBuilder, linear, parallel
+from tests.pipeline_engine.trees import TreeBuilder, linear, parallel
 
 pytestmark = [pytest.mark.worker]
 

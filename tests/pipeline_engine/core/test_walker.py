@@ -8,8 +8,8 @@ import pytest
 from pipeline_engine.core import states as s
 from pipeline_engine.core.components.base import Outcome
 from pipeline_engine.errors import InvalidOperation
-from tests.engine.sim import Sim
-from tests.engine.trees import TreeBuilder, linear, parallel
+from tests.pipeline_engine.sim import Sim
+from tests.pipeline_engine.trees import TreeBuilder, linear, parallel
 
 
 def test_linear_chain_finishes_in_one_step():
