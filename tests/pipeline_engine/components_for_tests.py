@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from pipeline_engine.core.components.base import Component, FieldSpec, Outcome
+from pipeline_engine.core.components import Component, FieldSpec, Outcome, register
 
 
 def _mark(path: str | None, text: str) -> None:
@@ -71,22 +71,5 @@ class TestFlaky(Component):
 
 TEST_COMPONENTS = [TestSleep, TestFail, TestFlaky]
 
-
-def _register() -> None:
-    from tests.pipeline_engine import stubs
-
-    stubs.install()  # only when the real registry is not there yet
-    import importlib
-
-    registry = importlib.import_module("pipeline_engine.core.components")
-
-    register = getattr(registry, "register", None) or getattr(registry, "register_component", None)
-    for cls in TEST_COMPONENTS:
-        try:
-            registry.get_component(cls.code)
-        except KeyError:
-            if register is not None:
-                register(cls)
-
-
-_register()
+for _component in TEST_COMPONENTS:
+    register(_component)
