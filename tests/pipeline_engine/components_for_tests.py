@@ -1,5 +1,7 @@
 """Components only the tests use. The test worker imports this module.
 
+It also loads bench_poll (bench/components.py), which many engine tests run.
+
 - test_sleep (slow): sleeps `seconds`, checking its stop flag every 20 ms;
   writes "start <t>" / "stop <t>" / "end <t>" lines to `marker` when given, so a
   test can prove two nodes overlapped or that a node was told to stop.
@@ -12,6 +14,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import bench.components  # noqa: F401 - registers bench_poll here and in the test worker
 from pipeline_engine.core.components import Component, FieldSpec, Outcome, register
 
 

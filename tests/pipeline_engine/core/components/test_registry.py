@@ -21,7 +21,7 @@ from pipeline_engine.core.components import (
 )
 from pipeline_engine.core.components.base import FieldSpec
 
-BUILTINS = {"noop", "var_assign", "bench_poll", "sleep_timer", "pause_node", "bk_http_request",
+BUILTINS = {"noop", "var_assign", "sleep_timer", "pause_node", "bk_http_request",
             "job_fast_execute_script"}
 
 

@@ -1,4 +1,4 @@
-"""noop, var_assign, bench_poll, pause_node and sleep_timer."""
+"""sleep_timer: waits until a duration passes or a moment comes, in the business's time zone."""
 from __future__ import annotations
 
 import json
@@ -13,36 +13,6 @@ from pipeline_engine.core.components.builtins import sleep_timer
 
 def make_ctx(inputs=None, **kwargs) -> ExecutionContext:
     return ExecutionContext(run_id="run", node_id="node", inputs=dict(inputs or {}), **kwargs)
-
-
-def test_noop_succeeds_and_writes_nothing():
-    ctx = make_ctx({"anything": 1})
-    assert get_component("noop")().execute(ctx) == Outcome.success()
-    assert ctx.outputs == {}
-
-
-def test_var_assign_copies_inputs_to_outputs():
-    inputs = {"a": 1, "b": [1, 2], "c": {"k": "v"}}
-    ctx = make_ctx(inputs)
-    assert get_component("var_assign")().execute(ctx) == Outcome.success()
-    assert ctx.outputs == inputs
-
-
-def test_bench_poll_polls_once_then_succeeds():
-    component = get_component("bench_poll")()
-    ctx = make_ctx()
-    assert component.execute(ctx) == Outcome.poll(0)
-    assert component.schedule(ctx) == Outcome.success()
-
-
-def test_pause_node_waits_for_a_callback_and_outputs_its_data():
-    component = get_component("pause_node")()
-    ctx = make_ctx()
-    assert component.execute(ctx) == Outcome.wait_callback()
-    # A fresh instance serves the callback, as the engine does.
-    data = {"approved": True, "by": "alice"}
-    assert get_component("pause_node")().schedule(ctx, data) == Outcome.success()
-    assert ctx.outputs == {"callback_data": data}
 
 
 class FakeClock:
