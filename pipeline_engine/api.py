@@ -17,13 +17,18 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from pipeline_engine.core import operations
 from pipeline_engine.core import states as s
 from pipeline_engine.core import tree as t
-from pipeline_engine.core.context import ScopeContext, child_context
-from pipeline_engine.core.expressions import ExpressionError, references, render
-from pipeline_engine.core.validation import fill_converge_ids, missing_converge_ids, validate_tree
-from pipeline_engine.core.walker import Walker, start_context, start_frontier
-from pipeline_engine.errors import InvalidOperation, NodeNotFound, RunNotFound, TreeInvalid
+from pipeline_engine.core.nodes import activity
+from pipeline_engine.core.validation import (
+    compile_checked,
+    fill_converge_ids,
+    missing_converge_ids,
+    validate_tree,
+)
+from pipeline_engine.core.walker import start_context, start_frontier
+from pipeline_engine.errors import InvalidOperation, NodeNotFound, RunNotFound
 from pipeline_engine.runtime import metrics, store
 from pipeline_engine.runtime.models import NodeHistory, NodeState, Run
 
@@ -64,7 +69,7 @@ def run_pipeline(tree: dict, *, run_id: str | None = None, time_zone: str = "UTC
     if missing_converge_ids(tree, compiled):
         tree = copy.deepcopy(tree)
         fill_converge_ids(tree, compiled)
-    _detach(compiled)
+    compiled.detach()
     run_id = run_id or uuid.uuid4().hex
     now = timezone.now()
     if not _insert_run(run_id, tree, compiled, meta=meta or {}, time_zone=time_zone or "UTC",
@@ -111,26 +116,6 @@ def _insert_run(run_id: str, tree: dict, compiled: t.CompiledTree, *, meta: dict
         return cursor.rowcount == 1
 
 
-def _detach(compiled: t.CompiledTree) -> None:
-    """Give the compiled tree its own copies of the caller's nested values.
-
-    Compiling keeps references to the raw tree's input values and constants;
-    since the tree is no longer deep-copied, a caller changing its dict after
-    the start would otherwise change the cached compiled tree. Scalars (most
-    values) are shared safely; only dicts and lists are copied.
-    """
-    def own(values: dict[str, Any]) -> dict[str, Any]:
-        if any(isinstance(v, dict | list) for v in values.values()):
-            return {k: copy.deepcopy(v) if isinstance(v, dict | list) else v for k, v in values.items()}
-        return values
-
-    for scope in compiled.scopes.values():
-        scope.constants = own(scope.constants)
-        for node in scope.nodes.values():
-            if node.data:
-                node.data = own(node.data)
-
-
 def _lease():  # type: ignore[no-untyped-def]
     from datetime import timedelta
 
@@ -142,58 +127,47 @@ def _op(run_id: str, fn: Any) -> Any:
     return store.step(run_id, fn, walk=False)
 
 
-def _key(walker: Walker, node_id: str) -> str:
-    """The node's key (path through subprocesses); the active one when ids repeat."""
-    keys = walker.tree.find_keys(node_id)
-    if not keys:
-        raise NodeNotFound(f"node({node_id}) does not exist in pipeline({walker.run.run_id})")
-    for key in keys:
-        if key in walker.active:
-            return key
-    return keys[0]
-
-
 def pause_pipeline(run_id: str) -> None:
-    _op(run_id, lambda w: w.pause())
+    _op(run_id, lambda w: operations.pause(w))
 
 
 def resume_pipeline(run_id: str) -> None:
-    _op(run_id, lambda w: w.resume())
+    _op(run_id, lambda w: operations.resume(w))
 
 
 def revoke_pipeline(run_id: str) -> None:
-    _op(run_id, lambda w: w.revoke())
+    _op(run_id, lambda w: operations.revoke(w))
 
 
 def retry_node(run_id: str, node_id: str, inputs: dict | None = None) -> None:
     if inputs is not None and not isinstance(inputs, dict):
         raise InvalidOperation("inputs field is not a valid object")
-    _op(run_id, lambda w: w.retry(_key(w, node_id), inputs))
+    _op(run_id, lambda w: operations.retry(w, w.resolve_key(node_id), inputs))
 
 
 def skip_node(run_id: str, node_id: str) -> None:
-    _op(run_id, lambda w: w.skip(_key(w, node_id)))
+    _op(run_id, lambda w: operations.skip(w, w.resolve_key(node_id)))
 
 
 def skip_exclusive_gateway(run_id: str, node_id: str, flow_id: str) -> None:
-    _op(run_id, lambda w: w.skip_exclusive_gateway(_key(w, node_id), flow_id))
+    _op(run_id, lambda w: operations.skip_exclusive_gateway(w, w.resolve_key(node_id), flow_id))
 
 
 def forced_fail(run_id: str, node_id: str, ex_data: str = "") -> None:
-    _op(run_id, lambda w: w.forced_fail(_key(w, node_id), ex_data))
+    _op(run_id, lambda w: operations.forced_fail(w, w.resolve_key(node_id), ex_data))
 
 
 def callback(run_id: str, node_id: str, data: Any, version: str | None = None) -> None:
     """Deliver callback data to a waiting node; a repeat of an accepted callback is a no-op."""
-    _op(run_id, lambda w: w.callback(_key(w, node_id), data, version))
+    _op(run_id, lambda w: operations.callback(w, w.resolve_key(node_id), data, version))
 
 
 def pause_subprocess(run_id: str, node_id: str) -> None:
-    _op(run_id, lambda w: w.pause_subprocess(_key(w, node_id)))
+    _op(run_id, lambda w: operations.pause_subprocess(w, w.resolve_key(node_id)))
 
 
 def resume_subprocess(run_id: str, node_id: str) -> None:
-    _op(run_id, lambda w: w.resume_subprocess(_key(w, node_id)))
+    _op(run_id, lambda w: operations.resume_subprocess(w, w.resolve_key(node_id)))
 
 
 # --------------------------------------------------------------------------- reads
@@ -334,35 +308,7 @@ def get_node_detail(run_id: str, node_id: str) -> dict:
 
 def preview_node_inputs(tree: dict, node_id: str, subprocess_stack: list[str] | None = None) -> dict:
     """A not-yet-run node's inputs rendered from the tree's constants."""
-    try:
-        compiled = t.compile_tree(tree)
-    except (t.TreeShapeError, KeyError, TypeError, AttributeError) as exc:
-        raise TreeInvalid(f"pipeline tree is malformed: {exc}") from exc
-    scope = compiled.root
-    ctx = ScopeContext({"values": dict(scope.constants), "plain": []})
-    for sp_id in subprocess_stack or []:
-        sp = scope.nodes.get(sp_id)
-        if sp is None or sp.child is None:
-            raise NodeNotFound(f"subprocess({sp_id}) does not exist")
-        try:
-            stored = child_context(sp.child.constants, ctx)
-        except ExpressionError:
-            stored = {"values": dict(sp.child.constants), "plain": []}
-        scope = sp.child
-        ctx = ScopeContext(stored)
-    node = scope.nodes.get(node_id)
-    if node is None:
-        raise NodeNotFound(f"node({node_id}) does not exist")
-    inputs: dict[str, Any] = {}
-    for key, value in node.data.items():
-        try:
-            context = ctx.resolve(references(value))
-            context.setdefault("_loop", 1)
-            context.setdefault("_inner_loop", 1)
-            inputs[key] = render(value, context)
-        except ExpressionError:
-            inputs[key] = value
-    return inputs
+    return activity.preview_inputs(compile_checked(tree), node_id, subprocess_stack)
 
 
 def _summary(run: Run, now: datetime) -> RunSummary:

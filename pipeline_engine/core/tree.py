@@ -9,6 +9,7 @@ and returns the same compiled form.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,6 +118,25 @@ class CompiledTree:
     def find_keys(self, node_id: str) -> list[str]:
         """All keys (one per scope) of a node id, root first."""
         return [s.key(node_id) for s in self.scopes.values() if node_id in s.nodes]
+
+    def detach(self) -> None:
+        """Give the compiled tree its own copies of the web tree's nested values.
+
+        Compiling keeps references to the web tree's input values and constants;
+        a compiled tree that outlives the call (the runtime caches it) would
+        otherwise change when its caller changes its dict. Scalars (most
+        values) are shared safely; only dicts and lists are copied.
+        """
+        def own(values: dict[str, Any]) -> dict[str, Any]:
+            if any(isinstance(v, dict | list) for v in values.values()):
+                return {k: copy.deepcopy(v) if isinstance(v, dict | list) else v for k, v in values.items()}
+            return values
+
+        for scope in self.scopes.values():
+            scope.constants = own(scope.constants)
+            for node in scope.nodes.values():
+                if node.data:
+                    node.data = own(node.data)
 
 
 def _bool(value: Any, default: bool) -> bool:

@@ -20,6 +20,7 @@ from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
+from pipeline_engine.core import operations
 from pipeline_engine.core import states as s
 from pipeline_engine.errors import EngineError
 
@@ -83,7 +84,7 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
     )
     for run_id, key, version in overdue:
         try:
-            if store.step(run_id, lambda w, key=key, version=version: w.apply_timeout(key, version)):
+            if store.step(run_id, lambda w, key=key, version=version: operations.apply_timeout(w, key, version)):
                 counts["timeouts"] += 1
                 metrics.REAPER_RECOVERIES.labels("timeout").inc()
         except EngineError:

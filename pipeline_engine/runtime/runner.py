@@ -19,19 +19,16 @@ from datetime import timedelta
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from pipeline_engine.core import operations
 from pipeline_engine.core import states as s
-from pipeline_engine.core.components.base import ExecutionContext
+from pipeline_engine.core.components import ExecutionContext, call, get_component
 from pipeline_engine.core.records import NodeRecord
-from pipeline_engine.core.walker import _component_class, _safe_call
 
 from . import metrics, store
 from .models import NodeState, Run
 
 logger = logging.getLogger("pipeline_engine")
 
-# A poll asking for no delay is served in the same task, up to this many times,
-# instead of a round trip through the broker.
-MAX_IMMEDIATE_POLLS = 100
 # A timer message may arrive a little before its wake-up time.
 EARLY_TOLERANCE = timedelta(seconds=1)
 
@@ -184,7 +181,7 @@ def run_component(run_id: str, key: str, version: str, schedule_count: int,
         return
     node = store.compiled_tree(run_id).node(key)
     try:
-        component_cls = _component_class(node.code, node.version)
+        component_cls = get_component(node.code, node.version)
     except KeyError:
         # Validation found the component when the run started, so this worker is
         # missing a plugin the others have: hand the work back instead of failing
@@ -202,28 +199,14 @@ def run_component(run_id: str, key: str, version: str, schedule_count: int,
     phase = rec.phase
     logger.debug("run=%s node=%s version=%s phase=%s component=%s start", run_id, key, version, phase, node.code)
     token = _watcher.watch(run_id, key, version, ctx.stop_event, interval=min(1.0, store.lease_seconds() / 3))
-    calls = 0
     try:
-        component = component_cls()
-        while True:
-            if phase == s.PHASE_EXECUTE:
-                outcome = _safe_call(lambda: component.execute(ctx))
-            else:
-                data = rec.callback_data if phase == s.PHASE_CALLBACK else None
-                outcome = _safe_call(lambda data=data: component.schedule(ctx, data))
-            if (outcome.kind == "poll" and outcome.interval <= 0 and calls < MAX_IMMEDIATE_POLLS
-                    and not ctx.should_stop()):
-                calls += 1
-                ctx.schedule_count += 1
-                phase = s.PHASE_POLL
-                continue
-            break
+        outcome, calls = call(component_cls(), ctx, phase, rec.callback_data)
     finally:
         _watcher.unwatch(token)
     # The claimed row is what the node looks like now unless a callback arrived
     # meanwhile (the walker re-reads it then), so the step need not read it again.
     applied = store.step(
-        run_id, lambda w: w.apply_result(key, version, schedule_count, outcome, ctx.outputs, ctx.state, calls),
+        run_id, lambda w: operations.apply_result(w, key, version, schedule_count, outcome, ctx.outputs, ctx.state, calls),
         records={key: rec})
     if not applied:
         metrics.STALE_MESSAGES.labels("run_component_result").inc()

@@ -30,9 +30,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from pipeline_engine.core import states as s
-from pipeline_engine.core.records import NODE_FIELDS, NodeRecord
+from pipeline_engine.core.records import NODE_FIELDS, Effect, NodeRecord, RunData
 from pipeline_engine.core.tree import CompiledTree, compile_tree
-from pipeline_engine.core.walker import Effect, RunData, Walker
+from pipeline_engine.core.walker import Walker
 from pipeline_engine.errors import RunNotFound
 
 from . import metrics

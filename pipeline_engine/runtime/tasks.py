@@ -10,6 +10,7 @@ from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from django.conf import settings
 from django.db.backends.signals import connection_created
 
+from pipeline_engine.core import operations
 from pipeline_engine.errors import RunNotFound
 
 from . import metrics, runner, store
@@ -32,9 +33,9 @@ def advance(run_id: str, event: str = "", key: str = "", version: str = "", sent
 
     def apply(walker):  # type: ignore[no-untyped-def]
         if event == "timeout":
-            return walker.apply_timeout(key, version)
+            return operations.apply_timeout(walker, key, version)
         if event == "auto_retry":
-            return walker.apply_auto_retry(key, version)
+            return operations.apply_auto_retry(walker, key, version)
         return None
 
     metrics.child(metrics.STEPS, event or "advance").inc()

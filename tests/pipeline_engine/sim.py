@@ -11,19 +11,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pipeline_engine.core import operations
 from pipeline_engine.core import states as s
-from pipeline_engine.core.components.base import Outcome
-from pipeline_engine.core.records import NodeRecord
+from pipeline_engine.core.components import Outcome, call, get_component
+from pipeline_engine.core.nodes.activity import execution_context
+from pipeline_engine.core.records import Effect, NodeRecord, RunData
 from pipeline_engine.core.validation import validate_tree
-from pipeline_engine.core.walker import (
-    Effect,
-    RunData,
-    Walker,
-    _component_class,
-    _safe_call,
-    start_context,
-    start_frontier,
-)
+from pipeline_engine.core.walker import Walker, start_context, start_frontier
 
 
 class Sim:
@@ -83,28 +77,14 @@ class Sim:
         if rec.state != s.RUNNING or rec.version != effect.version or rec.schedule_count != effect.schedule_count:
             return False
         node = self.tree.node(effect.key)
-        comp = _component_class(node.code, node.version)()
-        w = Walker(self.tree, self.run, self._load, now=self.now, versions=self._version)
-        ctx = w.execution_context(rec)
-        calls = 0
-        phase = rec.phase
-        while True:
-            if phase == s.PHASE_EXECUTE:
-                outcome = _safe_call(lambda: comp.execute(ctx))
-            else:
-                data = rec.callback_data if phase == s.PHASE_CALLBACK else None
-                outcome = _safe_call(lambda data=data: comp.schedule(ctx, data))
-            if outcome.kind == "poll" and outcome.interval <= 0 and calls < 100:
-                calls += 1
-                ctx.schedule_count += 1
-                phase = s.PHASE_POLL
-                continue
-            break
+        comp = get_component(node.code, node.version)()
+        ctx = execution_context(self.run, rec)
+        outcome, calls = call(comp, ctx, rec.phase, rec.callback_data)
         return self.report(effect, outcome, ctx.outputs, ctx.state, calls)
 
     def report(self, effect: Effect, outcome: Outcome, outputs: dict[str, Any] | None = None,
                state: dict[str, Any] | None = None, calls: int = 0) -> bool:
-        return self.step(lambda w: w.apply_result(effect.key, effect.version, effect.schedule_count, outcome,
+        return self.step(lambda w: operations.apply_result(w, effect.key, effect.version, effect.schedule_count, outcome,
                                                   outputs or {}, state or {}, calls))
 
     def drain(self, limit: int = 10_000) -> None:
@@ -118,7 +98,7 @@ class Sim:
             if effect.kind == "component":
                 self.run_component(effect)
             elif effect.kind == "event" and effect.event == "auto_retry":
-                self.step(lambda w, e=effect: w.apply_auto_retry(e.key, e.version))
+                self.step(lambda w, e=effect: operations.apply_auto_retry(w, e.key, e.version))
 
     def state(self, key: str) -> str:
         return self.rows[key].state

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 
+from pipeline_engine.core import operations
 from pipeline_engine.core import states as s
 from pipeline_engine.core.components.base import Outcome
 from pipeline_engine.errors import InvalidOperation
@@ -75,7 +76,7 @@ def test_exclusive_gateway_fails_on_multiple_or_no_conditions_and_can_be_skipped
     assert sim.display == s.FAILED
     assert sim.signals == [s.FAILED]
     flow_to_a2 = next(f for f in sim.tree.root.nodes["g"].outgoing if f.endswith("a2"))
-    sim.step(lambda w: w.skip_exclusive_gateway("g", flow_to_a2))
+    sim.step(lambda w: operations.skip_exclusive_gateway(w, "g", flow_to_a2))
     assert sim.run.state == s.FINISHED
     assert sim.rows["g"].skip is True and "a2" in sim.rows
 
@@ -163,8 +164,8 @@ def test_failure_extracts_outputs_and_retry_with_new_inputs_keeps_history():
     assert sim.run.context[""]["values"]["partial"] == "p1"
     assert sim.display == s.FAILED
     with pytest.raises(InvalidOperation):
-        sim.step(lambda w: w.skip("after"))
-    sim.step(lambda w: w.retry("f", {"message": "again", "partial": "p2"}), walk=False)
+        sim.step(lambda w: operations.skip(w, "after"))
+    sim.step(lambda w: operations.retry(w, "f", {"message": "again", "partial": "p2"}), walk=False)
     assert sim.rows["f"].state == s.READY and sim.rows["f"].retry == 1
     sim.step()
     assert sim.rows["f"].ex_data == "again"
@@ -176,7 +177,7 @@ def test_skip_does_not_extract_outputs_and_continues():
     sim = Sim(_failing()).start()
     sim.run.context[""]["values"]["partial"] = "before"
     sim.run.context[""]["plain"] = ["partial"]
-    sim.step(lambda w: w.skip("f"))
+    sim.step(lambda w: operations.skip(w, "f"))
     assert sim.run.state == s.FINISHED
     assert sim.rows["f"].skip is True
     assert sim.rows["after"].inputs["seen"] == "before"
@@ -192,9 +193,9 @@ def test_error_ignorable_continues_with_outputs():
 def test_not_skippable_and_not_retryable_are_refused():
     sim = Sim(_failing(skippable=False, retryable=False)).start()
     with pytest.raises(InvalidOperation, match="not skippable"):
-        sim.step(lambda w: w.skip("f"))
+        sim.step(lambda w: operations.skip(w, "f"))
     with pytest.raises(InvalidOperation, match="not retryable"):
-        sim.step(lambda w: w.retry("f"))
+        sim.step(lambda w: operations.retry(w, "f"))
 
 
 def test_auto_retry_retries_then_succeeds(tmp_path):
@@ -233,21 +234,21 @@ def test_callback_waits_and_applies_once():
     sim = Sim(_callback_tree()).start()
     sim.drain()
     assert sim.rows["p"].phase == s.PHASE_CALLBACK
-    assert sim.step(lambda w: w.callback("p", {"ok": 1}), walk=False) is True
-    assert sim.step(lambda w: w.callback("p", {"ok": 1}), walk=False) is False  # idempotent
+    assert sim.step(lambda w: operations.callback(w, "p", {"ok": 1}), walk=False) is True
+    assert sim.step(lambda w: operations.callback(w, "p", {"ok": 1}), walk=False) is False  # idempotent
     with pytest.raises(InvalidOperation, match="already received"):
-        sim.step(lambda w: w.callback("p", {"other": 2}), walk=False)
+        sim.step(lambda w: operations.callback(w, "p", {"other": 2}), walk=False)
     sim.drain()
     assert sim.run.state == s.FINISHED
     assert sim.run.outputs == {"${cb}": {"ok": 1}}
     with pytest.raises(InvalidOperation):
-        sim.step(lambda w: w.callback("p", {"ok": 1}), walk=False)
+        sim.step(lambda w: operations.callback(w, "p", {"ok": 1}), walk=False)
 
 
 def test_callback_before_the_node_waits_is_kept():
     sim = Sim(_callback_tree()).start()
     execute = sim.effects.popleft()  # the execute message has not run yet
-    sim.step(lambda w: w.callback("p", "early"), walk=False)
+    sim.step(lambda w: operations.callback(w, "p", "early"), walk=False)
     assert sim.rows["p"].callback_status == s.CB_PENDING
     sim.effects.append(execute)
     sim.drain()
@@ -259,9 +260,9 @@ def test_callback_wrong_node_or_version():
     sim = Sim(_callback_tree()).start()
     sim.drain()
     with pytest.raises(InvalidOperation, match="not exist"):
-        sim.step(lambda w: w.callback("p", 1, version="nope"), walk=False)
+        sim.step(lambda w: operations.callback(w, "p", 1, version="nope"), walk=False)
     with pytest.raises(InvalidOperation, match="not waiting"):
-        sim.step(lambda w: w.callback("start", 1), walk=False)
+        sim.step(lambda w: operations.callback(w, "start", 1), walk=False)
 
 
 def test_forced_fail_drops_the_late_result():
@@ -270,12 +271,12 @@ def test_forced_fail_drops_the_late_result():
     b.chain(b.start_id, "slow", b.end_id)
     sim = Sim(b.build()).start()
     effect = sim.effects.popleft()
-    sim.step(lambda w: w.forced_fail("slow", "stop it"), walk=False)
+    sim.step(lambda w: operations.forced_fail(w, "slow", "stop it"), walk=False)
     assert sim.rows["slow"].state == s.FAILED
     assert sim.report(effect, Outcome.success(), {"slept": 1}) is False
     assert sim.rows["slow"].state == s.FAILED and sim.rows["slow"].ex_data == "stop it"
     with pytest.raises(InvalidOperation):
-        sim.step(lambda w: w.forced_fail("slow"), walk=False)
+        sim.step(lambda w: operations.forced_fail(w, "slow"), walk=False)
 
 
 def test_timeout_force_fails_only_when_due():
@@ -284,22 +285,22 @@ def test_timeout_force_fails_only_when_due():
     b.chain(b.start_id, "slow", b.end_id)
     sim = Sim(b.build()).start()
     timer = sim.timers[0]
-    assert sim.step(lambda w: w.apply_timeout("slow", timer.version)) is False  # not yet due
+    assert sim.step(lambda w: operations.apply_timeout(w, "slow", timer.version)) is False  # not yet due
     sim.clock += timedelta(seconds=5)
-    assert sim.step(lambda w: w.apply_timeout("slow", timer.version)) is True
+    assert sim.step(lambda w: operations.apply_timeout(w, "slow", timer.version)) is True
     assert "timed out" in sim.rows["slow"].ex_data
 
 
 def test_pause_holds_tokens_and_resume_releases_them():
     sim = Sim(linear(3, "bench_poll")).start()
-    sim.step(lambda w: w.pause(), walk=False)
+    sim.step(lambda w: operations.pause(w), walk=False)
     sim.drain()
     assert sim.rows["n0"].state == s.FINISHED  # running work finishes
     assert "n1" not in sim.rows  # nothing new starts
     assert sim.display == s.SUSPENDED
     with pytest.raises(InvalidOperation):
-        sim.step(lambda w: w.pause(), walk=False)
-    sim.step(lambda w: w.resume())
+        sim.step(lambda w: operations.pause(w), walk=False)
+    sim.step(lambda w: operations.resume(w))
     sim.drain()
     assert sim.run.state == s.FINISHED
 
@@ -307,11 +308,11 @@ def test_pause_holds_tokens_and_resume_releases_them():
 def test_revoke_releases_waiting_node_and_refuses_later_ops():
     sim = Sim(_callback_tree()).start()
     sim.drain()
-    sim.step(lambda w: w.revoke(), walk=False)
+    sim.step(lambda w: operations.revoke(w), walk=False)
     assert sim.run.state == s.REVOKED
     assert sim.rows["p"].state == s.REVOKED
     assert sim.signals == [s.REVOKED]
-    for op in (lambda w: w.revoke(), lambda w: w.pause(), lambda w: w.callback("p", 1)):
+    for op in (lambda w: operations.revoke(w), lambda w: operations.pause(w), lambda w: operations.callback(w, "p", 1)):
         with pytest.raises(InvalidOperation):
             sim.step(op, walk=False)
 
@@ -325,11 +326,11 @@ def test_pause_and_resume_subprocess():
     parent.sub("sp", child.build())
     parent.chain(parent.start_id, "sp", parent.end_id)
     sim = Sim(parent.build()).start()
-    sim.step(lambda w: w.pause_subprocess("sp"), walk=False)
+    sim.step(lambda w: operations.pause_subprocess(w, "sp"), walk=False)
     assert sim.display == s.NODE_SUSPENDED
     sim.drain()
     assert sim.rows["sp/c1"].state == s.FINISHED and "sp/c2" not in sim.rows
-    sim.step(lambda w: w.resume_subprocess("sp"))
+    sim.step(lambda w: operations.resume_subprocess(w, "sp"))
     assert sim.run.state == s.FINISHED
 
 
@@ -357,9 +358,9 @@ def test_injection_payload_fails_the_node(payload):
 
 def test_revoke_after_retry_leaves_nothing_ready():
     sim = Sim(_failing()).start()
-    sim.step(lambda w: w.retry("f"), walk=False)
+    sim.step(lambda w: operations.retry(w, "f"), walk=False)
     assert sim.rows["f"].state == s.READY
-    sim.step(lambda w: w.revoke(), walk=False)
+    sim.step(lambda w: operations.revoke(w), walk=False)
     sim.step()
     assert sim.rows["f"].state == s.REVOKED
     assert not sim.run.frontier["ready"]
@@ -372,16 +373,16 @@ def test_forced_fail_operation_signals_the_failed_stop():
     b.chain(b.start_id, "slow", b.end_id)
     sim = Sim(b.build()).start()
     sim.effects.clear()
-    sim.step(lambda w: w.forced_fail("slow", "stop it"), walk=False)  # as pipeline_engine.api does
+    sim.step(lambda w: operations.forced_fail(w, "slow", "stop it"), walk=False)  # as pipeline_engine.api does
     assert sim.signals == [s.FAILED]
     # Later operations that leave it stopped do not repeat it; a new failure after a retry does.
-    sim.step(lambda w: w.pause(), walk=False)
-    sim.step(lambda w: w.resume(), walk=False)
+    sim.step(lambda w: operations.pause(w), walk=False)
+    sim.step(lambda w: operations.resume(w), walk=False)
     assert sim.signals == [s.FAILED]
-    sim.step(lambda w: w.retry("slow"), walk=False)
+    sim.step(lambda w: operations.retry(w, "slow"), walk=False)
     sim.step()  # the advance step the retry owes
     effect = sim.effects.popleft()
-    sim.step(lambda w: w.forced_fail("slow"), walk=False)
+    sim.step(lambda w: operations.forced_fail(w, "slow"), walk=False)
     assert sim.signals == [s.FAILED, s.FAILED]
     assert sim.report(effect, Outcome.success()) is False
 
@@ -389,7 +390,7 @@ def test_forced_fail_operation_signals_the_failed_stop():
 def test_forced_fail_waits_for_running_branches_before_signalling():
     sim = Sim(parallel(2, "bench_poll")).start()
     first, second = sim.effects.popleft(), sim.effects.popleft()
-    sim.step(lambda w: w.forced_fail(first.key), walk=False)
+    sim.step(lambda w: operations.forced_fail(w, first.key), walk=False)
     assert sim.signals == []  # the other branch still runs
     assert sim.report(second, Outcome.success()) is True
     assert sim.signals == [s.FAILED]
@@ -401,7 +402,7 @@ def test_timeout_signals_the_failed_stop():
     b.chain(b.start_id, "slow", b.end_id)
     sim = Sim(b.build()).start()
     sim.clock += timedelta(seconds=5)
-    assert sim.step(lambda w: w.apply_timeout("slow", sim.timers[0].version)) is True
+    assert sim.step(lambda w: operations.apply_timeout(w, "slow", sim.timers[0].version)) is True
     assert sim.signals == [s.FAILED]
 
 
