@@ -17,7 +17,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from pipeline_engine.core import operations
+from pipeline_engine.core import operations, tree_edit
 from pipeline_engine.core import states as s
 from pipeline_engine.core import tree as t
 from pipeline_engine.core.nodes import activity
@@ -329,6 +329,17 @@ def get_run_summary(run_id: str) -> RunSummary:
     if run_id not in summaries:
         raise RunNotFound(f"pipeline({run_id}) does not exist")
     return summaries[run_id]
+
+
+# --------------------------------------------------------------------------- tree editing
+SERVICE_ACTIVITY = t.ACTIVITY  # the node type whose inputs preview_node_inputs renders
+
+prepare_task_tree = tree_edit.prepare_task_tree
+unfold_subprocesses = tree_edit.unfold_subprocesses
+regenerate_ids = tree_edit.regenerate_ids
+merge_constants = tree_edit.merge_constants
+find_node = tree_edit.find_node
+node_names = tree_edit.node_names
 
 
 def list_components() -> list[dict]:

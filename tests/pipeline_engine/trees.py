@@ -62,9 +62,9 @@ class TreeBuilder:
             self.flow(a, b)
 
     def const(self, key: str, value: Any = "", *, source_type: str = "custom",
-              source_info: dict[str, list[str]] | None = None) -> None:
+              source_info: dict[str, list[str]] | None = None, show_type: str = "show") -> None:
         self.constants[key] = {"key": key, "name": key, "value": value, "source_type": source_type,
-                               "source_info": source_info or {}, "custom_type": "input", "show_type": "show",
+                               "source_info": source_info or {}, "custom_type": "input", "show_type": show_type,
                                "index": len(self.constants)}
 
     def build(self) -> dict[str, Any]:
@@ -74,6 +74,7 @@ class TreeBuilder:
                                     "ConvergeGateway"):
                 node["outgoing"] = node["outgoing"][0] if len(node["outgoing"]) == 1 else (
                     "" if not node["outgoing"] else node["outgoing"])
+        ids = list(nodes)
         start = nodes.pop(self.start_id)
         start["incoming"] = ""
         end = nodes.pop(self.end_id)
@@ -82,7 +83,11 @@ class TreeBuilder:
             "activities": {k: v for k, v in nodes.items() if v["type"] in ("ServiceActivity", "SubProcess")},
             "gateways": {k: v for k, v in nodes.items() if v["type"].endswith("Gateway")},
             "flows": copy.deepcopy(self.flows), "constants": copy.deepcopy(self.constants),
-            "outputs": list(self.outputs), "line": [], "location": [],
+            "outputs": list(self.outputs),
+            # Layout, as the web editor saves it: kept by the engine, followed by tree editing.
+            "line": [{"id": fid, "source": {"id": f["source"], "arrow": "Right"},
+                      "target": {"id": f["target"], "arrow": "Left"}} for fid, f in self.flows.items()],
+            "location": [{"id": node_id, "x": 0, "y": 0} for node_id in ids],
         }
 
 

@@ -1,45 +1,42 @@
-"""Turning a template's web tree into a task's tree.
+"""Editing web pipeline trees before they run: what a task does to its template's tree.
 
-`prepare_tree` applies what the caller asked for, in the original's order:
-exclude optional nodes (reconnecting flows), drop parallel branches that became
-empty, prune constants nothing refers to, then merge the caller's constant
-values. `regenerate_ids` gives every node and flow a fresh id and rewrites every
-reference. Both are pure functions on plain dicts (no Django, no engine), so
-they are cheap to test exhaustively. Neither mutates its argument.
+`prepare_task_tree` applies what the caller asked for, in the original's
+order: exclude optional nodes (reconnecting flows), drop parallel branches
+that became empty, prune constants nothing refers to, then merge the caller's
+constant values. `unfold_subprocesses` puts the tree of every SubProcess that
+names another template in place, through a resolver the caller passes (the
+engine knows no templates). `regenerate_ids` gives every node and flow a fresh
+id and rewrites every reference. `find_node` and `node_names` read trees.
+
+All are pure functions on plain dicts (no Django), built on the core's node
+types (core.tree), its reference finder (expressions.references) and its
+converge finder (nodes.converge_gateway). Errors are TreeInvalid.
+`prepare_task_tree` and `regenerate_ids` never mutate their argument;
+`unfold_subprocesses` and `merge_constants` change the tree they are given.
 """
 from __future__ import annotations
 
 import copy
 import json
-import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
-from sops_api.apigw.errors import BadRequest
+from pipeline_engine.errors import TreeInvalid
 
-SERVICE_ACTIVITY = "ServiceActivity"
-SUB_PROCESS = "SubProcess"
-PARALLEL = "ParallelGateway"
-CONDITIONAL_PARALLEL = "ConditionalParallelGateway"
-EXCLUSIVE = "ExclusiveGateway"
-CONVERGE = "ConvergeGateway"
-DIVERGENT = (PARALLEL, CONDITIONAL_PARALLEL, EXCLUSIVE)
+from . import tree as t
+from .expressions import references
+from .nodes.converge_gateway import find_converge as _find_converge
+from .tree import as_list
 
-_EXPR = re.compile(r"\$\{(.*?)\}", re.S)
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SUBPROCESS_MAX_DEPTH = 8
+
+# What `unfold_subprocesses` asks the caller for a SubProcess node that names a
+# template: a key naming that template (to refuse cycles) and a copy of its tree.
+Resolver = Callable[[dict[str, Any]], tuple[Hashable, dict[str, Any]]]
 
 
 # --- small helpers ---------------------------------------------------------------------------------
-
-def as_list(value: Any) -> list[str]:
-    """`incoming`/`outgoing` are a string for single-flow nodes and a list for gateways."""
-    if value in (None, ""):
-        return []
-    if isinstance(value, list):
-        return [v for v in value if v]
-    return [value]
-
 
 def _shaped_like(original: Any, ids: list[str]) -> Any:
     """Write flow ids back in the form the node used (a list stays a list; one id stays a string)."""
@@ -48,9 +45,9 @@ def _shaped_like(original: Any, ids: list[str]) -> Any:
     return ids[0] if ids else ""
 
 
-def all_nodes(tree: dict) -> dict[str, dict]:
+def all_nodes(tree: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every node of one tree level by id (start, end, activities, gateways)."""
-    nodes: dict[str, dict] = {}
+    nodes: dict[str, dict[str, Any]] = {}
     for key in ("start_event", "end_event"):
         node = tree.get(key)
         if isinstance(node, dict) and node.get("id"):
@@ -61,24 +58,21 @@ def all_nodes(tree: dict) -> dict[str, dict]:
 
 
 def referenced_keys(value: Any) -> set[str]:
-    """Constant keys (`${name}`) a value refers to, in plain `${name}` hooks or inside expressions."""
-    found: set[str] = set()
-    if isinstance(value, str):
-        for expr in _EXPR.findall(value):
-            for ident in _IDENT.findall(expr):
-                found.add("${" + ident + "}")
-    elif isinstance(value, dict):
-        for item in value.values():
-            found |= referenced_keys(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            found |= referenced_keys(item)
-    return found
+    """Constant keys (`${name}`) the `${...}` fragments inside `value` refer to."""
+    return {"${" + name + "}" for name in references(value)}
+
+
+def _require_object(name: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TreeInvalid(f"{name} must be an object")
+    return value
 
 
 # --- exclusion --------------------------------------------------------------------------------------
 
-def _drop_layout(tree: dict, *, node_ids: Iterable[str] = (), flow_ids: Iterable[str] = ()) -> None:
+def _drop_layout(tree: dict[str, Any], *, node_ids: Iterable[str] = (), flow_ids: Iterable[str] = ()) -> None:
     node_ids, flow_ids = set(node_ids), set(flow_ids)
     if isinstance(tree.get("line"), list) and flow_ids:
         tree["line"] = [ln for ln in tree["line"] if ln.get("id") not in flow_ids]
@@ -86,14 +80,15 @@ def _drop_layout(tree: dict, *, node_ids: Iterable[str] = (), flow_ids: Iterable
         tree["location"] = [loc for loc in tree["location"] if loc.get("id") not in node_ids]
 
 
-def _retarget_lines(tree: dict, flow_ids: Iterable[str], target: str) -> None:
+def _retarget_lines(tree: dict[str, Any], flow_ids: Iterable[str], target: str) -> None:
     flow_ids = set(flow_ids)
     for line in tree.get("line") or []:
         if line.get("id") in flow_ids and isinstance(line.get("target"), dict):
             line["target"]["id"] = target
 
 
-def _splice(tree: dict, node_id: str, incoming: list[str], outgoing_flow_ids: list[str], target_id: str) -> None:
+def _splice(tree: dict[str, Any], node_id: str, incoming: list[str], outgoing_flow_ids: list[str],
+            target_id: str) -> None:
     """Make `incoming` flows point at `target_id`, deleting the node's `outgoing_flow_ids`."""
     flows = tree["flows"]
     nodes = all_nodes(tree)
@@ -108,65 +103,38 @@ def _splice(tree: dict, node_id: str, incoming: list[str], outgoing_flow_ids: li
     _drop_layout(tree, node_ids=[node_id], flow_ids=outgoing_flow_ids)
 
 
-def exclude_node(tree: dict, node_id: str) -> None:
+def exclude_node(tree: dict[str, Any], node_id: str) -> None:
     """Remove one optional activity, connecting its incoming flows to its successor."""
     act = tree["activities"][node_id]
     outgoing = as_list(act.get("outgoing"))
     if len(outgoing) != 1:
-        raise BadRequest(f"task node[id={node_id}] cannot be excluded: it has {len(outgoing)} outgoing flows")
+        raise TreeInvalid(f"task node[id={node_id}] cannot be excluded: it has {len(outgoing)} outgoing flows")
     target_id = tree["flows"][outgoing[0]]["target"]
     _splice(tree, node_id, as_list(act.get("incoming")), outgoing, target_id)
     del tree["activities"][node_id]
 
 
-def _walk_to_converge(tree: dict, start_flow: str, memo: dict[str, str | None], seen: set[str]) -> str | None:
-    """Follow one branch to the converge gateway that closes it, jumping over nested blocks."""
-    flows, nodes = tree["flows"], all_nodes(tree)
-    node_id = flows[start_flow]["target"]
-    while node_id not in seen:
-        seen.add(node_id)
-        node = nodes.get(node_id)
-        if node is None:
-            return None
-        kind = node.get("type")
-        if kind == CONVERGE:
-            return node_id
-        if kind in DIVERGENT:
-            inner = find_converge(tree, node_id, memo)
-            if inner is None:
-                return None
-            node_id = inner
-            outgoing = as_list(nodes[node_id].get("outgoing"))
-        else:
-            outgoing = as_list(node.get("outgoing"))
-        if len(outgoing) != 1:
-            return None
-        node_id = flows[outgoing[0]]["target"]
-    return None
-
-
-def find_converge(tree: dict, gateway_id: str, memo: dict[str, str | None] | None = None) -> str | None:
-    """The converge gateway of a divergent gateway: the declared one, else the first all branches meet."""
-    memo = {} if memo is None else memo
-    if gateway_id in memo:
-        return memo[gateway_id]
-    memo[gateway_id] = None  # breaks cycles through loops
+def find_converge(tree: dict[str, Any], gateway_id: str) -> str | None:
+    """The converge gateway of a divergent gateway: the declared one, else where its branches meet."""
     gateway = tree["gateways"][gateway_id]
     declared = gateway.get("converge_gateway_id")
     if declared and declared in tree["gateways"]:
-        memo[gateway_id] = declared
-        return declared
-    found: str | None = None
-    for fid in as_list(gateway.get("outgoing")):
-        reached = _walk_to_converge(tree, fid, memo, set())
-        if reached is not None:
-            found = reached
-            break
-    memo[gateway_id] = found
-    return found
+        return str(declared)
+    flows, nodes = tree.get("flows") or {}, all_nodes(tree)
+
+    def successors(node_id: str) -> list[str]:
+        node = nodes.get(node_id)
+        if node is None:
+            return []
+        return [flows[f]["target"] for f in as_list(node.get("outgoing")) if f in flows]
+
+    def is_converge(node_id: str) -> bool:
+        return node_id in nodes and nodes[node_id].get("type") == t.CONVERGE
+
+    return _find_converge(gateway_id, successors(gateway_id), successors, is_converge)
 
 
-def remove_useless_parallel(tree: dict) -> None:
+def remove_useless_parallel(tree: dict[str, Any]) -> None:
     """Drop parallel branches that go straight to their converge; drop the pair if none is left.
 
     Only ParallelGateway is trimmed (as the newest original): a conditional parallel
@@ -177,7 +145,7 @@ def remove_useless_parallel(tree: dict) -> None:
         changed = False
         gateways = tree.get("gateways") or {}
         for gid, gateway in list(gateways.items()):
-            if gateway.get("type") != PARALLEL:
+            if gateway.get("type") != t.PARALLEL:
                 continue
             cid = find_converge(tree, gid)
             if cid is None:
@@ -210,27 +178,27 @@ def remove_useless_parallel(tree: dict) -> None:
 
 # --- constants ------------------------------------------------------------------------------------
 
-def _roots(tree: dict) -> set[str]:
+def _roots(tree: dict[str, Any]) -> set[str]:
     """Constants the remaining nodes and gateway conditions refer to directly."""
     used: set[str] = set()
     for act in (tree.get("activities") or {}).values():
-        if act.get("type") == SERVICE_ACTIVITY:
+        if act.get("type") == t.ACTIVITY:
             used |= referenced_keys(((act.get("component") or {}).get("data")) or {})
-        elif act.get("type") == SUB_PROCESS:
+        elif act.get("type") == t.SUBPROCESS:
             for const in (act.get("constants") or {}).values():
                 if isinstance(const, dict) and const.get("show_type", "show") == "show":
                     used |= referenced_keys(const.get("value"))
     for gateway in (tree.get("gateways") or {}).values():
-        if gateway.get("type") in (EXCLUSIVE, CONDITIONAL_PARALLEL):
+        if gateway.get("type") in t.CONDITIONAL_TYPES:
             for cond in (gateway.get("conditions") or {}).values():
                 if isinstance(cond, dict):
                     used |= referenced_keys(cond.get("evaluate"))
     return used
 
 
-def remove_useless_constants(tree: dict, excluded: Iterable[str] = ()) -> None:
+def remove_useless_constants(tree: dict[str, Any], excluded: Iterable[str] = ()) -> None:
     """Keep only constants in use (transitively) and component outputs of remaining nodes; re-index."""
-    constants: dict[str, dict] = tree.get("constants") or {}
+    constants: dict[str, dict[str, Any]] = tree.get("constants") or {}
     excluded = set(excluded)
     present = set(all_nodes(tree))
     keep: set[str] = set()
@@ -259,23 +227,29 @@ def remove_useless_constants(tree: dict, excluded: Iterable[str] = ()) -> None:
     tree["outputs"] = [k for k in (tree.get("outputs") or []) if k in keep]
 
 
-def _index(const: dict) -> int:
+def _index(const: dict[str, Any]) -> int:
     try:
         return int(const.get("index", 0))
     except (TypeError, ValueError):
         return 0
 
 
-def merge_constants(tree: dict, constants: dict[str, Any]) -> None:
-    """Only keys the (pruned) tree defines take a value; others are ignored, as the original."""
+def merge_constants(tree: dict[str, Any], constants: dict[str, Any] | None) -> None:
+    """Give the tree's constants the caller's values (in place).
+
+    Only keys the tree defines take a value; others are ignored, as the original.
+    """
+    constants = _require_object("constants", constants)
     defined = tree.get("constants") or {}
     for key, value in constants.items():
         if key in defined:
             defined[key]["value"] = value
 
 
-def prepare_tree(tree: dict, *, exclude_task_nodes_id: list[str], constants: dict) -> dict:
+def prepare_task_tree(tree: dict[str, Any], *, exclude_task_nodes_id: list[str] | None = None,
+                      constants: dict[str, Any] | None = None) -> dict[str, Any]:
     """A copy of `tree` with the optional nodes excluded, the structure tidied, constants pruned and merged."""
+    constants = _require_object("constants", constants)
     tree = copy.deepcopy(tree)
     tree.setdefault("activities", {})
     tree.setdefault("gateways", {})
@@ -286,15 +260,48 @@ def prepare_tree(tree: dict, *, exclude_task_nodes_id: list[str], constants: dic
     for node_id in excluded:
         act = tree["activities"].get(node_id)
         if act is None:
-            raise BadRequest(f"task node[id={node_id}] is not in template pipeline tree")
+            raise TreeInvalid(f"task node[id={node_id}] is not in template pipeline tree")
         if not act.get("optional"):
-            raise BadRequest(f"task node[id={node_id}] is not optional")
+            raise TreeInvalid(f"task node[id={node_id}] is not optional")
     for node_id in excluded:
         exclude_node(tree, node_id)
     if excluded:
         remove_useless_parallel(tree)
     remove_useless_constants(tree, excluded)
-    merge_constants(tree, constants or {})
+    merge_constants(tree, constants)
+    return tree
+
+
+# --- subprocesses ---------------------------------------------------------------------------------
+
+def unfold_subprocesses(tree: dict[str, Any], resolve: Resolver,
+                        ancestors: tuple[Hashable, ...] = ()) -> dict[str, Any]:
+    """Put each SubProcess node's template tree into its `pipeline`, recursively, in place.
+
+    `resolve(node)` returns (a key naming the template, a copy of its tree) and
+    raises the caller's own error when the node names nothing usable. The
+    node's own `constants` (the values the parent gives the child) overwrite
+    the child's. Nodes that already carry a `pipeline` (a periodic snapshot)
+    are left alone. `ancestors` are the templates the tree already sits in (a
+    template being saved is its own ancestor): naming one of them would make
+    the template include itself.
+    """
+    for act in (tree.get("activities") or {}).values():
+        if act.get("type") != t.SUBPROCESS or isinstance(act.get("pipeline"), dict):
+            continue
+        key, child = resolve(act)
+        if key in ancestors or len(ancestors) >= SUBPROCESS_MAX_DEPTH:
+            raise TreeInvalid(f"subprocess node[id={act.get('id')}] makes template[id={key}] "
+                              f"include itself or nests deeper than {SUBPROCESS_MAX_DEPTH} levels")
+        child.pop("form", None)
+        child_constants = child.setdefault("constants", {})
+        for const_key, given in (act.get("constants") or {}).items():
+            if const_key in child_constants and isinstance(given, dict):
+                child_constants[const_key] = {**child_constants[const_key], "value": given.get("value")}
+            elif isinstance(given, dict):
+                child_constants[const_key] = copy.deepcopy(given)
+        unfold_subprocesses(child, resolve, (*ancestors, key))
+        act["pipeline"] = child
     return tree
 
 
@@ -316,7 +323,7 @@ def _map_refs(value: Any, mapping: dict[str, str]) -> Any:
     return value
 
 
-def regenerate_ids(tree: dict) -> dict:
+def regenerate_ids(tree: dict[str, Any]) -> dict[str, Any]:
     """A copy of `tree` where every node and flow has a fresh id ("node"/"line" + 28 hex).
 
     Each tree level gets its own mapping: two SubProcess nodes unfolded from the same
@@ -330,7 +337,7 @@ def regenerate_ids(tree: dict) -> dict:
     return tree
 
 
-def _regenerate_level(tree: dict, new_root_id: str | None = None) -> None:
+def _regenerate_level(tree: dict[str, Any], new_root_id: str | None = None) -> None:
     mapping: dict[str, str] = {}
     for node_id in all_nodes(tree):
         mapping[node_id] = node_uniqid()
@@ -341,7 +348,7 @@ def _regenerate_level(tree: dict, new_root_id: str | None = None) -> None:
     elif tree.get("id"):
         tree["id"] = node_uniqid()
 
-    def fix_node(node: dict) -> dict:
+    def fix_node(node: dict[str, Any]) -> dict[str, Any]:
         node["id"] = mapping.get(node.get("id"), node.get("id"))
         for key in ("incoming", "outgoing"):
             if key in node:
@@ -367,7 +374,7 @@ def _regenerate_level(tree: dict, new_root_id: str | None = None) -> None:
         old = tree.get(group) or {}
         tree[group] = {mapping.get(k, k): fix_node(v) for k, v in old.items()}
     for act in tree["activities"].values():
-        if act.get("type") == SUB_PROCESS and isinstance(act.get("pipeline"), dict):
+        if act.get("type") == t.SUBPROCESS and isinstance(act.get("pipeline"), dict):
             _regenerate_level(act["pipeline"], new_root_id=act["id"])
     flows = tree.get("flows") or {}
     new_flows = {}
@@ -392,7 +399,8 @@ def _regenerate_level(tree: dict, new_root_id: str | None = None) -> None:
             loc["id"] = mapping.get(loc.get("id"), loc.get("id"))
 
 
-def find_node(tree: dict, node_id: str, stack: list[str] | None = None) -> tuple[dict | None, list[str]]:
+def find_node(tree: dict[str, Any], node_id: str,
+              stack: list[str] | None = None) -> tuple[dict[str, Any] | None, list[str]]:
     """A node of the tree (looking into subprocesses) and the SubProcess ids leading to it."""
     if stack:
         level = tree
@@ -414,7 +422,7 @@ def find_node(tree: dict, node_id: str, stack: list[str] | None = None) -> tuple
     return None, []
 
 
-def node_names(tree: dict) -> dict[str, str]:
+def node_names(tree: dict[str, Any]) -> dict[str, str]:
     """Every node's display name, through all subprocess levels (ids are unique after regeneration)."""
     names: dict[str, str] = {}
     for node_id, node in all_nodes(tree).items():
