@@ -183,12 +183,12 @@ def celery_worker_proc(django_db_setup: None, django_db_blocker: Any) -> Iterato
 
 @pytest.fixture
 def engine_sweeper(transactional_db: None) -> Iterator[None]:
-    """Run the engine's sweep (pipeline_engine.runtime.reaper) every 0.2 s during one test."""
+    """Run the engine's sweep (pipeline_engine.api.sweep) every 0.2 s during one test."""
     import threading
 
     from django.db import connection
 
-    from pipeline_engine.runtime import reaper
+    from pipeline_engine import api
 
     stop = threading.Event()
 
@@ -196,7 +196,7 @@ def engine_sweeper(transactional_db: None) -> Iterator[None]:
         try:
             while not stop.wait(0.2):
                 try:
-                    reaper.sweep()
+                    api.sweep()
                 except Exception:  # noqa: BLE001 - keep sweeping; the test sees the outcome
                     pass
         finally:

@@ -78,7 +78,8 @@ class Sim:
             return False
         node = self.tree.node(effect.key)
         comp = get_component(node.code, node.version)()
-        ctx = execution_context(self.run, rec)
+        ctx = execution_context(rec, run_id=self.run.run_id, time_zone=self.run.time_zone,
+                                executor=self.run.executor)
         outcome, calls = call(comp, ctx, rec.phase, rec.callback_data)
         return self.report(effect, outcome, ctx.outputs, ctx.state, calls)
 

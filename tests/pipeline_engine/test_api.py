@@ -376,7 +376,7 @@ def test_preview_node_inputs_and_list_components():
 # --------------------------------------------------------------------------- §8 defects
 def test_duplicate_messages_do_not_double_count_the_converge(transactional_db, celery_worker_proc):
     """bamboo-engine PR #276: a redelivered child message counted twice at the join."""
-    from pipeline_engine.runtime import tasks
+    from pipeline_engine.runtime import dispatch
 
     b = TreeBuilder()
     pg, cg = b.gw("pg", "ParallelGateway"), b.gw("cg", "ConvergeGateway")
@@ -391,13 +391,13 @@ def test_duplicate_messages_do_not_double_count_the_converge(transactional_db, c
     running = list(NodeState.objects.filter(run_id=run_id, node_type="ServiceActivity"))
     for _ in range(3):  # every message delivered again, several times
         for node in running:
-            tasks.send_component(run_id, node.key, node.version, 0)
-        tasks.send_advance(run_id)
+            dispatch.send_component(run_id, node.key, node.version, 0)
+        dispatch.send_advance(run_id)
     _wait_state(run_id, "FINISHED")
     time.sleep(1.0)  # let the duplicates land
     for node in running:
-        tasks.send_component(run_id, node.key, node.version, 0)
-        tasks.send_component(run_id, node.key, node.version, 1)
+        dispatch.send_component(run_id, node.key, node.version, 0)
+        dispatch.send_component(run_id, node.key, node.version, 1)
     time.sleep(1.0)
     assert _node(run_id, "cg").loop == 1 and _node(run_id, "after").loop == 1
     assert not NodeHistory.objects.filter(run_id=run_id).exists()
@@ -451,15 +451,15 @@ def test_no_callback_lost_under_lock_contention(transactional_db, celery_worker_
 
 def test_lost_start_message_is_recovered_by_the_reaper(transactional_db, celery_worker_proc, engine_sweeper,
                                                         settings, monkeypatch):
-    from pipeline_engine.runtime import tasks
+    from pipeline_engine.runtime import dispatch
 
     settings.SOPS_REAPER_LEASE_SECONDS = 1
-    real_send = tasks.send_advance
-    monkeypatch.setattr(tasks, "send_advance", lambda *a, **kw: None)  # the broker "loses" it
+    real_send = dispatch.send_advance
+    monkeypatch.setattr(dispatch, "send_advance", lambda *a, **kw: None)  # the broker "loses" it
     run_id = api.run_pipeline(linear(3))
     time.sleep(0.3)
     assert _state(run_id) == "RUNNING"
-    monkeypatch.setattr(tasks, "send_advance", real_send)  # the sweep's own message gets through
+    monkeypatch.setattr(dispatch, "send_advance", real_send)  # the sweep's own message gets through
     _wait_state(run_id, "FINISHED", timeout=20)
 
 
@@ -507,9 +507,9 @@ def test_run_pipeline_leaves_the_callers_tree_alone_and_refuses_a_repeated_id(tr
     stored = Run.objects.get(pk=run_id)
     assert stored.tree["gateways"]["pg"]["converge_gateway_id"] == "cg"
     assert stored.context[""]["values"]["nested"] == {"a": [1]}
-    from pipeline_engine.runtime import store
+    from pipeline_engine.runtime import tree_cache
 
-    assert store.compiled_tree(run_id).root.constants["nested"] == {"a": [1]}  # the cached copy too
+    assert tree_cache.compiled_tree(run_id).root.constants["nested"] == {"a": [1]}  # the cached copy too
     with pytest.raises(InvalidOperation, match="already been started"):
         api.run_pipeline(before, run_id="fixed-run-id")
     _wait_state(run_id, "FINISHED")

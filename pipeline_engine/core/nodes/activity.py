@@ -13,7 +13,7 @@ from .. import tree as t
 from ..components import ExecutionContext, Outcome, get_component, safe_call
 from ..context import ScopeContext, child_context
 from ..expressions import ExpressionError, references, render
-from ..records import Effect, NodeRecord, RunData
+from ..records import Effect, NodeRecord
 from .base import Add, Kind, Names, check_one_way, label
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def enter(w: Walker, scope: t.Scope, node: t.Node, key: str, mode: str) -> None:
         rec.deadline = now + timedelta(seconds=node.timeout)
         w.effects.append(Effect("event", key=key, version=rec.version, countdown=node.timeout, event="timeout"))
     if cls.inline:
-        ctx = execution_context(w.run, rec)
+        ctx = execution_context(rec, run_id=w.run.run_id, time_zone=w.run.time_zone, executor=w.run.executor)
         outcome = safe_call(lambda: cls().execute(ctx))
         apply_outcome(w, scope, node, rec, outcome, ctx.outputs, ctx.state)
         return
@@ -59,12 +59,11 @@ def render_inputs(w: Walker, scope: t.Scope, node: t.Node, rec: NodeRecord) -> d
     return inputs
 
 
-def execution_context(run: RunData, rec: NodeRecord) -> ExecutionContext:
+def execution_context(rec: NodeRecord, *, run_id: str, time_zone: str, executor: str) -> ExecutionContext:
     """What the node's component sees on its next call."""
     return ExecutionContext(
-        run_id=run.run_id, node_id=rec.node_id, inputs=dict(rec.inputs or {}),
-        state=dict(rec.comp_state or {}), time_zone=run.time_zone, executor=run.executor,
-        schedule_count=rec.schedule_count, version=rec.version,
+        run_id=run_id, node_id=rec.node_id, inputs=dict(rec.inputs or {}), state=dict(rec.comp_state or {}),
+        time_zone=time_zone, executor=executor, schedule_count=rec.schedule_count, version=rec.version,
     )
 
 
