@@ -10,13 +10,14 @@ VAR     := $(CURDIR)/var
 PORT    ?= 8000
 HOST    ?= 127.0.0.1
 
-.PHONY: help install run migrate demo test test-pg lint bench clean
+.PHONY: help install run migrate demo test test-pg lint check bench clean
 
 help:
 	@echo "make run      install if needed, migrate, bootstrap the demo, start web + worker + scheduler"
 	@echo "make test     run the whole test suite (embedded SQLite, or DATABASE_URL/CELERY_BROKER_URL)"
 	@echo "make test-pg  run the suite against the local PostgreSQL and Redis"
 	@echo "make lint     ruff"
+	@echo "make check    ruff, import contracts (lint-imports), types (mypy): what CI runs before the suites"
 	@echo "make bench    run the benchmarks (bench/run_all.py)"
 
 $(PY):
@@ -72,6 +73,18 @@ test-pg: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+# Static checks, all of them even when one fails; the target fails if any did.
+# A `type: ignore` must say why on its line (mypy already requires the error code).
+check: install
+	@rc=0; \
+	echo "== ruff"; $(VENV)/bin/ruff check . || rc=1; \
+	echo "== lint-imports"; $(VENV)/bin/lint-imports --no-cache || rc=1; \
+	echo "== mypy"; $(VENV)/bin/mypy || rc=1; \
+	echo "== type: ignore reasons"; \
+	if grep -rnE 'type: ignore(\[[^]]*\])?[[:space:]]*$$' pipeline_engine --include='*.py'; then \
+	  echo "a type: ignore above has no reason comment"; rc=1; fi; \
+	exit $$rc
 
 bench: install
 	$(PY) bench/run_all.py $(BENCH_ARGS)

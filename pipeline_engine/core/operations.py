@@ -77,10 +77,10 @@ def revoke(w: Walker) -> None:
     retried = [key for key, mode in w.ready if mode == RETRY]
     w.preload(retried)
     for key in retried:
-        rec = w.records.get(key)
-        if rec is not None and rec.state == s.READY:
-            rec.version = w.new_version()
-            w.finish(rec, s.REVOKED)
+        waiting = w.records.get(key)
+        if waiting is not None and waiting.state == s.READY:
+            waiting.version = w.new_version()
+            w.finish(waiting, s.REVOKED)
     w.active.clear()
     w.ready.clear()
     w.frontier["joins"] = {}

@@ -91,7 +91,7 @@ class Scope:
     start_id: str
     end_id: str
     nodes: dict[str, Node]
-    flows: dict[str, tuple[str, str]]  # flow id -> (source, target)
+    flows: dict[str, tuple[str | None, str | None]]  # flow id -> (source, target), as written
     constants: dict[str, Any]  # bare name -> raw value
     constant_keys: dict[str, str]  # bare name -> key as written ("${name}")
     outputs: list[str]  # constant keys as written
@@ -227,13 +227,13 @@ def compile_scope(tree: dict[str, Any], path: str, scopes: dict[str, Scope]) -> 
     if nodes[tree["end_event"]["id"]].type != END:
         raise TreeShapeError("end_event must be an EmptyEndEvent")
 
-    flows: dict[str, tuple[str, str]] = {}
+    flows: dict[str, tuple[str | None, str | None]] = {}
     for fid, flow in (tree.get("flows") or {}).items():
         if not isinstance(flow, dict):
             raise TreeShapeError(f"flow {fid} must be an object")
         flows[flow.get("id") or fid] = (flow.get("source"), flow.get("target"))
     for node in nodes.values():
-        node.targets = [flows[f][1] if f in flows else "" for f in node.outgoing]
+        node.targets = [flows[f][1] if f in flows else "" for f in node.outgoing]  # type: ignore[misc]  # a flow without a target leaves None; validation reports that flow first
 
     constants: dict[str, Any] = {}
     constant_keys: dict[str, str] = {}

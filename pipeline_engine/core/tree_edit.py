@@ -315,6 +315,11 @@ def line_uniqid() -> str:
     return "line" + uuid.uuid4().hex[:28]
 
 
+def _renamed(mapping: dict[str, str], value: Any) -> Any:
+    """The new id of an id, or the value as it is (not an id of this level, or no id)."""
+    return mapping.get(value, value) if isinstance(value, str) else value
+
+
 def _map_refs(value: Any, mapping: dict[str, str]) -> Any:
     if isinstance(value, list):
         return [mapping.get(v, v) for v in value]
@@ -349,7 +354,7 @@ def _regenerate_level(tree: dict[str, Any], new_root_id: str | None = None) -> N
         tree["id"] = node_uniqid()
 
     def fix_node(node: dict[str, Any]) -> dict[str, Any]:
-        node["id"] = mapping.get(node.get("id"), node.get("id"))
+        node["id"] = _renamed(mapping, node.get("id"))
         for key in ("incoming", "outgoing"):
             if key in node:
                 node[key] = _map_refs(node[key], mapping)
@@ -380,8 +385,8 @@ def _regenerate_level(tree: dict[str, Any], new_root_id: str | None = None) -> N
     new_flows = {}
     for fid, flow in flows.items():
         flow["id"] = mapping.get(fid, fid)
-        flow["source"] = mapping.get(flow.get("source"), flow.get("source"))
-        flow["target"] = mapping.get(flow.get("target"), flow.get("target"))
+        flow["source"] = _renamed(mapping, flow.get("source"))
+        flow["target"] = _renamed(mapping, flow.get("target"))
         new_flows[flow["id"]] = flow
     tree["flows"] = new_flows
     for const in (tree.get("constants") or {}).values():
@@ -390,13 +395,13 @@ def _regenerate_level(tree: dict[str, Any], new_root_id: str | None = None) -> N
     for line in tree.get("line") or []:
         if not isinstance(line, dict):
             continue
-        line["id"] = mapping.get(line.get("id"), line.get("id"))
+        line["id"] = _renamed(mapping, line.get("id"))
         for end in ("source", "target"):
             if isinstance(line.get(end), dict):
-                line[end]["id"] = mapping.get(line[end].get("id"), line[end].get("id"))
+                line[end]["id"] = _renamed(mapping, line[end].get("id"))
     for loc in tree.get("location") or []:
         if isinstance(loc, dict):
-            loc["id"] = mapping.get(loc.get("id"), loc.get("id"))
+            loc["id"] = _renamed(mapping, loc.get("id"))
 
 
 def find_node(tree: dict[str, Any], node_id: str,

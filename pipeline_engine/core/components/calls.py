@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from pipeline_engine.core import states as s
@@ -49,7 +50,7 @@ def call(component: Component, ctx: ExecutionContext, phase: str, callback_data:
             outcome = safe_call(lambda: component.execute(ctx))
         else:
             data = callback_data if phase == s.PHASE_CALLBACK else None
-            outcome = safe_call(lambda data=data: component.schedule(ctx, data))
+            outcome = safe_call(partial(component.schedule, ctx, data))
         if outcome.kind == "poll" and outcome.interval <= 0 and polls < max_polls and not ctx.should_stop():
             polls += 1
             ctx.schedule_count += 1
