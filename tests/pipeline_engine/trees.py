@@ -108,3 +108,64 @@ def parallel(branches: int, code: str = "noop", *, per_branch: int = 1) -> dict[
         b.chain(pg, *ids, cg)
     b.chain(cg, b.end_id)
     return b.build()
+
+
+# --- small trees several test modules share -----------------------------------
+
+
+def exclusive(condition_a: str, condition_b: str, default: bool = False) -> dict:
+    """start -> g (ExclusiveGateway: a1 if condition_a, a2 if condition_b) -> c -> end; ${x} is 5."""
+    b = TreeBuilder()
+    b.const("${x}", 5)
+    g = b.gw("g", "ExclusiveGateway")
+    a1, a2 = b.act("a1"), b.act("a2")
+    c = b.gw("c", "ConvergeGateway")
+    b.chain(b.start_id, g)
+    b.flow(g, a1, condition=condition_a)
+    b.flow(g, a2, condition=condition_b, default=default)
+    b.chain(a1, c)
+    b.chain(a2, c)
+    b.chain(c, b.end_id)
+    return b.build()
+
+
+def loop_tree(limit_expr: str) -> dict:
+    """start -> a -> g, and g back to a while `limit_expr` holds, else to the end."""
+    b = TreeBuilder()
+    a = b.act("a", "noop")
+    g = b.gw("g", "ExclusiveGateway")
+    b.chain(b.start_id, a, g)
+    b.flow(g, a, condition=limit_expr)
+    b.flow(g, b.end_id, default=True)
+    return b.build()
+
+
+def failing(**flags) -> dict:
+    """start -> f (test_fail: fails with "boom", outputs partial "p1" into ${partial}) -> after -> end."""
+    b = TreeBuilder()
+    b.const("${partial}", "", source_type="component_outputs", source_info={"f": ["partial"]})
+    b.act("f", "test_fail", {"message": "boom", "partial": "p1"}, **flags)
+    b.act("after", "var_assign", {"seen": "${partial}"})
+    b.chain(b.start_id, "f", "after", b.end_id)
+    return b.build()
+
+
+def callback_tree() -> dict:
+    """start -> p (pause_node, its callback data into the output ${cb}) -> end."""
+    b = TreeBuilder()
+    b.const("${cb}", "", source_type="component_outputs", source_info={"p": ["callback_data"]})
+    b.outputs = ["${cb}"]
+    b.act("p", "pause_node")
+    b.chain(b.start_id, "p", b.end_id)
+    return b.build()
+
+
+def waiting_tree() -> dict:
+    """start -> p (pause_node, its callback data into ${cb}) -> after (noop) -> end."""
+    b = TreeBuilder()
+    b.const("${cb}", "", source_type="component_outputs", source_info={"p": ["callback_data"]})
+    b.outputs = ["${cb}"]
+    b.act("p", "pause_node")
+    b.act("after", "noop")
+    b.chain(b.start_id, "p", "after", b.end_id)
+    return b.build()
