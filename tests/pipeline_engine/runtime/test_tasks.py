@@ -1,22 +1,18 @@
-"""End-to-end through pipeline_engine.api with a real Celery worker."""
+"""The Celery entry points (runtime/tasks.py), end to end with a real worker."""
 from __future__ import annotations
 
 import pytest
 
 from pipeline_engine import api
-from tests.conftest import wait_for
+from tests.pipeline_engine import runs
 from tests.pipeline_engine.trees import linear, parallel
 
 pytestmark = [pytest.mark.worker]
 
 
-def _state(run_id: str) -> str:
-    return api.get_run_summary(run_id).state
-
-
 def test_linear_noop_chain_finishes(transactional_db, celery_worker_proc):
     run_id = api.run_pipeline(linear(20))
-    wait_for(lambda: _state(run_id) == "FINISHED", timeout=30)
+    runs.wait_state(run_id, "FINISHED", timeout=30)
     tree = api.get_status_tree(run_id)
     assert tree["state"] == "FINISHED"
     assert len(tree["children"]) == 22
@@ -24,4 +20,5 @@ def test_linear_noop_chain_finishes(transactional_db, celery_worker_proc):
 
 def test_parallel_bench_poll(transactional_db, celery_worker_proc):
     run_id = api.run_pipeline(parallel(5, "bench_poll"))
-    wait_for(lambda: _state(run_id) == "FINISHED", timeout=30)
+    runs.wait_state(run_id, "FINISHED", timeout=30)
+    assert all(runs.node(run_id, f"b{i}_0").schedule_count == 1 for i in range(5))
