@@ -25,10 +25,9 @@ logger = logging.getLogger("sops.maintenance")
 
 def engine_sweep() -> dict[str, int]:
     """One pass of the engine's sweep."""
-    # TODO(arch-engine): call pipeline_engine.api.sweep() once arch-engine's branch exposes it.
-    from pipeline_engine.runtime.reaper import sweep
+    from pipeline_engine import api  # late: the engine's models load with the apps
 
-    return sweep()
+    return api.sweep()
 
 
 @dataclass

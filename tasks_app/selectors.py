@@ -18,7 +18,6 @@ from sops_common.errors import InvalidInput, NotFound
 from sops_common.timefmt import format_time, parse_time
 from templates_app.models import Category, Template
 
-from . import tree_prep
 from .models import FINAL_RUN_STATES, CreateMethod, FlowType, TaskInstance, TaskStatus
 
 if TYPE_CHECKING:
@@ -30,6 +29,13 @@ CREATED_STATUS: dict[str, Any] = {"start_time": None, "state": "CREATED", "retry
 
 
 def _engine():
+    from pipeline_engine import api
+
+    return api
+
+
+def _trees():
+    # The engine's pure tree reading; not faked by the tests that fake runs (see _engine).
     from pipeline_engine import api
 
     return api
@@ -137,8 +143,7 @@ def task_detail(task: TaskInstance) -> dict[str, Any]:
         for key in tree.get("outputs") or []:
             if key in produced:
                 outputs.append({"key": key, "value": produced[key], "name": (constants.get(key) or {}).get("name", key)})
-        # TODO(arch-engine): read summary.ex_data directly once RunSummary has the field.
-        ex_data = getattr(summary, "ex_data", "") or ""
+        ex_data = summary.ex_data
         start_time = summary.start_time or start_time
         finish_time = summary.finish_time or finish_time
         elapsed = summary.elapsed_time or elapsed
@@ -231,7 +236,7 @@ def node_detail(task: TaskInstance, node_id: str, *, component_code: str = "",
         # The engine knows the node and its name: the task's tree (large for big tasks) stays unread.
         node: dict[str, Any] = {"name": detail.get("name", "")}
     else:
-        found, path = tree_prep.find_node(task.pipeline_tree, node_id, subprocess_stack or None)
+        found, path = _trees().find_node(task.pipeline_tree, node_id, subprocess_stack or None)
         if found is None:
             raise NotFound(f"node[node_id={node_id}] not found in task[task_id={task.pk}]")
         node = found
@@ -239,7 +244,7 @@ def node_detail(task: TaskInstance, node_id: str, *, component_code: str = "",
         # Not reached yet: say so, with the inputs the node would get now.
         ex_data = ""
         inputs: dict[str, Any] = {}
-        if node.get("type") == tree_prep.SERVICE_ACTIVITY:
+        if node.get("type") == _trees().SERVICE_ACTIVITY:
             try:
                 inputs = _engine().preview_node_inputs(task.pipeline_tree, node_id, path)
             except EngineError as exc:
@@ -459,7 +464,12 @@ def task_list(business: Business, *, keyword: str = "", creator: str = "", execu
 
 def preview_tree(business: Business, template: Template, exclude_task_nodes_id: list[str]) -> dict[str, Any]:
     """The tree a task would get (template node ids kept), and the constants that pruning drops."""
-    tree = tree_prep.prepare_tree(template.pipeline_tree, exclude_task_nodes_id=exclude_task_nodes_id, constants={})
+    from pipeline_engine.errors import TreeInvalid
+
+    try:
+        tree = _trees().prepare_task_tree(template.pipeline_tree, exclude_task_nodes_id=exclude_task_nodes_id)
+    except TreeInvalid as exc:
+        raise InvalidInput(exc.message) from exc
     original = template.pipeline_tree.get("constants") or {}
     dropped = {k: v for k, v in original.items() if k not in tree["constants"]}
     return {"pipeline_tree": tree, "constants_not_referred": dropped}

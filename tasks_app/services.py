@@ -19,7 +19,7 @@ from sops_common.errors import InvalidInput, InvalidOperation, NotFound
 from templates_app.models import Template, TemplateSource
 from templates_app.subprocesses import unfold_subprocesses
 
-from . import callbacks, tree_prep
+from . import callbacks
 from .allowlist import host_allowed
 from .models import (
     FINAL_RUN_STATES,
@@ -35,6 +35,13 @@ TASK_ACTIONS = ("start", "pause", "resume", "revoke")
 
 def _engine():
     # Imported late: the apps must import without the engine's Django models being ready.
+    from pipeline_engine import api
+
+    return api
+
+
+def _trees():
+    # The engine's pure tree editing; not faked by the tests that fake runs (see _engine).
     from pipeline_engine import api
 
     return api
@@ -73,18 +80,16 @@ def build_task_tree(*, business: Business, source_tree: dict, exclude_task_nodes
     """Prepare, unfold, regenerate ids and validate: the tree a task will run."""
     if not isinstance(source_tree, dict):
         raise InvalidInput("pipeline_tree must be a JSON object")
-    if constants is not None and not isinstance(constants, dict):
-        raise InvalidInput("task params is invalid: constants must be an object")
     if exclude_task_nodes_id is not None and (
             not isinstance(exclude_task_nodes_id, list) or not all(isinstance(i, str) for i in exclude_task_nodes_id)):
         raise InvalidInput("task params is invalid: exclude_task_nodes_id must be a list of node ids")
-    tree = tree_prep.prepare_tree(source_tree, exclude_task_nodes_id=exclude_task_nodes_id or [],
-                                  constants=constants or {})
-    unfold_subprocesses(tree, business)
-    tree = tree_prep.regenerate_ids(tree)
     from pipeline_engine.errors import TreeInvalid
 
     try:
+        tree = _trees().prepare_task_tree(source_tree, exclude_task_nodes_id=exclude_task_nodes_id,
+                                          constants=constants)
+        unfold_subprocesses(tree, business)
+        tree = _trees().regenerate_ids(tree)
         _engine().validate_pipeline(tree)
     except TreeInvalid as exc:
         raise InvalidInput(exc.message) from exc
@@ -206,7 +211,7 @@ def operate_node(*, task: TaskInstance, node_id: str, action: str, username: str
         raise InvalidInput(f"node action[{action}] is invalid, use one of {', '.join(NODE_ACTIONS)}")
     if not task.is_started or not task.run_id:
         raise InvalidOperation("task not started")
-    if not node_id or tree_prep.find_node(task.pipeline_tree, node_id)[0] is None:
+    if not node_id or _trees().find_node(task.pipeline_tree, node_id)[0] is None:
         raise NotFound(f"task[{task.pk}] does not have node[{node_id}]")
     engine, run_id = _engine(), task.run_id
     if action == "retry":
@@ -229,7 +234,7 @@ def operate_node(*, task: TaskInstance, node_id: str, action: str, username: str
 
 @transaction.atomic
 def node_callback(*, task: TaskInstance, node_id: str, data: Any, version: str | None = None) -> None:
-    if not node_id or tree_prep.find_node(task.pipeline_tree, node_id)[0] is None:
+    if not node_id or _trees().find_node(task.pipeline_tree, node_id)[0] is None:
         raise NotFound(f"task[{task.pk}] does not have node[{node_id}]")
     if not task.is_started or not task.run_id:
         raise InvalidOperation("task not started")
@@ -246,11 +251,14 @@ def claim_functionalization_task(*, task: TaskInstance, username: str, constants
         raise InvalidOperation("task is not functional")
     if task.current_flow != CurrentFlow.FUNC_CLAIM:
         raise InvalidOperation(f"task with current_flow:{task.current_flow} cannot be claimed")
-    if constants is not None and not isinstance(constants, dict):
-        raise InvalidInput("constants must be an object")
+    from pipeline_engine.errors import TreeInvalid
+
     fields = ["current_flow", "claimer"]
+    try:
+        _trees().merge_constants(task.pipeline_tree, constants)
+    except TreeInvalid as exc:
+        raise InvalidInput(exc.message) from exc
     if constants:
-        tree_prep.merge_constants(task.pipeline_tree, constants)
         fields.append("pipeline_tree")
     if name is not None:
         task.name = validate_name(name)

@@ -31,10 +31,6 @@ ERROR_CODES: dict[type[Exception], int] = {
 #: errors whose message is safe to show the caller; anything else is logged and answered vaguely
 KNOWN_ERRORS = (domain.DomainError, engine_errors.EngineError)
 
-# TODO(arch-engine): tasks_app/tree_prep.py and templates_app/subprocesses.py still raise
-# `sops_api.apigw.errors.BadRequest`; they move to the engine in arch-engine's branch. Drop this then.
-BadRequest = domain.InvalidInput
-
 
 def envelope_code(exc: Exception) -> int:
     """The envelope code of a domain or engine error; UNKNOWN_ERROR for any other."""

@@ -78,8 +78,7 @@ class ApigwView(APIView):
     def username(self) -> str:
         return self.caller.user.get_username()
 
-    # DRF's own signature says Response; any HttpResponseBase is accepted (finalize_response checks that).
-    def handle_exception(self, exc: Exception) -> JsonResponse:  # type: ignore[override]
+    def handle_exception(self, exc: Exception) -> JsonResponse:  # type: ignore[override]  # DRF says Response; finalize_response takes any HttpResponseBase
         response = self._error_response(exc)
         match = getattr(self.request, "resolver_match", None)
         code = getattr(response, "envelope_code", UNKNOWN_ERROR)

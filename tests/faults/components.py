@@ -14,6 +14,7 @@ import sys
 import time
 from typing import Any
 
+import bench.components  # noqa: F401 - bench_poll, which the fault runs mix in
 from pipeline_engine.core.components import register
 from pipeline_engine.core.components.base import Component, ExecutionContext, FieldSpec, Outcome
 from tests.faults.probe import probe
