@@ -25,6 +25,8 @@ from pipeline_engine.core.validation import fill_converge_ids, missing_converge_
 from pipeline_engine.core.walker import Walker, start_context, start_frontier
 from pipeline_engine.errors import InvalidOperation, NodeNotFound, RunNotFound, TreeInvalid
 from pipeline_engine.runtime import metrics, store
+from pipeline_engine.runtime.db_retry import connection_lost, retry_if_unchanged
+from pipeline_engine.runtime.db_retry import describe as describe_db_error
 from pipeline_engine.runtime.models import NodeHistory, NodeState, Run
 
 __all__ = [
@@ -32,6 +34,8 @@ __all__ = [
     "revoke_pipeline", "retry_node", "skip_node", "skip_exclusive_gateway", "forced_fail", "callback",
     "pause_subprocess", "resume_subprocess", "get_status_tree", "get_status_trees", "get_node_detail",
     "preview_node_inputs", "get_run_summary", "get_run_summaries", "list_components",
+    # The rule for a lost database connection, for the apps' own loops and requests (runtime/db_retry.py).
+    "connection_lost", "retry_if_unchanged", "describe_db_error",
 ]
 
 

@@ -24,7 +24,7 @@ from pipeline_engine.core.components.base import ExecutionContext
 from pipeline_engine.core.records import NodeRecord
 from pipeline_engine.core.walker import _component_class, _safe_call
 
-from . import metrics, store
+from . import db_retry, metrics, store
 from .models import NodeState, Run
 
 logger = logging.getLogger("pipeline_engine")
@@ -106,9 +106,15 @@ class _SharedWatcher:
                     w.due = time.monotonic() + interval
                     self._checking = token
                 try:
-                    self._check(w)
-                except Exception:  # noqa: BLE001 - the watcher must never stop watching
-                    logger.exception("run=%s node=%s watcher failed", w.run_id, w.key)
+                    # A lease renewal is idempotent; wait=0: one dead server must not hold up the others.
+                    db_retry.retry_if_unchanged(lambda w=w: self._check(w), wait=0,
+                                                label=f"node={w.key} lease renewal")
+                except Exception as exc:  # noqa: BLE001 - the watcher must never stop watching
+                    if db_retry.connection_lost(exc):
+                        logger.warning("run=%s node=%s lease renewal failed, database unavailable: %s",
+                                       w.run_id, w.key, db_retry.describe(exc))
+                    else:
+                        logger.exception("run=%s node=%s watcher failed", w.run_id, w.key)
                     connection.close()
                 finally:
                     with self._cond:
@@ -176,13 +182,18 @@ def release(run_id: str, key: str, version: str) -> None:
 
 def run_component(run_id: str, key: str, version: str, schedule_count: int,
                   time_zone: str | None = None, executor: str | None = None) -> None:
-    rec = claim(run_id, key, version, schedule_count)
+    # The claim is one conditional UPDATE: retried only if it never completed. Had it committed
+    # and only its answer been lost, the retry finds the lease taken and drops the message; the
+    # lease then expires and the reaper re-sends the work, as for a killed worker.
+    rec = db_retry.retry_if_unchanged(lambda: claim(run_id, key, version, schedule_count),
+                                      label=f"run={run_id} node={key} claim")
     if rec is None:
         metrics.STALE_MESSAGES.labels("run_component").inc()
         logger.debug("run=%s node=%s version=%s sc=%s stale component message dropped",
                      run_id, key, version, schedule_count)
         return
-    node = store.compiled_tree(run_id).node(key)
+    node = db_retry.retry_if_unchanged(lambda: store.compiled_tree(run_id),
+                                       label=f"run={run_id} tree read").node(key)
     try:
         component_cls = _component_class(node.code, node.version)
     except KeyError:
@@ -194,7 +205,8 @@ def run_component(run_id: str, key: str, version: str, schedule_count: int,
                      run_id, key, version, node.code)
         return
     if time_zone is None or executor is None:  # sent by the reaper, which does not read runs
-        time_zone, executor = Run.objects.values_list("time_zone", "executor").get(pk=run_id)
+        time_zone, executor = db_retry.retry_if_unchanged(
+            lambda: Run.objects.values_list("time_zone", "executor").get(pk=run_id), label=f"run={run_id} read")
     ctx = ExecutionContext(
         run_id=run_id, node_id=rec.node_id, inputs=dict(rec.inputs or {}), state=dict(rec.comp_state or {}),
         time_zone=time_zone, executor=executor, schedule_count=schedule_count, version=version,
@@ -222,9 +234,9 @@ def run_component(run_id: str, key: str, version: str, schedule_count: int,
         _watcher.unwatch(token)
     # The claimed row is what the node looks like now unless a callback arrived
     # meanwhile (the walker re-reads it then), so the step need not read it again.
-    applied = store.step(
+    applied = db_retry.retry_if_unchanged(lambda: store.step(
         run_id, lambda w: w.apply_result(key, version, schedule_count, outcome, ctx.outputs, ctx.state, calls),
-        records={key: rec})
+        records={key: rec}), label=f"run={run_id} node={key} result step")
     if not applied:
         metrics.STALE_MESSAGES.labels("run_component_result").inc()
         logger.info("run=%s node=%s version=%s late result dropped (%s)", run_id, key, version, outcome.kind)

@@ -8,11 +8,11 @@ import time
 from celery import shared_task
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from django.conf import settings
-from django.db.backends.signals import connection_created
+from django.db import connections
 
 from pipeline_engine.errors import RunNotFound
 
-from . import metrics, runner, store
+from . import db_retry, metrics, runner, store
 
 logger = logging.getLogger("pipeline_engine")
 
@@ -40,7 +40,7 @@ def advance(run_id: str, event: str = "", key: str = "", version: str = "", sent
     metrics.child(metrics.STEPS, event or "advance").inc()
     store.collect_local_work()
     try:
-        store.step(run_id, apply)
+        db_retry.retry_if_unchanged(lambda: store.step(run_id, apply), label=f"run={run_id} advance step")
     except RunNotFound:
         logger.warning("run=%s advance for a missing run dropped", run_id)
     finally:
@@ -85,7 +85,7 @@ def _run_local_work() -> None:
 def sweep() -> None:
     from . import reaper
 
-    reaper.sweep()
+    db_retry.retry_if_unchanged(reaper.sweep, label="engine sweep")
 
 
 # Celery renders args/kwargs for monitoring with its pure-Python saferepr on every
@@ -109,10 +109,7 @@ def send_component(run_id: str, key: str, version: str, schedule_count: int, *, 
 
 
 # --- worker connections -------------------------------------------------------
-def _async_commit(sender: object, connection: object, **_: object) -> None:
-    if getattr(connection, "vendor", "") == "postgresql":
-        with connection.cursor() as cursor:  # type: ignore[attr-defined]
-            cursor.execute("SET synchronous_commit TO off")
+ASYNC_COMMIT_OPTION = "-c synchronous_commit=off"
 
 
 @worker_process_init.connect
@@ -120,14 +117,25 @@ def _configure_worker_connections(**_: object) -> None:
     """Engine steps in workers do not wait for the WAL flush (SOPS_ENGINE_ASYNC_COMMIT).
 
     A step is a few milliseconds of work and a disk flush costs as much again;
-    PostgreSQL stays consistent without it, and a server crash can only lose
-    the last fraction of a second of steps, which fences and the reaper
-    recover (a lost step's messages find no matching version and are dropped;
-    its run or node lease expires and the work is sent again). Web requests
-    keep the default.
+    PostgreSQL stays consistent without it, and only a server *crash* can lose
+    the last fraction of a second of steps (see README, SOPS_ENGINE_ASYNC_COMMIT),
+    which fences and the reaper recover (a lost step's messages find no matching
+    version and are dropped; its run or node lease expires and the work is sent
+    again). Web requests keep the default.
+
+    The setting travels in the connection's startup packet (libpq `options`), so
+    every connection of this pool process, in any thread and after any
+    reconnect, has it without a statement at connect: a connect is then nothing
+    but a connect, which db_retry's "nothing changed yet" rule relies on.
     """
-    if getattr(settings, "SOPS_ENGINE_ASYNC_COMMIT", True):
-        connection_created.connect(_async_commit, weak=False, dispatch_uid="sops-engine-async-commit")
+    if not getattr(settings, "SOPS_ENGINE_ASYNC_COMMIT", True):
+        return
+    db = connections.settings["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        return
+    options = db.setdefault("OPTIONS", {})
+    if ASYNC_COMMIT_OPTION not in options.get("options", ""):
+        options["options"] = f"{options.get('options', '')} {ASYNC_COMMIT_OPTION}".strip()
 
 
 # --- the sweep loop inside each worker's main process ------------------------
