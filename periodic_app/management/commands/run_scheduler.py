@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections, connection
 
 from periodic_app import clock, scheduler
+from pipeline_engine.api import connection_lost, describe_db_error, retry_if_unchanged
 
 logger = logging.getLogger("sops.periodic")
 
@@ -32,6 +33,14 @@ def load_engine_sweep() -> Callable[[], Any] | None:
         logger.warning("pipeline_engine.runtime.reaper has no sweep(); running without the engine sweep")
         return None
     return sweep
+
+
+def _log_failure(message: str, exc: Exception) -> None:
+    """One line while the database is unreachable (it says which); the traceback for anything else."""
+    if connection_lost(exc):
+        logger.warning("%s: database unavailable: %s", message, describe_db_error(exc))
+    else:
+        logger.exception(message)
 
 
 class Command(BaseCommand):
@@ -69,20 +78,23 @@ class Command(BaseCommand):
                 # A long-running process must notice dropped or stale connections (database
                 # restarts); never close one a caller (call_command inside a transaction) uses.
                 close_old_connections()
+            # Each step is retried once on a fresh connection if the database connection was lost
+            # before it changed anything (pipeline_engine.api.retry_if_unchanged), so a database
+            # restart costs no tick.
             try:
-                scheduler.tick(batch_size=options["batch_size"])
-            except Exception:
-                logger.exception("scheduler tick failed; retrying on the next one")
+                retry_if_unchanged(lambda: scheduler.tick(batch_size=options["batch_size"]), label="scheduler tick")
+            except Exception as exc:
+                _log_failure("scheduler tick failed; retrying on the next one", exc)
             if sweep is not None:
                 try:
-                    sweep()
-                except Exception:
-                    logger.exception("engine sweep failed; retrying on the next tick")
+                    retry_if_unchanged(sweep, label="engine sweep")
+                except Exception as exc:
+                    _log_failure("engine sweep failed; retrying on the next tick", exc)
             try:
                 # callback_url deliveries whose Celery message was lost are sent again.
-                resend_stuck()
-            except Exception:
-                logger.exception("callback_url re-dispatch failed; retrying on the next tick")
+                retry_if_unchanged(resend_stuck, label="callback_url re-dispatch")
+            except Exception as exc:
+                _log_failure("callback_url re-dispatch failed; retrying on the next tick", exc)
             if options["once"] or stop.is_set():
                 break
             stop.wait(max(0.0, interval - (time.monotonic() - started)))
