@@ -6,6 +6,8 @@ REQUEST_PARAM_INVALID = 3540000
 REQUEST_FORBIDDEN_INVALID = 3540100
 CONTENT_NOT_EXIST = 3540400
 INVALID_OPERATION = 3545000
+# The database cannot be reached (restarting, down): retry later. See db_outage.py.
+SERVICE_UNAVAILABLE = 3550300
 UNKNOWN_ERROR = 3599999
 
 
@@ -35,6 +37,10 @@ class NotFound(ApiError):
 
 class InvalidOperation(ApiError):
     code = INVALID_OPERATION
+
+
+class ServiceUnavailable(ApiError):
+    code = SERVICE_UNAVAILABLE
 
 
 def from_engine_error(exc: Exception) -> ApiError:

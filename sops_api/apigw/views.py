@@ -21,6 +21,7 @@ from sops_api.metrics import APIGW_ERRORS
 from templates_app.models import Business, Role
 
 from . import auth
+from .db_outage import DatabaseOutageMixin, let_lost_connection_through
 from .envelope import fail
 from .errors import REQUEST_PARAM_INVALID, UNKNOWN_ERROR, ApiError, BadRequest, from_engine_error
 from .params import read_params, read_query_params
@@ -29,7 +30,7 @@ from .schema import ApigwAutoSchema
 logger = logging.getLogger("sops.apigw")
 
 
-class ApigwView(APIView):
+class ApigwView(DatabaseOutageMixin, APIView):
     authentication_classes: list = []
     permission_classes: list = []
     # Bodies are read by `read_params`, which accepts JSON without a content type.
@@ -74,6 +75,7 @@ class ApigwView(APIView):
         return self.caller.user.get_username()
 
     def handle_exception(self, exc: Exception) -> JsonResponse:
+        let_lost_connection_through(exc)  # retried or answered "unavailable" by DatabaseOutageMixin
         response = self._error_response(exc)
         match = getattr(self.request, "resolver_match", None)
         code = getattr(response, "envelope_code", UNKNOWN_ERROR)
