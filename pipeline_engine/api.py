@@ -19,6 +19,8 @@ from pipeline_engine.core.components import all_components
 from pipeline_engine.core.nodes.activity import preview_inputs
 from pipeline_engine.core.validation import compile_checked, validate_tree
 from pipeline_engine.runtime import queries, reaper
+from pipeline_engine.runtime.db_retry import connection_lost, retry_if_unchanged
+from pipeline_engine.runtime.db_retry import describe as describe_db_error
 from pipeline_engine.runtime.queries import RunSummary
 from pipeline_engine.runtime.step import start_run, step
 
@@ -28,6 +30,8 @@ __all__ = [
     "pause_subprocess", "resume_subprocess", "get_status_tree", "get_status_trees", "get_node_detail",
     "preview_node_inputs", "get_run_summary", "get_run_summaries", "list_components", "sweep",
     "prepare_task_tree", "unfold_subprocesses", "regenerate_ids", "merge_constants", "find_node", "node_names",
+    # The rule for a lost database connection, for the apps' own loops and requests (runtime/db_retry.py).
+    "connection_lost", "retry_if_unchanged", "describe_db_error",
 ]
 
 

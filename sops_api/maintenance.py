@@ -7,8 +7,11 @@
 | run ends | `tasks_app.services.reconcile_run_ends` | records ends whose run_finished signal was lost |
 | callbacks | `tasks_app.callbacks.resend_stuck` | re-sends callback_url deliveries whose message was lost |
 
-Every job is safe to run from any number of processes at once. A job that fails
-is logged and tried again on the next tick; it never stops the others.
+Every job is safe to run from any number of processes at once. A job that meets
+a lost database connection before it changed anything is retried once on a fresh
+connection (pipeline_engine.api.retry_if_unchanged), so a database restart costs
+no tick. A job that fails is logged (one line while the database is unreachable)
+and tried again on the next tick; it never stops the others.
 """
 from __future__ import annotations
 
@@ -54,7 +57,13 @@ class Maintenance:
 
     @staticmethod
     def _run(name: str, job: Callable[[], Any]) -> None:
+        from pipeline_engine import api  # late: the engine's models load with the apps
+
         try:
-            job()
-        except Exception:
-            logger.exception("%s failed; retrying on the next tick", name)
+            api.retry_if_unchanged(job, label=name)
+        except Exception as exc:
+            if api.connection_lost(exc):
+                logger.warning("%s failed; retrying on the next tick: database unavailable: %s",
+                               name, api.describe_db_error(exc))
+            else:
+                logger.exception("%s failed; retrying on the next tick", name)

@@ -83,7 +83,17 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'sops.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+# Every process (web workers, Celery pool processes and their threads, the scheduler,
+# operator commands) keeps its connection for 60 s, and checks it before reusing it
+# (one `SELECT 1` per request, task or tick): a database restart closes every kept
+# connection, and the first use of a dead one would fail. What still fails (a
+# connection lost between the check and the statement) is retried once if nothing
+# had changed: pipeline_engine/runtime/db_retry.py.
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Without it a connect to an unreachable host (not a refused port) waits for the OS's TCP
+    # timeout, minutes; a request would hang instead of answering "service unavailable".
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a generous busy timeout let the web server, the worker and the
     # scheduler share one SQLite file in the embedded mode.
@@ -198,6 +208,10 @@ SOPS_ENGINE_SWEEP_IN_WORKER = env_bool("SOPS_ENGINE_SWEEP_IN_WORKER", True)
 # Engine steps in Celery workers commit without waiting for the WAL flush on
 # PostgreSQL (see pipeline_engine/runtime/tasks.py for why that is safe).
 SOPS_ENGINE_ASYNC_COMMIT = env_bool("SOPS_ENGINE_ASYNC_COMMIT", True)
+# How long a worker, the engine's sweep and the scheduler wait for the database to accept
+# connections again before retrying work whose connection was lost before it changed
+# anything (pipeline_engine/runtime/db_retry.py). Web requests do not wait.
+SOPS_DB_RETRY_WAIT_SECONDS = float(os.environ.get("SOPS_DB_RETRY_WAIT_SECONDS", "10"))
 
 # prometheus-client's multi-process mode: every process (web workers, Celery
 # worker, scheduler) writes its samples here and /metrics sums them.

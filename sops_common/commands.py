@@ -5,7 +5,9 @@ import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import DatabaseError, transaction
+
+from pipeline_engine.api import connection_lost, describe_db_error
 
 from .errors import DomainError
 
@@ -15,8 +17,16 @@ class OperatorCommand(BaseCommand):
 
     The whole run is one transaction, so a command that fails half way leaves
     nothing behind; domain errors become CommandError (exit status 1, one line
-    on stderr, no traceback).
+    on stderr, no traceback), and so does a database that cannot be reached.
     """
+
+    def execute(self, *args: Any, **options: Any) -> Any:
+        try:
+            return super().execute(*args, **options)
+        except DatabaseError as exc:
+            if not connection_lost(exc):
+                raise
+            raise CommandError(f"database unavailable: {describe_db_error(exc)}") from exc
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any):
         parser = super().create_parser(prog_name, subcommand, **kwargs)

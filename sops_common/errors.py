@@ -29,3 +29,7 @@ class NotFound(DomainError):
 
 class InvalidOperation(DomainError):
     """The operation exists but the current state does not allow it (already started, not started...)."""
+
+
+class ServiceUnavailable(DomainError):
+    """A backing service (the database) cannot be reached right now; the caller may retry later."""

@@ -36,6 +36,11 @@ def async_commit() -> bool:
     return bool(getattr(settings, "SOPS_ENGINE_ASYNC_COMMIT", True))
 
 
+def db_retry_wait_seconds() -> float:
+    """How long a worker, the sweep or the scheduler waits for the database before its one retry."""
+    return float(getattr(settings, "SOPS_DB_RETRY_WAIT_SECONDS", 10.0))
+
+
 def clock() -> Callable[[], datetime]:
     """What timezone.now returns, without its settings lookup on each of the
     several calls per node a walk makes."""

@@ -25,7 +25,7 @@ from pipeline_engine.core import states as s
 from pipeline_engine.core.walker import Walker
 from pipeline_engine.errors import EngineError
 
-from . import config, dispatch, metrics, rows
+from . import config, db_retry, dispatch, metrics, rows
 from .step import step
 
 logger = logging.getLogger("pipeline_engine")
@@ -87,9 +87,12 @@ def loop(stop: threading.Event | None = None) -> None:
     stop = stop or threading.Event()
     while not stop.wait(config.sweep_interval_seconds()):
         try:
-            sweep()
-        except Exception:  # noqa: BLE001 - keep sweeping through transient DB errors
-            logger.exception("sweep failed")
+            db_retry.retry_if_unchanged(sweep, label="engine sweep")
+        except Exception as exc:  # noqa: BLE001 - keep sweeping through transient DB errors
+            if db_retry.connection_lost(exc):
+                logger.warning("sweep failed, database unavailable: %s", db_retry.describe(exc))
+            else:
+                logger.exception("sweep failed")
         finally:
             close_old_connections()
 

@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from functools import partial
 
 from django.db import close_old_connections, connection
 
@@ -21,7 +22,7 @@ from pipeline_engine.core import operations
 from pipeline_engine.core.components import call, get_component
 from pipeline_engine.core.nodes.activity import execution_context
 
-from . import config, metrics, rows, tree_cache
+from . import config, db_retry, metrics, rows, tree_cache
 from .step import step
 
 logger = logging.getLogger("pipeline_engine")
@@ -97,9 +98,15 @@ class _SharedWatcher:
                     w.due = time.monotonic() + interval
                     self._checking = token
                 try:
-                    self._check(w)
-                except Exception:  # noqa: BLE001 - the watcher must never stop watching
-                    logger.exception("run=%s node=%s watcher failed", w.run_id, w.key)
+                    # A lease renewal is idempotent; wait=0: one dead server must not hold up the others.
+                    db_retry.retry_if_unchanged(partial(self._check, w), wait=0,
+                                                label=f"node={w.key} lease renewal")
+                except Exception as exc:  # noqa: BLE001 - the watcher must never stop watching
+                    if db_retry.connection_lost(exc):
+                        logger.warning("run=%s node=%s lease renewal failed, database unavailable: %s",
+                                       w.run_id, w.key, db_retry.describe(exc))
+                    else:
+                        logger.exception("run=%s node=%s watcher failed", w.run_id, w.key)
                     connection.close()
                 finally:
                     with self._cond:
@@ -125,13 +132,19 @@ _watcher = _SharedWatcher()
 def run_component(run_id: str, key: str, version: str, schedule_count: int,
                   time_zone: str | None = None, executor: str | None = None) -> None:
     """Claim the work a message names, run the component call(s), report the outcome in a step."""
-    rec = rows.claim_node(run_id, key, version, schedule_count, config.lease_seconds())
+    # The claim is one conditional UPDATE: retried only if it never completed. Had it committed
+    # and only its answer been lost, the retry finds the lease taken and drops the message; the
+    # lease then expires and the reaper re-sends the work, as for a killed worker.
+    rec = db_retry.retry_if_unchanged(
+        lambda: rows.claim_node(run_id, key, version, schedule_count, config.lease_seconds()),
+        label=f"run={run_id} node={key} claim")
     if rec is None:
         metrics.STALE_MESSAGES.labels("run_component").inc()
         logger.debug("run=%s node=%s version=%s sc=%s stale component message dropped",
                      run_id, key, version, schedule_count)
         return
-    node = tree_cache.compiled_tree(run_id).node(key)
+    node = db_retry.retry_if_unchanged(lambda: tree_cache.compiled_tree(run_id),
+                                       label=f"run={run_id} tree read").node(key)
     try:
         component_cls = get_component(node.code, node.version)
     except KeyError:
@@ -143,7 +156,8 @@ def run_component(run_id: str, key: str, version: str, schedule_count: int,
                      run_id, key, version, node.code)
         return
     if time_zone is None or executor is None:  # sent by the reaper, which does not read runs
-        time_zone, executor = rows.run_locale(run_id)
+        time_zone, executor = db_retry.retry_if_unchanged(lambda: rows.run_locale(run_id),
+                                                          label=f"run={run_id} read")
     ctx = execution_context(rec, run_id=run_id, time_zone=time_zone, executor=executor)
     phase = rec.phase
     logger.debug("run=%s node=%s version=%s phase=%s component=%s start", run_id, key, version, phase, node.code)
@@ -154,8 +168,10 @@ def run_component(run_id: str, key: str, version: str, schedule_count: int,
         _watcher.unwatch(token)
     # The claimed row is what the node looks like now unless a callback arrived
     # meanwhile (the walker re-reads it then), so the step need not read it again.
-    applied = step(run_id, lambda w: operations.apply_result(w, key, version, schedule_count, outcome, ctx.outputs,
-                                                             ctx.state, calls), records={key: rec})
+    applied = db_retry.retry_if_unchanged(lambda: step(
+        run_id, lambda w: operations.apply_result(w, key, version, schedule_count, outcome, ctx.outputs,
+                                                  ctx.state, calls), records={key: rec}),
+        label=f"run={run_id} node={key} result step")
     if not applied:
         metrics.STALE_MESSAGES.labels("run_component_result").inc()
         logger.info("run=%s node=%s version=%s late result dropped (%s)", run_id, key, version, outcome.kind)

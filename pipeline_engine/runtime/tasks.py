@@ -6,17 +6,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
 
 from celery import shared_task
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
-from django.db.backends.signals import connection_created
+from django.db import connections
 
 from pipeline_engine.core import operations
 from pipeline_engine.core.walker import Walker
 from pipeline_engine.errors import RunNotFound
 
-from . import config, dispatch, metrics, reaper, runner
+from . import config, db_retry, dispatch, metrics, reaper, runner
 from .dispatch import ADVANCE, RUN_COMPONENT, SWEEP
 from .step import step
 
@@ -46,7 +45,7 @@ def advance(run_id: str, event: str = "", key: str = "", version: str = "", sent
     metrics.child(metrics.STEPS, event or "advance").inc()
     dispatch.collect_local_work()
     try:
-        step(run_id, apply)
+        db_retry.retry_if_unchanged(lambda: step(run_id, apply), label=f"run={run_id} advance step")
     except RunNotFound:
         logger.warning("run=%s advance for a missing run dropped", run_id)
     finally:
@@ -84,14 +83,11 @@ def _run_local_work() -> None:
 
 @shared_task(name=SWEEP, ignore_result=True)
 def sweep() -> None:
-    reaper.sweep()
+    db_retry.retry_if_unchanged(reaper.sweep, label="engine sweep")
 
 
 # --- worker connections -------------------------------------------------------
-def _async_commit(sender: object, connection: Any, **_: object) -> None:
-    if getattr(connection, "vendor", "") == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET synchronous_commit TO off")
+ASYNC_COMMIT_OPTION = "-c synchronous_commit=off"
 
 
 @worker_process_init.connect
@@ -99,14 +95,25 @@ def _configure_worker_connections(**_: object) -> None:
     """Engine steps in workers do not wait for the WAL flush (SOPS_ENGINE_ASYNC_COMMIT).
 
     A step is a few milliseconds of work and a disk flush costs as much again;
-    PostgreSQL stays consistent without it, and a server crash can only lose
-    the last fraction of a second of steps, which fences and the sweep
-    recover (a lost step's messages find no matching version and are dropped;
-    its run or node lease expires and the work is sent again). Web requests
-    keep the default.
+    PostgreSQL stays consistent without it, and only a server *crash* can lose
+    the last fraction of a second of steps (see README, SOPS_ENGINE_ASYNC_COMMIT),
+    which fences and the reaper recover (a lost step's messages find no matching
+    version and are dropped; its run or node lease expires and the work is sent
+    again). Web requests keep the default.
+
+    The setting travels in the connection's startup packet (libpq `options`), so
+    every connection of this pool process, in any thread and after any
+    reconnect, has it without a statement at connect: a connect is then nothing
+    but a connect, which db_retry's "nothing changed yet" rule relies on.
     """
-    if config.async_commit():
-        connection_created.connect(_async_commit, weak=False, dispatch_uid="sops-engine-async-commit")
+    if not config.async_commit():
+        return
+    db = connections.settings["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        return
+    options = db.setdefault("OPTIONS", {})
+    if ASYNC_COMMIT_OPTION not in options.get("options", ""):
+        options["options"] = f"{options.get('options', '')} {ASYNC_COMMIT_OPTION}".strip()
 
 
 # --- the sweep loop inside each worker's main process ------------------------

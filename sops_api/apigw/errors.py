@@ -14,6 +14,8 @@ REQUEST_PARAM_INVALID = 3540000
 REQUEST_FORBIDDEN_INVALID = 3540100
 CONTENT_NOT_EXIST = 3540400
 INVALID_OPERATION = 3545000
+# The database cannot be reached (restarting, down): retry later. See db_outage.py.
+SERVICE_UNAVAILABLE = 3550300
 UNKNOWN_ERROR = 3599999
 
 # Looked up along the error's class hierarchy, so a subclass answers its parent's code.
@@ -22,6 +24,7 @@ ERROR_CODES: dict[type[Exception], int] = {
     domain.Forbidden: REQUEST_FORBIDDEN_INVALID,
     domain.NotFound: CONTENT_NOT_EXIST,
     domain.InvalidOperation: INVALID_OPERATION,
+    domain.ServiceUnavailable: SERVICE_UNAVAILABLE,
     engine_errors.TreeInvalid: REQUEST_PARAM_INVALID,
     engine_errors.RunNotFound: CONTENT_NOT_EXIST,
     engine_errors.NodeNotFound: CONTENT_NOT_EXIST,

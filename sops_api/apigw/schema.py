@@ -49,7 +49,8 @@ def envelope(data: dict[str, Any] | None = None, *, description: str = "") -> di
             "message": {"type": "string"},
             "code": {"type": "integer", "example": 0,
                      "description": "0 success; 3540000 bad parameter; 3540100 forbidden; 3540400 not found; "
-                                    "3545000 invalid operation; 3599999 unexpected"},
+                                    "3545000 invalid operation; 3550300 service unavailable "
+                                    "(database unreachable, retry later); 3599999 unexpected"},
         },
         "required": ["result", "data", "message", "code"],
     }

@@ -25,6 +25,7 @@ from sops_api.metrics import APIGW_ERRORS
 from sops_common.errors import InvalidInput
 
 from .authentication import AppAndUserAuthentication
+from .db_outage import DatabaseOutageMixin, let_lost_connection_through
 from .envelope import fail
 from .errors import KNOWN_ERRORS, REQUEST_PARAM_INVALID, UNKNOWN_ERROR, envelope_code
 from .params import request_params
@@ -34,7 +35,7 @@ from .schema import ApigwAutoSchema
 logger = logging.getLogger("sops.apigw")
 
 
-class ApigwView(APIView):
+class ApigwView(DatabaseOutageMixin, APIView):
     authentication_classes = [AppAndUserAuthentication]
     permission_classes = [HasBusinessRole]
     # Bodies are read by params.py, which accepts JSON without a content type.
@@ -79,6 +80,7 @@ class ApigwView(APIView):
         return self.caller.user.get_username()
 
     def handle_exception(self, exc: Exception) -> JsonResponse:  # type: ignore[override]  # DRF says Response; finalize_response takes any HttpResponseBase
+        let_lost_connection_through(exc)  # retried or answered "unavailable" by DatabaseOutageMixin
         response = self._error_response(exc)
         match = getattr(self.request, "resolver_match", None)
         code = getattr(response, "envelope_code", UNKNOWN_ERROR)

@@ -26,9 +26,13 @@ def _already_finished(ctx: ExecutionContext) -> bool:
     from pipeline_engine.errors import EngineError
 
     try:
-        return api.get_node_detail(ctx.run_id, ctx.node_id).get("state") == "FINISHED"
+        # The database restart test stops the server while components run: wait for it, as the
+        # engine does, rather than fail the node over the probe's own read.
+        detail = api.retry_if_unchanged(lambda: api.get_node_detail(ctx.run_id, ctx.node_id),
+                                        label=f"faults probe read of run {ctx.run_id}")
     except EngineError:
         return False
+    return detail.get("state") == "FINISHED"
 
 
 class FaultsMark(Component):
