@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def business_count() -> int:
-    from templates_app.models import Business
+    from access_app.models import Business
 
     return Business.objects.count()
 
@@ -41,7 +41,7 @@ def test_a_read_whose_connection_was_lost_runs_again_on_a_fresh_one(caplog: pyte
 def test_a_step_whose_first_statement_fails_runs_again() -> None:
     """The engine's case: the transaction's first statement (the run lock) meets the dead connection."""
     require_postgresql()
-    from templates_app.models import Business
+    from access_app.models import Business
 
     before = business_count()
     kill_own_backend()
@@ -61,7 +61,7 @@ def test_a_step_whose_first_statement_fails_runs_again() -> None:
 def test_a_failure_after_a_write_is_not_retried(caplog: pytest.LogCaptureFixture) -> None:
     """An autocommit write completed, then the connection died: running again could write twice."""
     require_postgresql()
-    from templates_app.models import Business
+    from access_app.models import Business
 
     before = business_count()
     attempts: list[int] = []
@@ -83,7 +83,7 @@ def test_a_failure_after_a_write_is_not_retried(caplog: pytest.LogCaptureFixture
 def test_a_transaction_cut_after_its_writes_is_not_retried() -> None:
     """Cut before COMMIT the transaction left nothing, but the rule does not look inside: not retried."""
     require_postgresql()
-    from templates_app.models import Business
+    from access_app.models import Business
 
     before = business_count()
     attempts: list[int] = []

@@ -23,9 +23,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def creds() -> dict[str, Any]:
     """App `outage-app`, user `vera` (viewer of business 2) with an access_token."""
-    from sops_api.services import create_app, ensure_user, issue_ticket
-    from templates_app.models import Business, Role
-    from templates_app.services import set_member_role
+    from access_app.models import Business, Role
+    from access_app.services import create_app, ensure_user, issue_ticket, set_member_role
 
     biz = Business.objects.create(bk_biz_id=2, name="blueking", time_zone="Asia/Shanghai")
     create_app(app_code="outage-app", secret="s3cret")
