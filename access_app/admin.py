@@ -9,12 +9,16 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
+from sops_common.errors import InvalidInput
+
 from . import services
+from .hashing import LEGACY, is_legacy
 from .models import App, Business, BusinessMember, UserTicket
 
 
@@ -31,14 +35,37 @@ class AppForm(forms.ModelForm):
         fields = ["app_code", "name", "enabled"]
 
 
+class SecretHashFilter(admin.SimpleListFilter):
+    """Apps whose secret still has a hash of the old PBKDF2 format (each one slows every failed check)."""
+
+    title = "secret hash"
+    parameter_name = "secret_hash"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("keyed", "keyed digest"), ("legacy", "old PBKDF2 (upgraded at the next call)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[App]) -> QuerySet[App]:
+        if self.value() == "legacy":
+            return queryset.filter(secret_hash__startswith=f"{LEGACY}$")
+        if self.value() == "keyed":
+            return queryset.exclude(secret_hash__startswith=f"{LEGACY}$")
+        return queryset
+
+
 @admin.register(App)
 class AppAdmin(admin.ModelAdmin):
     form = AppForm
-    list_display = ["app_code", "name", "enabled", "created_at"]
-    list_filter = ["enabled", "created_at"]
+    list_display = ["app_code", "name", "enabled", "secret_form", "created_at"]
+    list_filter = ["enabled", SecretHashFilter, "created_at"]
     search_fields = ["app_code", "name"]
     readonly_fields = ["created_at"]
     actions = ["enable_apps", "disable_apps", "generate_new_secret"]
+
+    @admin.display(description="secret hash")
+    def secret_form(self, obj: App) -> str:
+        if is_legacy(obj.secret_hash):
+            return format_html('<span style="color:{}">{}</span>', "#a60", "old PBKDF2")
+        return "keyed"
 
     def save_model(self, request: HttpRequest, obj: App, form: AppForm, change: bool) -> None:
         chosen = form.cleaned_data.get("new_secret") or None
@@ -93,17 +120,30 @@ class TicketStateFilter(admin.SimpleListFilter):
 class TicketForm(forms.ModelForm):
     class Meta:
         model = UserTicket
-        fields = ["user", "kind", "expires_at", "revoked"]
+        fields = ["user", "kind", "app", "expires_at", "revoked"]
+
+    def clean(self) -> dict[str, Any] | None:
+        data = super().clean() or {}
+        # Read-only fields are not in the form: the ticket's own values stand in for them.
+        kind = data.get("kind", self.instance.kind)
+        app = data["app"] if "app" in self.fields else self.instance.app
+        if kind:
+            try:
+                services.check_ticket_app(kind, app)
+            except InvalidInput as exc:
+                raise ValidationError(exc.message) from exc
+        return data
 
 
 @admin.register(UserTicket)
 class UserTicketAdmin(admin.ModelAdmin):
     form = TicketForm
-    list_display = ["hint_display", "kind", "user", "expires_at", "revoked", "state", "created_at"]
-    list_filter = ["kind", TicketStateFilter, "revoked", "expires_at", "created_at"]
-    search_fields = ["user__username", "hint"]
-    list_select_related = ["user"]
-    autocomplete_fields = ["user"]
+    list_display = ["hint_display", "kind", "app_display", "user", "expires_at", "revoked", "state", "created_at"]
+    # "app" lists each app and "empty": bk_tokens, and access_tokens issued before tokens were bound.
+    list_filter = ["kind", "app", TicketStateFilter, "revoked", "expires_at", "created_at"]
+    search_fields = ["user__username", "hint", "app__app_code"]
+    list_select_related = ["user", "app"]
+    autocomplete_fields = ["user", "app"]
     readonly_fields = ["hint", "created_at"]
     actions = ["revoke_tickets"]
     date_hierarchy = "created_at"
@@ -111,6 +151,14 @@ class UserTicketAdmin(admin.ModelAdmin):
     @admin.display(description="hint", ordering="hint")
     def hint_display(self, obj: UserTicket) -> str:
         return f"{obj.hint}…"
+
+    @admin.display(description="app", ordering="app__app_code")
+    def app_display(self, obj: UserTicket) -> str:
+        if obj.app is not None:
+            return obj.app.app_code
+        if obj.kind == UserTicket.ACCESS_TOKEN:
+            return format_html('<span style="color:{}">{}</span>', "#a60", "unbound (needs app credentials)")
+        return "any app"
 
     @admin.display(description="state")
     def state(self, obj: UserTicket) -> str:
@@ -121,14 +169,21 @@ class UserTicketAdmin(admin.ModelAdmin):
         return "usable"
 
     def get_readonly_fields(self, request: HttpRequest, obj: UserTicket | None = None) -> list[str]:
-        # A ticket's owner and kind are what it was issued as; change them by issuing another.
-        return [*self.readonly_fields, "user", "kind"] if obj else list(self.readonly_fields)
+        # A ticket's owner, kind and app are what it was issued as; change them by issuing another.
+        # The one exception: an access_token issued before tokens were bound may be bound, once.
+        if obj is None:
+            return list(self.readonly_fields)
+        if obj.kind == UserTicket.ACCESS_TOKEN and obj.app_id is None:
+            return [*self.readonly_fields, "user", "kind"]
+        return [*self.readonly_fields, "user", "kind", "app"]
 
     def save_model(self, request: HttpRequest, obj: UserTicket, form: TicketForm, change: bool) -> None:
         if change:
             obj.save()
+            if "app" in form.changed_data and obj.app is not None:
+                self.message_user(request, f"access_token {obj.hint}… bound to app {obj.app}.", messages.SUCCESS)
             return
-        ticket, raw = services.issue_ticket(user=obj.user, kind=obj.kind)
+        ticket, raw = services.issue_ticket(user=obj.user, kind=obj.kind, app=obj.app)
         # The form's expiry (possibly empty) wins over the kind's default.
         ticket.expires_at = obj.expires_at
         ticket.revoked = obj.revoked

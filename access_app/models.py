@@ -37,16 +37,26 @@ class App(models.Model):
         self.secret_hash = hash_secret(raw)
 
     def check_secret(self, raw: str) -> bool:
-        return bool(raw) and check_secret(raw, self.secret_hash)
+        """Whether `raw` is this app's secret (authentication checks through access_app.authentication)."""
+        return check_secret(raw, self.secret_hash, legacy_in_use=False).ok
 
 
 class UserTicket(models.Model):
+    """A user's credential: a bk_token (login ticket, any app may present it with its own credentials)
+    or an access_token (bound to the app it was issued for; it stands for that app and the user).
+
+    `app` is empty for every bk_token, and for access_tokens issued before tokens were bound to apps
+    (access_app/migrations/0002): those still work with app credentials, never alone.
+    """
+
     BK_TOKEN = "bk_token"
     ACCESS_TOKEN = "access_token"
     KIND_CHOICES = [(BK_TOKEN, "bk_token (login ticket)"), (ACCESS_TOKEN, "access_token")]
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tickets")
     kind = models.CharField(max_length=16, choices=KIND_CHOICES)
+    app = models.ForeignKey(App, on_delete=models.CASCADE, null=True, blank=True, related_name="tickets",
+                            help_text="The app an access_token was issued for (a bk_token has none)")
     digest = models.CharField(max_length=64, unique=True, editable=False)
     hint = models.CharField(max_length=12, blank=True, editable=False, help_text="First characters, to recognise a ticket")
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -56,6 +66,8 @@ class UserTicket(models.Model):
     class Meta:
         db_table = "sops_api_userticket"
         ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(
+            condition=models.Q(kind="access_token") | models.Q(app__isnull=True), name="bk_token_has_no_app")]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.hint}… of {self.user}"

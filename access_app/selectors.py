@@ -1,4 +1,4 @@
-"""Reads on businesses and tickets."""
+"""Reads on businesses, tickets and app secrets."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,8 +8,8 @@ from django.contrib.auth.models import User
 from sops_common.errors import InvalidInput, NotFound
 
 from . import cache
-from .hashing import token_digest
-from .models import Business, UserTicket
+from .hashing import LEGACY, token_digest
+from .models import App, Business, UserTicket
 
 
 def get_business(raw_biz_id: Any) -> Business:
@@ -33,3 +33,13 @@ def ticket_is_usable(ticket: UserTicket | None, user: User | None = None) -> boo
     """Not revoked, not expired, and (when `user` is given) that user's."""
     return (ticket is not None and not ticket.revoked and not ticket.is_expired
             and (user is None or ticket.user_id == user.pk))
+
+
+def legacy_secrets_remain() -> bool:
+    """Whether any app still keeps a secret hash of the old PBKDF2 format (remembered briefly, see cache.py).
+
+    While one does, every failing secret check pays a PBKDF2 run (access_app/hashing.py), so that no answer's
+    time tells an app with an old hash from one that does not exist.
+    """
+    return cache.remember(("legacy-secrets",), lambda: (
+        App.objects.filter(secret_hash__startswith=f"{LEGACY}$").exists()))

@@ -19,7 +19,7 @@ from django.utils import timezone
 from sops_common.errors import InvalidInput
 
 from . import cache
-from .hashing import token_digest
+from .hashing import hash_secret, token_digest
 from .models import (
     APP_CODE_MAX_LENGTH,
     BUSINESS_NAME_MAX_LENGTH,
@@ -67,6 +67,17 @@ def reset_app_secret(*, app: App, secret: str | None = None) -> str:
 
 
 @transaction.atomic
+def upgrade_secret_hash(*, app: App, raw: str) -> bool:
+    """Store `raw` (just verified against an old-format hash) in the current form.
+
+    Only if the stored hash is still the one that was verified: a secret reset meanwhile wins.
+    """
+    updated = App.objects.filter(pk=app.pk, secret_hash=app.secret_hash).update(secret_hash=hash_secret(raw))
+    cache.clear()  # update() sends no signal
+    return bool(updated)
+
+
+@transaction.atomic
 def set_apps_enabled(*, apps: Iterable[App], enabled: bool) -> int:
     count = App.objects.filter(pk__in=[a.pk for a in apps]).update(enabled=enabled)
     cache.clear()  # update() sends no signal
@@ -85,20 +96,41 @@ def _default_expiry(kind: str, expires_in: int | None) -> dt.datetime | None:
     return None
 
 
+def check_ticket_app(kind: str, app: App | None) -> None:
+    """An access_token is issued for an app; a bk_token (a login ticket) for none."""
+    if kind == UserTicket.ACCESS_TOKEN and app is None:
+        raise InvalidInput("an access_token is issued for an app: give its app_code")
+    if kind == UserTicket.BK_TOKEN and app is not None:
+        raise InvalidInput("a bk_token is a user's login ticket and belongs to no app; give no app_code")
+
+
 @transaction.atomic
-def issue_ticket(*, user: User, kind: str = UserTicket.ACCESS_TOKEN, expires_in: int | None = None,
-                 raw: str | None = None) -> tuple[UserTicket, str]:
-    """Issue a ticket for `user`; returns it with the raw token, which is never stored."""
+def issue_ticket(*, user: User, kind: str = UserTicket.ACCESS_TOKEN, app: App | None = None,
+                 expires_in: int | None = None, raw: str | None = None) -> tuple[UserTicket, str]:
+    """Issue a ticket for `user` (an access_token for `app`); returns it with the raw token, never stored."""
     if kind not in (UserTicket.BK_TOKEN, UserTicket.ACCESS_TOKEN):
         raise InvalidInput(f"kind must be {UserTicket.BK_TOKEN} or {UserTicket.ACCESS_TOKEN}")
+    check_ticket_app(kind, app)
     token = raw or generate_secret()
     digest = token_digest(token)
     if UserTicket.objects.filter(digest=digest).exists():
         raise InvalidInput("this token is already issued")
     ticket = UserTicket.objects.create(
-        user=user, kind=kind, digest=digest, hint=token[:6], expires_at=_default_expiry(kind, expires_in),
+        user=user, kind=kind, app=app, digest=digest, hint=token[:6], expires_at=_default_expiry(kind, expires_in),
     )
     return ticket, token
+
+
+@transaction.atomic
+def bind_ticket(*, ticket: UserTicket, app: App) -> UserTicket:
+    """Bind an unbound access_token (one issued before tokens were bound to apps) to `app`, once."""
+    if ticket.kind != UserTicket.ACCESS_TOKEN:
+        raise InvalidInput("only an access_token is bound to an app")
+    if ticket.app_id is not None and ticket.app_id != app.pk:
+        raise InvalidInput(f"this access_token is already bound to app[{ticket.app}]; issue a new one instead")
+    ticket.app = app
+    ticket.save(update_fields=["app"])
+    return ticket
 
 
 @transaction.atomic

@@ -69,8 +69,8 @@ def seed(base_url: str) -> Seed:
     from access_app.models import App
 
     if not App.objects.filter(app_code=APP_CODE).exists():
-        create_app(app_code=APP_CODE, secret=APP_SECRET)
-        issue_ticket(user=user, kind=UserTicket.ACCESS_TOKEN, raw=ACCESS_TOKEN, expires_in=7 * 24 * 3600)
+        app, _ = create_app(app_code=APP_CODE, secret=APP_SECRET)
+        issue_ticket(user=user, kind=UserTicket.ACCESS_TOKEN, app=app, raw=ACCESS_TOKEN, expires_in=7 * 24 * 3600)
     big = create_template(name="bench 1000 noop", pipeline_tree=trees.linear_chain(1000), creator="bench",
                           business=business)
     small = create_template(name="bench small exclusive", pipeline_tree=trees.exclusive_small(),

@@ -56,7 +56,7 @@ def live() -> Live:
         pytest.fail("these tests call a live sops server: set SOPS_SDK_ENDPOINT and SOPS_SDK_CREDENTIALS, "
                     "or run `make sdk-test`, which starts a fresh one", pytrace=False)
     saved = json.loads(Path(credentials_file).read_text())
-    return Live(endpoint=endpoint, app_code=saved.get("app_code", "sops-demo"), app_secret=saved["app_secret"],
+    return Live(endpoint=endpoint, app_code=saved["app_code"], app_secret=saved["app_secret"],
                 bk_token=saved["bk_token"], access_token=saved["access_token"])
 
 

@@ -53,17 +53,25 @@ def test_wrong_credentials_are_refused(live, change):
     assert refused.value.code == 3540100 and "authentication failed" in refused.value.message
 
 
+def test_an_access_token_sent_as_bk_token_is_refused(live):
+    with pytest.raises(PermissionDeniedError) as refused:
+        live.client(bk_token=live.access_token).templates.list(bk_biz_id=2)
+    assert refused.value.code == 3540100 and "an access_token was sent as bk_token" in refused.value.message
+
+
+def test_a_bk_token_sent_as_access_token_is_refused(live):
+    with pytest.raises(PermissionDeniedError) as refused:
+        Client(live.endpoint, access_token=live.bk_token).templates.list(bk_biz_id=2)
+    assert refused.value.code == 3540100 and "a bk_token was sent as access_token" in refused.value.message
+
+
 def test_no_credentials_are_refused(live):
     result = Client(live.endpoint).api.get_template_list({}, {"bk_biz_id": "2"})
     assert result["result"] is False and result["code"] == 3540100
 
 
-@pytest.mark.xfail(strict=True, raises=PermissionDeniedError, reason=(
-    "sops requires app_code + app_secret with every token; an access_token sent alone "
-    "(X-Bkapi-Authorization: {\"access_token\": ...}, as bkapi-client-core sends it) is refused with "
-    "3540100 'app authentication failed: app_code is missing'. The hardening work makes the token alone "
-    "authenticate; remove this marker then."))
 def test_access_token_alone_works(token_client):
+    # The demo's access_token is bound to the demo app: it stands for the app and the user.
     assert {t.id for t in token_client.templates.list(bk_biz_id=2)} >= {1, 10}
     created = token_client.tasks.create(template_id=4, bk_biz_id=2, name="access token alone",
                                         constants={"${name}": "token"})

@@ -1,8 +1,10 @@
 """DRF authentication of /apigw/ calls: credentials from the query, the body or X-Bkapi-Authorization.
 
 The spec's examples send `app_code`/`app_secret`; ESB-style SDKs send
-`bk_app_code`/`bk_app_secret`, the API gateway's SDK a JSON header. The checks
-themselves are access_app's (access_app/authentication.py).
+`bk_app_code`/`bk_app_secret`, the API gateway's SDK (bkapi-client-core) a
+JSON header: `{"bk_app_code", "bk_app_secret", "bk_token"}`, or
+`{"access_token"}` alone. Each token is passed on under the name it came
+with; the checks themselves are access_app's (access_app/authentication.py).
 """
 from __future__ import annotations
 
@@ -55,7 +57,8 @@ class AppAndUserAuthentication(BaseAuthentication):
         caller = authentication.authenticate(
             app_code=creds.get("bk_app_code") or creds.get("app_code"),
             app_secret=creds.get("bk_app_secret") or creds.get("app_secret"),
-            token=creds.get("bk_token") or creds.get("access_token"),
+            bk_token=creds.get("bk_token"),
+            access_token=creds.get("access_token"),
         )
         logs.bind(app_code=caller.app.app_code, user=caller.user.get_username())
         return caller.user, caller

@@ -19,15 +19,19 @@ SECURITY_SCHEMES = {
     "app_secret": {"type": "apiKey", "in": "query", "name": "app_secret",
                    "description": "App secret (bk_app_secret is accepted too)."},
     "access_token": {"type": "apiKey", "in": "query", "name": "access_token",
-                     "description": "User access token (or give bk_token)."},
+                     "description": "User access token, issued for one app: alone, or with that app's "
+                                    "app_code and app_secret (or give bk_token)."},
     "bk_token": {"type": "apiKey", "in": "query", "name": "bk_token",
-                 "description": "User login ticket (or give access_token)."},
+                 "description": "User login ticket, with any enabled app's app_code and app_secret "
+                                "(or give access_token)."},
     "bkapi_authorization": {
         "type": "apiKey", "in": "header", "name": "X-Bkapi-Authorization",
-        "description": 'A JSON object: {"bk_app_code": ..., "bk_app_secret": ..., "access_token": ...}.',
+        "description": 'A JSON object: {"access_token": ...} alone (as bkapi-client-core sends it), '
+                       'or {"bk_app_code": ..., "bk_app_secret": ..., "bk_token": ...}.',
     },
 }
 SECURITY: list[dict[str, list[str]]] = [
+    {"access_token": []},
     {"app_code": [], "app_secret": [], "access_token": []},
     {"app_code": [], "app_secret": [], "bk_token": []},
     {"bkapi_authorization": []},

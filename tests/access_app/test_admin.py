@@ -92,3 +92,65 @@ def test_revoke_action_and_state_filter(admin_client, gate):
     assert ticket.hint in html
 
 
+
+
+def test_ticket_list_shows_and_filters_the_app_binding(admin_client, gate):
+    from access_app.services import issue_ticket
+
+    other = App.objects.create(app_code="other-app", secret_hash="x")
+    user = UserTicket.objects.get(digest=token_digest(gate.tokens["olivia"])).user
+    bound_elsewhere, _ = issue_ticket(user=user, app=other)
+    login, _ = issue_ticket(user=user, kind="bk_token")
+    unbound = UserTicket.objects.get(digest=token_digest(gate.tokens["vera"]))
+    UserTicket.objects.filter(pk=unbound.pk).update(app=None)
+    url = reverse("admin:access_app_userticket_changelist")
+    html = admin_client.get(url).content.decode()
+    assert "test-app" in html and "other-app" in html and "any app" in html and "unbound" in html
+
+    def listed(**query) -> set[int]:
+        return {t.pk for t in admin_client.get(url, query).context["cl"].result_list}
+
+    assert listed(app__id__exact=other.pk) == {bound_elsewhere.pk}
+    assert listed(app__isnull="True") == {login.pk, unbound.pk}
+
+
+def test_add_access_token_needs_an_app_and_a_bk_token_none(admin_client, gate):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.get(username="olivia")
+    app = App.objects.get(app_code="test-app")
+    add = reverse("admin:access_app_userticket_add")
+    form = {"user": user.pk, "expires_at_0": "", "expires_at_1": ""}
+    before = UserTicket.objects.count()
+    page = admin_client.post(add, {**form, "kind": "access_token"}).content.decode()
+    assert "an access_token is issued for an app" in page
+    page = admin_client.post(add, {**form, "kind": "bk_token", "app": app.pk}).content.decode()
+    assert "belongs to no app" in page
+    assert UserTicket.objects.count() == before
+    response = admin_client.post(add, {**form, "kind": "access_token", "app": app.pk}, follow=True)
+    token = re.search(r"shown only now: (\S+)", " ".join(messages_of(response))).group(1)
+    assert UserTicket.objects.get(digest=token_digest(token)).app == app
+
+
+def test_an_unbound_access_token_may_be_bound_once_in_the_admin(admin_client, gate):
+    ticket = UserTicket.objects.get(digest=token_digest(gate.tokens["olivia"]))
+    change = reverse("admin:access_app_userticket_change", args=[ticket.pk])
+    assert 'name="app"' not in admin_client.get(change).content.decode()  # bound: read-only
+    UserTicket.objects.filter(pk=ticket.pk).update(app=None)
+    assert 'name="app"' in admin_client.get(change).content.decode()
+    app = App.objects.get(app_code="test-app")
+    admin_client.post(change, {"app": app.pk, "expires_at_0": "", "expires_at_1": "", "revoked": ""})
+    ticket.refresh_from_db()
+    assert ticket.app == app
+    assert 'name="app"' not in admin_client.get(change).content.decode()
+
+
+def test_apps_with_an_old_pbkdf2_hash_are_shown_and_filtered(admin_client, gate):
+    from tests.access_app.legacy import legacy_secret_hash
+
+    old = App.objects.create(app_code="old-app", secret_hash=legacy_secret_hash("old-secret"))
+    url = reverse("admin:access_app_app_changelist")
+    assert "old PBKDF2" in admin_client.get(url).content.decode()
+    legacy = {a.app_code for a in admin_client.get(url, {"secret_hash": "legacy"}).context["cl"].result_list}
+    keyed = {a.app_code for a in admin_client.get(url, {"secret_hash": "keyed"}).context["cl"].result_list}
+    assert (legacy, keyed) == ({old.app_code}, {"test-app"})

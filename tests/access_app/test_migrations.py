@@ -1,9 +1,9 @@
 """access_app/migrations: a database the old code migrated moves to the new models without moving a row.
 
-The test migrates the test database back to the old code's last migrations
-(apps and tickets in sops_api, businesses and members in templates_app),
-writes rows through the old models, migrates forward, and reads them through
-the new ones and through the API.
+The tests migrate the test database back to an older state (apps and tickets
+in sops_api, businesses and members in templates_app; or tickets without an
+app), write rows through the old models, migrate forward, and read them
+through the new ones and through the API.
 """
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ def labels() -> dict[str, tuple[int, str]]:
 
 
 def test_old_rows_are_read_by_the_new_models_after_migrating_forward(client):
-    from access_app.hashing import hash_secret, token_digest
+    from access_app.hashing import token_digest
+    from tests.access_app.legacy import legacy_secret_hash
 
     before = labels()
     assert {model: label for model, (_pk, label) in before.items()} == dict.fromkeys(MOVED, "access_app")
@@ -53,7 +54,7 @@ def test_old_rows_are_read_by_the_new_models_after_migrating_forward(client):
     assert not old.all_models.get("access_app")
 
     user = old.get_model("auth", "User").objects.create(username="legacy")
-    app = old.get_model("sops_api", "App").objects.create(app_code="legacy-app", secret_hash=hash_secret("s3"))
+    app = old.get_model("sops_api", "App").objects.create(app_code="legacy-app", secret_hash=legacy_secret_hash("s3"))
     old.get_model("sops_api", "UserTicket").objects.create(user=user, kind="access_token",
                                                           digest=token_digest("legacy-token"), hint="legacy")
     biz = old.get_model("templates_app", "Business").objects.create(bk_biz_id=42, name="legacy", time_zone="UTC")
@@ -81,6 +82,38 @@ def test_old_rows_are_read_by_the_new_models_after_migrating_forward(client):
                                                         "access_token": "legacy-token"}).json()
     assert answer["result"] is True, answer
     assert [item["name"] for item in answer["data"]] == ["legacy template"]
+    # The old PBKDF2 hash was upgraded by that first call, and the secret still works.
+    assert App.objects.get(pk=app.pk).secret_hash.startswith("hmac_sha256$")
+    assert App.objects.get(pk=app.pk).check_secret("s3")
+
+
+def test_access_tokens_issued_before_binding_stay_unbound_and_need_app_credentials(client):
+    """0002 binds no existing access_token to a guessed app: each keeps working with app credentials."""
+    from access_app.hashing import token_digest
+    from access_app.services import create_app
+
+    executor = migrate([("access_app", "0001_initial")])
+    old = executor.loader.project_state([("access_app", "0001_initial")]).apps
+    assert "app" not in {f.name for f in old.get_model("access_app", "UserTicket")._meta.get_fields()}
+    user = old.get_model("auth", "User").objects.create(username="legacy")
+    biz = old.get_model("access_app", "Business").objects.create(bk_biz_id=42, name="legacy", time_zone="UTC")
+    old.get_model("access_app", "BusinessMember").objects.create(business=biz, user=user, role="viewer")
+    tickets = old.get_model("access_app", "UserTicket").objects
+    tickets.create(user=user, kind="access_token", digest=token_digest("old-access"), hint="old-ac")
+    tickets.create(user=user, kind="bk_token", digest=token_digest("old-login"), hint="old-lo")
+
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+    assert UserTicket.objects.get(digest=token_digest("old-access")).app is None
+    assert UserTicket.objects.get(digest=token_digest("old-login")).app is None
+    _app, secret = create_app(app_code="any-app")
+    url = "/apigw/get_template_list/42/"
+    alone = client.get(url, {"access_token": "old-access"}).json()
+    assert alone["result"] is False and alone["code"] == 3540100
+    assert "issued before tokens were bound to apps" in alone["message"]
+    for token_kind, token in (("access_token", "old-access"), ("bk_token", "old-login")):
+        answer = client.get(url, {"app_code": "any-app", "app_secret": secret, token_kind: token}).json()
+        assert answer["result"] is True, answer
 
 
 def test_the_models_match_the_migrations():

@@ -21,7 +21,7 @@ class Gate:
     biz: Any
     app_code: str = "test-app"
     app_secret: str = SECRET
-    tokens: dict[str, str] = field(default_factory=dict)  # username -> access_token
+    tokens: dict[str, str] = field(default_factory=dict)  # username -> access_token of test-app
 
     def creds(self, username: str = "olivia", **extra: Any) -> dict[str, Any]:
         return {"app_code": self.app_code, "app_secret": self.app_secret,
@@ -64,16 +64,16 @@ def gate(db) -> Gate:
 
     biz = Business.objects.create(bk_biz_id=2, name="blueking", time_zone="Asia/Shanghai")
     Business.objects.create(bk_biz_id=7, name="elsewhere", time_zone="UTC")
-    create_app(app_code="test-app", secret=SECRET)
+    app, _ = create_app(app_code="test-app", secret=SECRET)
     gate = Gate(biz=biz)
     for username, role in (("vera", Role.VIEWER), ("olivia", Role.OPERATOR), ("max", Role.MAINTAINER)):
         user = ensure_user(username=username)
         set_member_role(business=biz, user=user, role=role)
-        gate.tokens[username] = issue_ticket(user=user, expires_in=3600)[1]
+        gate.tokens[username] = issue_ticket(user=user, app=app, expires_in=3600)[1]
     outsider = ensure_user(username="otto")
-    gate.tokens["otto"] = issue_ticket(user=outsider)[1]
+    gate.tokens["otto"] = issue_ticket(user=outsider, app=app)[1]
     root = ensure_user(username="root", superuser=True)
-    gate.tokens["root"] = issue_ticket(user=root)[1]
+    gate.tokens["root"] = issue_ticket(user=root, app=app)[1]
     return gate
 
 

@@ -157,3 +157,48 @@ def test_first_task_of_the_demo_is_10_and_a_rerun_keeps_counting(tmp_path, setti
     assert _new_task_id() == 10
     call_command("bootstrap_demo", "--spec-placeholders", "--json")  # idempotent: tasks exist now
     assert _new_task_id() == 11
+
+
+
+def test_the_demo_access_token_is_the_demo_apps_and_works_alone(var_dir, client):
+    data = run_json("bootstrap_demo")
+    saved = json.loads((var_dir / "demo-credentials.json").read_text())
+    assert saved["app_code"] == data["app_code"] == "sops-demo"
+    assert UserTicket.objects.get(digest=token_digest(data["access_token"])).app.app_code == "sops-demo"
+    assert UserTicket.objects.get(digest=token_digest(data["bk_token"])).app is None
+    header = json.dumps({"access_token": data["access_token"]})
+    assert client.get("/apigw/get_template_list/2/", HTTP_X_BKAPI_AUTHORIZATION=header).json()["result"] is True
+    header = json.dumps({"bk_app_code": "sops-demo", "bk_app_secret": data["app_secret"], "bk_token": data["bk_token"]})
+    assert client.get("/apigw/get_template_list/2/", HTTP_X_BKAPI_AUTHORIZATION=header).json()["result"] is True
+
+
+def test_a_rerun_binds_a_demo_token_issued_before_binding(var_dir):
+    first = run_json("bootstrap_demo")
+    UserTicket.objects.filter(digest=token_digest(first["access_token"])).update(app=None)
+    second = run_json("bootstrap_demo")
+    assert second["access_token"] == first["access_token"]
+    assert UserTicket.objects.get(digest=token_digest(first["access_token"])).app.app_code == "sops-demo"
+
+
+def test_a_saved_token_of_the_wrong_kind_or_app_is_replaced(var_dir):
+    first = run_json("bootstrap_demo")
+    other, _ = App.objects.get_or_create(app_code="elsewhere", defaults={"secret_hash": "x"})
+    UserTicket.objects.filter(digest=token_digest(first["access_token"])).update(app=other)
+    second = run_json("bootstrap_demo")
+    assert second["access_token"] != first["access_token"]
+    assert UserTicket.objects.get(digest=token_digest(second["access_token"])).app.app_code == "sops-demo"
+
+
+def test_the_placeholder_access_token_is_the_placeholder_apps(var_dir, client):
+    run("bootstrap_demo", "--spec-placeholders")
+    assert UserTicket.objects.get(digest=token_digest("access_token")).app.app_code == "app_code"
+    assert UserTicket.objects.get(digest=token_digest("bk_token")).app is None
+    url = "/apigw/get_template_list/2/"
+    header = json.dumps({"access_token": "access_token"})
+    assert client.get(url, HTTP_X_BKAPI_AUTHORIZATION=header).json()["result"] is True
+    assert client.get(url, {"access_token": "access_token"}).json()["result"] is True
+    # The demo app's credentials belong to another app than the placeholder token's.
+    demo_secret = json.loads((var_dir / "demo-credentials.json").read_text())["app_secret"]
+    body = client.get(url, {"app_code": "sops-demo", "app_secret": demo_secret,
+                            "access_token": "access_token"}).json()
+    assert body["result"] is False and "issued for another app" in body["message"]
