@@ -27,10 +27,10 @@ def creds() -> dict[str, Any]:
     from access_app.services import create_app, ensure_user, issue_ticket, set_member_role
 
     biz = Business.objects.create(bk_biz_id=2, name="blueking", time_zone="Asia/Shanghai")
-    create_app(app_code="outage-app", secret="s3cret")
+    app, _ = create_app(app_code="outage-app", secret="s3cret")
     user = ensure_user(username="vera")
     set_member_role(business=biz, user=user, role=Role.OPERATOR)
-    token = issue_ticket(user=user, expires_in=3600)[1]
+    token = issue_ticket(user=user, app=app, expires_in=3600)[1]
     return {"app_code": "outage-app", "app_secret": "s3cret", "access_token": token}
 
 
