@@ -1,0 +1,76 @@
+"""Fixtures of the page tests: two businesses, people with each role, and the scenario's templates.
+
+Business 2 "blueking" (Asia/Shanghai): olivia operator, victor viewer. Business 1 "demo" (UTC):
+mallory operator (no role in 2). root is a superuser. Every password is PASSWORD. Templates:
+`child` (two timers), `scenario` (uses `child` as a subprocess), `other` in business 1, and a
+common template.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from . import trees
+
+PASSWORD = "pages-test-password"
+
+
+@dataclass
+class People:
+    biz2: Any
+    biz1: Any
+    users: dict[str, Any] = field(default_factory=dict)
+    templates: dict[str, Any] = field(default_factory=dict)
+
+
+def make_people() -> People:
+    from django.contrib.auth import get_user_model
+
+    from templates_app.models import Role
+    from templates_app.services import create_business, create_template, set_member_role
+
+    biz2 = create_business(bk_biz_id=2, name="blueking", time_zone="Asia/Shanghai")
+    biz1 = create_business(bk_biz_id=1, name="demo", time_zone="UTC")
+    people = People(biz2=biz2, biz1=biz1)
+    user_model = get_user_model()
+    for name in ("olivia", "victor", "mallory", "root"):
+        user = user_model(username=name, is_superuser=name == "root", is_staff=name == "root")
+        user.set_password(PASSWORD)
+        user.save()
+        people.users[name] = user
+    set_member_role(business=biz2, user=people.users["olivia"], role=Role.OPERATOR)
+    set_member_role(business=biz2, user=people.users["victor"], role=Role.VIEWER)
+    set_member_role(business=biz1, user=people.users["mallory"], role=Role.OPERATOR)
+    child = create_template(name="deploy steps", pipeline_tree=trees.child_timers(), creator="olivia",
+                            business=biz2, category="OpsTools")
+    people.templates["child"] = child
+    people.templates["scenario"] = create_template(
+        name="release with checks", pipeline_tree=trees.scenario(child.pk), creator="olivia", business=biz2,
+        category="OpsTools", description="Wait, check and deploy in parallel, then route on the environment.")
+    people.templates["other"] = create_template(name="other business", pipeline_tree=trees.child_timers(),
+                                                creator="mallory", business=biz1)
+    people.templates["common"] = create_template(name="common timers", pipeline_tree=trees.child_timers(),
+                                                 creator="root")
+    return people
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings) -> None:
+    """Logins are part of nearly every test here; PBKDF2's deliberate slowness is not what they test."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def people(db) -> People:
+    return make_people()
+
+
+@pytest.fixture
+def live_people(transactional_db) -> Iterator[People]:
+    from tests.tasks.conftest import flush_retrying
+
+    yield make_people()
+    flush_retrying()
