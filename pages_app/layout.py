@@ -17,7 +17,7 @@ from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-GAP_X = 56.0      # between the widest nodes of two neighbouring layers
+GAP_X = 44.0      # between the widest nodes of two neighbouring layers
 GAP_Y = 28.0      # between two nodes of one layer
 DUMMY_H = 6.0     # the height a long edge takes where it crosses a layer
 SWEEPS = 4

@@ -86,10 +86,13 @@ def _json_pretty(value: Any) -> str:
 
 
 def _field(key: str, value: Any) -> dict[str, Any]:
-    """A form field for a value: text for strings, JSON for anything else (kept typed on the way back)."""
-    if isinstance(value, str):
-        return {"key": key, "value": value, "kind": "text", "multiline": "\n" in value or len(value) > 80}
-    return {"key": key, "value": json.dumps(value, ensure_ascii=False), "kind": "json", "multiline": True}
+    """A form field for a value: text for strings, JSON for anything else (kept typed on the way back).
+
+    Keys starting with "_" (the engine's own, such as `_loop`) go back unchanged in hidden fields.
+    """
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return {"key": key, "value": text, "kind": "text" if isinstance(value, str) else "json",
+            "multiline": "\n" in text or len(text) > 80, "hidden": key.startswith("_")}
 
 
 def _business_choice(request: HttpRequest) -> tuple[list[tuple[Any, str]], Any, str]:

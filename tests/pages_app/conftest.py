@@ -7,8 +7,10 @@ common template.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -74,3 +76,52 @@ def live_people(transactional_db) -> Iterator[People]:
 
     yield make_people()
     flush_retrying()
+
+
+# --- the browser --------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "var" / "screenshots"
+CHROMIUM = os.environ.get("SOPS_CHROMIUM", "/usr/bin/chromium")
+# Flags that work on this machine and CI: no sandbox (root), no GPU, nothing fetched from outside.
+# Playwright gives every launch a fresh temporary profile of its own (its launch() refuses
+# --user-data-dir), so no state carries over between runs.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium through Playwright, for one test module.
+
+    Skips with the reason when Chromium or Playwright is missing, unless SOPS_BROWSER_TESTS=required
+    (CI sets it) makes that a failure. Playwright's synchronous API keeps an event loop in this
+    thread, which Django takes for an async context; the tests' own ORM reads are synchronous,
+    so DJANGO_ALLOW_ASYNC_UNSAFE is set while the browser lives (this module only).
+    """
+    reason = None
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        reason = "Playwright for Python is not installed (pip install -e '.[dev]')"
+    if reason is None and not Path(CHROMIUM).exists():
+        reason = f"{CHROMIUM} is missing (apt-get install -y chromium chromium-driver)"
+    if reason:
+        if os.environ.get("SOPS_BROWSER_TESTS") == "required":
+            pytest.fail(f"browser tests are required here: {reason}")
+        pytest.skip(reason)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                yield chromium
+            finally:
+                chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous

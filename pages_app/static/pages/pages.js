@@ -24,7 +24,9 @@
     var nodes = Array.prototype.slice.call(svg.querySelectorAll(".node"));
     var byKey = new Map();
     nodes.forEach(function (n) { byKey.set(n.dataset.key, n); });
-    var current = nodes[0] || null;
+    // Tab enters the graph at the start event (frames come first in the markup).
+    var first = svg.querySelector('.node[data-type="EmptyStartEvent"]') || nodes[0] || null;
+    var current = first;
     if (current) current.setAttribute("tabindex", "0");
     var centres = null;
     var listeners = [];
@@ -43,6 +45,10 @@
         else zoom(Math.min((wrap.clientWidth - 8) / W, (wrap.clientHeight - 8) / H, 1));
       });
     });
+
+    // Start fitted when the whole graph fits at a still readable size; larger graphs scroll.
+    var fit = Math.min((wrap.clientWidth - 8) / W, 1);
+    if (fit < 1 && fit >= 0.6) zoom(fit);
 
     function centreOf(n) {
       var m = /translate\(([-\d.]+)[ ,]+([-\d.]+)\)/.exec(n.getAttribute("transform") || "");
@@ -92,7 +98,7 @@
       var moves = {ArrowRight: [1, 0], ArrowLeft: [-1, 0], ArrowDown: [0, 1], ArrowUp: [0, -1]};
       if (moves[e.key]) { e.preventDefault(); current = n; step(moves[e.key][0], moves[e.key][1]); }
       else if (e.key === "Enter" || e.key === " ") { e.preventDefault(); open(n); }
-      else if (e.key === "Home") { e.preventDefault(); focusNode(nodes[0]); }
+      else if (e.key === "Home") { e.preventDefault(); focusNode(first); }
     });
 
     return {byKey: byKey, nodes: nodes, focusNode: focusNode, onOpen: function (fn) { listeners.push(fn); }};
