@@ -34,7 +34,11 @@ def _n(value: float) -> str:
 
 
 def edge_path(edge: Edge) -> str:
-    """Smooth cubic segments through the edge's points, leaving and entering along their sides."""
+    """Smooth cubic segments through the edge's points, leaving and entering along their sides.
+
+    A control point reaches half the distance along its own direction only, so a steep edge
+    bends smoothly instead of overshooting backwards.
+    """
     pts = edge.points
     parts = [f"M{_n(pts[0][0])} {_n(pts[0][1])}"]
     last = len(pts) - 2
@@ -42,9 +46,10 @@ def edge_path(edge: Edge) -> str:
         ahead = 1.0 if x2 >= x1 else -1.0
         d1 = edge.out_dir if k == 0 else (ahead, 0.0)
         d2 = edge.in_dir if k == last else (ahead, 0.0)
-        reach = max(18.0, 0.45 * (abs(x2 - x1) + abs(y2 - y1)) / (1 if k in (0, last) else 2))
-        parts.append(f"C{_n(x1 + d1[0] * reach)} {_n(y1 + d1[1] * reach)} "
-                     f"{_n(x2 - d2[0] * reach)} {_n(y2 - d2[1] * reach)} {_n(x2)} {_n(y2)}")
+        r1 = max(12.0, 0.5 * (abs(x2 - x1) if d1[0] else abs(y2 - y1)))
+        r2 = max(12.0, 0.5 * (abs(x2 - x1) if d2[0] else abs(y2 - y1)))
+        parts.append(f"C{_n(x1 + d1[0] * r1)} {_n(y1 + d1[1] * r1)} "
+                     f"{_n(x2 - d2[0] * r2)} {_n(y2 - d2[1] * r2)} {_n(x2)} {_n(y2)}")
     return " ".join(parts)
 
 
