@@ -11,8 +11,7 @@ from django.core.exceptions import PermissionDenied
 
 from templates_app.models import ROLE_RANK, Business, BusinessMember, Role
 
-__all__ = ["Business", "Refused", "Role", "businesses_of", "can_operate", "require_role", "role_in",
-           "role_in_any"]
+__all__ = ["Refused", "businesses_of", "can_operate", "require_role", "role_in", "role_in_any"]
 
 
 class Refused(PermissionDenied):
@@ -55,13 +54,3 @@ def require_role(user: Any, business: Business, *, operate: bool = False) -> str
     if operate and not can_operate(role):
         raise Refused(f"Your role in this business is {role}; this action needs the operator role.")
     return role
-
-
-def business_by_biz_id(raw: Any) -> Business | None:
-    try:
-        return Business.objects.filter(bk_biz_id=int(str(raw))).first()
-    except (TypeError, ValueError):
-        return None
-
-
-__all__ += ["business_by_biz_id"]

@@ -24,6 +24,7 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_POST
 
 from sops_api.apigw.errors import BadRequest, NotFound
+from sops_api.apigw.timefmt import format_time
 from tasks_app import selectors as task_selectors
 from tasks_app import services as task_services
 from tasks_app import tree_prep
@@ -175,8 +176,6 @@ def task_list(request: HttpRequest) -> HttpResponse:
 
 def _header(task: TaskInstance, live: dict[str, Any]) -> dict[str, Any]:
     tz = task.business.tzinfo
-    from sops_api.apigw.timefmt import format_time
-
     return {
         "state": live["state"],
         "create_time": format_time(task.create_time, tz),

@@ -48,9 +48,10 @@ def get_task_by_id(task_id: Any, *, with_tree: bool = True) -> TaskInstance:
         pk = int(str(task_id))
     except (TypeError, ValueError) as exc:
         raise BadRequest(f"task_id[{task_id}] must be an integer") from exc
-    qs = TaskInstance.objects.select_related("business", "template")
+    # The template is read for its name: its own tree (as large as the task's) stays unread.
+    qs = TaskInstance.objects.select_related("business", "template").defer("template__pipeline_tree")
     if not with_tree:
-        qs = qs.defer("pipeline_tree", "template__pipeline_tree")
+        qs = qs.defer("pipeline_tree")
     task = qs.filter(pk=pk, is_deleted=False).first()
     if task is None:
         raise NotFound(f"task[id={pk}] does not exist")

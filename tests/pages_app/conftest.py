@@ -31,7 +31,6 @@ class People:
 def make_people() -> People:
     from django.contrib.auth import get_user_model
 
-    from templates_app.models import Role
     from templates_app.services import create_business, create_template, set_member_role
 
     biz2 = create_business(bk_biz_id=2, name="blueking", time_zone="Asia/Shanghai")
@@ -43,9 +42,9 @@ def make_people() -> People:
         user.set_password(PASSWORD)
         user.save()
         people.users[name] = user
-    set_member_role(business=biz2, user=people.users["olivia"], role=Role.OPERATOR)
-    set_member_role(business=biz2, user=people.users["victor"], role=Role.VIEWER)
-    set_member_role(business=biz1, user=people.users["mallory"], role=Role.OPERATOR)
+    set_member_role(business=biz2, user=people.users["olivia"], role="operator")
+    set_member_role(business=biz2, user=people.users["victor"], role="viewer")
+    set_member_role(business=biz1, user=people.users["mallory"], role="operator")
     child = create_template(name="deploy steps", pipeline_tree=trees.child_timers(), creator="olivia",
                             business=biz2, category="OpsTools")
     people.templates["child"] = child
