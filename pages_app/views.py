@@ -53,7 +53,7 @@ def _problem(request: HttpRequest, status: int, title: str, message: str) -> Htt
 
 
 def page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Login required; refusals, missing objects and bad input become a 403/404/400 page (or JSON)."""
+    """Login required; refusals, missing objects and bad input become a 403/404/400/409 page (or JSON)."""
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
@@ -68,6 +68,8 @@ def page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             return _problem(request, 404, "Not found", exc.message)
         except BadRequest as exc:
             return _problem(request, 400, "Bad request", exc.message)
+        except actions.REFUSALS as exc:  # e.g. a run the engine no longer knows
+            return _problem(request, 409, "Refused", actions.refusal(exc))
     return wrapper
 
 
