@@ -18,6 +18,7 @@ urlpatterns = [
     path("tasks/<int:task_id>/node/", views.node_panel, name="node_panel"),
     path("tasks/<int:task_id>/action/", views.task_action, name="task_action"),
     path("templates/", views.template_list, name="template_list"),
+    path("templates/preview/", views.template_preview, name="template_preview"),
     path("templates/<int:template_id>/", views.template_page, name="template_page"),
     path("templates/<int:template_id>/node/", views.template_node, name="template_node"),
     path("templates/<int:template_id>/create-task/", views.template_create_task, name="template_create_task"),

@@ -21,7 +21,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.gzip import gzip_page
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sops_api.apigw.errors import BadRequest, NotFound
 from sops_api.apigw.timefmt import format_time
@@ -31,6 +31,7 @@ from tasks_app import tree_prep
 from tasks_app.models import CreateMethod, TaskInstance, TaskStatus
 from templates_app import selectors as template_selectors
 from templates_app.models import Category, Template, TemplateSource
+from templates_app.services import validate_template_tree
 from templates_app.subprocesses import unfold_subprocesses
 
 from . import access, actions, graph, svg
@@ -447,6 +448,59 @@ def template_node(request: HttpRequest, template_id: int) -> HttpResponse:
         "inputs": inputs, "flags": flags,
         "branches": _branches(level, node) if node.get("type") in graph.GATEWAYS else [],
     })
+
+
+PREVIEW_MAX_BYTES = 2_000_000
+
+
+def _tree_from_text(text: str) -> dict:
+    """A pasted tree: a pipeline_tree, or one import item ({"name", "pipeline_tree", ...}) holding one."""
+    if len(text.encode()) > PREVIEW_MAX_BYTES:
+        raise BadRequest(f"the tree is larger than {PREVIEW_MAX_BYTES // 1_000_000} MB")
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise BadRequest(f"the text is not JSON: {exc}") from exc
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, dict) and isinstance(value.get("pipeline_tree"), dict):
+        value = value["pipeline_tree"]
+    if not isinstance(value, dict):
+        raise BadRequest("give one pipeline_tree object (or one import item holding it)")
+    return value
+
+
+@require_http_methods(["GET", "POST"])
+@gzip_page
+@page
+def template_preview(request: HttpRequest) -> HttpResponse:
+    """A tree pasted before importing it: checked as an import would check it, and drawn. Nothing is saved."""
+    mine, business, role = _business_choice(request)
+    context: dict[str, Any] = {"business": business, "businesses": mine, "role": role, "text": ""}
+    if request.method == "POST":
+        context["text"] = text = request.POST.get("tree") or ""
+        try:
+            tree = _tree_from_text(text)
+        except BadRequest as exc:
+            context["error"] = exc.message
+            return render(request, "pages/template_preview.html", context, status=400)
+        try:
+            validate_template_tree(tree, business)
+            context["valid"] = True
+        except BadRequest as exc:
+            context["error"] = exc.message
+        shown = copy.deepcopy(tree)
+        try:
+            unfold_subprocesses(shown, business)
+        except BadRequest:
+            shown = tree
+        drawing = graph.draw(shown)
+        markup = svg.render(drawing, lambda b: "", label=f"Pasted pipeline: {len(drawing.boxes)} nodes.")
+        context.update({
+            "svg": mark_safe(markup),  # noqa: S308 - escaped in svg.py
+            "node_count": len(drawing.boxes), "constants": _constants(tree),
+        })
+    return render(request, "pages/template_preview.html", context)
 
 
 def home(request: HttpRequest) -> HttpResponse:

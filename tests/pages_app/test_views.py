@@ -342,3 +342,23 @@ def test_a_common_template_creates_in_a_business_the_user_operates(people):
 def test_the_template_list_shows_business_and_common_templates(people):
     html = client_for("victor").get("/templates/").content.decode()
     assert "release with checks" in html and "common timers" in html and "other business" not in html
+
+
+def test_a_pasted_tree_is_checked_and_drawn_before_importing_it(people):
+    from tests.tasks import trees as task_trees
+
+    viewer = client_for("victor")
+    assert "Check and draw" in viewer.get("/templates/preview/").content.decode()
+    good = viewer.post("/templates/preview/", {"tree": json.dumps(
+        {"name": "imported", "pipeline_tree": task_trees.timer_then_pause("1")})})
+    html = good.content.decode()
+    assert good.status_code == 200 and "The tree is valid" in html and "定时时间" in html
+    assert len(re.findall(r'data-key="([^"]+)" data-type', html)) == 4
+    broken = task_trees.timer_then_pause("1")
+    broken["activities"]["pause"]["component"]["code"] = "no_such_component"
+    bad = viewer.post("/templates/preview/", {"tree": json.dumps(broken)}).content.decode()
+    assert "pipeline_tree is invalid" in bad and "no_such_component" in bad and "The tree is valid" not in bad
+    assert len(re.findall(r'data-key="([^"]+)" data-type', bad)) == 4  # drawn all the same, to see what is wrong
+    not_json = viewer.post("/templates/preview/", {"tree": "{oops"})
+    assert not_json.status_code == 400 and "not JSON" in not_json.content.decode()
+    assert viewer.post("/templates/preview/?biz=1", {"tree": "{}"}).status_code == 403
