@@ -224,6 +224,7 @@ def task_page(request: HttpRequest, task_id: int) -> HttpResponse:
 
 
 @require_GET
+@gzip_page
 @page
 def task_status(request: HttpRequest, task_id: int) -> JsonResponse:
     """The compact poll: the run's state, the header's fields and `key -> state` of reached nodes."""

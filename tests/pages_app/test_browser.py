@@ -246,6 +246,18 @@ def test_first_paint_of_a_task_of_a_thousand_nodes(site):
         assert timing["first_contentful_paint_ms"] is not None
         expected = "FINISHED" if label == "finished" else "CREATED"
         assert page.locator(f'#graph .node[data-state="{expected}"]').count() == 1002
+    # the status poll of the finished 1,002-node task: its cost and size on the wire
+    poll = page.evaluate("""async (url) => {
+        const t0 = performance.now();
+        const r = await fetch(url, {headers: {Accept: 'application/json'}, cache: 'no-store'});
+        const data = await r.json();
+        const took = performance.now() - t0;
+        const entry = performance.getEntriesByName(new URL(url, location.href).href).pop();
+        return {ms: took, nodes: Object.keys(data.nodes).length, wire_bytes: entry ? entry.encodedBodySize : null,
+                json_bytes: JSON.stringify(data).length};
+    }""", f"/tasks/{done.pk}/status/")
+    assert poll["nodes"] == 1002  # every node reached, events included
+    figures["status_poll"] = poll
     # a node's panel opens while the page holds 1,000 nodes
     started = time.perf_counter()
     node(page, "step 50.3").click()
@@ -255,4 +267,4 @@ def test_first_paint_of_a_task_of_a_thousand_nodes(site):
     (SCREENSHOTS / "first-paint-1000.json").write_text(json.dumps(figures, indent=2))
     print("\nfirst paint of a 1,002-node task page (ms):", json.dumps(figures, indent=2))
     # Generous on purpose (a shared 2-core machine): catches a page that stops being usable, not noise.
-    assert all(f["graph_ready_ms"] < 30_000 for k, f in figures.items() if isinstance(f, dict))
+    assert all(f["graph_ready_ms"] < 30_000 for k, f in figures.items() if "#" in k)
