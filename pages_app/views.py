@@ -39,8 +39,9 @@ from .states import LEGEND, TASK_ENDED, node_state, unreached_state
 
 PAGE_SIZE = 25
 POLL_MS = 1000
+# The API's names (query_task_count's groups); REVOKED has no display name there, so its code stands.
 LIST_STATES = [("CREATED", TaskStatus.CREATED.label), ("EXECUTING", TaskStatus.EXECUTING.label),
-               ("FINISHED", TaskStatus.FINISHED.label), ("REVOKED", "已撤销")]
+               ("FINISHED", TaskStatus.FINISHED.label), ("REVOKED", "REVOKED")]
 
 
 def _wants_json(request: HttpRequest) -> bool:
