@@ -25,11 +25,11 @@ from pipeline_engine.runtime.queries import RunSummary
 from pipeline_engine.runtime.step import start_run, step
 
 __all__ = [
-    "RunSummary", "SERVICE_ACTIVITY", "validate_pipeline", "run_pipeline", "pause_pipeline", "resume_pipeline",
+    "RunSummary", "SERVICE_ACTIVITY", "START_EVENT", "END_EVENT", "SUB_PROCESS", "GATEWAY_TYPES", "validate_pipeline", "run_pipeline", "pause_pipeline", "resume_pipeline",
     "revoke_pipeline", "retry_node", "skip_node", "skip_exclusive_gateway", "forced_fail", "callback",
     "pause_subprocess", "resume_subprocess", "get_status_tree", "get_status_trees", "get_node_detail",
     "preview_node_inputs", "get_run_summary", "get_run_summaries", "list_components", "sweep",
-    "prepare_task_tree", "unfold_subprocesses", "regenerate_ids", "merge_constants", "find_node", "node_names",
+    "prepare_task_tree", "unfold_subprocesses", "regenerate_ids", "merge_constants", "find_node", "node_names", "all_nodes", "as_list",
     # The rule for a lost database connection, for the apps' own loops and requests (runtime/db_retry.py).
     "connection_lost", "retry_if_unchanged", "describe_db_error",
 ]
@@ -131,6 +131,9 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
 
 # --------------------------------------------------------------------------- tree editing
 SERVICE_ACTIVITY = t.ACTIVITY  # the node type whose inputs preview_node_inputs renders
+# The tree's node type names, for callers that draw or inspect trees (one definition: core/tree.py).
+START_EVENT, END_EVENT, SUB_PROCESS = t.START, t.END, t.SUBPROCESS
+GATEWAY_TYPES = t.GATEWAY_TYPES
 
 prepare_task_tree = tree_edit.prepare_task_tree
 unfold_subprocesses = tree_edit.unfold_subprocesses
@@ -138,3 +141,5 @@ regenerate_ids = tree_edit.regenerate_ids
 merge_constants = tree_edit.merge_constants
 find_node = tree_edit.find_node
 node_names = tree_edit.node_names
+all_nodes = tree_edit.all_nodes  # every node of one tree level (activities, gateways, events) by id
+as_list = t.as_list  # a node's incoming/outgoing, which the web tree writes as a string or a list

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "templates_app",
     "tasks_app",
     "periodic_app",
+    "pages_app",
 ]
 
 MIDDLEWARE = [
@@ -115,6 +116,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# The operator pages (pages_app) log in with the same accounts and session as the admin.
+LOGIN_URL = "pages:login"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 # Without `collectstatic` (make run), files are found in the apps; the Docker
 # image runs collectstatic and serves the compressed, cache-busted copies.

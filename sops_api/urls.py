@@ -14,4 +14,5 @@ urlpatterns = [
     path("healthz/", ops.healthz),
     path("metrics", ops.metrics, name="metrics"),
     path("metrics/", ops.metrics),
+    path("", include("pages_app.urls")),
 ]

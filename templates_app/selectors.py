@@ -42,6 +42,17 @@ def get_template(business: Business, template_id: Any, source: str) -> Template:
     return template
 
 
+def get_template_by_id(template_id: Any) -> Template:
+    """A live template whatever its business or source (the caller checks access); 404 if absent."""
+    try:
+        pk = int(str(template_id))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"template_id[{template_id}] must be an integer") from exc
+    template = Template.objects.select_related("business").filter(pk=pk, is_deleted=False).first()
+    if template is None:
+        raise NotFound(f"template[id={pk}] does not exist")
+    return template
+
 def template_summary(template: Template, business: Business) -> dict[str, Any]:
     tz = business.tzinfo
     return {
