@@ -31,7 +31,8 @@ class People:
 def make_people() -> People:
     from django.contrib.auth import get_user_model
 
-    from templates_app.services import create_business, create_template, set_member_role
+    from access_app.services import create_business, set_member_role
+    from templates_app.services import create_template
 
     biz2 = create_business(bk_biz_id=2, name="blueking", time_zone="Asia/Shanghai")
     biz1 = create_business(bk_biz_id=1, name="demo", time_zone="UTC")

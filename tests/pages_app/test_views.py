@@ -252,14 +252,14 @@ def test_retry_inputs_keep_their_types():
     from django.http import QueryDict
 
     from pages_app import actions
-    from sops_api.apigw.errors import BadRequest
+    from sops_common.errors import InvalidInput
 
     post = QueryDict(mutable=True)
     post.update({"input:a": "text", "kind:input:a": "text", "input:b": '{"x": [1, 2]}', "kind:input:b": "json",
                  "input:c": "3", "kind:input:c": "json", "other": "ignored"})
     assert actions.prefixed_values(post, "input", "input") == {"a": "text", "b": {"x": [1, 2]}, "c": 3}
     post["input:c"] = "3,"
-    with pytest.raises(BadRequest, match="input c is not valid JSON"):
+    with pytest.raises(InvalidInput, match="input c is not valid JSON"):
         actions.prefixed_values(post, "input", "input")
 
 
