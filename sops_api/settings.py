@@ -11,6 +11,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from pipeline_engine.core import egress
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("SOPS_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -174,9 +176,13 @@ SPECTACULAR_SETTINGS = {
 
 # --- sops ----------------------------------------------------------------
 SOPS_APP_HOST = os.environ.get("SOPS_APP_HOST", "http://127.0.0.1:8000/")
-# Outbound HTTP (bk_http_request, task callback_url) may only reach these
-# hosts; "*" allows any. Empty means no outbound HTTP at all.
-SOPS_HTTP_ALLOWLIST = env_list("SOPS_HTTP_ALLOWLIST", "127.0.0.1,localhost")
+# Outbound HTTP made for users (bk_http_request, task callback_url) reaches
+# public addresses; internal ones (loopback, private, link-local, ...) only
+# where an entry here opens them: host, *.domain, host:port, IPv4/IPv6 CIDR.
+# Empty by default. Rules: pipeline_engine/core/egress.py. A bad entry stops
+# the process at start rather than failing requests later.
+SOPS_HTTP_ALLOWLIST = env_list("SOPS_HTTP_ALLOWLIST", "")
+egress.parse_allowlist(SOPS_HTTP_ALLOWLIST)
 # How long a process may remember identity lookups (app, ticket, business,
 # role); see sops_api/apigw/auth_cache.py. 0 turns it off.
 SOPS_AUTH_CACHE_SECONDS = float(os.environ.get("SOPS_AUTH_CACHE_SECONDS", "2"))

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from pipeline_engine.core.egress import EgressPolicy, EgressRefused
 from sops_api.apigw.errors import BadRequest, InvalidOperation, NotFound
 from templates_app.models import Business, Template, TemplateSource
 from templates_app.subprocesses import unfold_subprocesses
@@ -45,24 +45,23 @@ def validate_name(name: Any) -> str:
     return name
 
 
+def egress_policy() -> EgressPolicy:
+    """The egress policy of the setting SOPS_HTTP_ALLOWLIST (rules: pipeline_engine/core/egress.py)."""
+    return EgressPolicy.from_entries(getattr(settings, "SOPS_HTTP_ALLOWLIST", []))
+
+
 def validate_callback_url(url: Any) -> str:
-    """Only http(s) to an allowed host: the server must not be turned into a proxy into its own network."""
+    """An http(s) URL the egress policy opens: the server must not be turned into a way into its own
+    network. The same policy is applied again at every delivery attempt."""
     if url in (None, ""):
         return ""
     if not isinstance(url, str) or len(url) > 1024:
-        raise BadRequest("callback_url must be an http(s) URL")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadRequest("callback_url must be an http(s) URL")
-    if not host_allowed(parts.hostname):
-        raise BadRequest(f"callback_url host[{parts.hostname}] is not in SOPS_HTTP_ALLOWLIST")
+        raise BadRequest("callback_url must be an http(s) URL of at most 1024 characters")
+    try:
+        egress_policy().check_url(url, label="callback_url")
+    except EgressRefused as exc:
+        raise BadRequest(str(exc)) from exc
     return url
-
-
-def host_allowed(host: str) -> bool:
-    allow = [h.lower() for h in getattr(settings, "SOPS_HTTP_ALLOWLIST", [])]
-    host = host.lower()
-    return "*" in allow or any(host == h or (h.startswith(".") and host.endswith(h)) for h in allow)
 
 
 # --- create ------------------------------------------------------------------------------------------

@@ -179,7 +179,7 @@ class _Hook(BaseHTTPRequestHandler):
         pass
 
 
-def test_callback_url_is_called_once_when_the_run_ends(http):
+def test_callback_url_is_called_once_when_the_run_ends(http, open_loopback):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     _Hook.received, _Hook.fail_first = [], 1  # the first attempt fails: the retry delivers
