@@ -189,6 +189,15 @@ SOPS_AUTH_CACHE_SECONDS = float(os.environ.get("SOPS_AUTH_CACHE_SECONDS", "2"))
 # The built-in script executor runs scripts on the worker host; off unless an
 # operator turns it on.
 SOPS_SCRIPT_EXECUTION_ENABLED = env_bool("SOPS_SCRIPT_EXECUTION_ENABLED", False)
+# What one script run by the built-in executor may use (0 turns a limit off);
+# see ScriptLimits in pipeline_engine/core/components/script_executors.py.
+SOPS_SCRIPT_CPU_SECONDS = int(os.environ.get("SOPS_SCRIPT_CPU_SECONDS", "600"))
+SOPS_SCRIPT_MEMORY_MB = int(os.environ.get("SOPS_SCRIPT_MEMORY_MB", "1024"))
+SOPS_SCRIPT_OUTPUT_MB = float(os.environ.get("SOPS_SCRIPT_OUTPUT_MB", "16"))
+SOPS_SCRIPT_FILE_MB = int(os.environ.get("SOPS_SCRIPT_FILE_MB", "1024"))
+SOPS_SCRIPT_OPEN_FILES = int(os.environ.get("SOPS_SCRIPT_OPEN_FILES", "1024"))
+SOPS_SCRIPT_PROCESSES = int(os.environ.get("SOPS_SCRIPT_PROCESSES", "64"))
+SOPS_SCRIPT_MAX_SECONDS = int(os.environ.get("SOPS_SCRIPT_MAX_SECONDS", "86400"))
 # Extra component modules to import at start (users' plugins).
 SOPS_COMPONENT_MODULES = env_list("SOPS_COMPONENT_MODULES", "")
 # How long a run may go without progress before the reaper re-enqueues it.
