@@ -279,6 +279,28 @@ def test_duplicate_answers_are_kept_once():
         "93.184.216.34", "93.184.216.35")
 
 
+def test_a_resolver_that_cannot_encode_the_name_is_a_resolution_failure():
+    def resolver(host: str, port: int) -> list[str]:
+        raise UnicodeError("label too long")
+    with pytest.raises(EgressRefused) as refused:
+        EgressPolicy((), resolver=resolver).check_url("http://x.example/")
+    assert str(refused.value) == "url host[x.example] cannot be resolved: label too long"
+    assert refused.value.permanent is False
+
+
+def test_parsed_urls_know_their_origin():
+    parsed = policy().parse_url("HTTPS://Public.Example:8443/x", label="url")
+    assert parsed.origin == ("https", "public.example", 8443) and parsed.literal is None
+    assert str(policy().parse_url("http://0x7f.1/").literal) == "127.0.0.1"
+
+
+def test_a_name_longer_than_dns_allows_is_refused():
+    longest = ".".join(["a" * 63] * 3 + ["b" * 61])
+    assert len(longest) == 253 and parse_host(longest) == (longest, None)
+    with pytest.raises(ValueError, match="is not a valid host name"):
+        parse_host(longest + "b")
+
+
 def test_a_name_that_does_not_resolve_is_refused_for_now():
     with pytest.raises(EgressRefused) as refused:
         policy().check_url("http://nowhere.example/")
@@ -555,6 +577,8 @@ CLASSES = [
     ("64:ff9b::a9fe:a9fe", "link-local", "169.254.169.254"), ("2002:a9fe:a9fe::", "link-local", "169.254.169.254"),
     ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "private", "10.0.0.1"),
     ("2001:0:a00:1:8000:63bf:f7f7:f7f7", "private", "10.0.0.1"),  # a Teredo server that is not public
+    # not in the table, but not global either: the standard library's registry decides
+    ("2001:2::1", "reserved", None), ("2001:10::1", "reserved", None),
 ]
 
 
