@@ -223,43 +223,45 @@ class _BadHost(ValueError):
     pass
 
 
+_HEX, _OCTAL, _DECIMAL = re.compile(r"[0-9a-f]*"), re.compile(r"[0-7]+"), re.compile(r"[0-9]+")
+
+
 def _ipv4_number(part: str) -> int:
-    """One part of an IPv4 host in the notations resolvers accept: decimal, 0x hex, 0 octal."""
-    if part[:2] in ("0x", "0X"):
-        digits, base, allowed = part[2:], 16, "0123456789abcdefABCDEF"
-        if digits == "":
-            return 0
-    elif len(part) > 1 and part[0] == "0":
-        digits, base, allowed = part[1:], 8, "01234567"
+    """One part of a (lower-case) IPv4 host in the notations resolvers accept: decimal, 0x hex
+    (`0x` alone is 0), 0 octal."""
+    if part.startswith("0x"):
+        digits, base, pattern = part[2:], 16, _HEX
+    elif len(part) > 1 and part.startswith("0"):
+        digits, base, pattern = part[1:], 8, _OCTAL
     else:
-        digits, base, allowed = part, 10, "0123456789"
-    if not digits or any(c not in allowed for c in digits):
-        raise _BadHost(part)
-    return int(digits, base)
+        digits, base, pattern = part, 10, _DECIMAL
+    if not pattern.fullmatch(digits):
+        raise _BadHost
+    return int(digits or "0", base)
 
 
 def _ends_in_number(parts: list[str]) -> bool:
     last = parts[-1]
-    if last.isascii() and last.isdigit():
+    if _DECIMAL.fullmatch(last):
         return True
     try:
-        _ipv4_number(last)
+        _ipv4_number(last)  # only a 0x number parses here: the decimal-looking ones returned above
     except _BadHost:
         return False
-    return last[:2] in ("0x", "0X")
+    return True
 
 
 def _ipv4_host(host: str) -> ipaddress.IPv4Address | None:
-    """The IPv4 address a host spelled with numbers means (WHATWG's IPv4 parser), None for a
-    name; _BadHost when it ends in a number but is no valid address (`1.2.3.4.5`, `256.1.1.1`)."""
+    """The IPv4 address a lower-case host spelled with numbers means (WHATWG's IPv4 parser), None
+    for a name; _BadHost when it ends in a number but is no valid address (`1.2.3.4.5`, `256.1.1.1`)."""
     parts = host.split(".")
     if not _ends_in_number(parts):
         return None
     if len(parts) > 4:
-        raise _BadHost(host)
+        raise _BadHost
     numbers = [_ipv4_number(p) for p in parts]
     if any(n > 255 for n in numbers[:-1]) or numbers[-1] >= 256 ** (5 - len(numbers)):
-        raise _BadHost(host)
+        raise _BadHost
     value = numbers[-1]
     for index, number in enumerate(numbers[:-1]):
         value += number << (8 * (3 - index))

@@ -219,6 +219,10 @@ BAD_URLS = [
     ("http://93.184.216.34:http/", "is not a valid URL"),
     ("http://[::1/", "is not a valid URL"),
     ("http://1.2.3.4.5/", "'1.2.3.4.5' is not a valid IPv4 address"),
+    ("http://1.2.3.4.0/", "'1.2.3.4.0' is not a valid IPv4 address"),
+    ("http://1.2.256.4/", "'1.2.256.4' is not a valid IPv4 address"),
+    ("http://1.256.3/", "'1.256.3' is not a valid IPv4 address"),
+    ("http://1.2.3.08/", "'1.2.3.08' is not a valid IPv4 address"),
     ("http://256.0.0.1/", "'256.0.0.1' is not a valid IPv4 address"),
     ("http://1.2.3.256/", "'1.2.3.256' is not a valid IPv4 address"),
     ("http://1.2.65536/", "'1.2.65536' is not a valid IPv4 address"),
@@ -326,6 +330,20 @@ def test_unicode_names_are_idna_encoded_before_resolving():
     dns = FakeDNS({"xn--bcher-kva.example": ["93.184.216.34"]})
     target = EgressPolicy((), resolver=dns).check_url("http://bücher.example/")
     assert target.host == "xn--bcher-kva.example" and dns.asked == [("xn--bcher-kva.example", 80)]
+
+
+def test_the_system_resolver_answers_each_address_once_for_a_stream_socket():
+    assert egress.system_resolver("127.0.0.2", 8080) == ["127.0.0.2"]
+    assert egress.system_resolver("::1", 80) == ["::1"]
+
+
+def test_checked_targets_name_the_host_as_written_and_the_addresses_to_use():
+    assert policy("127.0.0.1").check_url("http://0x7f.1:81/x") == egress.CheckedTarget(
+        "http", "0x7f.1", 81, ("127.0.0.1",))
+    assert policy().check_url("https://public.example/") == egress.CheckedTarget(
+        "https", "public.example", 443, ("93.184.216.34", "2606:2800:220:1::1"))
+    assert policy().check_url("http://[2606:4700:4700::1111]:8080/") == egress.CheckedTarget(
+        "http", "2606:4700:4700::1111", 8080, ("2606:4700:4700::1111",))
 
 
 def test_the_system_resolver_answers_addresses_for_localhost():
@@ -538,6 +556,9 @@ HOSTS = [
     ("017700000001", "017700000001", "127.0.0.1"),
     ("0177.0.0.01", "0177.0.0.01", "127.0.0.1"),
     ("0x.0x.0x.0x", "0x.0x.0x.0x", "0.0.0.0"),
+    ("0xFF.0Xab.0.0", "0xff.0xab.0.0", "255.171.0.0"),
+    ("00.00.00.01", "00.00.00.01", "0.0.0.1"),
+    ("0x1.0x1", "0x1.0x1", "1.0.0.1"),
     ("0", "0", "0.0.0.0"),
     ("4294967295", "4294967295", "255.255.255.255"),
     ("1.2.3.4.", "1.2.3.4", "1.2.3.4"),
@@ -547,6 +568,7 @@ HOSTS = [
     ("Example.COM.", "example.com", None),
     ("1.2.3.example", "1.2.3.example", None),
     ("example.0xzz", "example.0xzz", None),
+    ("0x1g", "0x1g", None),  # does not end in a number: a name
     ("under_score.example", "under_score.example", None),
 ]
 
