@@ -298,6 +298,12 @@ def test_parsed_urls_know_their_origin():
     assert str(policy().parse_url("http://0x7f.1/").literal) == "127.0.0.1"
 
 
+@pytest.mark.parametrize("text", ["[::1", "::1]", "[127.0.0.1", "a" * 64 + "é.example", "é" * 70])
+def test_text_that_is_no_host_is_refused(text):
+    with pytest.raises(ValueError, match=r"is not a valid (host name|IPv6 address)"):
+        parse_host(text)
+
+
 def test_a_name_longer_than_dns_allows_is_refused():
     longest = ".".join(["a" * 63] * 3 + ["b" * 61])
     assert len(longest) == 253 and parse_host(longest) == (longest, None)
@@ -596,6 +602,7 @@ CLASSES = [
     ("64:ff9b:1::1", "private", None),
     ("::ffff:127.0.0.1", "loopback", "127.0.0.1"), ("::ffff:10.0.0.1", "private", "10.0.0.1"),
     ("::ffff:0:a00:1", "private", "10.0.0.1"), ("::a00:1", "private", "10.0.0.1"),
+    ("::2", "unspecified", "0.0.0.2"),
     ("64:ff9b::a9fe:a9fe", "link-local", "169.254.169.254"), ("2002:a9fe:a9fe::", "link-local", "169.254.169.254"),
     ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "private", "10.0.0.1"),
     ("2001:0:a00:1:8000:63bf:f7f7:f7f7", "private", "10.0.0.1"),  # a Teredo server that is not public
