@@ -16,7 +16,7 @@ netrc from the environment are never used (`trust_env` off; the adapter refuses 
 from __future__ import annotations
 
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urljoin
 
@@ -166,14 +166,17 @@ class EgressSession:
 
     def request(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
                 data: bytes | None = None, timeout: float, follow_redirects: bool = True,
-                label: str = "url") -> requests.Response:
-        """Send one request (and its redirects); the caller reads and closes the streamed response."""
+                label: str = "url", before_each: Callable[[], None] | None = None) -> requests.Response:
+        """Send one request (and its redirects); the caller reads and closes the streamed response.
+        `before_each` runs before every request of the chain (to raise when the caller must stop)."""
         method = method.upper()
         hop_headers = dict(headers or {})
         first_origin: tuple[str, str, int] | None = None
         hop_label = label
         for _hop in range(self.max_redirects + 1):
             target = self.check(url, label=hop_label)
+            if before_each is not None:
+                before_each()
             if first_origin is None:
                 first_origin = target.origin
             elif target.origin != first_origin:

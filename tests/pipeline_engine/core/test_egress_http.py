@@ -368,6 +368,20 @@ def test_redirects_can_be_left_unfollowed(servers):
     assert response.status_code == 302 and [s["path"] for s in server.seen] == ["/redirect?to=http://169.254.169.254/"]
 
 
+def test_before_each_runs_before_every_request_of_the_chain(servers):
+    server = servers.start()
+    calls: list[int] = []
+
+    def stop_after_first() -> None:
+        calls.append(len(server.seen))
+        if len(calls) > 1:
+            raise RuntimeError("stopped")
+
+    with session_for("127.0.0.1") as session, pytest.raises(RuntimeError, match="stopped"):
+        get(session, url_of(server, "/redirect?to=/second"), before_each=stop_after_first)
+    assert calls == [0, 1] and [s["path"] for s in server.seen] == ["/redirect?to=/second"]
+
+
 def test_a_refused_first_url_sends_nothing(servers):
     server = servers.start()
     with session_for() as session, pytest.raises(EgressRefused) as refused:

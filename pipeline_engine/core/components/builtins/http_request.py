@@ -136,10 +136,13 @@ class HttpRequestComponent(Component):
             raise RequestRefused(str(exc)) from exc
         timeout = min(max(timeout, 1.0), MAX_TIMEOUT)
 
-        if ctx.should_stop():
-            raise RequestRefused("the node was stopped before the request was sent")
+        def stop_check() -> None:
+            if ctx.should_stop():
+                raise RequestRefused("the node was stopped before the request was sent")
+
         with EgressSession(egress_policy(), max_redirects=MAX_REDIRECTS) as session:
-            with session.request(method, url, headers=headers, data=body, timeout=timeout) as response:
+            with session.request(method, url, headers=headers, data=body, timeout=timeout,
+                                 before_each=stop_check) as response:
                 raw = _read_bounded(response, ctx)
                 return self._finish(ctx, response, raw)
 
