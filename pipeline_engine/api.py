@@ -13,9 +13,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pipeline_engine.core import operations, tree_edit
+from pipeline_engine.core import egress, egress_http, operations, tree_edit
 from pipeline_engine.core import tree as t
 from pipeline_engine.core.components import all_components
+from pipeline_engine.core.components import config as component_config
 from pipeline_engine.core.nodes.activity import preview_inputs
 from pipeline_engine.core.validation import compile_checked, validate_tree
 from pipeline_engine.runtime import queries, reaper
@@ -30,6 +31,7 @@ __all__ = [
     "pause_subprocess", "resume_subprocess", "get_status_tree", "get_status_trees", "get_node_detail",
     "preview_node_inputs", "get_run_summary", "get_run_summaries", "list_components", "sweep",
     "prepare_task_tree", "unfold_subprocesses", "regenerate_ids", "merge_constants", "find_node", "node_names", "all_nodes", "as_list",
+    "egress_policy", "EgressSession", "EgressRefused", "EgressConfigError",
     # The rule for a lost database connection, for the apps' own loops and requests (runtime/db_retry.py).
     "connection_lost", "retry_if_unchanged", "describe_db_error",
 ]
@@ -141,5 +143,11 @@ regenerate_ids = tree_edit.regenerate_ids
 merge_constants = tree_edit.merge_constants
 find_node = tree_edit.find_node
 node_names = tree_edit.node_names
+# Outbound HTTP made for users: one policy (SOPS_HTTP_ALLOWLIST; rules in core/egress.py) and a
+# session that connects only to the addresses the policy checked.
+egress_policy = component_config.egress_policy
+EgressSession = egress_http.EgressSession
+EgressRefused = egress.EgressRefused
+EgressConfigError = egress.EgressConfigError
 all_nodes = tree_edit.all_nodes  # every node of one tree level (activities, gateways, events) by id
 as_list = t.as_list  # a node's incoming/outgoing, which the web tree writes as a string or a list

@@ -5,7 +5,9 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
+from pipeline_engine.core import egress
 from pipeline_engine.core.components import config as component_config
 
 
@@ -20,3 +22,8 @@ class PipelineEngineConfig(AppConfig):
     def ready(self) -> None:
         # The core never imports Django: components read Django's settings through this source.
         component_config.use_source(_django_setting)
+        # A bad SOPS_HTTP_ALLOWLIST entry stops the process now rather than failing requests later.
+        try:
+            egress.parse_allowlist(getattr(settings, egress.SETTING, []))
+        except egress.EgressConfigError as exc:
+            raise ImproperlyConfigured(f"{egress.SETTING}: {exc}") from exc

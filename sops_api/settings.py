@@ -191,15 +191,27 @@ SPECTACULAR_SETTINGS = {
 
 # --- sops ----------------------------------------------------------------
 SOPS_APP_HOST = os.environ.get("SOPS_APP_HOST", "http://127.0.0.1:8000/")
-# Outbound HTTP (bk_http_request, task callback_url) may only reach these
-# hosts; "*" allows any. Empty means no outbound HTTP at all.
-SOPS_HTTP_ALLOWLIST = env_list("SOPS_HTTP_ALLOWLIST", "127.0.0.1,localhost")
+# Outbound HTTP made for users (bk_http_request, task callback_url) reaches
+# public addresses; internal ones (loopback, private, link-local, ...) only
+# where an entry here opens them: host, *.domain, host:port, IPv4/IPv6 CIDR.
+# Empty by default. Rules: pipeline_engine/core/egress.py. A bad entry stops
+# the process at start (the engine's app checks it) rather than failing requests later.
+SOPS_HTTP_ALLOWLIST = env_list("SOPS_HTTP_ALLOWLIST", "")
 # How long a process may remember identity lookups (app, ticket, business,
 # role); see access_app/cache.py. 0 turns it off.
 SOPS_AUTH_CACHE_SECONDS = float(os.environ.get("SOPS_AUTH_CACHE_SECONDS", "2"))
 # The built-in script executor runs scripts on the worker host; off unless an
 # operator turns it on.
 SOPS_SCRIPT_EXECUTION_ENABLED = env_bool("SOPS_SCRIPT_EXECUTION_ENABLED", False)
+# What one script run by the built-in executor may use (0 turns a limit off);
+# see ScriptLimits in pipeline_engine/core/components/script_executors.py.
+SOPS_SCRIPT_CPU_SECONDS = int(os.environ.get("SOPS_SCRIPT_CPU_SECONDS", "600"))
+SOPS_SCRIPT_MEMORY_MB = int(os.environ.get("SOPS_SCRIPT_MEMORY_MB", "1024"))
+SOPS_SCRIPT_OUTPUT_MB = float(os.environ.get("SOPS_SCRIPT_OUTPUT_MB", "16"))
+SOPS_SCRIPT_FILE_MB = int(os.environ.get("SOPS_SCRIPT_FILE_MB", "1024"))
+SOPS_SCRIPT_OPEN_FILES = int(os.environ.get("SOPS_SCRIPT_OPEN_FILES", "1024"))
+SOPS_SCRIPT_PROCESSES = int(os.environ.get("SOPS_SCRIPT_PROCESSES", "64"))
+SOPS_SCRIPT_MAX_SECONDS = int(os.environ.get("SOPS_SCRIPT_MAX_SECONDS", "86400"))
 # Extra component modules to import at start (users' plugins).
 SOPS_COMPONENT_MODULES = env_list("SOPS_COMPONENT_MODULES", "")
 # How long a run may go without progress before the reaper re-enqueues it.

@@ -6,6 +6,12 @@ message is lost after that (the process died before on_commit ran, the broker dr
 a worker died holding its countdown), the record stays `pending` with `next_attempt_at`
 in the past: `resend_stuck`, run by the scheduler, dispatches it again.
 
+Every attempt goes through the engine's egress policy (`pipeline_engine.api.egress_policy`,
+the same one that checked callback_url at create time and that the http component uses)
+and connects only to the addresses it checked; a target the policy refuses ends the record
+at once (failed, never retried), a name that does not resolve is retried like any other
+failure. Redirects are not followed.
+
 Each dispatch is numbered (`resends`); its messages carry the number, and an attempt is
 claimed with a compare-and-set on (status, resends, attempts), so a message that was only
 late, or two schedulers resending at once, never make a second POST.
@@ -14,9 +20,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 from celery import shared_task
 from django.conf import settings
@@ -26,7 +32,6 @@ from django.utils import timezone
 
 from sops_common.timefmt import format_time
 
-from .allowlist import host_allowed
 from .models import CallbackStatus, TaskCallbackRecord, TaskInstance
 
 logger = logging.getLogger("sops.tasks.callback")
@@ -86,8 +91,6 @@ def attempt_delivery(record_id: int, dispatch: int | None = None) -> int | None:
     """Try one POST; answer the delay before the next try, or None when done (delivered, given up, or
     the message is stale: a later dispatch owns the record). `dispatch` None is a message queued
     before dispatches were numbered; it is accepted."""
-    import requests
-
     with transaction.atomic():
         record = TaskCallbackRecord.objects.select_for_update().filter(pk=record_id).first()
         if record is None or record.status != CallbackStatus.PENDING:
@@ -108,21 +111,9 @@ def attempt_delivery(record_id: int, dispatch: int | None = None) -> int | None:
         attempt = record.attempts + 1
         url, payload = record.url, record.payload
 
-    status_code: int | None = None
-    error = ""
-    host = urlsplit(url).hostname or ""
-    if not host_allowed(host):
-        # The allowlist may have shrunk since the task was created: never send, never retry.
-        error = f"host {host} is not in SOPS_HTTP_ALLOWLIST"
+    status_code, error, permanent = _post(url, payload)
+    if permanent:
         attempt = MAX_ATTEMPTS
-    else:
-        try:
-            response = requests.post(url, json=payload, timeout=REQUEST_TIMEOUT_SECONDS, allow_redirects=False)
-            status_code = response.status_code
-            if not 200 <= status_code < 300:
-                error = f"HTTP {status_code}: {response.text[:500]}"
-        except requests.RequestException as exc:
-            error = f"{type(exc).__name__}: {exc}"[:1000]
 
     done = not error
     if done:
@@ -142,6 +133,34 @@ def attempt_delivery(record_id: int, dispatch: int | None = None) -> int | None:
     if status == CallbackStatus.FAILED:
         logger.warning("callback %s to %s given up after %s attempts: %s", record_id, url, attempt, error)
     return None
+
+
+def _post(url: str, payload: dict[str, Any]) -> tuple[int | None, str, bool]:
+    """One POST through the egress policy: (status code, error text or "", whether to give up now).
+    A function of its own so tests can stand in for a receiver that is busy answering."""
+    import requests
+
+    from pipeline_engine import api  # late: the engine's models load with the apps
+
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    try:
+        with api.EgressSession(api.egress_policy(), max_redirects=0) as session:
+            with session.request("POST", url, headers={"Content-Type": "application/json"}, data=body,
+                                 timeout=REQUEST_TIMEOUT_SECONDS, follow_redirects=False,
+                                 label="callback_url") as response:
+                status_code = response.status_code
+                if 200 <= status_code < 300:
+                    return status_code, "", False
+                text = next(response.iter_content(500, decode_unicode=False), b"")
+                return status_code, f"HTTP {status_code}: {text.decode('utf-8', 'replace')}", False
+    except api.EgressRefused as exc:
+        # The policy or the allowlist may have changed since the task was created, or the name
+        # now resolves elsewhere: never send there; retry only what may pass later (DNS).
+        return None, f"refused: {exc}"[:1000], exc.permanent
+    except api.EgressConfigError as exc:
+        return None, f"refused: {exc}"[:1000], True
+    except requests.RequestException as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:1000], False
 
 
 def resend_grace_seconds() -> float:

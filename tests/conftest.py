@@ -9,7 +9,9 @@ through their countdown messages. A test that needs the sweep (lost work,
 expired leases) uses the `engine_sweeper` fixture. Tests that use it
 must also use `transactional_db` (data must be committed for the worker to
 see it); they are marked `worker`. The worker's log is in
-`<SOPS_VAR_DIR>/test-worker.log`.
+`<SOPS_VAR_DIR>/test-worker.log`. Its SOPS_HTTP_ALLOWLIST is empty: a test
+whose work calls a local HTTP server uses `open_loopback`, which opens the
+loopback addresses for that test only (a second worker, on its own queue).
 
     pytestmark = [pytest.mark.worker]
 
@@ -39,6 +41,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -133,15 +136,13 @@ def _purge_broker() -> None:
         pass
 
 
-@pytest.fixture(scope="session")
-def celery_worker_proc(django_db_setup: None, django_db_blocker: Any) -> Iterator[subprocess.Popen]:
-    """A live `celery worker -P prefork -c 2` on the test database; killed at session end."""
+@contextmanager
+def _celery_worker(database_url: str, name: str, extra_env: dict[str, str], extra_args: tuple[str, ...] = ()
+                   ) -> Iterator[subprocess.Popen]:
+    """Start `celery worker -P prefork -c 2` on the test database, wait until it is ready, stop it after."""
     from django.conf import settings
 
-    with django_db_blocker.unblock():
-        database_url = _database_url()
-    _purge_broker()
-    log_path = Path(settings.VAR_DIR) / "test-worker.log"
+    log_path = Path(settings.VAR_DIR) / f"test-{name}.log"
     env = dict(os.environ)
     env.update({
         "DATABASE_URL": database_url,
@@ -154,13 +155,16 @@ def celery_worker_proc(django_db_setup: None, django_db_blocker: Any) -> Iterato
         "SOPS_ENGINE_SWEEP_IN_WORKER": "0",
         "SOPS_REAPER_INTERVAL_SECONDS": env.get("SOPS_REAPER_INTERVAL_SECONDS", "0.5"),
         "SOPS_REAPER_LEASE_SECONDS": env.get("SOPS_REAPER_LEASE_SECONDS", "10"),
+        # Nothing internal is open unless a test opens it (see `open_loopback`).
+        "SOPS_HTTP_ALLOWLIST": "",
     })
+    env.update(extra_env)
     celery = ROOT / ".venv" / "bin" / "celery"
     prefix = [str(celery)] if celery.exists() else [sys.executable, "-m", "celery"]
     cmd = [*prefix, "-A", "sops_api", "worker",
            "-P", "prefork", "-c", "2", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-           "--without-heartbeat", "-n", f"test-{os.getpid()}@%h",
-           "--include", ",".join(WORKER_COMPONENT_MODULES)]
+           "--without-heartbeat", "-n", f"{name}-{os.getpid()}@%h",
+           "--include", ",".join(WORKER_COMPONENT_MODULES), *extra_args]
     log = open(log_path, "w")  # noqa: SIM115 - closed at teardown
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -182,6 +186,52 @@ def celery_worker_proc(django_db_setup: None, django_db_blocker: Any) -> Iterato
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_proc(django_db_setup: None, django_db_blocker: Any) -> Iterator[subprocess.Popen]:
+    """A live `celery worker -P prefork -c 2` on the test database; killed at session end."""
+    with django_db_blocker.unblock():
+        database_url = _database_url()
+    _purge_broker()
+    with _celery_worker(database_url, "worker", {}) as proc:
+        yield proc
+
+
+# What `open_loopback` opens: the addresses the tests' local receivers listen on.
+LOOPBACK_ALLOWLIST = ["127.0.0.1", "::1"]
+
+
+@pytest.fixture(scope="session")
+def loopback_worker_proc(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
+    """A second live worker whose SOPS_HTTP_ALLOWLIST opens the loopback addresses, on a queue of its
+    own (so it never takes the default worker's messages, nor they its); yields the queue name."""
+    from django.conf import settings
+
+    queue = f"{settings.CELERY_TASK_DEFAULT_QUEUE}.loopback"
+    with django_db_blocker.unblock():
+        database_url = _database_url()
+    env = {"SOPS_CELERY_QUEUE": queue, "SOPS_HTTP_ALLOWLIST": ",".join(LOOPBACK_ALLOWLIST)}
+    with _celery_worker(database_url, "loopback-worker", env, ("--purge",)):
+        yield queue
+
+
+@pytest.fixture
+def open_loopback(settings: Any, loopback_worker_proc: str) -> Iterator[None]:
+    """For one test, the loopback addresses are open to outbound HTTP (bk_http_request, callback_url):
+    in this process (callback_url checks at create) and in the worker that runs the test's work (its
+    messages go to the loopback worker's queue). Nothing else in the suite opens them."""
+    from sops_api.celery import app
+
+    settings.SOPS_HTTP_ALLOWLIST = list(LOOPBACK_ALLOWLIST)
+    # The app reads its settings under the Django namespace: the plain `task_default_queue` key
+    # would be shadowed by CELERY_TASK_DEFAULT_QUEUE.
+    previous = app.conf.CELERY_TASK_DEFAULT_QUEUE
+    app.conf.CELERY_TASK_DEFAULT_QUEUE = loopback_worker_proc
+    try:
+        yield
+    finally:
+        app.conf.CELERY_TASK_DEFAULT_QUEUE = previous
 
 
 @pytest.fixture

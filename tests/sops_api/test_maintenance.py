@@ -56,9 +56,10 @@ def test_a_failing_job_is_logged_and_the_others_still_run(jobs, monkeypatch, cap
 
 @pytest.mark.django_db
 def test_the_tick_records_a_lost_run_end_and_queues_its_callback_once(
-        world, fake_engine, monkeypatch, django_capture_on_commit_callbacks):
+        world, fake_engine, monkeypatch, django_capture_on_commit_callbacks, settings):
     dispatched: list[int] = []
     monkeypatch.setattr(callbacks, "_dispatch", lambda record_id, dispatch: dispatched.append(record_id))
+    settings.SOPS_HTTP_ALLOWLIST = ["127.0.0.1"]  # the callback_url is loopback, which only an entry opens
     task = create_task(world, callback_url="http://127.0.0.1:9/hook")
     services.start_task(task=task, executor="alice")
     task.refresh_from_db()

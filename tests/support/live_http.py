@@ -80,7 +80,7 @@ def flow_to(tree: dict, gateway_id: str, target_id: str) -> str:
 
 
 class Receiver:
-    """A local HTTP endpoint on 127.0.0.1 (in SOPS_HTTP_ALLOWLIST) the worker can reach.
+    """A local HTTP endpoint on 127.0.0.1; the worker reaches it only in a test that uses `open_loopback`.
 
     GET /ok answers 200 JSON; GET /flaky answers 503 the first time, 200 after; POST records its JSON body.
     """

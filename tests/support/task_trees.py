@@ -123,7 +123,7 @@ def plain(value: Any) -> dict[str, Any]:
 
 
 def http_get(node_id: str, url: str, *, name: str | None = None) -> dict[str, Any]:
-    """bk_http_request GET `url` (a literal or a ${var}); a host outside SOPS_HTTP_ALLOWLIST fails it at once."""
+    """bk_http_request GET `url` (a literal or a ${var}); an address SOPS_HTTP_ALLOWLIST does not open fails it at once."""
     return activity(node_id, "bk_http_request", {"bk_http_request_method": plain("GET"),
                                                  "bk_http_request_url": plain(url),
                                                  "bk_http_request_timeout": plain("5")}, name=name)
@@ -147,9 +147,9 @@ def two_requests() -> dict[str, Any]:
 
 
 def blocked_then_assign() -> dict[str, Any]:
-    """start -> blocked (GET a host outside the allowlist) -> after (var_assign code=${code}) -> end."""
+    """start -> blocked (GET an address the allowlist does not open) -> after (var_assign code=${code}) -> end."""
     b = TreeBuilder()
-    b.act(http_get("blocked", "http://blocked.invalid/x"))
+    b.act(http_get("blocked", "http://169.254.169.254/latest/meta-data/"))
     b.act(activity("after", "var_assign", {"code": plain(var("code"))}))
     b.chain("start", "blocked", "after", "end")
     b.const("code", "none", source_type="component_outputs", source_info={"blocked": ["status_code"]},

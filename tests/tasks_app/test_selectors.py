@@ -81,12 +81,13 @@ def test_query_task_count_is_one_query(world, fake_engine, django_assert_num_que
 
 
 def test_reads_of_an_ended_but_unrecorded_run_answer_the_engine_and_write_nothing(
-        world, fake_engine, client, django_capture_on_commit_callbacks):
+        world, fake_engine, client, django_capture_on_commit_callbacks, settings):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from tasks_app.models import TaskCallbackRecord, TaskInstance
 
+    settings.SOPS_HTTP_ALLOWLIST = ["127.0.0.1"]  # the callback_url is loopback, which only an entry opens
     task = create_task(world, callback_url="http://127.0.0.1:9/hook")
     services.start_task(task=task, executor="alice")
     task.refresh_from_db()

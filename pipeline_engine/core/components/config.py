@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from pipeline_engine.core import egress
+
 Source = Callable[[str, Any], Any]
 
 _overrides: dict[str, Any] = {}
@@ -47,3 +49,12 @@ def override(**values: Any) -> Iterator[None]:
         for key in values:
             _overrides.pop(key, None)
         _overrides.update(saved)
+
+
+def egress_policy() -> egress.EgressPolicy:
+    """The egress policy of SOPS_HTTP_ALLOWLIST (rules: core/egress.py); no entries without a source.
+
+    The one policy every outbound request made for a user goes through: the
+    http component and the task callback_url alike.
+    """
+    return egress.EgressPolicy.from_entries(setting(egress.SETTING, []) or [])

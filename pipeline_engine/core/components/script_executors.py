@@ -10,15 +10,30 @@ system (SSH, an agent, BlueKing JOB) supplies its own.
 
 LocalScriptExecutor runs the script as a child process **on the worker host,
 as the worker's user**, only when an operator has set
-SOPS_SCRIPT_EXECUTION_ENABLED. It ignores target IPs and accounts. The child
-gets a minimal environment (no database URLs or secrets from the worker),
-its own process group (so the whole tree can be killed), bounded output
-capture, and is killed on timeout or when the node is asked to stop.
+SOPS_SCRIPT_EXECUTION_ENABLED. It ignores target IPs and accounts. Each run:
+
+- gets an environment built from nothing (`child_env`: PATH, HOME and TMPDIR
+  set to its own directory, LANG/LC_ALL, USER/LOGNAME, TZ), never the
+  worker's variables (DATABASE_URL, SECRET_KEY, CELERY_BROKER_URL, ...);
+- runs in a fresh temporary directory, removed afterwards;
+- runs under `script_supervisor.py`, which sets the limits of `ScriptLimits`
+  (CPU seconds, address space, file size, open files, processes) and kills
+  every process the script leaves behind, detached or not;
+- has its output bounded: the node keeps the last STDOUT_KEEP_BYTES /
+  STDERR_KEEP_BYTES (with a note of what was cut), and a script that prints
+  more than the output limit in all is killed;
+- is killed, with everything it started, on timeout (wall time) or when the
+  node is asked to stop.
+
+A script stopped by a limit reports it in `ScriptResult.limit`, a sentence
+naming the limit and its setting.
 """
 from __future__ import annotations
 
 import importlib
+import json
 import os
+import pwd
 import re
 import shlex
 import shutil
@@ -36,10 +51,14 @@ from pipeline_engine.core.components import config
 
 __all__ = [
     "SCRIPT_TYPES",
+    "STDERR_KEEP_BYTES",
+    "STDOUT_KEEP_BYTES",
     "LocalScriptExecutor",
     "ScriptExecutionDisabled",
     "ScriptExecutor",
+    "ScriptLimits",
     "ScriptResult",
+    "child_env",
     "get_script_executor",
     "parse_sops_vars",
 ]
@@ -50,6 +69,56 @@ SCRIPT_TYPES = {1: "shell", 2: "bat", 3: "perl", 4: "python", 5: "powershell"}
 STDOUT_KEEP_BYTES = 64 * 1024
 STDERR_KEEP_BYTES = 16 * 1024
 KILL_GRACE_SECONDS = 2.0
+MIB = 1024 * 1024
+SUPERVISOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "script_supervisor.py")
+# The PATH scripts get: the system's directories, not the worker's (which may lead to the
+# project's virtualenv).
+SCRIPT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# How interpreters say an allocation failed (Python, bash/glibc, C++, perl); compared lower-cased.
+_MEMORY_FAILURE_MARKS = ("memoryerror", "cannot allocate", "out of memory", "bad_alloc", "memory exhausted")
+
+
+@dataclass(frozen=True)
+class ScriptLimits:
+    """What one script may use; each field is a setting (0 turns a limit off).
+
+    Defaults: enough for the ops scripts JOB runs (a deploy step, a log scan), small enough
+    that a runaway script cannot starve the worker host it shares with the engine.
+    """
+
+    cpu_seconds: int = 600  # SOPS_SCRIPT_CPU_SECONDS
+    memory_mb: int = 1024  # SOPS_SCRIPT_MEMORY_MB: address space of each process
+    output_mb: float = 16  # SOPS_SCRIPT_OUTPUT_MB: stdout + stderr in all
+    file_mb: int = 1024  # SOPS_SCRIPT_FILE_MB: largest file it may write
+    open_files: int = 1024  # SOPS_SCRIPT_OPEN_FILES: per process
+    processes: int = 64  # SOPS_SCRIPT_PROCESSES: at once (not enforced for root, see README)
+    wall_seconds: int = 86400  # SOPS_SCRIPT_MAX_SECONDS: the most job_script_timeout may ask
+
+    SETTINGS = {
+        "cpu_seconds": "SOPS_SCRIPT_CPU_SECONDS",
+        "memory_mb": "SOPS_SCRIPT_MEMORY_MB",
+        "output_mb": "SOPS_SCRIPT_OUTPUT_MB",
+        "file_mb": "SOPS_SCRIPT_FILE_MB",
+        "open_files": "SOPS_SCRIPT_OPEN_FILES",
+        "processes": "SOPS_SCRIPT_PROCESSES",
+        "wall_seconds": "SOPS_SCRIPT_MAX_SECONDS",
+    }
+
+    @classmethod
+    def from_settings(cls) -> ScriptLimits:
+        values = {}
+        for name, setting in cls.SETTINGS.items():
+            default = getattr(cls, name)
+            values[name] = type(default)(config.setting(setting, default) or 0)
+        return cls(**values)
+
+    @property
+    def output_bytes(self) -> int:
+        return int(self.output_mb * MIB)
+
+    def supervisor_config(self, status_fd: int) -> dict[str, int]:
+        return {"status_fd": status_fd, "cpu_seconds": self.cpu_seconds, "memory_bytes": self.memory_mb * MIB,
+                "file_bytes": self.file_mb * MIB, "open_files": self.open_files, "processes": self.processes}
 
 
 class ScriptExecutionDisabled(RuntimeError):
@@ -63,6 +132,8 @@ class ScriptResult:
     stderr: str
     timed_out: bool = False
     stopped: bool = False
+    # Why a limit stopped it ("it used more than 10 CPU seconds ..."), or "".
+    limit: str = ""
     job_instance_id: int | None = None
     job_instance_url: str = ""
     # `<SOPS_VAR>key:value</SOPS_VAR>` values; an executor that streams the
@@ -127,6 +198,20 @@ class _LineScanner:
             self.pending.clear()
 
 
+class _OutputMeter:
+    """Counts the bytes of both streams; `exceeded` once they pass the limit (0: no limit)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.total = 0
+        self.exceeded = threading.Event()
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        if self.limit and self.total > self.limit:
+            self.exceeded.set()
+
+
 def _pump(stream: IO[bytes], sinks: list[Callable[[bytes], None]]) -> None:
     for chunk in iter(lambda: stream.read1(65536), b""):  # type: ignore[attr-defined]  # a pipe is a BufferedReader; IO[bytes] does not declare read1
         for sink in sinks:
@@ -136,50 +221,94 @@ def _pump(stream: IO[bytes], sinks: list[Callable[[bytes], None]]) -> None:
 def _interpreter(script_type: int) -> list[str]:
     kind = SCRIPT_TYPES.get(script_type)
     if kind == "shell":
-        shell = shutil.which("bash") or shutil.which("sh")
+        shell = shutil.which("bash", path=SCRIPT_PATH) or shutil.which("sh", path=SCRIPT_PATH)
         if shell:
             return [shell]
     elif kind == "python":
-        python = shutil.which("python3") or sys.executable
+        python = shutil.which("python3", path=SCRIPT_PATH) or sys.executable
         if python:
             return [python]
     elif kind == "perl":
-        perl = shutil.which("perl")
+        perl = shutil.which("perl", path=SCRIPT_PATH)
         if perl:
             return [perl]
     elif kind == "powershell":
-        pwsh = shutil.which("pwsh")
+        pwsh = shutil.which("pwsh", path=SCRIPT_PATH)
         if pwsh:
             return [pwsh, "-NoProfile", "-NonInteractive", "-File"]
     name = kind or f"type {script_type}"
     raise ScriptExecutionDisabled(f"{name} scripts cannot run on this worker (no interpreter found)")
 
 
-def _child_env(workdir: str) -> dict[str, str]:
+def child_env(workdir: str) -> dict[str, str]:
+    """The whole environment of a script: built from nothing, never copied from the worker's."""
     env = {
-        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "PATH": SCRIPT_PATH,
         "HOME": workdir,
         "TMPDIR": workdir,
-        "LANG": os.environ.get("LANG", "C.UTF-8"),
-        "LC_ALL": os.environ.get("LC_ALL", "C.UTF-8"),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
         "PYTHONIOENCODING": "utf-8",
     }
+    try:
+        env["USER"] = env["LOGNAME"] = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        pass
     if "TZ" in os.environ:
         env["TZ"] = os.environ["TZ"]
     return env
 
 
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, KILL_GRACE_SECONDS)):
-        try:
-            os.killpg(process.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Ask the supervisor to kill the script's processes; kill its group if it does not answer."""
+    try:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=KILL_GRACE_SECONDS * 3)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait(timeout=KILL_GRACE_SECONDS)
+
+
+def _read_status(fd: int) -> dict[str, object]:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    os.close(fd)
+    try:
+        report: dict[str, object] = json.loads(b"".join(chunks) or b"{}")
+        return report
+    except ValueError:
+        return {}
+
+
+def _limit_hit(status: dict[str, object], limits: ScriptLimits, output_exceeded: bool, stderr: str) -> str:
+    """A sentence naming the limit that stopped the script, or "" when none did."""
+    sig = status.get("signal")
+    cpu = status.get("cpu_seconds")
+    if output_exceeded:
+        return (f"it printed more than {limits.output_mb:g} MiB of output "
+                f"(SOPS_SCRIPT_OUTPUT_MB) and was killed")
+    if limits.cpu_seconds and (sig == signal.SIGXCPU or (
+            sig == signal.SIGKILL and isinstance(cpu, int | float) and cpu >= limits.cpu_seconds)):
+        plural = "s" if limits.cpu_seconds != 1 else ""
+        return (f"it used more than {limits.cpu_seconds} CPU second{plural} (SOPS_SCRIPT_CPU_SECONDS) "
+                f"and was killed")
+    if limits.file_mb and (sig == signal.SIGXFSZ or (
+            status.get("exit_code") != 0 and "File too large" in stderr)):
+        return f"it tried to write a file larger than {limits.file_mb} MiB (SOPS_SCRIPT_FILE_MB)"
+    if limits.memory_mb and status.get("exit_code") != 0 and any(m in stderr.lower() for m in _MEMORY_FAILURE_MARKS):
+        return (f"it ran out of memory: a process may use at most {limits.memory_mb} MiB of address space "
+                f"(SOPS_SCRIPT_MEMORY_MB)")
+    leftover = status.get("leftover")
+    if isinstance(leftover, int) and leftover > 0:
+        return (f"it left {leftover} process{'es' if leftover > 1 else ''} running after it ended; "
+                f"{'they were' if leftover > 1 else 'it was'} killed (a script must wait for what it starts)")
+    return ""
 
 
 class LocalScriptExecutor:
@@ -205,28 +334,42 @@ class LocalScriptExecutor:
         except ValueError as exc:
             raise ValueError(f"script parameters cannot be split into arguments: {exc}") from exc
 
+        limits = ScriptLimits.from_settings()
         with tempfile.TemporaryDirectory(prefix="sops-script-") as workdir:
+            os.chmod(workdir, 0o700)
             suffix = {"python": ".py", "perl": ".pl", "powershell": ".ps1"}.get(
                 SCRIPT_TYPES.get(script_type, ""), ".sh")
             path = os.path.join(workdir, f"script{suffix}")
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(script)
             os.chmod(path, 0o700)
-            return self._run_process([*command, path, *args], workdir, timeout, should_stop)
+            return self._run_process([*command, path, *args], workdir, timeout, should_stop, limits)
 
     def _run_process(self, argv: list[str], workdir: str, timeout: float,
-                     should_stop: Callable[[], bool]) -> ScriptResult:
+                     should_stop: Callable[[], bool], limits: ScriptLimits) -> ScriptResult:
         stdout, stderr = _TailBuffer(STDOUT_KEEP_BYTES), _TailBuffer(STDERR_KEEP_BYTES)
+        meter = _OutputMeter(limits.output_bytes)
         variables: dict[str, str] = {}
         scanner = _LineScanner(lambda line: _collect_vars(line, variables, self.on_stdout_line))
-        process = subprocess.Popen(
-            argv, cwd=workdir, env=_child_env(workdir), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-        )
+        status_read, status_write = os.pipe()
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-I", "-S", SUPERVISOR, json.dumps(limits.supervisor_config(status_write)),
+                 "--", *argv],
+                cwd=workdir, env=child_env(workdir), stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                pass_fds=(status_write,),
+            )
+        except BaseException:
+            os.close(status_read)
+            raise
+        finally:
+            os.close(status_write)
         assert process.stdout is not None and process.stderr is not None
         pumps = [
-            threading.Thread(target=_pump, args=(process.stdout, [stdout.add, scanner.add]), daemon=True),
-            threading.Thread(target=_pump, args=(process.stderr, [stderr.add]), daemon=True),
+            threading.Thread(target=_pump, args=(process.stdout, [meter.add, stdout.add, scanner.add]),
+                             daemon=True),
+            threading.Thread(target=_pump, args=(process.stderr, [meter.add, stderr.add]), daemon=True),
         ]
         for pump in pumps:
             pump.start()
@@ -240,19 +383,26 @@ class LocalScriptExecutor:
                 if time.monotonic() >= deadline:
                     timed_out = True
                     break
-                time.sleep(self.poll_seconds)
+                if meter.exceeded.wait(self.poll_seconds):
+                    break
         finally:
             if process.poll() is None:
-                _kill_group(process)
-        # Grandchildren that kept the pipes open are gone with the group; do
-        # not wait forever on a pipe anyway.
+                _stop(process)
+        # Everything of the script is gone with the supervisor; do not wait forever on a pipe anyway.
         for pump in pumps:
             pump.join(timeout=5)
         scanner.close()
+        status = _read_status(status_read)
+        exit_code = status.get("exit_code")
+        if not isinstance(exit_code, int):
+            sig = status.get("signal")
+            exit_code = -sig if isinstance(sig, int) else (process.returncode if process.returncode is not None
+                                                             else -1)
+        stderr_text = stderr.text()
+        limit = "" if (timed_out or stopped) else _limit_hit(status, limits, meter.exceeded.is_set(), stderr_text)
         return ScriptResult(
-            exit_code=process.returncode if process.returncode is not None else -1,
-            stdout=stdout.text(), stderr=stderr.text(),
-            timed_out=timed_out, stopped=stopped, log_outputs=variables,
+            exit_code=exit_code, stdout=stdout.text(), stderr=stderr_text,
+            timed_out=timed_out, stopped=stopped, log_outputs=variables, limit=limit,
         )
 
 

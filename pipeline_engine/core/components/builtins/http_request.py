@@ -1,10 +1,10 @@
-"""`bk_http_request`: one HTTP request to an allow-listed host.
+"""`bk_http_request`: one HTTP request to a target the egress policy opens.
 
-Only hosts named in the setting SOPS_HTTP_ALLOWLIST may be reached ("*"
-allows any, "*.example.com" a domain and its subdomains); redirects are
-followed by hand so that every hop is checked against the same list. The
-response body is read in chunks, bounded, and abandoned as soon as the node
-is asked to stop.
+The target is checked by `pipeline_engine.core.egress` (public addresses open, internal
+ones only when SOPS_HTTP_ALLOWLIST opens them; the syntax is documented there) and sent
+through `egress_http.EgressSession`, which connects only to the addresses it checked and
+checks every redirect again. The response body is read in chunks, bounded, and abandoned
+as soon as the node is asked to stop.
 
 Success is a 2xx status, or, when `bk_http_request_success_exp` is given,
 that condition evaluated against `status_code` and `resp` (the parsed JSON
@@ -15,15 +15,16 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from pipeline_engine.core import egress
 from pipeline_engine.core.components import config
 from pipeline_engine.core.components.base import Component, ExecutionContext, FieldSpec, Outcome
 from pipeline_engine.core.components.builtins._inputs import first, number
 from pipeline_engine.core.components.registry import register
 from pipeline_engine.core.conditions import evaluate_condition
+from pipeline_engine.core.egress_http import EgressSession
 from pipeline_engine.core.expressions import ExpressionError
 
 DEFAULT_TIMEOUT = 60.0
@@ -37,34 +38,9 @@ class RequestRefused(Exception):
     """The request breaks a rule checked before anything is sent."""
 
 
-def allowlist() -> list[str]:
-    """Hostnames outbound requests may reach (empty when Django is not configured)."""
-    value = config.setting("SOPS_HTTP_ALLOWLIST", []) or []
-    if isinstance(value, str):
-        value = value.split(",")
-    return [str(h).strip().lower() for h in value if str(h).strip()]
-
-
-def host_allowed(host: str, allowed: list[str]) -> bool:
-    host = host.lower().rstrip(".")
-    for entry in allowed:
-        if entry == "*" or entry == host:
-            return True
-        if entry.startswith("*.") and (host == entry[2:] or host.endswith(entry[1:])):
-            return True
-    return False
-
-
-def check_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise RequestRefused(f"URL {url!r} must start with http:// or https://")
-    if not parts.hostname:
-        raise RequestRefused(f"URL {url!r} has no host")
-    if not host_allowed(parts.hostname, allowlist()):
-        raise RequestRefused(
-            f"host {parts.hostname!r} is not in SOPS_HTTP_ALLOWLIST; an operator must add it "
-            f"before tasks may call it")
+def egress_policy() -> egress.EgressPolicy:
+    """The policy of the setting SOPS_HTTP_ALLOWLIST (no entries when Django is not configured)."""
+    return config.egress_policy()
 
 
 def _headers(raw: Any) -> dict[str, str]:
@@ -118,7 +94,7 @@ class HttpRequestComponent(Component):
         FieldSpec("bk_http_request_method", "Method", "string", required=True,
                   description="GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS."),
         FieldSpec("bk_http_request_url", "URL", "string", required=True,
-                  description="http(s) URL; its host must be in SOPS_HTTP_ALLOWLIST."),
+                  description="http(s) URL; internal addresses only where SOPS_HTTP_ALLOWLIST opens them."),
         FieldSpec("bk_http_request_header", "Headers", "object",
                   description="A list of {name, value} or an object."),
         FieldSpec("bk_http_request_body", "Body", "string",
@@ -138,7 +114,7 @@ class HttpRequestComponent(Component):
     def execute(self, ctx: ExecutionContext) -> Outcome:
         try:
             return self._request(ctx)
-        except RequestRefused as exc:
+        except (RequestRefused, egress.EgressRefused, egress.EgressConfigError) as exc:
             return Outcome.failure(f"HTTP request refused: {exc}.")
         except requests.RequestException as exc:
             return Outcome.failure(f"HTTP request failed: {exc}.")
@@ -160,24 +136,15 @@ class HttpRequestComponent(Component):
             raise RequestRefused(str(exc)) from exc
         timeout = min(max(timeout, 1.0), MAX_TIMEOUT)
 
-        with requests.Session() as session:
-            # Proxies and netrc from the worker's environment must not apply.
-            session.trust_env = False
-            for _hop in range(MAX_REDIRECTS + 1):
-                check_url(url)
-                if ctx.should_stop():
-                    raise RequestRefused("the node was stopped before the request was sent")
-                with session.request(method, url, headers=headers, data=body, timeout=timeout,
-                                     allow_redirects=False, stream=True) as response:
-                    location = response.headers.get("Location")
-                    if response.is_redirect and location:
-                        url = urljoin(url, location)
-                        if response.status_code in (301, 302, 303) and method != "HEAD":
-                            method, body = "GET", None
-                        continue
-                    raw = _read_bounded(response, ctx)
-                    return self._finish(ctx, response, raw)
-        raise RequestRefused(f"more than {MAX_REDIRECTS} redirects")
+        def stop_check() -> None:
+            if ctx.should_stop():
+                raise RequestRefused("the node was stopped before the request was sent")
+
+        with EgressSession(egress_policy(), max_redirects=MAX_REDIRECTS) as session:
+            with session.request(method, url, headers=headers, data=body, timeout=timeout,
+                                 before_each=stop_check) as response:
+                raw = _read_bounded(response, ctx)
+                return self._finish(ctx, response, raw)
 
     def _finish(self, ctx: ExecutionContext, response: requests.Response, raw: bytes) -> Outcome:
         text = raw.decode(response.encoding or "utf-8", errors="replace")

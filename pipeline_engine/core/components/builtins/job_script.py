@@ -19,13 +19,13 @@ from pipeline_engine.core.components.registry import register
 from pipeline_engine.core.components.script_executors import (
     SCRIPT_TYPES,
     ScriptExecutionDisabled,
+    ScriptLimits,
     ScriptResult,
     get_script_executor,
     parse_sops_vars,
 )
 
 DEFAULT_TIMEOUT = 7200.0  # JOB's default
-MAX_TIMEOUT = 86400.0
 _TYPE_NAMES = {name: code for code, name in SCRIPT_TYPES.items()}
 _TYPE_NAMES.update({"sh": 1, "bash": 1, "py": 4, "python3": 4, "pl": 3, "ps1": 5})
 
@@ -66,7 +66,8 @@ class FastExecuteScriptComponent(Component):
         FieldSpec("job_script_param", "Script parameters", "string",
                   description="Arguments, split like a shell would (alias: script_param)."),
         FieldSpec("job_script_timeout", "Timeout (seconds)", "int",
-                  description=f"Default {int(DEFAULT_TIMEOUT)} (alias: script_timeout)."),
+                  description=f"Default {int(DEFAULT_TIMEOUT)}, at most SOPS_SCRIPT_MAX_SECONDS "
+                              f"(alias: script_timeout)."),
         FieldSpec("job_ip_list", "Target IPs", "string",
                   description="Where to run; the local executor runs on the worker host and "
                               "ignores it (alias: ip_list)."),
@@ -100,7 +101,8 @@ class FastExecuteScriptComponent(Component):
             timeout = number(_input(inputs, "script_timeout", DEFAULT_TIMEOUT), field="script_timeout")
             if timeout <= 0:
                 raise ValueError("script_timeout must be a positive number of seconds")
-            timeout = min(timeout, MAX_TIMEOUT)
+            # The wall-time limit an operator set (SOPS_SCRIPT_MAX_SECONDS) caps what a node may ask.
+            timeout = min(timeout, ScriptLimits.from_settings().wall_seconds or timeout)
         except ValueError as exc:
             return Outcome.failure(f"Script input is invalid: {exc}.")
 
@@ -127,6 +129,10 @@ class FastExecuteScriptComponent(Component):
             return Outcome.failure("Script was stopped before it finished.")
         if result.timed_out:
             return Outcome.failure(f"Script did not finish within {timeout:g} seconds and was killed.")
+        if result.limit:
+            detail = _tail(result.stderr.strip())
+            return Outcome.failure(f"Script was stopped by a limit: {result.limit}."
+                                   + (f" Output: {detail}" if detail else ""))
         if result.exit_code != 0:
             detail = _tail(result.stderr.strip() or result.stdout.strip())
             return Outcome.failure(f"Script exited with code {result.exit_code}."

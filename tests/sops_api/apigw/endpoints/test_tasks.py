@@ -189,7 +189,7 @@ class _Hook(BaseHTTPRequestHandler):
 
 
 @pytest.mark.worker
-def test_callback_url_is_called_once_when_the_run_ends(http):
+def test_callback_url_is_called_once_when_the_run_ends(http, open_loopback):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     _Hook.received, _Hook.fail_first = [], 1  # the first attempt fails: the retry delivers
@@ -213,7 +213,7 @@ def test_callback_url_is_called_once_when_the_run_ends(http):
 
 
 @pytest.mark.worker
-def test_reads_never_write_and_the_tick_records_a_lost_run_end_once(http, client):
+def test_reads_never_write_and_the_tick_records_a_lost_run_end_once(http, client, open_loopback):
     from django.core.management import call_command
     from django.db import connection
     from django.test.utils import CaptureQueriesContext

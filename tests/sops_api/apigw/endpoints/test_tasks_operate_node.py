@@ -1,8 +1,8 @@
 """operate_node end to end: every action through the live API with a real worker, on trees built here.
 
-Failing nodes are made with built-in components only: bk_http_request to a host outside
-SOPS_HTTP_ALLOWLIST (refused before anything is sent), a local endpoint that answers 503
-once, an exclusive gateway whose condition cannot be parsed or matches nothing. Each
+Failing nodes are made with built-in components only: bk_http_request to an address
+SOPS_HTTP_ALLOWLIST does not open (refused before anything is sent), a local endpoint that
+answers 503 once (the tests that use one open the loopback addresses with `open_loopback`), an exclusive gateway whose condition cannot be parsed or matches nothing. Each
 operation is checked in get_task_status and in get_task_node_detail (state, retry, skip,
 histories); each refusal answers result false, code 3545000, and changes nothing.
 """
@@ -33,7 +33,7 @@ from tests.support.live_http import (
 pytestmark = [pytest.mark.worker]
 
 CREDS = {"app_code": "app_code", "app_secret": "app_secret", "access_token": "access_token"}
-BLOCKED = "http://blocked.invalid/x"  # .invalid never resolves, and the allowlist refuses it first anyway
+BLOCKED = "http://169.254.169.254/latest/meta-data/"  # link-local: refused before any connection
 INVALID_OPERATION = 3545000
 
 
@@ -43,7 +43,7 @@ def http(live_server, live_world, celery_worker_proc) -> Http:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
+def receiver(open_loopback: None) -> Iterator[Receiver]:
     server = Receiver()
     yield server
     server.close()

@@ -1,4 +1,8 @@
-"""bk_http_request against a local HTTP server, plus the allowlist."""
+"""bk_http_request against a local HTTP server, and how the egress policy applies to it.
+
+The policy itself (every notation, every rule) is tested in tests/pipeline_engine/core/test_egress.py;
+here: that the component uses it, says why it refused, and sends nothing then.
+"""
 from __future__ import annotations
 
 import json
@@ -42,11 +46,15 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path.startswith("/redirect-local"):
             self._reply(302, b"", headers={"Location": "/json"})
         elif self.path.startswith("/redirect-away"):
-            self._reply(302, b"", headers={"Location": "http://forbidden.example.invalid/x"})
+            self._reply(302, b"", headers={"Location": "http://169.254.169.254/latest/meta-data/"})
+        elif self.path.startswith("/redirect-to/"):
+            self._reply(302, b"", headers={"Location": "http://" + self.path[len("/redirect-to/"):]})
         elif self.path.startswith("/loop"):
             self._reply(302, b"", headers={"Location": "/loop"})
         elif self.path.startswith("/echo"):
             self._reply(200, json.dumps({"method": self.command, "body": body.decode()}).encode())
+        elif self.path.startswith("/headers"):
+            self._reply(200, json.dumps(dict(self.headers)).encode())
         else:
             self._reply(404, b"{}")
 
@@ -65,6 +73,7 @@ def server() -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def allow_local():
+    """Open the loopback address the test server listens on (nothing is open by default)."""
     RECEIVED.clear()
     with config.override(SOPS_HTTP_ALLOWLIST=["127.0.0.1"]):
         yield
@@ -142,44 +151,70 @@ def test_bad_success_expression_fails_clearly(server):
     assert "success condition cannot be evaluated" in outcome.ex_data
 
 
-def test_host_not_in_allowlist_is_refused(server):
+def test_loopback_not_opened_is_refused_and_nothing_is_sent(server):
+    port = server.rsplit(":", 1)[1]
     with config.override(SOPS_HTTP_ALLOWLIST=["example.com"]):
         outcome, outputs = run({"bk_http_request_method": "GET", "bk_http_request_url": f"{server}/json"})
     assert outcome.kind == "failure"
-    assert "'127.0.0.1' is not in SOPS_HTTP_ALLOWLIST" in outcome.ex_data
+    assert outcome.ex_data == ("HTTP request refused: url host[127.0.0.1] is a loopback address, which "
+                               "SOPS_HTTP_ALLOWLIST does not open.")
     assert RECEIVED == [] and outputs == {}
-
-
-def test_empty_allowlist_refuses_everything(server):
     with config.override(SOPS_HTTP_ALLOWLIST=[]):
+        outcome, _ = run({"bk_http_request_method": "GET",
+                          "bk_http_request_url": f"http://localhost:{port}/admin/login/"})
+    assert outcome.ex_data.startswith("HTTP request refused: url host[localhost] resolves to ")
+    assert "a loopback address, which SOPS_HTTP_ALLOWLIST does not open" in outcome.ex_data
+    assert RECEIVED == []
+
+
+@pytest.mark.parametrize("host", ["127.1", "2130706433", "0x7f.1", "017700000001", "[::ffff:127.0.0.1]",
+                                  "[::ffff:7f00:1]"])
+def test_loopback_in_other_notations_is_refused_by_default(server, host):
+    port = server.rsplit(":", 1)[1]
+    with config.override(SOPS_HTTP_ALLOWLIST=[]):
+        outcome, _ = run({"bk_http_request_method": "GET", "bk_http_request_url": f"http://{host}:{port}/json"})
+    assert outcome.kind == "failure" and "127.0.0.1" in outcome.ex_data and "a loopback address" in outcome.ex_data
+    assert RECEIVED == []
+
+
+@pytest.mark.parametrize("host", ["127.1", "2130706433", "0x7f.1", "017700000001"])
+def test_loopback_in_other_notations_is_reached_when_opened(server, host):
+    port = server.rsplit(":", 1)[1]
+    outcome, outputs = run({"bk_http_request_method": "GET", "bk_http_request_url": f"http://{host}:{port}/json"})
+    assert outcome.kind == "success", outcome.ex_data
+    assert outputs["data"]["result"] is True and RECEIVED[-1]["headers"]["Host"] == f"{host}:{port}"
+
+
+def test_an_entry_for_another_port_does_not_open_this_one(server):
+    port = int(server.rsplit(":", 1)[1])
+    with config.override(SOPS_HTTP_ALLOWLIST=f"127.0.0.1:{port + 1}"):
         outcome, _ = run({"bk_http_request_method": "GET", "bk_http_request_url": f"{server}/json"})
-    assert outcome.kind == "failure" and RECEIVED == []
-
-
-def test_star_allows_any_host(server):
-    with config.override(SOPS_HTTP_ALLOWLIST="*"):
+    assert outcome.kind == "failure" and f"on port {port}" in outcome.ex_data and RECEIVED == []
+    with config.override(SOPS_HTTP_ALLOWLIST=f"127.0.0.1:{port}"):
         outcome, _ = run({"bk_http_request_method": "GET", "bk_http_request_url": f"{server}/json"})
     assert outcome.kind == "success"
 
 
-def test_allowlist_matching():
-    allowed = ["api.example.com", "*.corp.example"]
-    assert http_request.host_allowed("API.example.com", allowed)
-    assert http_request.host_allowed("a.b.corp.example", allowed)
-    assert http_request.host_allowed("corp.example", allowed)
-    assert not http_request.host_allowed("example.com", allowed)
-    assert not http_request.host_allowed("evilcorp.example", allowed)
-    assert not http_request.host_allowed("api.example.com.evil", allowed)
+def test_star_is_no_longer_an_entry(server):
+    with config.override(SOPS_HTTP_ALLOWLIST="*"):
+        outcome, _ = run({"bk_http_request_method": "GET", "bk_http_request_url": f"{server}/json"})
+    assert outcome.kind == "failure" and "SOPS_HTTP_ALLOWLIST entry '*' is not accepted" in outcome.ex_data
+    assert RECEIVED == []
 
 
-def test_allowlist_is_empty_without_django_settings(monkeypatch):
+def test_the_allowlist_is_empty_without_django_settings(monkeypatch):
     monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
     monkeypatch.setattr(config, "_overrides", {})
     from django.conf import settings
 
     if settings.configured:
         pytest.skip("Django settings are already configured in this session")
-    assert http_request.allowlist() == []
+    assert http_request.egress_policy().rules == ()
+
+
+def test_the_policy_reads_the_setting():
+    with config.override(SOPS_HTTP_ALLOWLIST="10.0.0.0/8, *.corp.example"):
+        assert [r.text for r in http_request.egress_policy().rules] == ["10.0.0.0/8", "*.corp.example"]
 
 
 def test_redirect_within_allowlist_is_followed(server):
@@ -188,10 +223,28 @@ def test_redirect_within_allowlist_is_followed(server):
     assert outputs["data"]["result"] is True
 
 
-def test_redirect_outside_allowlist_is_refused(server):
+def test_redirect_to_the_metadata_address_is_refused(server):
     outcome, _ = run({"bk_http_request_method": "GET", "bk_http_request_url": f"{server}/redirect-away"})
     assert outcome.kind == "failure"
-    assert "forbidden.example.invalid" in outcome.ex_data
+    assert outcome.ex_data == ("HTTP request refused: redirect location host[169.254.169.254] is a link-local "
+                               "address, which SOPS_HTTP_ALLOWLIST does not open.")
+    assert [r["path"] for r in RECEIVED] == ["/redirect-away"]
+
+
+def test_credentials_do_not_follow_a_redirect_to_another_origin(server):
+    other = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=other.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        elsewhere = f"127.0.0.1:{other.server_address[1]}/headers"
+        outcome, outputs = run({"bk_http_request_method": "GET",
+                                "bk_http_request_url": f"{server}/redirect-to/{elsewhere}",
+                                "bk_http_request_header": {"Authorization": "Bearer s3cret", "X-Trace": "t"}})
+    finally:
+        other.shutdown()
+        other.server_close()
+    assert outcome.kind == "success", outcome.ex_data
+    assert "Authorization" not in outputs["data"] and outputs["data"]["X-Trace"] == "t"
+    assert RECEIVED[0]["headers"]["Authorization"] == "Bearer s3cret"
 
 
 def test_redirect_loop_stops(server):
@@ -204,6 +257,7 @@ def test_redirect_loop_stops(server):
     ({"bk_http_request_method": "GET", "bk_http_request_url": "ftp://127.0.0.1/x"}, "http://"),
     ({"bk_http_request_method": "GET", "bk_http_request_url": "file:///etc/passwd"}, "http://"),
     ({"bk_http_request_method": "GET", "bk_http_request_url": ""}, "http://"),
+    ({"bk_http_request_method": "GET", "bk_http_request_url": "http://a@127.0.0.1/"}, "user name or password"),
     ({"bk_http_request_method": "GET", "bk_http_request_url": "http://127.0.0.1/",
       "bk_http_request_timeout": "abc"}, "must be a number"),
     ({"bk_http_request_method": "GET", "bk_http_request_url": "http://127.0.0.1/",

@@ -1,7 +1,9 @@
-"""job_fast_execute_script and the script executors."""
+"""job_fast_execute_script and the script executors, including the local executor's sandbox (scrubbed
+environment, private directory, limits, nothing left running)."""
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import threading
 import time
@@ -10,13 +12,17 @@ import pytest
 
 from pipeline_engine.core.components import ExecutionContext, config, get_component
 from pipeline_engine.core.components.script_executors import (
+    SCRIPT_PATH,
     STDOUT_KEEP_BYTES,
     LocalScriptExecutor,
     ScriptExecutor,
+    ScriptLimits,
     ScriptResult,
+    child_env,
     get_script_executor,
     parse_sops_vars,
 )
+from tests.conftest import wait_for
 
 
 def run(inputs: dict, ctx: ExecutionContext | None = None):
@@ -138,13 +144,235 @@ def test_stop_request_kills_the_script(enabled):
     assert outcome.kind == "failure" and "stopped" in outcome.ex_data
 
 
+WORKER_SECRETS = {"DATABASE_URL": "postgres://sops:pw@db/sops", "SECRET_KEY": "django-s3cret",
+                  "CELERY_BROKER_URL": "redis://:pw@redis:6379/0", "SOPS_TEST_SECRET": "s3cret",
+                  "AWS_SECRET_ACCESS_KEY": "aws-s3cret", "PYTHONPATH": "/secret/path", "LD_PRELOAD": "/evil.so"}
+# What bash adds to any environment by itself.
+SHELL_OWN = {"PWD", "SHLVL", "_", "OLDPWD"}
+
+
+def _env_of(stdout: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
+
+
 def test_worker_environment_is_not_passed_to_scripts(enabled, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", "postgres://secret")
-    monkeypatch.setenv("SOPS_TEST_SECRET", "s3cret")
-    outcome, outputs = run({"job_content": "env", "job_script_type": "1"})
-    assert outcome.kind == "success"
-    assert "s3cret" not in outputs["stdout"] and "postgres://secret" not in outputs["stdout"]
-    assert "PATH=" in outputs["stdout"]
+    for name, value in WORKER_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    outcome, outputs = run({"job_content": "env; echo cwd=$(pwd)", "job_script_type": "1"})
+    assert outcome.kind == "success", outcome.ex_data
+    env = _env_of(outputs["stdout"])
+    cwd = env.pop("cwd")
+    for name, value in WORKER_SECRETS.items():
+        assert name not in env and value not in outputs["stdout"]
+    assert set(env) - SHELL_OWN <= set(child_env(cwd)) | {"TZ"}
+    assert env["PATH"] == SCRIPT_PATH and env["HOME"] == cwd == env["TMPDIR"]
+    assert env["LANG"] == "C.UTF-8"
+    assert os.path.basename(cwd).startswith("sops-script-")
+
+
+def test_a_python_script_sees_no_secret_either(enabled, monkeypatch):
+    for name, value in WORKER_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    outcome, outputs = run({"job_content": "import os\nfor k, v in sorted(os.environ.items()): print(f'{k}={v}')",
+                            "job_script_type": "4"})
+    assert outcome.kind == "success", outcome.ex_data
+    assert not set(WORKER_SECRETS) & set(_env_of(outputs["stdout"]))
+
+
+def test_each_script_gets_a_fresh_private_directory_removed_after(enabled):
+    script = "pwd; stat -c %a .; ls -A | tr '\\n' ' '; echo; touch left-here; mkdir -p deep/er; echo x > deep/er/f"
+    dirs = []
+    for _ in range(2):
+        outcome, outputs = run({"job_content": script, "job_script_type": "1"})
+        assert outcome.kind == "success", outcome.ex_data
+        workdir, mode, listing = outputs["stdout"].splitlines()
+        assert mode == "700" and listing.split() == ["script.sh"]  # nothing from an earlier run
+        assert not os.path.exists(workdir)
+        dirs.append(workdir)
+    assert dirs[0] != dirs[1]
+
+
+def test_the_directory_is_removed_after_a_failure_and_a_timeout(enabled):
+    outcome, outputs = run({"job_content": "pwd; exit 4", "job_script_type": "1"})
+    assert outcome.kind == "failure" and not os.path.exists(outputs["stdout"].strip())
+    outcome, outputs = run({"job_content": "pwd; sleep 30", "job_script_type": "1", "job_script_timeout": "0.5"})
+    assert outcome.kind == "failure" and not os.path.exists(outputs["stdout"].strip())
+
+
+@pytest.fixture
+def limits():
+    """Small limits, so the tests that hit them are quick."""
+    with config.override(SOPS_SCRIPT_CPU_SECONDS=1, SOPS_SCRIPT_MEMORY_MB=256, SOPS_SCRIPT_OUTPUT_MB=1,
+                         SOPS_SCRIPT_FILE_MB=1, SOPS_SCRIPT_OPEN_FILES=64, SOPS_SCRIPT_PROCESSES=32):
+        yield
+
+
+def _limits_of(stdout: str) -> dict[str, tuple[str, str]]:
+    rows = {}
+    for line in stdout.splitlines()[1:]:
+        name, soft, hard = line[:26].strip(), *line[26:].split()[:2]
+        rows[name] = (soft, hard)
+    return rows
+
+
+def test_the_limits_are_set_on_the_script(enabled, limits):
+    outcome, outputs = run({"job_content": "cat /proc/self/limits", "job_script_type": "1"})
+    assert outcome.kind == "success", outcome.ex_data
+    rows = _limits_of(outputs["stdout"])
+    assert rows["Max cpu time"] == ("1", "2")
+    assert rows["Max address space"] == (str(256 * 1024 * 1024),) * 2
+    assert rows["Max file size"] == (str(1024 * 1024),) * 2
+    assert rows["Max open files"] == ("64", "64")
+    assert rows["Max core file size"] == ("0", "0")
+    soft, hard = rows["Max processes"]
+    assert soft == hard and soft != "unlimited" and int(soft) >= 32
+
+
+def test_the_default_limits(enabled):
+    limits = ScriptLimits.from_settings()
+    assert limits == ScriptLimits(cpu_seconds=600, memory_mb=1024, output_mb=16, file_mb=1024, open_files=1024,
+                                  processes=64, wall_seconds=86400)
+    outcome, outputs = run({"job_content": "cat /proc/self/limits", "job_script_type": "1"})
+    rows = _limits_of(outputs["stdout"])
+    assert rows["Max cpu time"] == ("600", "601") and rows["Max address space"] == (str(1024 ** 3),) * 2
+
+
+def test_zero_turns_a_limit_off(enabled):
+    with config.override(SOPS_SCRIPT_CPU_SECONDS=0, SOPS_SCRIPT_MEMORY_MB=0):
+        outcome, outputs = run({"job_content": "cat /proc/self/limits", "job_script_type": "1"})
+    rows = _limits_of(outputs["stdout"])
+    assert rows["Max cpu time"] == (resource_limit(resource.RLIMIT_CPU),) * 2
+    assert rows["Max address space"] == (resource_limit(resource.RLIMIT_AS),) * 2
+
+
+def resource_limit(kind: int) -> str:
+    soft, _hard = resource.getrlimit(kind)
+    return "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
+
+
+@pytest.mark.parametrize("script_type, script", [
+    ("4", "block = bytearray(600 * 1024 * 1024)\nprint('allocated')"),
+    ("1", "x=$(head -c 400000000 /dev/zero | tr '\\0' a); echo allocated ${#x}"),
+])
+def test_too_much_memory_stops_the_script(enabled, limits, script_type, script):
+    outcome, outputs = run({"job_content": script, "job_script_type": script_type})
+    assert outcome.kind == "failure"
+    assert outcome.ex_data.startswith(
+        "Script was stopped by a limit: it ran out of memory: a process may use at most 256 MiB of address "
+        "space (SOPS_SCRIPT_MEMORY_MB).")
+    assert "allocated" not in outputs["stdout"]
+
+
+def test_memory_within_the_limit_is_fine(enabled, limits):
+    outcome, outputs = run({"job_content": "block = bytearray(64 * 1024 * 1024)\nprint('allocated')",
+                            "job_script_type": "4"})
+    assert outcome.kind == "success", outcome.ex_data
+    assert outputs["stdout"] == "allocated\n"
+
+
+def test_a_cpu_loop_is_stopped_by_the_cpu_limit(enabled, limits):
+    started = time.monotonic()
+    outcome, outputs = run({"job_content": "echo spinning; while :; do :; done", "job_script_type": "1",
+                            "job_script_timeout": "60"})
+    assert outcome.kind == "failure"
+    assert outcome.ex_data == ("Script was stopped by a limit: it used more than 1 CPU second "
+                               "(SOPS_SCRIPT_CPU_SECONDS) and was killed.")
+    assert outputs["stdout"] == "spinning\n" and outputs["exit_code"] < 0
+    assert time.monotonic() - started < 30
+
+
+def test_megabytes_of_output_stop_the_script(enabled, limits):
+    started = time.monotonic()
+    outcome, outputs = run({"job_content": "import sys\nwhile True:\n    sys.stdout.write('y' * 4096 + '\\n')",
+                            "job_script_type": "4", "job_script_timeout": "60"})
+    assert outcome.kind == "failure"
+    assert outcome.ex_data.startswith("Script was stopped by a limit: it printed more than 1 MiB of output "
+                                      "(SOPS_SCRIPT_OUTPUT_MB) and was killed.")
+    assert outputs["stdout"].startswith("[... ") and "bytes truncated ...]" in outputs["stdout"]
+    assert len(outputs["stdout"]) < STDOUT_KEEP_BYTES + 100
+    assert time.monotonic() - started < 30
+
+
+def test_output_within_the_limit_is_fine(enabled, limits):
+    outcome, outputs = run({"job_content": "head -c 700000 /dev/zero | tr '\\0' 'z'; echo; echo done",
+                            "job_script_type": "1"})
+    assert outcome.kind == "success", outcome.ex_data
+    assert outputs["stdout"].endswith("done\n")
+
+
+def test_stderr_counts_towards_the_output_limit(enabled, limits):
+    outcome, _ = run({"job_content": "yes error-line >&2", "job_script_type": "1", "job_script_timeout": "60"})
+    assert outcome.kind == "failure" and "printed more than 1 MiB of output" in outcome.ex_data
+
+
+@pytest.mark.parametrize("script_type, script", [
+    ("4", "open('big', 'wb').write(b'0' * 5 * 1024 * 1024)"),
+    ("1", "exec head -c 5000000 /dev/zero > big"),
+])
+def test_a_file_larger_than_the_limit_stops_the_script(enabled, limits, script_type, script):
+    outcome, _ = run({"job_content": script, "job_script_type": script_type})
+    assert outcome.kind == "failure"
+    assert outcome.ex_data.startswith("Script was stopped by a limit: it tried to write a file larger than 1 MiB "
+                                      "(SOPS_SCRIPT_FILE_MB).")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+DAEMON = ("import os, sys, time\n"
+          "if os.fork(): sys.exit(0)\n"
+          "os.setsid()\n"
+          "if os.fork(): sys.exit(0)\n"
+          "print('daemon', os.getpid(), flush=True)\n"
+          "time.sleep(300)\n")
+
+
+def test_processes_left_behind_are_killed_and_the_node_fails(enabled, tmp_path):
+    daemon = tmp_path / "daemon.py"
+    daemon.write_text(DAEMON)
+    script = (f"sleep 300 & echo background $!\n"
+              f"setsid sleep 301 & echo detached $!\n"
+              f"python3 {daemon}\n"
+              f"sleep 0.3\n"
+              f"exit 0\n")
+    started = time.monotonic()
+    outcome, outputs = run({"job_content": script, "job_script_type": "1", "job_script_timeout": "60"})
+    assert time.monotonic() - started < 20
+    pids = {line.split()[0]: int(line.split()[1]) for line in outputs["stdout"].splitlines()}
+    assert set(pids) == {"background", "detached", "daemon"}
+    assert outcome.kind == "failure"
+    assert outcome.ex_data == ("Script was stopped by a limit: it left 3 processes running after it ended; they "
+                               "were killed (a script must wait for what it starts).")
+    assert outputs["exit_code"] == 0
+    for pid in pids.values():
+        assert wait_for(lambda pid=pid: _gone(pid), timeout=5, message=f"process {pid} gone")
+
+
+def test_a_script_that_waits_for_its_children_is_fine(enabled):
+    outcome, outputs = run({"job_content": "sleep 0.2 & sleep 0.1 & wait; echo all done", "job_script_type": "1"})
+    assert outcome.kind == "success", outcome.ex_data
+    assert outputs["stdout"] == "all done\n"
+
+
+def test_a_timeout_kills_detached_processes_too(enabled):
+    script = "setsid sleep 302 & echo detached $!\nsleep 300\n"
+    outcome, outputs = run({"job_content": script, "job_script_type": "1", "job_script_timeout": "1"})
+    assert outcome.kind == "failure" and "did not finish within 1 seconds" in outcome.ex_data
+    pid = int(outputs["stdout"].split()[1])
+    assert wait_for(lambda: _gone(pid), timeout=5, message=f"process {pid} gone")
+
+
+def test_the_wall_time_setting_caps_the_node_timeout(enabled):
+    started = time.monotonic()
+    with config.override(SOPS_SCRIPT_MAX_SECONDS=1):
+        outcome, _ = run({"job_content": "sleep 30", "job_script_type": "1", "job_script_timeout": "600"})
+    assert outcome.kind == "failure" and outcome.ex_data == "Script did not finish within 1 seconds and was killed."
+    assert time.monotonic() - started < 15
 
 
 def test_large_output_is_truncated_from_the_start(enabled):
