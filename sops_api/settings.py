@@ -145,6 +145,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+    # kombu's filesystem transport, with messages written whole before consumers can see them.
+    CELERY_BROKER_TRANSPORT = "sops_api.embedded_broker:Transport"
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # One queue name per deployment: two deployments (or test runs) sharing a

@@ -1,0 +1,70 @@
+"""The embedded broker: kombu's filesystem transport, made safe for several processes at once.
+
+`make run` and the embedded test suite use no broker server: web, worker and
+scheduler exchange Celery messages as files in `var/broker/in/`. kombu's own
+filesystem channel creates a message file and only then writes into it, while
+a consumer lists the folder and takes any file with the queue's suffix without
+a lock. A consumer can therefore take a file that is still empty and fail on
+it with a JSONDecodeError, which kills a Celery worker ("Unrecoverable error").
+Seen under load in the embedded test suite.
+
+Here a message is written under a name no queue matches and renamed into place
+when complete (a rename within one folder is atomic), so a consumer sees either
+no file or the whole message. Taken messages are moved into the broker's own
+`processed` folder before they are read (kombu's default is the machine's
+shared temporary folder) and deleted once read.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from queue import Empty
+from time import monotonic
+from typing import Any
+
+from kombu.exceptions import ChannelError
+from kombu.transport import filesystem
+from kombu.utils.json import dumps, loads
+
+TEMP_PREFIX = ".incoming-"  # no queue's ".<queue>.msg" suffix: consumers never pick these up
+
+
+class Channel(filesystem.Channel):
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+        name = f"{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
+        final = os.path.join(self.data_folder_out, name)
+        temp = os.path.join(self.data_folder_out, f"{TEMP_PREFIX}{uuid.uuid4()}")
+        try:
+            with open(temp, "wb") as handle:
+                handle.write(dumps(payload).encode("utf-8"))
+            os.replace(temp, final)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise ChannelError(f"Cannot add file {final!r} to directory") from exc
+
+    def _get(self, queue: str) -> Any:
+        suffix = f".{queue}.msg"
+        for name in sorted(os.listdir(self.data_folder_in)):
+            if not name.endswith(suffix):
+                continue
+            taken = os.path.join(self.processed_folder, name)
+            try:
+                # Whoever renames the file first owns the message; the others move on.
+                os.replace(os.path.join(self.data_folder_in, name), taken)
+            except OSError:
+                continue
+            try:
+                with open(taken, "rb") as handle:
+                    payload = handle.read()
+                if not self.store_processed:
+                    os.remove(taken)
+            except OSError as exc:
+                raise ChannelError(f"Cannot read file {taken!r} from queue.") from exc
+            return loads(payload.decode("utf-8"))
+        raise Empty()
+
+
+class Transport(filesystem.Transport):
+    Channel = Channel
