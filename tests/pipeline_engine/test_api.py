@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from django.db import transaction
 
 from pipeline_engine import api
 from pipeline_engine.errors import InvalidOperation, NodeNotFound, RunNotFound, TreeInvalid
@@ -101,8 +102,14 @@ def test_callback_flow_and_refusals(transactional_db, celery_worker_proc):
         api.callback(run_id, "ghost", {"x": 1})
     with pytest.raises(RunNotFound):
         api.callback("no-such-run", "p", {})
-    api.callback(run_id, "p", {"x": 1}, version=node.version)
-    api.callback(run_id, "p", {"x": 1})  # a repeat is harmless
+    # A repeat that arrives before the worker has taken the first is harmless. Both are sent in one
+    # transaction: apart, the worker may finish the run in between, and the repeat is then refused.
+    # Different data is refused, in a savepoint of the same transaction for the same reason.
+    with transaction.atomic():
+        api.callback(run_id, "p", {"x": 1}, version=node.version)
+        api.callback(run_id, "p", {"x": 1})
+        with pytest.raises(InvalidOperation, match="already received a callback"), transaction.atomic():
+            api.callback(run_id, "p", {"x": 2})
     runs.wait_state(run_id, "FINISHED")
     assert api.get_run_summary(run_id).outputs == {"${cb}": {"x": 1}}
     with pytest.raises(InvalidOperation, match="FINISHED"):
