@@ -172,6 +172,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "tryItOutEnabled": True},
 }
 
+# --- request limits --------------------------------------------------------
+# What one request may carry; sops_api/apigw/limits.py enforces them (with the
+# fixed limits: ids up to 2**63-1, offsets up to 10**9, cron fields of 64 ASCII
+# characters) and answers 3540000 naming the parameter and the limit.
+SOPS_MAX_BODY_BYTES = int(os.environ.get("SOPS_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
+SOPS_MAX_JSON_DEPTH = int(os.environ.get("SOPS_MAX_JSON_DEPTH", "64"))
+SOPS_MAX_FORM_FIELDS = int(os.environ.get("SOPS_MAX_FORM_FIELDS", "1000"))
+SOPS_MAX_LIST_ITEMS = int(os.environ.get("SOPS_MAX_LIST_ITEMS", "1000"))
+# Django enforces the same two numbers where it parses bodies itself (the admin).
+DATA_UPLOAD_MAX_MEMORY_SIZE = SOPS_MAX_BODY_BYTES
+DATA_UPLOAD_MAX_NUMBER_FIELDS = SOPS_MAX_FORM_FIELDS
+
 # --- sops ----------------------------------------------------------------
 SOPS_APP_HOST = os.environ.get("SOPS_APP_HOST", "http://127.0.0.1:8000/")
 # Outbound HTTP (bk_http_request, task callback_url) may only reach these

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import json
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
 from sops_api.apigw.errors import BadRequest, NotFound
+from sops_api.apigw.limits import check_list, loads, parse_id, parse_int, shown
 from sops_api.apigw.timefmt import format_time, parse_time
 from templates_app.models import Business, Category, Template
 
@@ -29,10 +29,7 @@ def _engine():
 def get_task(business: Business, task_id: Any, *, with_tree: bool = True) -> TaskInstance:
     """The task, 404 outside the business. `with_tree=False` defers the (possibly large)
     pipeline_tree: reads that do not need it skip decoding hundreds of kilobytes of JSON."""
-    try:
-        pk = int(str(task_id))
-    except (TypeError, ValueError) as exc:
-        raise BadRequest(f"task_id[{task_id}] must be an integer") from exc
+    pk = parse_id(task_id, "task_id")
     qs = TaskInstance.objects.select_related("business")
     if not with_tree:
         qs = qs.defer("pipeline_tree")
@@ -92,12 +89,7 @@ def task_status(task: TaskInstance) -> dict[str, Any]:
 
 def tasks_status(business: Business, task_ids: list[Any], *, include_children: bool = False) -> list[dict[str, Any]]:
     """Batch status: two queries on our side plus the engine's constant-query batch read."""
-    ids = []
-    for raw in task_ids:
-        try:
-            ids.append(int(str(raw)))
-        except (TypeError, ValueError) as exc:
-            raise BadRequest(f"task_id_list item[{raw}] must be an integer") from exc
+    ids = [parse_id(raw, "task_id_list item") for raw in task_ids]
     tasks = list(TaskInstance.objects.select_related("business")
                  .filter(business=business, is_deleted=False, pk__in=ids).order_by("pk"))
     run_ids = [t.run_id for t in tasks if t.is_started and t.run_id]
@@ -181,7 +173,7 @@ def parse_subprocess_stack(raw: Any) -> list[str]:
     value = raw
     if isinstance(raw, str):
         try:
-            value = json.loads(raw)
+            value = loads(raw, "subprocess_stack")
         except ValueError as exc:
             raise BadRequest("subprocess_stack is not a valid array json") from exc
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -297,7 +289,7 @@ def _as_time(value: Any, tz: Any) -> dt.datetime:
     if isinstance(value, int | float) and not isinstance(value, bool):
         # Millisecond timestamps, as the original's bare create_time/finish_time.
         return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return dt.datetime.fromtimestamp(int(value.strip()) / 1000, tz=dt.UTC)
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a time")
@@ -307,11 +299,9 @@ def _as_time(value: Any, tz: Any) -> dt.datetime:
 def _coerce(value: Any, kind: str, lookup: str, tz: Any) -> Any:
     if lookup == "in":
         items = value if isinstance(value, list) else [v for v in str(value).split(",") if v != ""]
-        return [_coerce(v, kind, "exact", tz) for v in items]
+        return [_coerce(v, kind, "exact", tz) for v in check_list(items, "a list")]
     if kind == "int":
-        if isinstance(value, bool):
-            raise ValueError("a number is needed")
-        return int(str(value))
+        return parse_int(value, "the number")
     if kind == "str":
         if isinstance(value, dict | list):
             raise ValueError("a string is needed")
@@ -333,11 +323,11 @@ def condition_filters(conditions: Any, tz: Any) -> Q:
         return Q()
     if isinstance(conditions, str):
         try:
-            conditions = json.loads(conditions)
+            conditions = loads(conditions, "conditions")
         except ValueError:
             pass
     if not isinstance(conditions, dict):
-        raise BadRequest(f"query_task_list params conditions[{conditions}] are invalid dict data")
+        raise BadRequest(f"query_task_list params conditions[{shown(conditions)}] are invalid dict data")
     q = Q()
     for raw_key, value in conditions.items():
         if raw_key in _DROPPED_KEYS or value in ("None", "") or value is None:
@@ -357,9 +347,11 @@ def condition_filters(conditions: Any, tz: Any) -> Q:
             if spec is None or lookup not in spec[0]:
                 raise ValueError(f"unsupported condition {raw_key}")
             q &= Q(**{f"{field}__{lookup}": _coerce(value, spec[1], lookup, tz)})
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise BadRequest(f"query_task_list params conditions[{conditions}] have invalid key or value: "
-                             f"{exc}") from exc
+        except (ValueError, TypeError, OverflowError, OSError, BadRequest) as exc:
+            # OSError: the platform's limit on timestamps (fromtimestamp of 10**17 seconds)
+            reason = exc.message if isinstance(exc, BadRequest) else str(exc)
+            raise BadRequest(f"query_task_list params conditions[{shown(conditions)}] have invalid key or value: "
+                             f"{shown(raw_key)}: {reason}") from exc
     return q
 
 

@@ -5,6 +5,7 @@ import copy
 from typing import Any
 
 from sops_api.apigw.errors import BadRequest, NotFound
+from sops_api.apigw.limits import parse_id
 from sops_api.apigw.timefmt import format_time
 
 from .models import Business, Template, TemplateSource
@@ -29,10 +30,7 @@ def template_queryset(business: Business, source: str):
 
 
 def get_template(business: Business, template_id: Any, source: str) -> Template:
-    try:
-        pk = int(str(template_id))
-    except (TypeError, ValueError) as exc:
-        raise BadRequest(f"template_id[{template_id}] must be an integer") from exc
+    pk = parse_id(template_id, "template_id")
     template = template_queryset(business, source).filter(pk=pk).first()
     if template is None:
         if source == TemplateSource.COMMON:

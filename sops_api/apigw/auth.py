@@ -17,7 +17,8 @@ from sops_api.models import App, UserTicket, token_digest
 from templates_app.models import ROLE_RANK, Business, BusinessMember, Role
 
 from . import auth_cache
-from .errors import BadRequest, Forbidden, NotFound
+from .errors import Forbidden, NotFound
+from .limits import parse_id
 
 CREDENTIAL_KEYS = ("app_code", "app_secret", "bk_app_code", "bk_app_secret", "bk_token", "access_token")
 
@@ -81,10 +82,7 @@ def authenticate(request: HttpRequest, params: dict[str, Any]) -> Caller:
 
 
 def load_business(raw_biz_id: Any) -> Business:
-    try:
-        biz_id = int(str(raw_biz_id))
-    except (TypeError, ValueError) as exc:
-        raise BadRequest(f"bk_biz_id[{raw_biz_id}] must be an integer") from exc
+    biz_id = parse_id(raw_biz_id, "bk_biz_id")
     business = auth_cache.remember(("business", biz_id), lambda: Business.objects.filter(bk_biz_id=biz_id).first())
     if business is None:
         raise NotFound(f"business[bk_biz_id={biz_id}] does not exist")

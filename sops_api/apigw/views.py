@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.views import APIView
@@ -20,7 +21,7 @@ from sops_api import logs
 from sops_api.metrics import APIGW_ERRORS
 from templates_app.models import Business, Role
 
-from . import auth
+from . import auth, limits
 from .envelope import fail
 from .errors import REQUEST_PARAM_INVALID, UNKNOWN_ERROR, ApiError, BadRequest, from_engine_error
 from .params import read_params, read_query_params
@@ -89,6 +90,16 @@ class ApigwView(APIView):
         if isinstance(exc, drf_exceptions.MethodNotAllowed):
             return fail(f"method {self.request.method} is not allowed for this endpoint",
                         REQUEST_PARAM_INVALID, status=405)
+        if isinstance(exc, RecursionError):
+            # Input nested past what the code walking it can follow; the request's own limits
+            # (limits.py) should refuse it first, so say so in the log.
+            logger.warning("request nested too deeply in %s", self.__class__.__name__, exc_info=True)
+            return fail("the request is nested too deeply to process", REQUEST_PARAM_INVALID)
+        if isinstance(exc, SuspiciousOperation):
+            # Django refused to parse the request (too many fields, a body too large) before
+            # read_params ran, e.g. while DRF negotiated the content type.
+            err = limits.refusal_for(exc)
+            return fail(err.message, err.code)
         if isinstance(exc, drf_exceptions.APIException):
             return fail(str(exc.detail), REQUEST_PARAM_INVALID, status=exc.status_code)
         logger.exception("unexpected error in %s", self.__class__.__name__)

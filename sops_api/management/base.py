@@ -34,6 +34,10 @@ class OperatorCommand(BaseCommand):
                 data, text = self.run(**options)
         except (ApiError, CredentialError) as exc:
             raise CommandError(getattr(exc, "message", str(exc))) from exc
+        except RecursionError as exc:
+            # Input nested past what the code can walk (e.g. inline subprocesses hundreds deep):
+            # one clear line instead of a thousand-frame traceback; nothing was written.
+            raise CommandError("the input is nested too deeply to process") from exc
         if options.get("as_json"):
             self.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str))
         else:

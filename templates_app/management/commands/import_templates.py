@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import CommandError
 
 from sops_api.apigw.errors import NotFound
+from sops_api.apigw.limits import loads
 from sops_api.management.base import OperatorCommand
 from templates_app.models import Business
 from templates_app.services import import_templates
@@ -45,6 +46,7 @@ class Command(OperatorCommand):
         except OSError as exc:
             raise CommandError(f"cannot read {name}: {exc.strerror}") from exc
         try:
-            return json.loads(text)
+            # The API's depth limit holds for files too (a BadRequest here becomes a CommandError).
+            return loads(text, name)
         except ValueError as exc:
             raise CommandError(f"{name} is not valid JSON: {exc}") from exc
