@@ -214,6 +214,11 @@ SOPS_ENGINE_ASYNC_COMMIT = env_bool("SOPS_ENGINE_ASYNC_COMMIT", True)
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
+# Error reports (the DEBUG page, admin mails) mask credentials in the query
+# string, the X-Bkapi-Authorization header and POST parameters.
+DEFAULT_EXCEPTION_REPORTER = "sops_api.logs.SecretsExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "sops_api.logs.SecretsReporterFilter"
+
 # One JSON object per line (LOG_FORMAT=plain for a terminal-friendly form);
 # sops_api.logs adds the request's path, app_code and user, and the engine's
 # run_id / node_id, to every line.
@@ -221,7 +226,8 @@ LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "sops_api.logs.ContextFilter"}},
+    "filters": {"context": {"()": "sops_api.logs.ContextFilter"},
+                "redact": {"()": "sops_api.logs.RedactingFilter"}},
     "formatters": {
         "json": {"()": "sops_api.logs.JsonFormatter"},
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
@@ -230,7 +236,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain" if LOG_FORMAT == "plain" else "json",
-            "filters": ["context"],
+            "filters": ["context", "redact"],
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
