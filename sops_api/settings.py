@@ -3,6 +3,13 @@
 Defaults give the embedded mode a newcomer starts with `make run`: SQLite under
 var/ and kombu's filesystem transport as the broker, so no server is needed.
 Production sets DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis).
+
+The embedded demo (SOPS_DEMO) is: neither DATABASE_URL nor CELERY_BROKER_URL
+set, unless SOPS_DEMO=0/1 says otherwise. Only there may SECRET_KEY be left
+unset (a key is generated into var/secret_key, 0600, and reused); anywhere else
+the web server, the worker and every manage.py command refuse to start without
+one (sops_api/checks.py). README.md's "Production checklist" lists every
+security-relevant setting.
 """
 from __future__ import annotations
 
@@ -11,9 +18,10 @@ from pathlib import Path
 
 import dj_database_url
 
+from sops_api.private_files import on_connection_created, private_dir, private_file, read_or_create_secret
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("SOPS_VAR_DIR", BASE_DIR / "var"))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+VAR_DIR = private_dir(Path(os.environ.get("SOPS_VAR_DIR", BASE_DIR / "var")))
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -27,9 +35,24 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "dev-insecure-secret-key-change-me")
+SOPS_DEMO = env_bool("SOPS_DEMO", not os.environ.get("DATABASE_URL") and not os.environ.get("CELERY_BROKER_URL"))
+# The code's own key: what a deployment that forgot SECRET_KEY would run with. sops_api/checks.py
+# refuses to start with it outside the demo; the tests' own process may load it.
+INSECURE_SECRET_KEY = "dev-insecure-secret-key-change-me"
+SECRET_KEY = os.environ.get("SECRET_KEY") or (
+    read_or_create_secret(VAR_DIR / "secret_key") if SOPS_DEMO else INSECURE_SECRET_KEY)
 DEBUG = env_bool("DEBUG", False)
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "*")
+# Requests whose Host header is not listed get a 400. The default is the loopback names (what
+# `make run` serves); a server lists its own names, "*" only behind a proxy that checks them.
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+# The admin's forms check the origin of POSTs: list the HTTPS origins it is reached by.
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients):
+# requests count as HTTPS and cookies are sent over HTTPS only.
+if env_bool("SOPS_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -83,6 +106,12 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'sops.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if DATABASES["default"]["NAME"] == str(VAR_DIR / "sops.sqlite3"):
+        private_file(VAR_DIR / "sops.sqlite3")  # 0600 before SQLite creates it with the umask's mode
+    from django.db.backends.signals import connection_created
+
+    # Any SQLite file (the tests' too) and its -wal/-shm are narrowed to 0600 on each connection.
+    connection_created.connect(on_connection_created, dispatch_uid="sops-private-sqlite")
     # WAL and a generous busy timeout let the web server, the worker and the
     # scheduler share one SQLite file in the embedded mode.
     DATABASES["default"]["OPTIONS"] = {
@@ -119,7 +148,8 @@ _broker_dir = VAR_DIR / "broker"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for sub in ("in", "processed", "control"):
-        (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
+        private_dir(_broker_dir / sub)
+    private_dir(_broker_dir)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "in"),
         "data_folder_out": str(_broker_dir / "in"),
@@ -208,6 +238,10 @@ SOPS_ENGINE_SWEEP_IN_WORKER = env_bool("SOPS_ENGINE_SWEEP_IN_WORKER", True)
 # Engine steps in Celery workers commit without waiting for the WAL flush on
 # PostgreSQL (see pipeline_engine/runtime/tasks.py for why that is safe).
 SOPS_ENGINE_ASYNC_COMMIT = env_bool("SOPS_ENGINE_ASYNC_COMMIT", True)
+
+# /metrics answers only `Authorization: Bearer <SOPS_METRICS_TOKEN>` when it is set
+# (401 otherwise); unset, it is open (the demo, or a port only Prometheus reaches).
+SOPS_METRICS_TOKEN = os.environ.get("SOPS_METRICS_TOKEN", "")
 
 # prometheus-client's multi-process mode: every process (web workers, Celery
 # worker, scheduler) writes its samples here and /metrics sums them.

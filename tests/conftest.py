@@ -33,6 +33,7 @@ SOPS_COMPONENT_MODULES).
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -46,6 +47,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
+
+# Servers, workers and schedulers the tests start outside the embedded demo (DATABASE_URL set)
+# refuse the code's SECRET_KEY (sops_api/checks.py); they inherit this one.
+os.environ.setdefault("SECRET_KEY", "tests-only-" + secrets.token_urlsafe(40))
 
 # Test-only components the worker subprocess imports (a slow component that
 # honours its stop flag, one that fails, ...).
