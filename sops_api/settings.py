@@ -147,6 +147,8 @@ STORAGES = {
 _broker_dir = VAR_DIR / "broker"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's filesystem transport with a short blocking poll, so a stop is not held up by it.
+    CELERY_BROKER_TRANSPORT = "sops_api.embedded_broker:Transport"
     for sub in ("in", "processed", "control"):
         private_dir(_broker_dir / sub)
     private_dir(_broker_dir)
@@ -157,6 +159,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # Without this kombu writes its broadcast exchanges to ./control in the CWD.
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # kombu polls the folder once a second by default: a second of latency per message and
+        # per stop (the worker notices a shutdown between polls). A listing every 0.2 s is cheap.
+        "polling_interval": 0.2,
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
