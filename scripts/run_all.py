@@ -167,8 +167,9 @@ def private_tmpdir() -> Path:
     """A fresh temp directory for the children, inside var/ (0700)."""
     tmp = VAR_DIR / "tmp" / "run"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True, mode=0o700)
-    tmp.chmod(0o700)
+    for folder in (VAR_DIR, tmp.parent, tmp):
+        folder.mkdir(exist_ok=True, mode=0o700)
+        folder.chmod(0o700)  # whatever the umask
     return tmp
 
 

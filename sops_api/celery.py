@@ -1,5 +1,6 @@
 """The Celery application shared by the web process, workers and the scheduler."""
 import gc
+import logging
 import os
 import sys
 
@@ -31,7 +32,19 @@ def refuse_unsafe_settings(**kwargs: object) -> None:
 
 
 @worker_shutdown.connect
-def freeze_heap_before_exit(**kwargs: object) -> None:
-    """The worker's last step: skip the finalization collections over the whole heap (see
-    gunicorn_conf.worker_exit); nothing is skipped but garbage collection."""
+def exit_without_teardown(sender: object = None, **kwargs: object) -> None:
+    """The worker's last step, once its pool is stopped and its broker connection closed (messages
+    not acknowledged are back in the queue): end the process now.
+
+    What remained was interpreter teardown: billiard's exit handler joining pool threads that
+    sleep in 1 s loops, and the final garbage collections over the whole heap, ~2 s of a
+    4 s stop on a loaded 2-core machine. Logs and streams are flushed first.
+    """
     gc.freeze()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+    os._exit(int(getattr(sender, "exitcode", 0) or 0))

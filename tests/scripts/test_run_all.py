@@ -199,7 +199,7 @@ def test_embedded_default_stops_cleanly_and_loses_nothing(tmp_path: Path) -> Non
 
     var = Path(env["SOPS_VAR_DIR"])
     assert not (var / "tmp" / "run").exists()  # the children's private temp dir is removed
-    private = {var: 0o700, var / "broker": 0o700, var / "broker" / "in": 0o700, var / "sops.sqlite3": 0o600,
+    private = {var: 0o700, var / "tmp": 0o700, var / "broker": 0o700, var / "broker" / "in": 0o700, var / "sops.sqlite3": 0o600,
                var / "secret_key": 0o600, var / "demo-credentials.json": 0o600}
     for suffix in ("-wal", "-shm"):
         if (var / f"sops.sqlite3{suffix}").exists():
