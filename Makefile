@@ -77,4 +77,4 @@ bench: install
 	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 clean:
-	rm -rf var .pytest_cache
+	rm -rf var .pytest_cache .hypothesis
