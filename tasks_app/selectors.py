@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 
 from sops_api.apigw.errors import BadRequest, NotFound
-from sops_api.apigw.limits import check_list, loads, parse_id, parse_int, shown
+from sops_api.apigw.limits import MAX_TIMESTAMP_MS, check_list, loads, parse_id, parse_int, shown
 from sops_api.apigw.timefmt import format_time, parse_time
 from templates_app.models import Business, Category, Template
 
@@ -288,9 +288,11 @@ CONDITION_FIELDS: dict[str, tuple[set[str], str]] = {
 def _as_time(value: Any, tz: Any) -> dt.datetime:
     if isinstance(value, int | float) and not isinstance(value, bool):
         # Millisecond timestamps, as the original's bare create_time/finish_time.
+        if not 0 <= value <= MAX_TIMESTAMP_MS:
+            raise ValueError(f"{shown(value)} is not a millisecond timestamp from 0 to {MAX_TIMESTAMP_MS}")
         return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return dt.datetime.fromtimestamp(int(value.strip()) / 1000, tz=dt.UTC)
+        return _as_time(parse_int(value, "timestamp", minimum=0, maximum=MAX_TIMESTAMP_MS), tz)
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a time")
     return parse_time(value, tz)
@@ -301,7 +303,7 @@ def _coerce(value: Any, kind: str, lookup: str, tz: Any) -> Any:
         items = value if isinstance(value, list) else [v for v in str(value).split(",") if v != ""]
         return [_coerce(v, kind, "exact", tz) for v in check_list(items, "a list")]
     if kind == "int":
-        return parse_int(value, "the number")
+        return parse_int(value, "value")
     if kind == "str":
         if isinstance(value, dict | list):
             raise ValueError("a string is needed")

@@ -28,6 +28,9 @@ MAX_OFFSET = 1_000_000_000
 #: One cron field ("1,2,3-19/2"): the longest meaningful field (every minute listed) is 169
 #: characters, but ranges and steps say the same in far fewer; 64 keeps stored texts short.
 MAX_CRON_FIELD_CHARS = 64
+#: Millisecond timestamps (conditions' bare create_time/finish_time): up to 9999-12-31, the last
+#: day a datetime (and the database's timestamp columns) can hold; none before 1970.
+MAX_TIMESTAMP_MS = 253_402_300_799_999
 #: How much of a refused value a message repeats.
 SHOWN_CHARS = 60
 

@@ -188,6 +188,19 @@ def test_query_task_count_conditions(api: Client, conditions: dict[str, Any]) ->
     refused(post_raw(api, f"/apigw/query_task_count/{BIZ}/", body), "conditions")
 
 
+@pytest.mark.parametrize("value", [10**20, "100000000000000000000", -1])
+def test_timestamp_condition_names_the_range(api: Client, value: Any) -> None:
+    body = json.dumps({"group_by": "status", "conditions": {"create_time": value}})
+    refused(post_raw(api, f"/apigw/query_task_count/{BIZ}/", body), "create_time", str(limits.MAX_TIMESTAMP_MS))
+
+
+@pytest.mark.parametrize("value", [1_500_000_000_000, "1500000000000", limits.MAX_TIMESTAMP_MS])
+def test_timestamps_in_range_still_count(api: Client, value: Any) -> None:
+    body = json.dumps({"group_by": "status", "conditions": {"create_time": value}})
+    answer = post_raw(api, f"/apigw/query_task_count/{BIZ}/", body).json()
+    assert answer["result"] is True and isinstance(answer["data"]["total"], int), answer
+
+
 def test_query_task_count_list_limit_names_the_limit(api: Client) -> None:
     body = json.dumps({"group_by": "status", "conditions": {"id__in": list(range(limits.max_list_items() + 1))}})
     refused(post_raw(api, f"/apigw/query_task_count/{BIZ}/", body), "id__in", str(limits.max_list_items()))
