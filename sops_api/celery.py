@@ -7,7 +7,10 @@ import sys
 from celery import Celery
 from celery.signals import worker_init, worker_shutdown
 
+from sops_api import embedded_broker
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sops_api.settings")
+embedded_broker.register()  # filesystem:// (the embedded default) polls briefly; see the module
 
 app = Celery("sops")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -147,8 +147,6 @@ STORAGES = {
 _broker_dir = VAR_DIR / "broker"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    # kombu's filesystem transport with a short blocking poll, so a stop is not held up by it.
-    CELERY_BROKER_TRANSPORT = "sops_api.embedded_broker:Transport"
     for sub in ("in", "processed", "control"):
         private_dir(_broker_dir / sub)
     private_dir(_broker_dir)
