@@ -76,6 +76,9 @@ class Config:
             "SECRET_KEY": os.environ.get("SECRET_KEY") or BENCH_SECRET_KEY,
             "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
             "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            # bench_poll is not in the production registry: every process loads it from here.
+            "SOPS_COMPONENT_MODULES": ",".join(filter(None, [os.environ.get("SOPS_COMPONENT_MODULES", ""),
+                                                             "bench.components"])),
         })
         return env
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sops_api.apigw.errors import NotFound
-from sops_api.apigw.limits import NotAnInteger, parse_id, shown
-from sops_api.apigw.timefmt import format_time
-from templates_app.models import Business
+from access_app.models import Business
+from sops_common.errors import NotFound
+from sops_common.limits import NotAnInteger, parse_id, shown
+from sops_common.timefmt import format_time
 
 from .models import PeriodicTask, PeriodicTaskHistory
 

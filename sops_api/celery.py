@@ -47,7 +47,8 @@ def exit_without_teardown(sender: object = None, **kwargs: object) -> None:
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
-            stream.flush()
+            if stream is not None:
+                stream.flush()
         except (AttributeError, OSError, ValueError):
             pass
     os._exit(int(getattr(sender, "exitcode", 0) or 0))

@@ -231,9 +231,10 @@ class JsonFormatter(logging.Formatter):
                 if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
                     value = value[:MAX_FIELD_CHARS] + "…"
                 line[key] = value
-        if record.exc_info or record.exc_text:
-            # exc_text: the traceback as RedactingFilter masked it
-            line["exc"] = record.exc_text or self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exc"] = record.exc_text  # the traceback as RedactingFilter masked it
+        elif record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False)
 
 

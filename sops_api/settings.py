@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -41,6 +42,8 @@ SOPS_DEMO = env_bool("SOPS_DEMO", not os.environ.get("DATABASE_URL") and not os.
 INSECURE_SECRET_KEY = "dev-insecure-secret-key-change-me"
 SECRET_KEY = os.environ.get("SECRET_KEY") or (
     read_or_create_secret(VAR_DIR / "secret_key") if SOPS_DEMO else INSECURE_SECRET_KEY)
+# Old keys still accepted while a rotation completes; app secrets hashed under one are re-hashed on use.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 DEBUG = env_bool("DEBUG", False)
 # Requests whose Host header is not listed get a 400. The default is the loopback names (what
 # `make run` serves); a server lists its own names, "*" only behind a proxy that checks them.
@@ -66,9 +69,11 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "sops_api",
     "pipeline_engine",
+    "access_app",
     "templates_app",
     "tasks_app",
     "periodic_app",
+    "pages_app",
 ]
 
 MIDDLEWARE = [
@@ -104,7 +109,17 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'sops.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+# Every process (web workers, Celery pool processes and their threads, the scheduler,
+# operator commands) keeps its connection for 60 s, and checks it before reusing it
+# (one `SELECT 1` per request, task or tick): a database restart closes every kept
+# connection, and the first use of a dead one would fail. What still fails (a
+# connection lost between the check and the statement) is retried once if nothing
+# had changed: pipeline_engine/runtime/db_retry.py.
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Without it a connect to an unreachable host (not a refused port) waits for the OS's TCP
+    # timeout, minutes; a request would hang instead of answering "service unavailable".
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if DATABASES["default"]["NAME"] == str(VAR_DIR / "sops.sqlite3"):
         private_file(VAR_DIR / "sops.sqlite3")  # 0600 before SQLite creates it with the umask's mode
@@ -130,6 +145,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# The operator pages (pages_app) log in with the same accounts and session as the admin.
+LOGIN_URL = "pages:login"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 # Without `collectstatic` (make run), files are found in the apps; the Docker
 # image runs collectstatic and serves the compressed, cache-busted copies.
@@ -181,7 +198,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- REST framework / OpenAPI ---------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
@@ -206,7 +223,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- request limits --------------------------------------------------------
-# What one request may carry; sops_api/apigw/limits.py enforces them (with the
+# What one request may carry; sops_common/limits.py enforces them (with the
 # fixed limits: ids up to 2**63-1, offsets up to 10**9, cron fields of 64 ASCII
 # characters) and answers 3540000 naming the parameter and the limit.
 SOPS_MAX_BODY_BYTES = int(os.environ.get("SOPS_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
@@ -223,7 +240,7 @@ SOPS_APP_HOST = os.environ.get("SOPS_APP_HOST", "http://127.0.0.1:8000/")
 # hosts; "*" allows any. Empty means no outbound HTTP at all.
 SOPS_HTTP_ALLOWLIST = env_list("SOPS_HTTP_ALLOWLIST", "127.0.0.1,localhost")
 # How long a process may remember identity lookups (app, ticket, business,
-# role); see sops_api/apigw/auth_cache.py. 0 turns it off.
+# role); see access_app/cache.py. 0 turns it off.
 SOPS_AUTH_CACHE_SECONDS = float(os.environ.get("SOPS_AUTH_CACHE_SECONDS", "2"))
 # The built-in script executor runs scripts on the worker host; off unless an
 # operator turns it on.
@@ -241,6 +258,10 @@ SOPS_ENGINE_SWEEP_IN_WORKER = env_bool("SOPS_ENGINE_SWEEP_IN_WORKER", True)
 # Engine steps in Celery workers commit without waiting for the WAL flush on
 # PostgreSQL (see pipeline_engine/runtime/tasks.py for why that is safe).
 SOPS_ENGINE_ASYNC_COMMIT = env_bool("SOPS_ENGINE_ASYNC_COMMIT", True)
+# How long a worker, the engine's sweep and the scheduler wait for the database to accept
+# connections again before retrying work whose connection was lost before it changed
+# anything (pipeline_engine/runtime/db_retry.py). Web requests do not wait.
+SOPS_DB_RETRY_WAIT_SECONDS = float(os.environ.get("SOPS_DB_RETRY_WAIT_SECONDS", "10"))
 
 # /metrics answers only `Authorization: Bearer <SOPS_METRICS_TOKEN>` when it is set
 # (401 otherwise); unset, it is open (the demo, or a port only Prometheus reaches).

@@ -46,15 +46,15 @@ from typing import Any, TypeVar
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The worlds the tests build, each used by the tests of several packages (tests/support/).
+pytest_plugins = ["tests.support.gate", "tests.support.task_world", "tests.support.periodic_world"]
 T = TypeVar("T")
 
-# Servers, workers and schedulers the tests start outside the embedded demo (DATABASE_URL set)
-# refuse the code's SECRET_KEY (sops_api/checks.py); they inherit this one.
-os.environ.setdefault("SECRET_KEY", "tests-only-" + secrets.token_urlsafe(40))
 
 # Test-only components the worker subprocess imports (a slow component that
 # honours its stop flag, one that fails, ...).
-WORKER_COMPONENT_MODULES = ["tests.engine.components_for_tests"]
+WORKER_COMPONENT_MODULES = ["tests.pipeline_engine.components_for_tests"]
 
 
 def _ensure_file_test_db() -> None:
@@ -70,7 +70,25 @@ def _ensure_file_test_db() -> None:
         os.environ["TEST_DATABASE_NAME"] = test["NAME"]
 
 
+def _share_secret_key() -> None:
+    """One SECRET_KEY for the tests' process and every server, worker and scheduler it starts.
+
+    App secrets are stored as digests keyed with SECRET_KEY, so a child with another key refuses
+    the apps the tests create; and outside the embedded demo (DATABASE_URL set, as for those
+    children) the code's own key is refused (sops_api/checks.py). The children inherit it.
+    """
+    from django.conf import settings
+
+    if settings.SECRET_KEY == settings.INSECURE_SECRET_KEY:
+        settings.SECRET_KEY = "tests-only-" + secrets.token_urlsafe(40)
+    os.environ["SECRET_KEY"] = settings.SECRET_KEY
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    try:
+        _share_secret_key()
+    except Exception:  # noqa: BLE001 - settings not configured: nothing to share
+        pass
     try:
         _ensure_file_test_db()
     except Exception:  # noqa: BLE001 - settings not configured: nothing to adjust
@@ -188,12 +206,12 @@ def celery_worker_proc(django_db_setup: None, django_db_blocker: Any) -> Iterato
 
 @pytest.fixture
 def engine_sweeper(transactional_db: None) -> Iterator[None]:
-    """Run the engine's sweep (pipeline_engine.runtime.reaper) every 0.2 s during one test."""
+    """Run the engine's sweep (pipeline_engine.api.sweep) every 0.2 s during one test."""
     import threading
 
     from django.db import connection
 
-    from pipeline_engine.runtime import reaper
+    from pipeline_engine import api
 
     stop = threading.Event()
 
@@ -201,7 +219,7 @@ def engine_sweeper(transactional_db: None) -> Iterator[None]:
         try:
             while not stop.wait(0.2):
                 try:
-                    reaper.sweep()
+                    api.sweep()
                 except Exception:  # noqa: BLE001 - keep sweeping; the test sees the outcome
                     pass
         finally:

@@ -69,7 +69,7 @@ def _bounded_round(number: Any, ndigits: Any = None) -> Any:
     return round(number, ndigits)
 
 
-def _to_dict(*args: Any, **kwargs: Any) -> dict:
+def _to_dict(*args: Any, **kwargs: Any) -> dict[Any, Any]:
     return dict(*args, **kwargs)
 
 
@@ -399,7 +399,7 @@ class _Evaluator:
         if isinstance(node, ast.List):
             return _check_size([self._eval(e) for e in node.elts])
         if isinstance(node, ast.Dict):
-            return _check_size({self._eval(k): self._eval(v)
+            return _check_size({self._eval(k): self._eval(v)  # type: ignore[arg-type]  # no None key ({**x}): fragments hold no braces
                                 for k, v in zip(node.keys, node.values, strict=True)})
         if isinstance(node, ast.Subscript):
             return self._subscript(node)
@@ -426,7 +426,7 @@ class _Evaluator:
             raise ValueError(f"the key '{key}' is reserved")
         if not isinstance(key, int | str | float | bool | tuple) and key is not None:
             raise TypeError(f"{type(key).__name__} values cannot be used as keys")
-        return target[key]
+        return target[key]  # type: ignore[index]  # a key the value cannot take raises, as it should
 
     def _attribute(self, node: ast.Attribute) -> Any:
         # A plain attribute is a key lookup on a mapping: `${_system.task_id}`,
@@ -546,6 +546,7 @@ def references(value: Any) -> set[str]:
                 continue
             for match in FRAGMENT_RE.finditer(item):
                 fragment = match.group(0)
+                compiled: tuple[Any, frozenset[str]] | None
                 try:
                     compiled = _compile_fragment(fragment)
                 except ExpressionError:
@@ -598,7 +599,8 @@ def render(value: Any, context: Mapping[str, Any]) -> Any:
 
 def render_text(text: str, context: Mapping[str, Any]) -> str:
     """Render `text` always as a string (what Mako did for a gateway condition)."""
-    return _render_str(text, context, keep_type=False)
+    rendered: str = _render_str(text, context, keep_type=False)
+    return rendered
 
 
 def resolve_context(raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ before any view code runs.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -20,8 +21,8 @@ from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, QueryDict
 from django.http.multipartparser import MultiPartParserError
 
-from . import limits
-from .errors import BadRequest
+from sops_common import limits
+from sops_common.errors import InvalidInput
 
 
 def _json_query(request: HttpRequest) -> dict[str, Any] | None:
@@ -82,7 +83,7 @@ def _form_fields(request: HttpRequest) -> dict[str, Any]:
     except SuspiciousOperation as exc:
         raise limits.refusal_for(exc) from exc
     except MultiPartParserError as exc:
-        raise BadRequest(f"the form body cannot be read: {limits.shown(str(exc))}") from exc
+        raise InvalidInput(f"the form body cannot be read: {limits.shown(str(exc))}") from exc
 
 
 def read_params(request: HttpRequest) -> dict[str, Any]:
@@ -97,11 +98,35 @@ def read_params(request: HttpRequest) -> dict[str, Any]:
                 try:
                     value = limits.loads(body, "the request body", check=False)
                 except ValueError as exc:  # UnicodeDecodeError included
-                    raise BadRequest("invalid json format: the request body is not a JSON object") from exc
+                    raise InvalidInput("invalid json format: the request body is not a JSON object") from exc
                 if not isinstance(value, dict):
-                    raise BadRequest("request body must be a JSON object")
+                    raise InvalidInput("request body must be a JSON object")
                 params.update(_checked_fields(value))
     return params
+
+
+_MEMO = "_apigw_params"
+
+
+@dataclass(frozen=True)
+class RequestParams:
+    """A request's parameters as read once: `body_error` says the body could not be read,
+    and `values` then hold the query string's parameters alone."""
+
+    values: dict[str, Any]
+    body_error: InvalidInput | None = None
+
+
+def request_params(request: HttpRequest) -> RequestParams:
+    """The request's parameters, read once per request (the view and the authentication both need them)."""
+    cached: RequestParams | None = getattr(request, _MEMO, None)
+    if cached is None:
+        try:
+            cached = RequestParams(read_params(request))
+        except InvalidInput as exc:
+            cached = RequestParams(read_query_params(request), exc)
+        setattr(request, _MEMO, cached)  # noqa: B010 - memoised on Django's request object
+    return cached
 
 
 def json_param(params: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
@@ -111,10 +136,10 @@ def json_param(params: dict[str, Any], name: str, kind: type | tuple[type, ...],
         try:
             value = limits.loads(value, name)
         except ValueError as exc:
-            raise BadRequest(f"{name} is not valid JSON") from exc
+            raise InvalidInput(f"{name} is not valid JSON") from exc
     if value is not None and not isinstance(value, kind):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise BadRequest(f"{name} must be a {names}")
+        raise InvalidInput(f"{name} must be a {names}")
     return value
 
 
@@ -124,7 +149,7 @@ def str_param(params: dict[str, Any], name: str, default: str = "") -> str:
     if value is None or value == "":
         return default
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise BadRequest(f"{name} must be a string")
+        raise InvalidInput(f"{name} must be a string")
     return str(value)
 
 
@@ -132,7 +157,7 @@ def str_list_param(params: dict[str, Any], name: str) -> list[str]:
     """A list of texts (node ids, say), as a JSON array or JSON text, at most limits.max_list_items()."""
     value = limits.check_list(json_param(params, name, list, []) or [], name)
     if not all(isinstance(item, str) for item in value):
-        raise BadRequest(f"{name} must be a list of strings")
+        raise InvalidInput(f"{name} must be a list of strings")
     return value
 
 
@@ -148,7 +173,7 @@ def bool_param(params: dict[str, Any], name: str, default: bool = False) -> bool
             return True
         if lowered in ("false", "0", "no", "off", ""):
             return False
-    raise BadRequest(f"{name} must be a boolean")
+    raise InvalidInput(f"{name} must be a boolean")
 
 
 def int_param(params: dict[str, Any], name: str, default: int | None = None, *, minimum: int | None = None,

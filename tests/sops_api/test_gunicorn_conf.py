@@ -54,7 +54,7 @@ def secrets_and_server(transactional_db: None, settings: Any, tmp_path: Path) ->
     app_secret = "S3CR3T-" + secrets.token_hex(12)
     command_json("create_app", "--app-code", app_code, "--secret", app_secret)
     access = command_json("issue_token", "--username", "carol", "--bk-biz-id", str(BIZ), "--role", "maintainer",
-                          "--kind", "access_token")["token"]
+                          "--kind", "access_token", "--app-code", app_code)["token"]
     bk_token = command_json("issue_token", "--username", "carol", "--bk-biz-id", str(BIZ), "--role", "maintainer",
                             "--kind", "bk_token")["token"]
     var = tmp_path / "var"
@@ -66,7 +66,6 @@ def secrets_and_server(transactional_db: None, settings: Any, tmp_path: Path) ->
         "DJANGO_SETTINGS_MODULE": "tests.sops_api.live_settings",
         "SOPS_VAR_DIR": str(var),
         "PROMETHEUS_MULTIPROC_DIR": str(var / "prometheus"),
-        "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1",
         "LOG_LEVEL": "INFO",
         "PYTHONPATH": str(ROOT),
@@ -129,11 +128,11 @@ def test_no_secret_in_any_log(secrets_and_server: dict[str, Any]) -> None:
     # unexpected errors after logging everything received, in the API and outside it
     leaky = [
         requests.get(leaky_url, creds, timeout=30),
-        requests.post(leaky_url, json.dumps(esb), params={"app_code": app_code}, timeout=30,
+        requests.post(leaky_url, json.dumps({**creds, "note": "a JSON body"}), timeout=30,
                       headers={"X-Bkapi-Authorization": json.dumps(creds)}),
     ]
     for answer in leaky:
-        assert answer.status_code == 200 and answer.json()["code"] == 3599999
+        assert answer.status_code == 200 and answer.json()["code"] == 3599999, answer.json()
     crash = requests.get(f"{base}/test_crash/", creds, timeout=30,
                          headers={"X-Bkapi-Authorization": json.dumps(esb)})
     assert crash.status_code == 500

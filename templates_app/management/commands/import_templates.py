@@ -7,10 +7,10 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from sops_api.apigw.errors import NotFound
-from sops_api.apigw.limits import loads
-from sops_api.management.base import OperatorCommand
-from templates_app.models import Business
+from access_app.models import Business
+from sops_common.commands import OperatorCommand
+from sops_common.errors import NotFound
+from sops_common.limits import loads
 from templates_app.services import import_templates
 
 
@@ -46,7 +46,7 @@ class Command(OperatorCommand):
         except OSError as exc:
             raise CommandError(f"cannot read {name}: {exc.strerror}") from exc
         try:
-            # The API's depth limit holds for files too (a BadRequest here becomes a CommandError).
+            # The API's depth limit holds for files too (an InvalidInput here becomes a CommandError).
             return loads(text, name)
         except ValueError as exc:
             raise CommandError(f"{name} is not valid JSON: {exc}") from exc

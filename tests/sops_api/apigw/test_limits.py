@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from sops_api.apigw import limits
+from sops_common import limits
 
 from ..demo import BIZ, CREDS, TEMPLATE, bootstrap
 
