@@ -99,4 +99,4 @@ sdk-operations: install
 	$(PY) sdk/scripts/generate_operations.py
 
 clean:
-	rm -rf var .pytest_cache
+	rm -rf var .pytest_cache .hypothesis

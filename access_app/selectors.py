@@ -5,7 +5,8 @@ from typing import Any
 
 from django.contrib.auth.models import User
 
-from sops_common.errors import InvalidInput, NotFound
+from sops_common.errors import NotFound
+from sops_common.limits import parse_id
 
 from . import cache
 from .hashing import LEGACY, token_digest
@@ -14,10 +15,7 @@ from .models import App, Business, UserTicket
 
 def get_business(raw_biz_id: Any) -> Business:
     """The business named by a path or parameter value (remembered briefly, see cache.py)."""
-    try:
-        biz_id = int(str(raw_biz_id))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"bk_biz_id[{raw_biz_id}] must be an integer") from exc
+    biz_id = parse_id(raw_biz_id, "bk_biz_id")
     business = cache.remember(("business", biz_id), lambda: Business.objects.filter(bk_biz_id=biz_id).first())
     if business is None:
         raise NotFound(f"business[bk_biz_id={biz_id}] does not exist")

@@ -9,6 +9,7 @@ bench/results/logs/ so a failed run can be read afterwards.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -22,6 +23,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
+# One key for every process of a benchmark run (web, workers, scheduler), unless SECRET_KEY is set.
+BENCH_SECRET_KEY = secrets.token_urlsafe(50)
 RESULTS = REPO / "bench" / "results"
 
 
@@ -69,6 +72,8 @@ class Config:
             "SOPS_BENCH_PROFILE_DIR": str(self.profile_dir) if self.profile else "",
             "SOPS_BENCH_ROLE": role,
             "DEBUG": "0",
+            # DATABASE_URL is set, so the processes refuse to start without a key of their own
+            "SECRET_KEY": os.environ.get("SECRET_KEY") or BENCH_SECRET_KEY,
             "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
             "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
             # bench_poll is not in the production registry: every process loads it from here.

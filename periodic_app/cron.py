@@ -40,6 +40,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sops_common.limits import MAX_CRON_FIELD_CHARS, SHOWN_CHARS
+
 UTC = dt.UTC
 FIELDS: tuple[str, ...] = ("minute", "hour", "day_of_week", "day_of_month", "month_of_year")
 SUFFIX = "(m/h/d/dM/MY)"
@@ -69,7 +71,8 @@ class CronError(ValueError):
         self.field = field_name
         self.raw = raw
         self.reason = reason
-        super().__init__(f"cron field {field_name}={raw!r} is invalid: {reason}")
+        shown = repr(raw) if len(repr(raw)) <= SHOWN_CHARS else repr(raw)[:SHOWN_CHARS] + "…"
+        super().__init__(f"cron field {field_name}={shown} is invalid: {reason}")
 
 
 def _name_value(field_name: str, token: str) -> int | None:
@@ -160,6 +163,11 @@ def parse_field(field_name: str, raw: Any) -> tuple[str, frozenset[int]]:
     text = re.sub(r"\s+", "", str(raw))
     if not text:
         raise CronError(field_name, raw, "is empty (leave it out for '*')")
+    if len(text) > MAX_CRON_FIELD_CHARS:
+        raise CronError(field_name, raw, f"is longer than {MAX_CRON_FIELD_CHARS} characters")
+    if not text.isascii():
+        # str.isdigit() and int() accept "٣", "²" or "３"; a cron field is written in ASCII.
+        raise CronError(field_name, raw, "must be written in ASCII: digits 0-9, names, and * , - /")
     values: set[int] = set()
     for part in text.split(","):
         if not part:

@@ -5,6 +5,7 @@ from typing import Any
 
 from access_app.models import Business
 from sops_common.errors import NotFound
+from sops_common.limits import NotAnInteger, parse_id, shown
 from sops_common.timefmt import format_time
 
 from .models import PeriodicTask, PeriodicTaskHistory
@@ -13,9 +14,10 @@ from .models import PeriodicTask, PeriodicTaskHistory
 def get_periodic_task(business: Business, task_id: Any, *, lock: bool = False) -> PeriodicTask:
     """The business's periodic task; another business's task is as absent as a missing one."""
     try:
-        pk = int(str(task_id))
-    except (TypeError, ValueError) as exc:
-        raise NotFound(f"task({task_id}) does not exist") from exc
+        pk = parse_id(task_id, "task_id")
+    except NotAnInteger as exc:
+        # As the original: a task id that is no number names no task (a number out of range is a bad request).
+        raise NotFound(f"task({shown(task_id)}) does not exist") from exc
     qs = PeriodicTask.objects.filter(business=business, pk=pk)
     if lock:
         # of=("self",): lock only the periodic task row, not the joined business.

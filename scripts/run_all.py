@@ -3,10 +3,26 @@
 
 Used by `make run`. Each child runs in its own session (process group), so the
 terminal's Ctrl-C reaches only this supervisor, which then stops every child
-in order: SIGTERM to the whole group (gunicorn's workers and Celery's pool
-included), a grace period, then SIGKILL. If any child dies on its own, the
-others are stopped too and the exit status is non-zero, so a broken start is
-never mistaken for a running service.
+within STOP_GRACE_SECONDS (default 2.7 s):
+
+1. SIGTERM to each child's *main* process only. gunicorn's master stops its
+   workers itself (graceful, 2 s); Celery's main process does a warm shutdown
+   and ends its pool itself; the scheduler ends after its tick. Signalling the
+   whole group instead (as this script once did) killed Celery's pool children
+   under their parent, which then forked replacements and waited for them, and
+   made gunicorn log its workers as killed.
+2. After STOP_WARM_SECONDS (2 s), SIGQUIT to a worker still finishing a task:
+   a cold shutdown. Its task is not lost: the engine's lease on the run
+   expires and the reaper enqueues the run again (docs/engine-contract.md).
+   (An idle worker's warm shutdown takes about 1 s: the embedded broker's
+   poll, sops_api/embedded_broker.py, and billiard's 1 s handler loops.)
+3. At the deadline, SIGKILL to whatever is left in any child's group.
+
+Every child gets a private TMPDIR (var/tmp/run, 0700), removed after the stop,
+so nothing a child leaves in its temp directory (multiprocessing's pymp-*
+folders) outlives the run. If any child dies on its own, the others are stopped
+too and the exit status is non-zero, so a broken start is never mistaken for a
+running service.
 
 Environment: PORT (default 8000), HOST (default 127.0.0.1), WEB_WORKERS (2),
 WORKER_CONCURRENCY (2), PROMETHEUS_MULTIPROC_DIR (wiped at start).
@@ -19,6 +35,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -26,7 +43,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
-GRACE_SECONDS = float(os.environ.get("STOP_GRACE_SECONDS", "10"))
+GRACE_SECONDS = float(os.environ.get("STOP_GRACE_SECONDS", "2.7"))
+WARM_SECONDS = float(os.environ.get("STOP_WARM_SECONDS", "2.0"))
+VAR_DIR = Path(os.environ.get("SOPS_VAR_DIR", ROOT / "var"))
 
 
 def _die_with_parent() -> None:
@@ -48,17 +67,21 @@ def commands(host: str, port: str) -> dict[str, list[str]]:
         "web": [str(BIN / "gunicorn"), "sops_api.wsgi:application",
                 "--config", "python:sops_api.gunicorn_conf",
                 "--bind", f"{host}:{port}",
-                "--workers", os.environ.get("WEB_WORKERS", "2")],
+                "--workers", os.environ.get("WEB_WORKERS", "2"),
+                "--graceful-timeout", "2"],
+        # No mingle/gossip/heartbeat: one local worker has no peers to sync with, and their
+        # broadcasts only slow its start and stop.
         "worker": [str(BIN / "celery"), "-A", "sops_api", "worker",
-                   "-c", os.environ.get("WORKER_CONCURRENCY", "2"), "--loglevel", "INFO"],
+                   "-c", os.environ.get("WORKER_CONCURRENCY", "2"), "--loglevel", "INFO",
+                   "--without-mingle", "--without-gossip", "--without-heartbeat"],
         # the maintenance tick: periodic tasks, the engine's sweep, lost run ends and callbacks
         "scheduler": [PYTHON, "manage.py", "run_scheduler"],
     }
 
 
-def wait_http(url: str, timeout: float, children: dict[str, subprocess.Popen]) -> bool:
+def wait_http(url: str, timeout: float, children: dict[str, subprocess.Popen], stop: threading.Event) -> bool:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stop.is_set():
         if any(p.poll() is not None for p in children.values()):
             return False
         try:
@@ -66,7 +89,7 @@ def wait_http(url: str, timeout: float, children: dict[str, subprocess.Popen]) -
                 response.read()
                 return True
         except OSError:
-            time.sleep(0.3)
+            stop.wait(0.3)
     return False
 
 
@@ -91,29 +114,53 @@ def banner(base_url: str) -> None:
     print("\n".join(lines), flush=True)
 
 
+def _signal(proc: subprocess.Popen, signum: int, *, group: bool = False) -> None:
+    try:
+        (os.killpg if group else os.kill)(proc.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _wait_all(procs: list[subprocess.Popen], deadline: float) -> None:
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.01, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+
+
 def stop_all(children: dict[str, subprocess.Popen]) -> None:
+    """Stop every child within GRACE_SECONDS; see the module docstring for the order and why."""
+    started = time.monotonic()
     alive = {name: p for name, p in children.items() if p.poll() is None}
     for name, proc in alive.items():
         log(f"stopping {name} (pid {proc.pid})")
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + GRACE_SECONDS
-    for proc in alive.values():
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
+        _signal(proc, signal.SIGTERM)
+    _wait_all(list(alive.values()), started + WARM_SECONDS)
+    worker = alive.get("worker")
+    if worker is not None and worker.poll() is None:
+        log(f"worker still stopping after {WARM_SECONDS} s: cold shutdown (a task cut short is redone "
+            "by the engine's reaper)")
+        _signal(worker, signal.SIGQUIT)
+    _wait_all(list(alive.values()), started + GRACE_SECONDS)
     # Whatever is left in any child's group (a stuck task, an orphaned pool
     # process) is killed: nothing may outlive `make run`.
-    for proc in children.values():
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+    for name, proc in children.items():
+        if proc.poll() is None:
+            log(f"{name} did not stop within {GRACE_SECONDS} s; killing it")
+        _signal(proc, signal.SIGKILL, group=True)
         if proc.poll() is None:
             proc.wait()
+
+
+def private_tmpdir() -> Path:
+    """A fresh temp directory for the children, inside var/ (0700)."""
+    tmp = VAR_DIR / "tmp" / "run"
+    shutil.rmtree(tmp, ignore_errors=True)
+    for folder in (VAR_DIR, tmp.parent, tmp):
+        folder.mkdir(exist_ok=True, mode=0o700)
+        folder.chmod(0o700)  # whatever the umask
+    return tmp
 
 
 def main() -> int:
@@ -127,13 +174,14 @@ def main() -> int:
         shutil.rmtree(multiproc, ignore_errors=True)
         Path(multiproc).mkdir(parents=True, exist_ok=True)
 
-    stopping = False
+    stop = threading.Event()
+    received: list[str] = []
 
     def on_signal(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        if not stopping:
-            log(f"got {signal.Signals(signum).name}, stopping")
-        stopping = True
+        # No printing here: a print interrupted by a signal whose handler prints raises
+        # "reentrant call" (a traceback on Ctrl-C); the main loop reports it.
+        received.append(signal.Signals(signum).name)
+        stop.set()
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -141,25 +189,30 @@ def main() -> int:
 
     children: dict[str, subprocess.Popen] = {}
     status = 0
+    tmp = private_tmpdir()
+    env = {**os.environ, "TMPDIR": str(tmp)}
     try:
         for name, argv in commands(host, port).items():
             log(f"starting {name}: {' '.join(argv)}")
-            children[name] = subprocess.Popen(argv, cwd=ROOT, start_new_session=True,
+            children[name] = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True,
                                               preexec_fn=_die_with_parent)  # noqa: PLW1509
-        if wait_http(f"{base_url}healthz", 60, children):
+        if wait_http(f"{base_url}healthz", 60, children, stop):
             banner(base_url)
-        elif not stopping and all(p.poll() is None for p in children.values()):
+        elif not stop.is_set() and all(p.poll() is None for p in children.values()):
             log(f"{base_url}healthz did not answer 200 within 60 s (database or broker down?); still running")
-        while not stopping:
+        while not stop.is_set():
             for name, proc in children.items():
                 if proc.poll() is not None:
                     log(f"{name} exited with status {proc.returncode}; stopping the others")
                     status = 1
-                    stopping = True
+                    stop.set()
                     break
-            time.sleep(0.5)
+            stop.wait(0.1)
     finally:
+        if received:
+            log(f"got {received[0]}, stopping")
         stop_all(children)
+        shutil.rmtree(tmp, ignore_errors=True)
         log("all stopped")
     return status
 

@@ -1,9 +1,11 @@
 """Operational endpoints: /healthz and /metrics."""
 from __future__ import annotations
 
+import hmac
 import os
 import time
 
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
@@ -48,8 +50,22 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=200 if healthy else 503)
 
 
+def _metrics_token_ok(request: HttpRequest) -> bool:
+    expected = settings.SOPS_METRICS_TOKEN
+    if not expected:
+        return True
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    # Constant-time: the comparison's duration says nothing about how much of a guess was right.
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode())
+
+
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
+    if not _metrics_token_ok(request):
+        response = HttpResponse("a bearer token is required (SOPS_METRICS_TOKEN)\n", status=401,
+                                content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
     from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -3,6 +3,13 @@
 Defaults give the embedded mode a newcomer starts with `make run`: SQLite under
 var/ and kombu's filesystem transport as the broker, so no server is needed.
 Production sets DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis).
+
+The embedded demo (SOPS_DEMO) is: neither DATABASE_URL nor CELERY_BROKER_URL
+set, unless SOPS_DEMO=0/1 says otherwise. Only there may SECRET_KEY be left
+unset (a key is generated into var/secret_key, 0600, and reused); anywhere else
+the web server, the worker and every manage.py command refuse to start without
+one (sops_api/checks.py). README.md's "Production checklist" lists every
+security-relevant setting.
 """
 from __future__ import annotations
 
@@ -12,9 +19,10 @@ from typing import Any
 
 import dj_database_url
 
+from sops_api.private_files import on_connection_created, private_dir, private_file, read_or_create_secret
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("SOPS_VAR_DIR", BASE_DIR / "var"))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+VAR_DIR = private_dir(Path(os.environ.get("SOPS_VAR_DIR", BASE_DIR / "var")))
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -28,11 +36,26 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "dev-insecure-secret-key-change-me")
+SOPS_DEMO = env_bool("SOPS_DEMO", not os.environ.get("DATABASE_URL") and not os.environ.get("CELERY_BROKER_URL"))
+# The code's own key: what a deployment that forgot SECRET_KEY would run with. sops_api/checks.py
+# refuses to start with it outside the demo; the tests' own process may load it.
+INSECURE_SECRET_KEY = "dev-insecure-secret-key-change-me"
+SECRET_KEY = os.environ.get("SECRET_KEY") or (
+    read_or_create_secret(VAR_DIR / "secret_key") if SOPS_DEMO else INSECURE_SECRET_KEY)
 # Old keys still accepted while a rotation completes; app secrets hashed under one are re-hashed on use.
 SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 DEBUG = env_bool("DEBUG", False)
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "*")
+# Requests whose Host header is not listed get a 400. The default is the loopback names (what
+# `make run` serves); a server lists its own names, "*" only behind a proxy that checks them.
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+# The admin's forms check the origin of POSTs: list the HTTPS origins it is reached by.
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients):
+# requests count as HTTPS and cookies are sent over HTTPS only.
+if env_bool("SOPS_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -98,6 +121,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # timeout, minutes; a request would hang instead of answering "service unavailable".
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if DATABASES["default"]["NAME"] == str(VAR_DIR / "sops.sqlite3"):
+        private_file(VAR_DIR / "sops.sqlite3")  # 0600 before SQLite creates it with the umask's mode
+    from django.db.backends.signals import connection_created
+
+    # Any SQLite file (the tests' too) and its -wal/-shm are narrowed to 0600 on each connection.
+    connection_created.connect(on_connection_created, dispatch_uid="sops-private-sqlite")
     # WAL and a generous busy timeout let the web server, the worker and the
     # scheduler share one SQLite file in the embedded mode.
     DATABASES["default"]["OPTIONS"] = {
@@ -136,7 +165,8 @@ _broker_dir = VAR_DIR / "broker"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for sub in ("in", "processed", "control"):
-        (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
+        private_dir(_broker_dir / sub)
+    private_dir(_broker_dir)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "in"),
         "data_folder_out": str(_broker_dir / "in"),
@@ -144,9 +174,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # Without this kombu writes its broadcast exchanges to ./control in the CWD.
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # kombu polls the folder once a second by default: a second of latency per message and
+        # per stop (the worker notices a shutdown between polls). A listing every 0.2 s is cheap.
+        "polling_interval": 0.2,
     }
-    # kombu's filesystem transport, with messages written whole before consumers can see them.
-    CELERY_BROKER_TRANSPORT = "sops_api.embedded_broker:Transport"
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # One queue name per deployment: two deployments (or test runs) sharing a
@@ -191,6 +222,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "tryItOutEnabled": True},
 }
 
+# --- request limits --------------------------------------------------------
+# What one request may carry; sops_common/limits.py enforces them (with the
+# fixed limits: ids up to 2**63-1, offsets up to 10**9, cron fields of 64 ASCII
+# characters) and answers 3540000 naming the parameter and the limit.
+SOPS_MAX_BODY_BYTES = int(os.environ.get("SOPS_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
+SOPS_MAX_JSON_DEPTH = int(os.environ.get("SOPS_MAX_JSON_DEPTH", "64"))
+SOPS_MAX_FORM_FIELDS = int(os.environ.get("SOPS_MAX_FORM_FIELDS", "1000"))
+SOPS_MAX_LIST_ITEMS = int(os.environ.get("SOPS_MAX_LIST_ITEMS", "1000"))
+# Django enforces the same two numbers where it parses bodies itself (the admin).
+DATA_UPLOAD_MAX_MEMORY_SIZE = SOPS_MAX_BODY_BYTES
+DATA_UPLOAD_MAX_NUMBER_FIELDS = SOPS_MAX_FORM_FIELDS
+
 # --- sops ----------------------------------------------------------------
 SOPS_APP_HOST = os.environ.get("SOPS_APP_HOST", "http://127.0.0.1:8000/")
 # Outbound HTTP made for users (bk_http_request, task callback_url) reaches
@@ -232,10 +275,19 @@ SOPS_ENGINE_ASYNC_COMMIT = env_bool("SOPS_ENGINE_ASYNC_COMMIT", True)
 # anything (pipeline_engine/runtime/db_retry.py). Web requests do not wait.
 SOPS_DB_RETRY_WAIT_SECONDS = float(os.environ.get("SOPS_DB_RETRY_WAIT_SECONDS", "10"))
 
+# /metrics answers only `Authorization: Bearer <SOPS_METRICS_TOKEN>` when it is set
+# (401 otherwise); unset, it is open (the demo, or a port only Prometheus reaches).
+SOPS_METRICS_TOKEN = os.environ.get("SOPS_METRICS_TOKEN", "")
+
 # prometheus-client's multi-process mode: every process (web workers, Celery
 # worker, scheduler) writes its samples here and /metrics sums them.
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+
+# Error reports (the DEBUG page, admin mails) mask credentials in the query
+# string, the X-Bkapi-Authorization header and POST parameters.
+DEFAULT_EXCEPTION_REPORTER = "sops_api.logs.SecretsExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "sops_api.logs.SecretsReporterFilter"
 
 # One JSON object per line (LOG_FORMAT=plain for a terminal-friendly form);
 # sops_api.logs adds the request's path, app_code and user, and the engine's
@@ -244,7 +296,8 @@ LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "sops_api.logs.ContextFilter"}},
+    "filters": {"context": {"()": "sops_api.logs.ContextFilter"},
+                "redact": {"()": "sops_api.logs.RedactingFilter"}},
     "formatters": {
         "json": {"()": "sops_api.logs.JsonFormatter"},
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
@@ -253,7 +306,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain" if LOG_FORMAT == "plain" else "json",
-            "filters": ["context"],
+            "filters": ["context", "redact"],
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},

@@ -43,6 +43,10 @@ class OperatorCommand(BaseCommand):
                 data, text = self.run(**options)
         except DomainError as exc:
             raise CommandError(exc.message) from exc
+        except RecursionError as exc:
+            # Input nested past what the code can walk (e.g. inline subprocesses hundreds deep):
+            # one clear line instead of a thousand-frame traceback; nothing was written.
+            raise CommandError("the input is nested too deeply to process") from exc
         if options.get("as_json"):
             self.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str))
         else:

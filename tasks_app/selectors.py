@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import json
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q, QuerySet
 
 from access_app.models import Business
 from sops_common.errors import InvalidInput, NotFound
+from sops_common.limits import MAX_TIMESTAMP_MS, check_list, loads, parse_id, parse_int, shown
 from sops_common.timefmt import format_time, parse_time
 from templates_app.models import Category, Template
 
@@ -44,10 +44,7 @@ def _trees():
 def get_task(business: Business, task_id: Any, *, with_tree: bool = True) -> TaskInstance:
     """The task, 404 outside the business. `with_tree=False` defers the (possibly large)
     pipeline_tree: reads that do not need it skip decoding hundreds of kilobytes of JSON."""
-    try:
-        pk = int(str(task_id))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"task_id[{task_id}] must be an integer") from exc
+    pk = parse_id(task_id, "task_id")
     qs = TaskInstance.objects.select_related("business")
     if not with_tree:
         qs = qs.defer("pipeline_tree")
@@ -66,10 +63,7 @@ def end_flags(task: TaskInstance, run_state: str | None) -> tuple[bool, bool]:
 
 def get_task_by_id(task_id: Any, *, with_tree: bool = True) -> TaskInstance:
     """The task whatever its business (the caller checks access to `task.business`); 404 if absent."""
-    try:
-        pk = int(str(task_id))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"task_id[{task_id}] must be an integer") from exc
+    pk = parse_id(task_id, "task_id")
     # The template is read for its name: its own tree (as large as the task's) stays unread.
     qs = TaskInstance.objects.select_related("business", "template").defer("template__pipeline_tree")
     if not with_tree:
@@ -134,12 +128,7 @@ def task_node_states(task: TaskInstance) -> dict[str, Any]:
 
 def tasks_status(business: Business, task_ids: list[Any], *, include_children: bool = False) -> list[dict[str, Any]]:
     """Batch status: two queries on our side plus the engine's constant-query batch read."""
-    ids = []
-    for raw in task_ids:
-        try:
-            ids.append(int(str(raw)))
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"task_id_list item[{raw}] must be an integer") from exc
+    ids = [parse_id(raw, "task_id_list item") for raw in task_ids]
     tasks = list(TaskInstance.objects.select_related("business")
                  .filter(business=business, is_deleted=False, pk__in=ids).order_by("pk"))
     run_ids = [t.run_id for t in tasks if t.is_started and t.run_id]
@@ -224,7 +213,7 @@ def parse_subprocess_stack(raw: Any) -> list[str]:
     value = raw
     if isinstance(raw, str):
         try:
-            value = json.loads(raw)
+            value = loads(raw, "subprocess_stack")
         except ValueError as exc:
             raise InvalidInput("subprocess_stack is not a valid array json") from exc
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -340,9 +329,11 @@ CONDITION_FIELDS: dict[str, tuple[set[str], str]] = {
 def _as_time(value: Any, tz: Any) -> dt.datetime:
     if isinstance(value, int | float) and not isinstance(value, bool):
         # Millisecond timestamps, as the original's bare create_time/finish_time.
+        if not 0 <= value <= MAX_TIMESTAMP_MS:
+            raise ValueError(f"{shown(value)} is not a millisecond timestamp from 0 to {MAX_TIMESTAMP_MS}")
         return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
-    if isinstance(value, str) and value.strip().isdigit():
-        return dt.datetime.fromtimestamp(int(value.strip()) / 1000, tz=dt.UTC)
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return _as_time(parse_int(value, "timestamp", minimum=0, maximum=MAX_TIMESTAMP_MS), tz)
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a time")
     return parse_time(value, tz)
@@ -351,11 +342,9 @@ def _as_time(value: Any, tz: Any) -> dt.datetime:
 def _coerce(value: Any, kind: str, lookup: str, tz: Any) -> Any:
     if lookup == "in":
         items = value if isinstance(value, list) else [v for v in str(value).split(",") if v != ""]
-        return [_coerce(v, kind, "exact", tz) for v in items]
+        return [_coerce(v, kind, "exact", tz) for v in check_list(items, "a list")]
     if kind == "int":
-        if isinstance(value, bool):
-            raise ValueError("a number is needed")
-        return int(str(value))
+        return parse_int(value, "value")
     if kind == "str":
         if isinstance(value, dict | list):
             raise ValueError("a string is needed")
@@ -377,11 +366,11 @@ def condition_filters(conditions: Any, tz: Any) -> Q:
         return Q()
     if isinstance(conditions, str):
         try:
-            conditions = json.loads(conditions)
+            conditions = loads(conditions, "conditions")
         except ValueError:
             pass
     if not isinstance(conditions, dict):
-        raise InvalidInput(f"query_task_list params conditions[{conditions}] are invalid dict data")
+        raise InvalidInput(f"query_task_list params conditions[{shown(conditions)}] are invalid dict data")
     q = Q()
     for raw_key, value in conditions.items():
         if raw_key in _DROPPED_KEYS or value in ("None", "") or value is None:
@@ -401,9 +390,11 @@ def condition_filters(conditions: Any, tz: Any) -> Q:
             if spec is None or lookup not in spec[0]:
                 raise ValueError(f"unsupported condition {raw_key}")
             q &= Q(**{f"{field}__{lookup}": _coerce(value, spec[1], lookup, tz)})
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise InvalidInput(f"query_task_list params conditions[{conditions}] have invalid key or value: "
-                             f"{exc}") from exc
+        except (ValueError, TypeError, OverflowError, OSError, InvalidInput) as exc:
+            # OSError: the platform's limit on timestamps (fromtimestamp of 10**17 seconds)
+            reason = exc.message if isinstance(exc, InvalidInput) else str(exc)
+            raise InvalidInput(f"query_task_list params conditions[{shown(conditions)}] have invalid key or value: "
+                             f"{shown(raw_key)}: {reason}") from exc
     return q
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from access_app.models import Business
 from sops_common.errors import InvalidInput, NotFound
+from sops_common.limits import parse_id
 from sops_common.timefmt import format_time
 
 from .models import Template, TemplateSource
@@ -30,10 +31,7 @@ def template_queryset(business: Business, source: str):
 
 
 def get_template(business: Business, template_id: Any, source: str) -> Template:
-    try:
-        pk = int(str(template_id))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"template_id[{template_id}] must be an integer") from exc
+    pk = parse_id(template_id, "template_id")
     template = template_queryset(business, source).filter(pk=pk).first()
     if template is None:
         if source == TemplateSource.COMMON:
@@ -44,10 +42,7 @@ def get_template(business: Business, template_id: Any, source: str) -> Template:
 
 def get_template_by_id(template_id: Any) -> Template:
     """A live template whatever its business or source (the caller checks access); 404 if absent."""
-    try:
-        pk = int(str(template_id))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"template_id[{template_id}] must be an integer") from exc
+    pk = parse_id(template_id, "template_id")
     template = Template.objects.select_related("business").filter(pk=pk, is_deleted=False).first()
     if template is None:
         raise NotFound(f"template[id={pk}] does not exist")

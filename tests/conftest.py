@@ -35,6 +35,7 @@ SOPS_COMPONENT_MODULES).
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -52,6 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The worlds the tests build, each used by the tests of several packages (tests/support/).
 pytest_plugins = ["tests.support.gate", "tests.support.task_world", "tests.support.periodic_world"]
 T = TypeVar("T")
+
 
 # Test-only components the worker subprocess imports (a slow component that
 # honours its stop flag, one that fails, ...).
@@ -71,7 +73,25 @@ def _ensure_file_test_db() -> None:
         os.environ["TEST_DATABASE_NAME"] = test["NAME"]
 
 
+def _share_secret_key() -> None:
+    """One SECRET_KEY for the tests' process and every server, worker and scheduler it starts.
+
+    App secrets are stored as digests keyed with SECRET_KEY, so a child with another key refuses
+    the apps the tests create; and outside the embedded demo (DATABASE_URL set, as for those
+    children) the code's own key is refused (sops_api/checks.py). The children inherit it.
+    """
+    from django.conf import settings
+
+    if settings.SECRET_KEY == settings.INSECURE_SECRET_KEY:
+        settings.SECRET_KEY = "tests-only-" + secrets.token_urlsafe(40)
+    os.environ["SECRET_KEY"] = settings.SECRET_KEY
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    try:
+        _share_secret_key()
+    except Exception:  # noqa: BLE001 - settings not configured: nothing to share
+        pass
     try:
         _ensure_file_test_db()
     except Exception:  # noqa: BLE001 - settings not configured: nothing to adjust

@@ -13,6 +13,7 @@ import logging
 from functools import cached_property
 from typing import Any, cast
 
+from django.core.exceptions import SuspiciousOperation
 from django.http import JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.request import Request
@@ -22,6 +23,7 @@ from access_app.authentication import Caller
 from access_app.models import Business, Role
 from access_app.selectors import get_business
 from sops_api.metrics import APIGW_ERRORS
+from sops_common import limits
 from sops_common.errors import InvalidInput
 
 from .authentication import AppAndUserAuthentication
@@ -93,6 +95,15 @@ class ApigwView(DatabaseOutageMixin, APIView):
         if isinstance(exc, drf_exceptions.MethodNotAllowed):
             return fail(f"method {self.request.method} is not allowed for this endpoint",
                         REQUEST_PARAM_INVALID, status=405)
+        if isinstance(exc, RecursionError):
+            # Input nested past what the code walking it can follow; the request's own limits
+            # (limits.py) should refuse it first, so say so in the log.
+            logger.warning("request nested too deeply in %s", self.__class__.__name__, exc_info=True)
+            return fail("the request is nested too deeply to process", REQUEST_PARAM_INVALID)
+        if isinstance(exc, SuspiciousOperation):
+            # Django refused to parse the request (too many fields, a body too large) before
+            # read_params ran, e.g. while DRF negotiated the content type.
+            return fail(limits.refusal_for(exc).message, REQUEST_PARAM_INVALID)
         if isinstance(exc, drf_exceptions.APIException):
             return fail(str(exc.detail), REQUEST_PARAM_INVALID, status=exc.status_code)
         logger.exception("unexpected error in %s", self.__class__.__name__)

@@ -26,3 +26,23 @@ def test_metrics_multiprocess_mode(client, monkeypatch, tmp_path):
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     response = client.get("/metrics")
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("header, status", [
+    (None, 401), ("Bearer wrong-token", 401), ("Bearer right-token-x", 401), ("Basic right-token", 401),
+    ("Bearer right-token", 200), ("bearer right-token", 200),
+])
+def test_metrics_bearer_token(client, settings, header, status):
+    settings.SOPS_METRICS_TOKEN = "right-token"
+    extra = {"HTTP_AUTHORIZATION": header} if header else {}
+    response = client.get("/metrics", **extra)
+    assert response.status_code == status
+    if status == 401:
+        assert response["WWW-Authenticate"].startswith("Bearer") and b"sops_http" not in response.content
+    else:
+        assert b"sops_http_requests_total" in response.content
+
+
+def test_metrics_open_without_a_token(client, settings):
+    settings.SOPS_METRICS_TOKEN = ""
+    assert client.get("/metrics").status_code == 200

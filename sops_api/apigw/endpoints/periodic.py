@@ -15,9 +15,10 @@ from access_app.models import Role
 from periodic_app import selectors, services
 from periodic_app.models import OverlapPolicy
 from sops_api.apigw.envelope import ok
-from sops_api.apigw.params import bool_param, int_param, json_param
+from sops_api.apigw.params import bool_param, json_param, paging_params, str_list_param
 from sops_api.apigw.views import ApigwView
 from sops_common.errors import InvalidInput, NotFound
+from sops_common.limits import NotAnInteger, shown
 from templates_app import selectors as template_selectors
 
 TAGS = ["periodic tasks"]
@@ -52,8 +53,9 @@ class CreatePeriodicTaskView(ApigwView):
         source = template_selectors.parse_source(params.get("template_source"))
         try:
             template = template_selectors.get_template(self.business, template_id, source)
-        except (NotFound, InvalidInput) as exc:
-            raise NotFound(f"template({template_id}) does not exist") from exc
+        except (NotFound, NotAnInteger) as exc:
+            # A number out of range stays a bad request (3540000).
+            raise NotFound(f"template({shown(template_id)}) does not exist") from exc
         if self.body_error is not None:
             raise self.body_error
         name = services.validate_name(params.get("name"))
@@ -62,7 +64,7 @@ class CreatePeriodicTaskView(ApigwView):
                              "month_of_year (each defaults to *)")
         cron = services.parse_cron_param(params.get("cron"))
         constants = json_param(params, "constants", dict) or {}
-        exclude = json_param(params, "exclude_task_nodes_id", list) or []
+        exclude = str_list_param(params, "exclude_task_nodes_id")
         overlap = params.get("overlap_policy") or OverlapPolicy.ALLOW
         task = services.create_periodic_task(
             business=self.business, template=template, name=name, cron=cron, creator=self.username,
@@ -130,6 +132,5 @@ class PeriodicTaskHistoryView(ApigwView):
     @extend_schema(summary="A periodic task's firings, newest first (offset/limit paging)", tags=TAGS)
     def get(self, request: Any, task_id: str, bk_biz_id: str) -> JsonResponse:
         task = selectors.get_periodic_task(self.business, task_id)
-        offset = int_param(self.params, "offset", 0, minimum=0)
-        limit = int_param(self.params, "limit", 50, minimum=1, maximum=500)
-        return ok(selectors.list_history(task, self.business, offset=offset or 0, limit=limit or 50))
+        offset, limit = paging_params(self.params, default_limit=50, max_limit=500)
+        return ok(selectors.list_history(task, self.business, offset=offset, limit=limit))

@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema
 
 from access_app.models import Role
 from sops_api.apigw.envelope import ok
-from sops_api.apigw.params import bool_param, int_param, json_param
+from sops_api.apigw.params import bool_param, int_param, json_param, paging_params, str_list_param, str_param
 from sops_api.apigw.views import ApigwView
 from sops_common.errors import InvalidInput
 from tasks_app import selectors, services
@@ -33,7 +33,7 @@ def _create_kwargs(view: ApigwView, template_id: Any) -> dict[str, Any]:
         business=view.business, template=template, name=params.get("name"), creator=view.username,
         app_code=view.caller.app.app_code,
         constants=json_param(params, "constants", dict, {}) or {},
-        exclude_task_nodes_id=json_param(params, "exclude_task_nodes_id", list, []) or [],
+        exclude_task_nodes_id=str_list_param(params, "exclude_task_nodes_id"),
         flow_type=flow_type, create_method="api",
         description=params.get("description") or "",
         callback_url=params.get("callback_url") or None,
@@ -173,15 +173,15 @@ class TaskListView(ApigwView):
     @extend_schema(summary="A business's tasks, newest first, paginated", tags=TAGS)
     def get(self, request, bk_biz_id: str) -> JsonResponse:
         p = self.params
+        offset, limit = paging_params(p, default_limit=100, max_limit=200)
         items, count = selectors.task_list(
-            self.business, keyword=p.get("keyword") or "", creator=p.get("creator") or "",
-            executor=p.get("executor") or "", state=p.get("state") or "",
+            self.business, keyword=str_param(p, "keyword"), creator=str_param(p, "creator"),
+            executor=str_param(p, "executor"), state=str_param(p, "state"),
             is_started=bool_param(p, "is_started") if p.get("is_started") not in (None, "") else None,
             is_finished=bool_param(p, "is_finished") if p.get("is_finished") not in (None, "") else None,
-            template_id=int_param(p, "template_id"), create_method=p.get("create_method") or "",
-            create_time_start=p.get("create_time_start") or "", create_time_end=p.get("create_time_end") or "",
-            offset=int_param(p, "offset", 0, minimum=0) or 0,
-            limit=int_param(p, "limit", 100, minimum=1, maximum=200) or 100,
+            template_id=int_param(p, "template_id"), create_method=str_param(p, "create_method"),
+            create_time_start=str_param(p, "create_time_start"), create_time_end=str_param(p, "create_time_end"),
+            offset=offset, limit=limit,
             with_count=not bool_param(p, "without_count"),
         )
         return ok(items, count=count)
@@ -221,5 +221,5 @@ class PreviewTaskTreeView(ApigwView):
     def post(self, request, bk_biz_id: str, template_id: str) -> JsonResponse:
         source = template_selectors.parse_source(self.params.get("template_source"))
         template = template_selectors.get_template(self.business, template_id, source)
-        exclude = json_param(self.params, "exclude_task_nodes_id", list, []) or []
+        exclude = str_list_param(self.params, "exclude_task_nodes_id")
         return ok(selectors.preview_tree(self.business, template, exclude))

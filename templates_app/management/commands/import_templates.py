@@ -10,6 +10,7 @@ from django.core.management.base import CommandError
 from access_app.models import Business
 from sops_common.commands import OperatorCommand
 from sops_common.errors import NotFound
+from sops_common.limits import loads
 from templates_app.services import import_templates
 
 
@@ -45,6 +46,7 @@ class Command(OperatorCommand):
         except OSError as exc:
             raise CommandError(f"cannot read {name}: {exc.strerror}") from exc
         try:
-            return json.loads(text)
+            # The API's depth limit holds for files too (an InvalidInput here becomes a CommandError).
+            return loads(text, name)
         except ValueError as exc:
             raise CommandError(f"{name} is not valid JSON: {exc}") from exc
