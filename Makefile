@@ -10,7 +10,7 @@ VAR     := $(CURDIR)/var
 PORT    ?= 8000
 HOST    ?= 127.0.0.1
 
-.PHONY: help install run migrate demo test test-pg lint bench clean
+.PHONY: help install run migrate demo test test-pg lint bench mutate mutate-report mutate-ci clean
 
 help:
 	@echo "make run      install if needed, migrate, bootstrap the demo, start web + worker + scheduler"
@@ -18,6 +18,9 @@ help:
 	@echo "make test-pg  run the suite against the local PostgreSQL and Redis"
 	@echo "make lint     ruff"
 	@echo "make bench    run the benchmarks (bench/run_all.py)"
+	@echo "make mutate MODULE=conditions   mutation testing of one module (names: mutation/targets.toml)"
+	@echo "make mutate-report [MODULE=...] the score table and survivors of the last runs"
+	@echo "make mutate-ci                  the CI gate: changed lines since main, or a fixed sample"
 
 $(PY):
 	$(PYTHON3) -m venv $(VENV)
@@ -75,6 +78,18 @@ lint: install
 
 bench: install
 	$(PY) bench/run_all.py $(BENCH_ARGS)
+
+# Mutation testing (docs/mutation-testing.md). MUTATE_ARGS: e.g. --sample 50, --jobs 1,
+# --lines 120-140, --mutant NAME, --include-messages.
+mutate: install
+	@test -n "$(MODULE)" || { echo "usage: make mutate MODULE=conditions [MUTATE_ARGS=...]"; exit 2; }
+	$(PY) -m mutation.run $(MODULE) $(MUTATE_ARGS)
+
+mutate-report:
+	@$(PY) -m mutation.report $(MODULE) $(MUTATE_ARGS)
+
+mutate-ci: install
+	$(PY) -m mutation.ci $(MUTATE_ARGS)
 
 clean:
 	rm -rf var .pytest_cache
