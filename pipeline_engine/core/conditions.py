@@ -65,7 +65,9 @@ def _unquote(literal: str) -> str:
     body, out, i = literal[1:-1], [], 0
     while i < len(body):
         ch = body[i]
-        if ch == "\\" and i + 1 < len(body):
+        # The string token's pattern only matches a backslash together with
+        # the character after it, so that character is always there.
+        if ch == "\\":
             nxt = body[i + 1]
             out.append(_ESCAPES.get(nxt, nxt))
             i += 2
@@ -95,7 +97,7 @@ def _scan(text: str) -> list[_Token]:
         match = _TOKEN_RE.match(text, pos)
         if match is None:
             raise _ParseError(f"unexpected character {text[pos]!r} at position {pos + 1}")
-        kind = match.lastgroup or ""
+        kind = match.lastgroup  # every alternative of _TOKEN_RE is a named group
         chunk = match.group(0)
         if kind == "number":
             tokens.append(_Token("number", chunk, _number(chunk), pos))
@@ -105,7 +107,8 @@ def _scan(text: str) -> list[_Token]:
             canonical = {"=": "==", "≠": "!=", "≥": ">=", "≤": "<="}.get(chunk, chunk)
             tokens.append(_Token("op", chunk, canonical, pos))
         elif kind in ("punct", "word"):
-            tokens.append(_Token(kind, chunk, chunk, pos))
+            # No value: the parser reads punctuation and words by their text.
+            tokens.append(_Token(kind, chunk, None, pos))
         pos = match.end()
     tokens.append(_Token("end", "", None, len(text)))
     return tokens
@@ -160,19 +163,17 @@ def _order(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
     return compare
 
 
+# The language's values are numbers, strings, booleans, None, tuples and lists
+# (a rendered fragment is text), so no other collection is handled.
 def _as_collection(value: Any) -> list[Any]:
-    if isinstance(value, list | tuple | set | frozenset):
-        return list(value)
-    if isinstance(value, Mapping):
-        return list(value.keys())
-    return [value]
+    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def _contains(left: Any, right: Any) -> bool:
     if isinstance(right, str):
-        return str(left) in right if not isinstance(left, str) else left in right
-    if isinstance(right, list | tuple | set | frozenset | Mapping):
-        return any(_equal(left, item) for item in _as_collection(right))
+        return str(left) in right  # `1 in "a1"` looks for the number's text
+    if isinstance(right, list | tuple):
+        return any(_equal(left, item) for item in right)
     raise _EvalError(f"'in' needs a string, list or tuple on its right, not {_show(right)}")
 
 
@@ -222,16 +223,15 @@ class _Parser:
     def current(self) -> _Token:
         return self.tokens[self.index]
 
-    def _advance(self) -> _Token:
-        token = self.tokens[self.index]
+    def _advance(self) -> None:
         self.index += 1
-        return token
 
     def _is_word(self, *words: str) -> bool:
         return self.current.kind == "word" and self.current.text in words
 
     def _expect(self, text: str) -> None:
-        if self.current.text != text or self.current.kind not in ("punct", "op"):
+        # Only a punctuation token has the text of a bracket (a string token keeps its quotes).
+        if self.current.text != text:
             raise _ParseError(f"expected {text!r} at position {self.current.pos + 1}, "
                               f"found {_describe(self.current)}")
         self._advance()
