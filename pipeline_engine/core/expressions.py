@@ -292,11 +292,12 @@ def _binop(op: type, left: Any, right: Any) -> Any:
         # Check repeat sizes before Python builds the result.
         for seq, times in ((left, right), (right, left)):
             n = _length(seq)
-            if n is not None and isinstance(times, int) and n * max(times, 0) > MAX_SEQUENCE_LEN:
+            if n is not None and isinstance(times, int) and n * times > MAX_SEQUENCE_LEN:
                 raise ValueError(f"repeated sequence would exceed {MAX_SEQUENCE_LEN} items")
         return left * right
     if op is ast.Pow:
-        if isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
+        # (A zero or negative exponent gives a product <= 0 here, never over the bound.)
+        if isinstance(left, int) and isinstance(right, int) and abs(left) > 1:
             if left.bit_length() * right > MAX_INT_BITS:
                 raise ValueError(f"power result would exceed {MAX_INT_BITS} bits")
         if isinstance(right, int | float) and abs(right) > 100_000:
@@ -339,7 +340,8 @@ def _call_method(obj: Any, name: str, args: list[Any], kwargs: dict[str, Any]) -
         raise ValueError(f"{type(obj).__name__} values have no allowed method '{name}'")
     if isinstance(obj, str) and name == "join":
         items = list(args[0]) if args else []
-        total = sum(len(x) if isinstance(x, str) else 0 for x in items) + len(obj) * len(items)
+        # The exact length of the result: the items and a separator between each two.
+        total = sum(len(x) if isinstance(x, str) else 0 for x in items) + len(obj) * (len(items) - 1)
         if total > MAX_SEQUENCE_LEN:
             raise ValueError(f"joined string would exceed {MAX_SEQUENCE_LEN} characters")
         args = [items, *args[1:]]
@@ -377,13 +379,14 @@ class _Evaluator:
                 return -operand
             return +operand
         if isinstance(node, ast.BoolOp):
+            # Python's semantics: the first operand that settles it, else the last.
             is_and = isinstance(node.op, ast.And)
-            value: Any = None
-            for item in node.values:
+            *first, last = node.values
+            for item in first:
                 value = self._eval(item)
                 if bool(value) is not is_and:
                     return value
-            return value
+            return self._eval(last)
         if isinstance(node, ast.Compare):
             left = self._eval(node.left)
             for op, comparator in zip(node.ops, node.comparators, strict=True):
