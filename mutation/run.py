@@ -17,6 +17,7 @@ unless asked (they are counted and left out of the score).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -87,6 +88,7 @@ class ModuleResult:
     enforced: bool
     selection: str
     commit: str
+    source_sha: str = ""  # of the mutated file: a partial run merges into a full one of the same source
     outcomes: list[Outcome] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -305,7 +307,8 @@ def run_module(target: Target, *, lines: set[int] | None = None, sample: int | N
     chosen = choose(mutants.mutants, lines=lines, sample=sample, names=names)
     selection = "named" if names else "lines" if lines is not None else f"sample of {sample}" if sample else "all"
     result = ModuleResult(name=target.name, path=str(target.path), target=target.target, enforced=target.enforced,
-                          selection=selection, commit=_commit())
+                          selection=selection, commit=_commit(),
+                          source_sha=hashlib.sha256((ROOT / target.path).read_bytes()).hexdigest()[:16])
     to_run = [m for m in chosen if include_messages or not m.message_only]
     for m in chosen:
         if m.message_only and not include_messages:
@@ -349,10 +352,19 @@ def _commit() -> str:
 
 
 def save(result: ModuleResult, directory: Path = RESULTS_DIR) -> Path:
+    """Write `result`; a partial run (some mutants) updates a full run of the same source instead."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{result.name}.json"
-    data = asdict(result)
-    path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    if result.selection != "all" and path.exists():
+        previous = load(path)
+        if previous.selection == "all" and previous.source_sha == result.source_sha:
+            fresh = {o.name: o for o in result.outcomes}
+            previous.outcomes = [fresh.get(o.name, o) for o in previous.outcomes]
+            previous.commit = result.commit
+            result = previous
+        else:
+            path = directory / f"{result.name}.partial.json"
+    path.write_text(json.dumps(asdict(result), indent=1), encoding="utf-8")
     return path
 
 

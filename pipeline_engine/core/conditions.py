@@ -201,7 +201,8 @@ class _EvalError(Exception):
 
 
 def _describe(token: _Token) -> str:
-    return "the end of the condition" if token.kind == "end" else repr(token.text)
+    # Only the end token has no text: every other token matched at least one character.
+    return "the end of the condition" if token.text == "" else repr(token.text)
 
 
 def _show(value: Any) -> str:

@@ -217,20 +217,19 @@ def _check(tree: ast.Expression, fragment: str) -> None:
                     raise _forbid(fragment, f"the method '{func.attr}' is not in the allowed list")
             else:
                 raise _forbid(fragment, "only named functions and allowed methods may be called")
-    if _depth(tree.body) > MAX_DEPTH:
+    if _too_deep(tree.body):
         raise _forbid(fragment, f"it is nested deeper than {MAX_DEPTH} levels")
 
 
-def _depth(node: ast.AST) -> int:
+def _too_deep(node: ast.AST) -> bool:
     # Iterative so that a pathological tree cannot blow the Python stack here.
-    deepest, stack = 0, [(node, 1)]
+    stack = [(node, 1)]
     while stack:
         current, level = stack.pop()
-        deepest = max(deepest, level)
         if level > MAX_DEPTH:
-            break
+            return True
         stack.extend((child, level + 1) for child in ast.iter_child_nodes(current))
-    return deepest
+    return False
 
 
 def _free_names(tree: ast.AST) -> set[str]:

@@ -86,6 +86,31 @@ def test_unknown_root_with_harmless_attribute_stays_literal():
     assert render("${unknown[0]}", {}) == "${unknown[0]}"
 
 
+@pytest.mark.parametrize("payload, rule", [
+    ("${x | n}", "the '|' filter syntax is not supported"),
+    ("${a & a}", "bitwise '&' is not supported"),
+    ("${lambda: 1}", "lambda expressions are not supported"),
+    ("${[i for i in items]}", "comprehensions are not supported"),
+    ("${~a}", "bitwise '~' is not supported"),
+    ("${__builtins__}", "the name '__builtins__' is reserved"),
+    ("${x._private}", "the attribute '_private' is private"),
+    ("${x.os}", "the attribute 'os' is forbidden"),
+    ("${items['__len__']}", "the key '__len__' is reserved"),
+    ("${b'x'}", "bytes, complex and Ellipsis literals are not supported"),
+    ("${1j}", "bytes, complex and Ellipsis literals are not supported"),
+    ("${dict(**x)}", "keyword unpacking (**) is not supported"),
+    ("${eval('1')}", "the function 'eval' is not in the allowed list (abs, bool, dict, float, int, len, list, "
+                     "max, min, round, sorted, str, sum, tuple)"),
+    ("${x.encode()}", "the method 'encode' is not in the allowed list"),
+    ("${items[0](1)}", "only named functions and allowed methods may be called"),
+    ("${" + "-" * 100 + "1}", "it is nested deeper than 100 levels"),
+])
+def test_each_rule_gives_its_own_sentence(payload, rule):
+    with pytest.raises(ExpressionError) as err:
+        render(payload, CTX)
+    assert str(err.value) == f"Expression {payload} is not allowed: {rule}."
+
+
 def test_error_message_names_the_rule():
     with pytest.raises(ExpressionError, match="'__class__' is private"):
         render("${x.__class__}", CTX)
@@ -245,6 +270,29 @@ def test_containers_are_weighed_with_what_they_hold(payload, hint):
     with pytest.raises(ExpressionError) as err:
         render(payload, {"s": "a" * 600_000})
     assert hint in str(err.value)
+
+
+@pytest.mark.parametrize("payload, refused", [
+    # a container weighs its items plus what they hold, at any depth
+    ("${['', s]}", False),  # 2 items + 999,998 characters = 1,000,000
+    ("${['a', s]}", True),
+    ("${[s, 'a']}", True),
+    ("${[[s], 'a']}", True),  # 2 + 1 + 999,998 + 1
+    ("${[[s], '']}", True),
+    ("${[[s]]}", False),
+    ("${dict(d)}", False),  # 300,000 entries: 300,000 + 300,000 keys + 300,000 values
+    ("${dict(big)}", True),  # 400,000 entries weigh 1,200,000
+    ("${[d, t]}", True),  # 2 + 900,000 + 100,000
+    ("${[t, d]}", True),
+])
+def test_containers_weigh_every_item_and_character(payload, refused):
+    ctx = {"s": "a" * 999_998, "t": "a" * 100_000, "d": dict.fromkeys(range(300_000), 0),
+           "big": dict.fromkeys(range(400_000), 0)}
+    if refused:
+        with pytest.raises(ExpressionError, match="holds more than 1000000 items and characters"):
+            render(payload, ctx)
+    else:
+        assert render(payload, ctx)
 
 
 def test_results_at_the_bounds_are_allowed():
