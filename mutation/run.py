@@ -178,8 +178,6 @@ class Coverage:
             hit |= by_line.get(line, set())
         if "<import>" in hit:
             return list(self.tests)
-        if not hit:
-            return []
         return [t for t in self.tests if t in hit or t in self.lost]
 
 

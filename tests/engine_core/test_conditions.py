@@ -106,6 +106,8 @@ CTX = {"a": 1, "s": "v", "n": 5, "m": "2", "flag": True, "off": False, "l": [1, 
     ("[] == []", True),
     ("[1, [2, 3]] == [1, [2, 3]]", True),
     ("[1, 2] == [2, 1]", False),
+    ("[1] == 1", False),  # brackets make a list even of one item; only parentheses group
+    ("[1] == [1]", True),
     # a number in a string looks for its text
     ('1 in "a1b"', True),
     ('5 in "a1b"', False),
@@ -185,8 +187,9 @@ def test_expressions_inside_fragments_are_rendered_first():
 
 
 def test_non_string_condition_is_rejected():
-    with pytest.raises(ExpressionError, match="must be a string"):
+    with pytest.raises(ExpressionError) as err:
         evaluate_condition(1, CTX)  # type: ignore[arg-type]
+    assert str(err.value) == "Condition must be a string, not int."
 
 
 def test_deep_nesting_fails_cleanly():
@@ -200,7 +203,8 @@ def test_the_nesting_guard_allows_100_levels_and_refuses_101_by_its_own_rule():
     # Wherever the nesting is: groups before it do not count towards it.
     assert evaluate_rule("(" * 100 + "1" + ")" * 100) is True
     assert evaluate_rule("(1) == [2] or " + "[" * 100 + "1" + "]" * 100) is True
-    for text in ("(" * 101 + "1" + ")" * 101, "[" * 101 + "]" * 101):
+    for text in ("(" * 101 + "1" + ")" * 101, "[" * 101 + "]" * 101,
+                 "(1) == ((1)) or " + "(" * 101 + "1" + ")" * 101):
         with pytest.raises(ExpressionError, match="parentheses nest deeper than 100 levels"):
             evaluate_rule(text)
 
@@ -236,6 +240,12 @@ def test_values_up_to_60_characters_are_shown_whole_in_messages():
     with pytest.raises(ExpressionError) as err:
         evaluate_rule(f"{five} > 1")
     assert f"cannot compare {five} with 1." in str(err.value)
+
+
+def test_values_over_60_characters_are_shortened_in_messages():
+    with pytest.raises(ExpressionError) as err:
+        evaluate_rule('"' + "x" * 59 + '" > (1,)')  # its repr is 61 characters
+    assert f"cannot compare {repr('x' * 59)[:57]}... with (1,)." in str(err.value)
 
 
 def test_long_values_are_shortened_in_messages():
