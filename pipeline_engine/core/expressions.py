@@ -337,17 +337,19 @@ def _call_method(obj: Any, name: str, args: list[Any], kwargs: dict[str, Any]) -
     allowed = next((names for kind, names in SAFE_METHODS.items() if isinstance(obj, kind)), None)
     if allowed is None or name not in allowed:
         raise ValueError(f"{type(obj).__name__} values have no allowed method '{name}'")
-    if isinstance(obj, str) and name == "join":
-        items = list(args[0]) if args else []
-        # The exact length of the result: the items and a separator between each two.
-        total = sum(len(x) if isinstance(x, str) else 0 for x in items) + len(obj) * (len(items) - 1)
+    # Other argument counts are left to Python's own error.
+    if isinstance(obj, str) and name == "join" and len(args) == 1:
+        items = list(args[0])  # one pass over an iterable value, for the check and the join
+        # The exact length of the result: the items and a separator between each two
+        # (an item that is not a str makes the join itself fail).
+        total = sum(len(x) for x in items if isinstance(x, str)) + len(obj) * (len(items) - 1)
         if total > MAX_SEQUENCE_LEN:
             raise ValueError(f"joined string would exceed {MAX_SEQUENCE_LEN} characters")
-        args = [items, *args[1:]]
+        args = [items]
     if isinstance(obj, str) and name == "replace" and len(args) >= 2:
         old, new = args[0], args[1]
         if isinstance(old, str) and isinstance(new, str):
-            hits = obj.count(old) if old else len(obj) + 1
+            hits = obj.count(old)  # an empty `old` counts len(obj) + 1 places, as replace() fills them
             if len(obj) + hits * max(len(new) - len(old), 0) > MAX_SEQUENCE_LEN:
                 raise ValueError(f"replaced string would exceed {MAX_SEQUENCE_LEN} characters")
     result = getattr(obj, name)(*args, **kwargs)

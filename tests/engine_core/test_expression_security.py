@@ -304,6 +304,10 @@ def test_results_at_the_bounds_are_allowed():
     assert render("${2**2047 * 2**2048}", {}) == 2**4095  # 4096 bits
     with pytest.raises(ExpressionError, match="integer result exceeds 4096 bits"):
         render("${2**2048 * 2**2048}", {})
+    with pytest.raises(ExpressionError, match="power result would exceed 4096 bits"):
+        render("${2 ** 4097}", {})  # refused before it is computed
+    with pytest.raises(ExpressionError, match="power result would exceed 4096 bits"):
+        render("${(-3) ** 2049}", {})
     assert render("${1 ** 100_000}", {}) == 1
     assert render("${(-1) ** 99_999}", {}) == -1
     with pytest.raises(ExpressionError, match="exponent is too large"):

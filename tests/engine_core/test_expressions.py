@@ -201,6 +201,9 @@ class TestFunctionsAndMethods:
         ("s.rsplit(',', 1)", ["x, y ", "z"]),
         ("s.find('y')", 3),
         ("s.rfind(',')", 5),
+        ("s.split(maxsplit=1)", ["x,", "y ,z"]),
+        ("cfg.get('nope', 'dflt')", "dflt"),
+        ("'-'.join('ab')", "a-b"),
         ("s.lstrip('x')", ", y ,z"),
         ("s.rstrip('z')", "x, y ,"),
     ])
@@ -246,6 +249,11 @@ class TestFunctionsAndMethods:
         ("round(1.5, 101)", "round() digits must be an integer between -100 and 100"),
         ("round(1.5, -101)", "round() digits must be an integer between -100 and 100"),
         ("+b", "bad operand type for unary +"),
+        # argument mistakes get Python's own error
+        ("'x'.join()", "takes exactly one argument (0 given)"),
+        ("'x'.join(items, items)", "takes exactly one argument (2 given)"),
+        ("'-'.join(items)", "sequence item 0: expected str instance, int found"),
+        ("s.replace('x', 1)", "replace() argument 2 must be str, not int"),
     ])
     def test_evaluation_errors_raise_a_clear_expression_error(self, expr, reason):
         ctx = {**CTX, "r": range(3), "raw": b"x"}
