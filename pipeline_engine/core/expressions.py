@@ -206,6 +206,8 @@ def _check(tree: ast.Expression, fragment: str) -> None:
             raise _forbid(fragment, "bytes, complex and Ellipsis literals are not supported")
         if isinstance(node, ast.keyword) and (node.arg is None or _is_dunder(node.arg)):
             raise _forbid(fragment, "keyword unpacking (**) is not supported")
+        if isinstance(node, ast.Dict) and None in node.keys:  # `{**x}`: a None key in the tree
+            raise _forbid(fragment, "dict unpacking (**) is not supported")
         if isinstance(node, ast.Call):
             func = node.func
             if isinstance(func, ast.Name):
@@ -390,8 +392,8 @@ class _Evaluator:
             return self._eval(last)
         if isinstance(node, ast.Compare):
             left = self._eval(node.left)
-            for op, comparator in zip(node.ops, node.comparators, strict=True):
-                right = self._eval(comparator)
+            for i, op in enumerate(node.ops):  # ast gives one comparator per operator
+                right = self._eval(node.comparators[i])
                 if not _COMPARE[type(op)](left, right):
                     return False
                 left = right
@@ -403,8 +405,8 @@ class _Evaluator:
         if isinstance(node, ast.List):
             return _check_size([self._eval(e) for e in node.elts])
         if isinstance(node, ast.Dict):
-            return _check_size({self._eval(k): self._eval(v)
-                                for k, v in zip(node.keys, node.values, strict=True)})
+            # ast gives one value per key (and _check refused a `**` entry).
+            return _check_size({self._eval(k): self._eval(node.values[i]) for i, k in enumerate(node.keys)})
         if isinstance(node, ast.Subscript):
             return self._subscript(node)
         if isinstance(node, ast.Attribute):

@@ -216,6 +216,10 @@ class TestFunctionsAndMethods:
         assert evaluate("none and 1 / 0", CTX) is None
         assert evaluate("1 if a else 1 / 0", CTX) == 1
 
+    def test_dict_unpacking_is_refused(self):
+        with pytest.raises(ExpressionError, match=r"dict unpacking \(\*\*\) is not supported"):
+            evaluate("{'a': 1, **cfg}", CTX)
+
     def test_none_is_a_valid_key(self):
         assert evaluate("d[None]", {"d": {None: "n"}}) == "n"
 
@@ -230,7 +234,7 @@ class TestFunctionsAndMethods:
         ("int(s)", "invalid literal"),
         ("items[10]", "out of range"),
         ("cfg['nope']", "does not exist"),
-        ("cfg.nope", "does not exist"),
+        ("cfg.nope", "key 'nope' does not exist"),
         ("a.strip()", "no allowed method"),
         ("items + 1", "can only concatenate"),
         ("'%s' % a", "formatting"),
