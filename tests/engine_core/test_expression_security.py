@@ -255,6 +255,7 @@ def test_str_of_a_huge_value_is_refused_before_it_is_built():
     big = [[0] * 1000] * 1001  # small in memory, 3 million characters as text
     with pytest.raises(ExpressionError, match="str\\(\\) of a value holding more than 1000000 items"):
         render("${str(big)}", {"big": big})
+    assert len(render("${str(s)}", {"s": "a" * 1_000_000})) == 1_000_000
 
 
 @pytest.mark.parametrize("payload, hint", [

@@ -248,7 +248,12 @@ class TestFunctionsAndMethods:
         ("cfg.split(',')", "dict values have no allowed method 'split'"),
         ("s.upper", "str values have no attribute 'upper'"),
         ("list(r)", "list() needs a list, tuple, str or dict"),
+        ("tuple(r)", "tuple() needs a list, tuple, str or dict"),
+        ("sorted(r)", "sorted() needs a list, tuple, str or dict"),
         ("sum(r)", "sum() needs a list, tuple, str or dict"),
+        ("min(r)", "min() needs a list, tuple, str or dict"),
+        ("max(r)", "max() needs a list, tuple, str or dict"),
+        ("dict(r)", "dict() needs a list, tuple, str or dict"),
         ("round(1.5, 1.0)", "round() digits must be an integer between -100 and 100"),
         ("round(1.5, 101)", "round() digits must be an integer between -100 and 100"),
         ("round(1.5, -101)", "round() digits must be an integer between -100 and 100"),
@@ -298,6 +303,9 @@ class TestReferences:
         assert references("${__x} ${b}") == {"b"}
         too_long = "${" + " + ".join(["a.__class__"] * 200) + "}"
         assert references(too_long) == set()
+        at_the_limit = "${a.__class__" + " " * (2000 - 14) + "}"  # 2000 characters: still parsed
+        assert len(at_the_limit) == 2000 and references(at_the_limit) == {"a"}
+        assert references(at_the_limit[:-1] + " }") == set()
 
     def test_non_strings(self):
         assert references(5) == set()
