@@ -295,8 +295,12 @@ class TestReferences:
     def test_unparsable_fragments_reference_nothing(self):
         assert references("${var:-x} ${#y}") == set()
 
+    def test_plain_strings_among_values_do_not_stop_the_search(self):
+        assert references(["${a}", "plain", "${b}", "more"]) == {"a", "b"}
+
     def test_forbidden_fragments_still_report_names_without_raising(self):
         assert references("${a.__class__}") == {"a"}
+        assert references("${a.__class__ + b}") == {"a", "b"}
         assert references("${ a.__class__ }") == {"a"}
 
     def test_reserved_names_and_too_long_fragments_reference_nothing(self):
