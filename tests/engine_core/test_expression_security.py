@@ -104,6 +104,9 @@ def test_unknown_root_with_harmless_attribute_stays_literal():
     ("${x.encode()}", "the method 'encode' is not in the allowed list"),
     ("${items[0](1)}", "only named functions and allowed methods may be called"),
     ("${" + "-" * 100 + "1}", "it is nested deeper than 100 levels"),
+    # what has no rule of its own falls to the allow-list of node types
+    ("${await x}", "the syntax 'Await' is not supported"),
+    ("${(yield)}", "the syntax 'Yield' is not supported"),
 ])
 def test_each_rule_gives_its_own_sentence(payload, rule):
     with pytest.raises(ExpressionError) as err:

@@ -135,6 +135,8 @@ class TestFunctionsAndMethods:
         ("1 < a + 1 <= 2", True),
         ("not flag or a", 1),
         ("-a", -1),
+        ("a - 3", -2),
+        ("3 - a", 2),
         ("7 // 2", 3),
         ("7 % 4", 3),
         ("2 ** 10", 1024),
@@ -240,6 +242,7 @@ class TestFunctionsAndMethods:
         ("'%s' % a", "formatting"),
         # what the evaluator refuses that Python would do
         ("items[flag:]", "slice bounds must be integers"),
+        ("cfg[1:]", "dict values cannot be sliced"),
         ("a[0]", "int values cannot be indexed"),
         ("r[0]", "range values cannot be indexed"),
         ("cfg[items]", "list values cannot be used as keys"),
