@@ -313,23 +313,20 @@ class _Parser:
             raise _ParseError(f"parentheses nest deeper than {MAX_NESTING} levels")
         self._advance()
         items: list[Any] = []
-        saw_comma = False
         if not (self.current.kind == "punct" and self.current.text == closer):
             items.append(self._or())
             while self.current.kind == "punct" and self.current.text == ",":
-                saw_comma = True
                 self._advance()
                 if self.current.kind == "punct" and self.current.text == closer:
                     break
                 items.append(self._or())
+        trailing_comma = self.tokens[self.index - 1].text == ","
         self._expect(closer)
         self.depth -= 1
         if opener == "[":
             return items
-        if not items:
-            return ()
-        # `(x)` groups; `(x,)` and `(x, y)` are tuples.
-        return tuple(items) if saw_comma else items[0]
+        # `(x)` groups; `()`, `(x,)` and `(x, y)` are tuples.
+        return items[0] if len(items) == 1 and not trailing_comma else tuple(items)
 
 
 def evaluate_rule(text: str) -> bool:
