@@ -301,7 +301,7 @@ class _Parser:
                 raise _ParseError(f"expected a value at position {token.pos + 1}, found {token.text!r}")
             self._advance()
             return _CONSTANTS.get(token.text, token.text)
-        if token.kind == "punct" and token.text in ("(", "["):
+        if token.text in ("(", "["):  # only punctuation has such a text
             return self._group(token.text)
         raise _ParseError(f"expected a value at position {token.pos + 1}, "
                           f"found {_describe(token)}")

@@ -157,6 +157,7 @@ def test_conditions(expr, expected):
     ("a ?? b", "unexpected character '?' at position 3"),
     ("not in (1, 2)", "expected a value at position 1, found 'not'"),
     # mismatched brackets
+    ("1 == )", "expected a value at position 6, found ')'"),
     ("(1, 2]", "expected ')' at position 6, found ']'"),
     ("[1, 2)", "expected ']' at position 6, found ')'"),
 ])
