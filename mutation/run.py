@@ -212,12 +212,12 @@ def run_mutant(target: Target, mutants: MutantSet, mutant: Mutant, coverage: Cov
                workdir: Path) -> Outcome:
     outcome = Outcome(name=mutant.name, line=mutant.line, end_line=mutant.end_line, original=mutant.original,
                       mutated=mutant.mutated, message_only=mutant.message_only, status=NOT_RUN)
+    if time.monotonic() > deadline:  # first: a time-boxed run must not count only the untested mutants
+        return outcome
     tests = coverage.tests_for(ROOT / target.path, mutant.line, mutant.end_line)
     outcome.tests = len(tests)
     if not tests:
         outcome.status = NO_TESTS
-        return outcome
-    if time.monotonic() > deadline:
         return outcome
     source = workdir / f"{mutant.name}.py"
     source.write_text(mutants.source_of(mutant.name), encoding="utf-8")
