@@ -38,7 +38,7 @@ from mutation.mutants import Mutant, MutantSet, generate
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "var" / "mutation"
 TARGETS_FILE = Path(__file__).with_name("targets.toml")
-PYTEST_ARGS = ["-p", "no:django", "-p", "no:cacheprovider", "-q", "--no-header", "-o", "addopts="]
+PYTEST_ARGS = ["-p", "no:django", "-p", "no:cacheprovider", "-q", "--no-header"]  # plus the project's addopts
 MEMORY_LIMIT = 4 << 30  # a mutant that disables a size guard must fail, not swap the shared machine
 
 CAUGHT = "caught"
