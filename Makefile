@@ -10,14 +10,17 @@ VAR     := $(CURDIR)/var
 PORT    ?= 8000
 HOST    ?= 127.0.0.1
 
-.PHONY: help install run migrate demo test test-pg lint bench mutate mutate-report mutate-ci clean
+.PHONY: help install run migrate demo test test-pg lint check bench clean sdk-test sdk-operations mutate mutate-report mutate-ci
 
 help:
 	@echo "make run      install if needed, migrate, bootstrap the demo, start web + worker + scheduler"
 	@echo "make test     run the whole test suite (embedded SQLite, or DATABASE_URL/CELERY_BROKER_URL)"
 	@echo "make test-pg  run the suite against the local PostgreSQL and Redis"
 	@echo "make lint     ruff"
+	@echo "make check    ruff, import contracts (lint-imports), types (mypy): what CI runs before the suites"
 	@echo "make bench    run the benchmarks (bench/run_all.py)"
+	@echo "make sdk-test the SDK's tests: pip install ./sdk in a fresh virtualenv, against a fresh \`make run\`"
+	@echo "make sdk-operations  regenerate sdk/src/sops_sdk/operations.py from the service's OpenAPI document"
 	@echo "make mutate MODULE=conditions   mutation testing of one module (names: mutation/targets.toml)"
 	@echo "make mutate-report [MODULE=...] the score table and survivors of the last runs"
 	@echo "make mutate-ci                  the CI gate: changed lines since main, or a fixed sample"
@@ -76,8 +79,27 @@ test-pg: install
 lint: install
 	$(VENV)/bin/ruff check .
 
+# Static checks, all of them even when one fails; the target fails if any did.
+# A `type: ignore` must say why on its line (mypy already requires the error code).
+check: install
+	@rc=0; \
+	echo "== ruff"; $(VENV)/bin/ruff check . || rc=1; \
+	echo "== lint-imports"; $(VENV)/bin/lint-imports --no-cache || rc=1; \
+	echo "== mypy"; $(VENV)/bin/mypy || rc=1; \
+	echo "== type: ignore reasons"; \
+	if grep -rnE 'type: ignore(\[[^]]*\])?[[:space:]]*$$' pipeline_engine sops_api sops_common access_app templates_app tasks_app periodic_app --include='*.py'; then \
+	  echo "a type: ignore above has no reason comment"; rc=1; fi; \
+	exit $$rc
+
 bench: install
 	$(PY) bench/run_all.py $(BENCH_ARGS)
+
+# The SDK (sdk/): its own virtualenv (var/sdk-venv) and its own server (var/sdk-live), see sdk/README.md.
+sdk-test: install
+	$(PY) sdk/scripts/run_live_tests.py $(SDK_TEST_ARGS)
+
+sdk-operations: install
+	$(PY) sdk/scripts/generate_operations.py
 
 # Mutation testing (docs/mutation-testing.md). MUTATE_ARGS: e.g. --sample 50, --jobs 1,
 # --lines 120-140, --mutant NAME, --include-messages.

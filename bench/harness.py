@@ -71,6 +71,9 @@ class Config:
             "DEBUG": "0",
             "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
             "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            # bench_poll is not in the production registry: every process loads it from here.
+            "SOPS_COMPONENT_MODULES": ",".join(filter(None, [os.environ.get("SOPS_COMPONENT_MODULES", ""),
+                                                             "bench.components"])),
         })
         return env
 

@@ -57,21 +57,20 @@ def seed(base_url: str) -> Seed:
     role check runs as it does for real callers.
     """
     try:
-        from sops_api.models import UserTicket
-        from sops_api.services import create_app, ensure_user, issue_ticket
-        from templates_app.models import Business, Role
-        from templates_app.services import create_template, set_member_role
+        from access_app.models import Business, Role, UserTicket
+        from access_app.services import create_app, ensure_user, issue_ticket, set_member_role
+        from templates_app.services import create_template
     except ImportError as exc:
         raise Unavailable(f"seeding needs the apps' services ({exc})") from exc
 
     business, _ = Business.objects.get_or_create(bk_biz_id=BIZ_ID, defaults={"name": "bench"})
     user = ensure_user(username="bench")
     set_member_role(business=business, user=user, role=Role.MAINTAINER)
-    from sops_api.models import App
+    from access_app.models import App
 
     if not App.objects.filter(app_code=APP_CODE).exists():
-        create_app(app_code=APP_CODE, secret=APP_SECRET)
-        issue_ticket(user=user, kind=UserTicket.ACCESS_TOKEN, raw=ACCESS_TOKEN, expires_in=7 * 24 * 3600)
+        app, _ = create_app(app_code=APP_CODE, secret=APP_SECRET)
+        issue_ticket(user=user, kind=UserTicket.ACCESS_TOKEN, app=app, raw=ACCESS_TOKEN, expires_in=7 * 24 * 3600)
     big = create_template(name="bench 1000 noop", pipeline_tree=trees.linear_chain(1000), creator="bench",
                           business=business)
     small = create_template(name="bench small exclusive", pipeline_tree=trees.exclusive_small(),

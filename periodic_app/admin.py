@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from sops_api.admin_mixins import ReadOnlyAdminMixin
+from sops_common.admin import ReadOnlyAdminMixin
 
 from . import services
 from .cron import CronError, parse_cron
@@ -21,7 +21,7 @@ class PeriodicTaskForm(forms.ModelForm):
                   "day_of_week", "day_of_month", "month_of_year", "enabled", "overlap_policy", "pipeline_tree")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         try:
             parse_cron({name: data.get(name) or "*" for name in
                         ("minute", "hour", "day_of_week", "day_of_month", "month_of_year")})

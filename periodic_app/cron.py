@@ -75,6 +75,7 @@ class CronError(ValueError):
 def _name_value(field_name: str, token: str) -> int | None:
     """The number a day or month name stands for, or None when the token is not a name."""
     word = token.lower()
+    names: tuple[str, ...]
     if field_name == "day_of_week":
         names = _DAY_NAMES
         offset = 0
@@ -89,7 +90,7 @@ def _name_value(field_name: str, token: str) -> int | None:
     return None
 
 
-def _number(field_name: str, raw: str, token: str) -> int:
+def _number(field_name: str, raw: str | int, token: str) -> int:
     low, high = BOUNDS[field_name]
     if field_name == "day_of_week":
         high = 7  # 7 is Sunday as in Unix cron; folded to 0 once the range is expanded
@@ -109,7 +110,7 @@ def _number(field_name: str, raw: str, token: str) -> int:
     return value
 
 
-def _expand_range(field_name: str, raw: str, text: str) -> list[int]:
+def _expand_range(field_name: str, raw: str | int, text: str) -> list[int]:
     """`a`, `a-b`, or a wrapping `a-b` with b < a (e.g. fri-mon, 22-2), in firing order."""
     low, high = BOUNDS[field_name]
     if field_name == "day_of_week":
@@ -127,7 +128,7 @@ def _expand_range(field_name: str, raw: str, text: str) -> list[int]:
     return [_number(field_name, raw, text)]
 
 
-def _parse_part(field_name: str, raw: str, part: str) -> list[int]:
+def _parse_part(field_name: str, raw: str | int, part: str) -> list[int]:
     low, high = BOUNDS[field_name]
     match = _STEP.match(part)
     base, step_text = (match.group("base"), match.group("step")) if match else (part, None)
@@ -224,10 +225,10 @@ class CronSchedule:
         last_year = min(dt.MAXYEAR, day.year + _HORIZON_YEARS)
         while day.year <= last_year:
             if day.month not in self.months:
-                day = self._next_month_start(day)
-                if day is None:
+                following = self._next_month_start(day)
+                if following is None:
                     return None
-                first_minute = 0
+                day, first_minute = following, 0
                 continue
             if self.matches_day(day):
                 index = bisect.bisect_left(self._minutes_of_day, first_minute)
@@ -264,7 +265,8 @@ def parse_cron(cron: Mapping[str, Any]) -> CronSchedule:
     for name in FIELDS:
         texts[name], values[name] = parse_field(name, cron.get(name, "*"))
     schedule = CronSchedule(
-        **texts,
+        minute=texts["minute"], hour=texts["hour"], day_of_week=texts["day_of_week"],
+        day_of_month=texts["day_of_month"], month_of_year=texts["month_of_year"],
         minutes=values["minute"], hours=values["hour"], days_of_week=values["day_of_week"],
         days_of_month=values["day_of_month"], months=values["month_of_year"],
     )

@@ -5,7 +5,8 @@ from typing import Any
 
 from django.db import models
 
-from templates_app.models import Business, Template, TemplateSource
+from access_app.models import Business
+from templates_app.models import Template, TemplateSource
 
 from .cron import FIELDS, CronSchedule, cron_text, parse_cron
 

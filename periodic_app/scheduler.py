@@ -109,11 +109,12 @@ def _reason(exc: BaseException) -> str:
 def fire(task: PeriodicTask, now: dt.datetime) -> Firing:
     """Fire one claimed (locked) row and advance it. Runs inside the claiming transaction."""
     scheduled = task.next_run_at
+    assert scheduled is not None, "a claimed row is due, so it has a fire time"
     try:
         tz = task.business.tzinfo
         schedule = task.schedule
         following = next_fire(schedule, tz, now)
-        late = scheduled is not None and now - scheduled > LATE_AFTER
+        late = now - scheduled > LATE_AFTER
         # Fire times that passed after the scheduled one are folded into this single firing.
         missed = len(fire_times(schedule, tz, scheduled, now)) if late else 0
     except Exception as exc:  # a broken row must not stop the tick for everyone else

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sops_api.apigw.errors import NotFound
-from sops_api.apigw.timefmt import format_time
-from templates_app.models import Business
+from access_app.models import Business
+from sops_common.errors import NotFound
+from sops_common.timefmt import format_time
 
 from .models import PeriodicTask, PeriodicTaskHistory
 

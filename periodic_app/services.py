@@ -13,8 +13,9 @@ from typing import Any
 
 from django.db import transaction
 
-from sops_api.apigw.errors import BadRequest
-from templates_app.models import Business, Template
+from access_app.models import Business
+from sops_common.errors import InvalidInput
+from templates_app.models import Template
 
 from . import clock
 from .cron import CronError, CronSchedule, next_fire, parse_cron, parse_cron_text
@@ -25,26 +26,26 @@ from .selectors import get_periodic_task
 def parse_cron_param(value: Any) -> CronSchedule:
     """The API's `cron`: a dict of fields (the spec), or the display string `m h dow dom moy`."""
     if value is None:
-        raise BadRequest("cron is required: a dict of minute, hour, day_of_week, day_of_month, month_of_year")
+        raise InvalidInput("cron is required: a dict of minute, hour, day_of_week, day_of_month, month_of_year")
     if isinstance(value, str) and value.lstrip().startswith("{"):
         # A query-string or form caller sends the dict as JSON text.
         try:
             value = json.loads(value)
         except ValueError as exc:
-            raise BadRequest("cron is not valid JSON") from exc
+            raise InvalidInput("cron is not valid JSON") from exc
     try:
         if isinstance(value, Mapping):
             return parse_cron(value)
         if isinstance(value, str):
             return parse_cron_text(value)
     except CronError as exc:
-        raise BadRequest(str(exc)) from exc
-    raise BadRequest("cron must be a dict of minute, hour, day_of_week, day_of_month, month_of_year")
+        raise InvalidInput(str(exc)) from exc
+    raise InvalidInput("cron must be a dict of minute, hour, day_of_week, day_of_month, month_of_year")
 
 
 def validate_name(name: Any) -> str:
     if not isinstance(name, str) or not 1 <= len(name) <= PERIODIC_TASK_NAME_MAX_LENGTH:
-        raise BadRequest(f"task params is invalid: name must be a string of 1 to "
+        raise InvalidInput(f"task params is invalid: name must be a string of 1 to "
                          f"{PERIODIC_TASK_NAME_MAX_LENGTH} characters")
     return name
 
@@ -72,7 +73,7 @@ def create_periodic_task(*, business: Business, template: Template, name: str, c
     """A new periodic task. The API creates them disabled, as the original does."""
     validate_name(name)
     if overlap_policy not in OverlapPolicy.values:
-        raise BadRequest(f"overlap_policy must be one of {', '.join(OverlapPolicy.values)}")
+        raise InvalidInput(f"overlap_policy must be one of {', '.join(OverlapPolicy.values)}")
     task = PeriodicTask(
         business=business, template=template, template_source=template.source, name=name,
         creator=creator, editor=creator,

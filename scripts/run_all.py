@@ -43,27 +43,17 @@ def log(message: str) -> None:
     print(f"[run_all] {message}", flush=True)
 
 
-def scheduler_available() -> bool:
-    """periodic_app provides run_scheduler; until it lands, run without it."""
-    probe = subprocess.run([PYTHON, "manage.py", "help", "run_scheduler"], cwd=ROOT,
-                           capture_output=True, text=True)
-    return probe.returncode == 0
-
-
 def commands(host: str, port: str) -> dict[str, list[str]]:
-    procs = {
+    return {
         "web": [str(BIN / "gunicorn"), "sops_api.wsgi:application",
                 "--config", "python:sops_api.gunicorn_conf",
                 "--bind", f"{host}:{port}",
                 "--workers", os.environ.get("WEB_WORKERS", "2")],
         "worker": [str(BIN / "celery"), "-A", "sops_api", "worker",
                    "-c", os.environ.get("WORKER_CONCURRENCY", "2"), "--loglevel", "INFO"],
+        # the maintenance tick: periodic tasks, the engine's sweep, lost run ends and callbacks
+        "scheduler": [PYTHON, "manage.py", "run_scheduler"],
     }
-    if scheduler_available():
-        procs["scheduler"] = [PYTHON, "manage.py", "run_scheduler"]
-    else:
-        log("manage.py run_scheduler is not available yet: periodic tasks will not fire")
-    return procs
 
 
 def wait_http(url: str, timeout: float, children: dict[str, subprocess.Popen]) -> bool:

@@ -3,9 +3,4 @@ from django.apps import AppConfig
 
 class SopsApiConfig(AppConfig):
     name = "sops_api"
-    verbose_name = "API gateway: apps and user tickets"
-
-    def ready(self) -> None:
-        from sops_api.apigw import auth_cache
-
-        auth_cache.connect_invalidation()
+    verbose_name = "API gateway"

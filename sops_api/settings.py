@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -28,6 +29,8 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "dev-insecure-secret-key-change-me")
+# Old keys still accepted while a rotation completes; app secrets hashed under one are re-hashed on use.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "*")
 
@@ -43,9 +46,11 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "sops_api",
     "pipeline_engine",
+    "access_app",
     "templates_app",
     "tasks_app",
     "periodic_app",
+    "pages_app",
 ]
 
 MIDDLEWARE = [
@@ -81,7 +86,17 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'sops.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+# Every process (web workers, Celery pool processes and their threads, the scheduler,
+# operator commands) keeps its connection for 60 s, and checks it before reusing it
+# (one `SELECT 1` per request, task or tick): a database restart closes every kept
+# connection, and the first use of a dead one would fail. What still fails (a
+# connection lost between the check and the statement) is retried once if nothing
+# had changed: pipeline_engine/runtime/db_retry.py.
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Without it a connect to an unreachable host (not a refused port) waits for the OS's TCP
+    # timeout, minutes; a request would hang instead of answering "service unavailable".
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a generous busy timeout let the web server, the worker and the
     # scheduler share one SQLite file in the embedded mode.
@@ -101,6 +116,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# The operator pages (pages_app) log in with the same accounts and session as the admin.
+LOGIN_URL = "pages:login"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 # Without `collectstatic` (make run), files are found in the apps; the Docker
 # image runs collectstatic and serves the compressed, cache-busted copies.
@@ -148,7 +165,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- REST framework / OpenAPI ---------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
@@ -178,7 +195,7 @@ SOPS_APP_HOST = os.environ.get("SOPS_APP_HOST", "http://127.0.0.1:8000/")
 # hosts; "*" allows any. Empty means no outbound HTTP at all.
 SOPS_HTTP_ALLOWLIST = env_list("SOPS_HTTP_ALLOWLIST", "127.0.0.1,localhost")
 # How long a process may remember identity lookups (app, ticket, business,
-# role); see sops_api/apigw/auth_cache.py. 0 turns it off.
+# role); see access_app/cache.py. 0 turns it off.
 SOPS_AUTH_CACHE_SECONDS = float(os.environ.get("SOPS_AUTH_CACHE_SECONDS", "2"))
 # The built-in script executor runs scripts on the worker host; off unless an
 # operator turns it on.
@@ -196,6 +213,10 @@ SOPS_ENGINE_SWEEP_IN_WORKER = env_bool("SOPS_ENGINE_SWEEP_IN_WORKER", True)
 # Engine steps in Celery workers commit without waiting for the WAL flush on
 # PostgreSQL (see pipeline_engine/runtime/tasks.py for why that is safe).
 SOPS_ENGINE_ASYNC_COMMIT = env_bool("SOPS_ENGINE_ASYNC_COMMIT", True)
+# How long a worker, the engine's sweep and the scheduler wait for the database to accept
+# connections again before retrying work whose connection was lost before it changed
+# anything (pipeline_engine/runtime/db_retry.py). Web requests do not wait.
+SOPS_DB_RETRY_WAIT_SECONDS = float(os.environ.get("SOPS_DB_RETRY_WAIT_SECONDS", "10"))
 
 # prometheus-client's multi-process mode: every process (web workers, Celery
 # worker, scheduler) writes its samples here and /metrics sums them.

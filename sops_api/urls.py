@@ -1,3 +1,4 @@
+"""The project's URLs: the gateway's endpoints, its OpenAPI schema and docs, the admin, health and metrics."""
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -8,11 +9,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("apigw/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("apigw/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("apigw/", include("templates_app.urls")),
-    path("apigw/", include("tasks_app.urls")),
-    path("apigw/", include("periodic_app.urls")),
+    path("apigw/", include("sops_api.apigw.urls")),
     path("healthz", ops.healthz, name="healthz"),
     path("healthz/", ops.healthz),
     path("metrics", ops.metrics, name="metrics"),
     path("metrics/", ops.metrics),
+    path("", include("pages_app.urls")),
 ]

@@ -1,8 +1,4 @@
-import logging
-
 from django.apps import AppConfig
-
-logger = logging.getLogger("sops.tasks")
 
 
 class TasksAppConfig(AppConfig):
@@ -10,11 +6,9 @@ class TasksAppConfig(AppConfig):
     verbose_name = "Tasks"
 
     def ready(self) -> None:
-        try:
-            from pipeline_engine import signals
-        except ImportError:  # the engine is optional only while it is being written
-            logger.warning("pipeline_engine.signals is missing: tasks will not see their runs end")
-            return
+        # The engine tells the end of every run; the task mirrors it (and tells its callback_url).
+        from pipeline_engine import signals
+
         from .receivers import on_run_finished
 
         signals.run_finished.connect(on_run_finished, dispatch_uid="tasks_app.on_run_finished")

@@ -13,17 +13,20 @@ late, or two schedulers resending at once, never make a second POST.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from typing import Any
 from urllib.parse import urlsplit
 
+from celery import shared_task
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from sops_api.apigw.timefmt import format_time
+from sops_common.timefmt import format_time
 
+from .allowlist import host_allowed
 from .models import CallbackStatus, TaskCallbackRecord, TaskInstance
 
 logger = logging.getLogger("sops.tasks.callback")
@@ -71,8 +74,6 @@ def queue_callback(task: TaskInstance, state: str) -> TaskCallbackRecord | None:
 
 def _dispatch(record_id: int, dispatch: int) -> None:
     """Queue one delivery message (a function of its own so tests can lose one)."""
-    from .tasks import send_task_callback
-
     send_task_callback.apply_async((record_id, dispatch))
 
 
@@ -86,8 +87,6 @@ def attempt_delivery(record_id: int, dispatch: int | None = None) -> int | None:
     the message is stale: a later dispatch owns the record). `dispatch` None is a message queued
     before dispatches were numbered; it is accepted."""
     import requests
-
-    from .services import host_allowed
 
     with transaction.atomic():
         record = TaskCallbackRecord.objects.select_for_update().filter(pk=record_id).first()
@@ -181,5 +180,22 @@ def resend_stuck(now: dt.datetime | None = None, *, grace_seconds: float | None 
                 resent.append((pk, resends + 1))
         for pk, dispatch in resent:
             logger.info("callback %s re-dispatched (dispatch %s): its message was lost", pk, dispatch)
-            transaction.on_commit(lambda pk=pk, dispatch=dispatch: _dispatch(pk, dispatch))
+            transaction.on_commit(functools.partial(_dispatch, pk, dispatch))
     return len(resent)
+
+
+# --- Celery tasks (tasks_app/tasks.py imports them so that workers find them) ----------------------------
+
+@shared_task(name="tasks_app.send_task_callback", ignore_result=True, acks_late=True)
+def send_task_callback(record_id: int, dispatch: int | None = None) -> None:
+    """One delivery attempt; a failed one queues the next after its backoff."""
+    delay = attempt_delivery(record_id, dispatch)
+    if delay is not None:
+        # A fresh message per attempt (not Celery's retry) so the record, not the broker, counts attempts.
+        send_task_callback.apply_async((record_id, dispatch), countdown=delay)
+
+
+@shared_task(name="tasks_app.resend_stuck_callbacks", ignore_result=True)
+def resend_stuck_callbacks() -> int:
+    """`resend_stuck` for deployments that schedule it through Celery (run_scheduler calls it directly)."""
+    return resend_stuck()

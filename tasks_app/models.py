@@ -4,7 +4,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from templates_app.models import Business, Category, Template, TemplateSource
+from access_app.models import Business
+from templates_app.models import Category, Template, TemplateSource
 
 
 class CreateMethod(models.TextChoices):
@@ -36,6 +37,9 @@ class TaskStatus(models.TextChoices):
 
 
 TASK_NAME_MAX_LENGTH = 100
+# The engine's run states that end a task (is_finished; is_revoked for REVOKED). FAILED does not:
+# an operator may retry or skip.
+FINAL_RUN_STATES = ("FINISHED", "REVOKED")
 
 
 class TaskInstance(models.Model):

@@ -1,19 +1,27 @@
-"""Reads on tasks, each a fixed number of queries whatever the size of the run or the business."""
+"""Reads on tasks, each a fixed number of queries whatever the size of the run or the business.
+
+Reads never write. Until the end of a run is recorded on its task (the run_finished
+signal, or the maintenance tick's `services.reconcile_run_ends`), the answers take
+the run's state from the engine.
+"""
 from __future__ import annotations
 
 import copy
 import datetime as dt
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q, QuerySet
 
-from sops_api.apigw.errors import BadRequest, NotFound
-from sops_api.apigw.timefmt import format_time, parse_time
-from templates_app.models import Business, Category, Template
+from access_app.models import Business
+from sops_common.errors import InvalidInput, NotFound
+from sops_common.timefmt import format_time, parse_time
+from templates_app.models import Category, Template
 
-from . import tree_prep
-from .models import CreateMethod, FlowType, TaskInstance, TaskStatus
+from .models import FINAL_RUN_STATES, CreateMethod, FlowType, TaskInstance, TaskStatus
+
+if TYPE_CHECKING:
+    from pipeline_engine.api import RunSummary
 
 # The exact answer for a task that has not started (no id, integer skip), as the original.
 CREATED_STATUS: dict[str, Any] = {"start_time": None, "state": "CREATED", "retry": 0, "skip": 0,
@@ -26,13 +34,20 @@ def _engine():
     return api
 
 
+def _trees():
+    # The engine's pure tree reading; not faked by the tests that fake runs (see _engine).
+    from pipeline_engine import api
+
+    return api
+
+
 def get_task(business: Business, task_id: Any, *, with_tree: bool = True) -> TaskInstance:
     """The task, 404 outside the business. `with_tree=False` defers the (possibly large)
     pipeline_tree: reads that do not need it skip decoding hundreds of kilobytes of JSON."""
     try:
         pk = int(str(task_id))
     except (TypeError, ValueError) as exc:
-        raise BadRequest(f"task_id[{task_id}] must be an integer") from exc
+        raise InvalidInput(f"task_id[{task_id}] must be an integer") from exc
     qs = TaskInstance.objects.select_related("business")
     if not with_tree:
         qs = qs.defer("pipeline_tree")
@@ -42,10 +57,27 @@ def get_task(business: Business, task_id: Any, *, with_tree: bool = True) -> Tas
     return task
 
 
-def _get(obj: Any, name: str, default: Any = None) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
+def end_flags(task: TaskInstance, run_state: str | None) -> tuple[bool, bool]:
+    """(is_finished, is_revoked) of the task, from the engine's run state when the row does not say yet."""
+    if task.is_finished or run_state not in FINAL_RUN_STATES:
+        return task.is_finished, task.is_revoked
+    return True, run_state == "REVOKED"
+
+
+def get_task_by_id(task_id: Any, *, with_tree: bool = True) -> TaskInstance:
+    """The task whatever its business (the caller checks access to `task.business`); 404 if absent."""
+    try:
+        pk = int(str(task_id))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"task_id[{task_id}] must be an integer") from exc
+    # The template is read for its name: its own tree (as large as the task's) stays unread.
+    qs = TaskInstance.objects.select_related("business", "template").defer("template__pipeline_tree")
+    if not with_tree:
+        qs = qs.defer("pipeline_tree")
+    task = qs.filter(pk=pk, is_deleted=False).first()
+    if task is None:
+        raise NotFound(f"task[id={pk}] does not exist")
+    return task
 
 
 # --- status -------------------------------------------------------------------------------------------
@@ -54,7 +86,7 @@ def format_status(node: dict, tz: Any, names: dict[str, str]) -> dict[str, Any]:
     out = {k: v for k, v in node.items() if k not in ("children", "created_time")}
     out["start_time"] = format_time(node.get("start_time"), tz, empty=None)
     out["finish_time"] = format_time(node.get("finish_time"), tz, empty=None)
-    if names.get(node.get("id")):
+    if names.get(node.get("id") or ""):
         out["name"] = names[node["id"]]
     out["children"] = {cid: format_status(child, tz, names) for cid, child in (node.get("children") or {}).items()}
     return out
@@ -71,24 +103,34 @@ def status_of(task: TaskInstance, raw: dict | None, *, with_children: bool = Tru
     return data
 
 
-def _heal(task: TaskInstance, state: str | None, finish_time: Any = None) -> None:
-    """The run ended but the task row does not say so (the run_finished signal was lost): mirror it now.
-
-    Idempotent, and only ever writes once per task, so reads stay reads in the normal case.
-    """
-    if state in ("FINISHED", "REVOKED") and not task.is_finished:
-        from .services import record_run_end
-
-        record_run_end(run_id=task.run_id, state=state, meta={"task_id": task.pk}, finish_time=finish_time)
-
-
 def task_status(task: TaskInstance) -> dict[str, Any]:
     if not task.is_started or not task.run_id:
         return copy.deepcopy(CREATED_STATUS)
-    raw = _engine().get_status_tree(task.run_id)
-    _heal(task, raw.get("state"), raw.get("finish_time"))
-    return status_of(task, raw)
+    return status_of(task, _engine().get_status_tree(task.run_id))
 
+
+def task_node_states(task: TaskInstance) -> dict[str, Any]:
+    """The run's displayed state and times, and each reached node's `(state, skip)` by path key.
+
+    The compact form of task_status for a page that polls: one engine read (the run and its
+    nodes in one query), no tree decoded and one time formatted per field, not per node. A
+    key is the node's id, prefixed by its subprocesses' ids and "/" inside one.
+    """
+    tz = task.business.tzinfo
+    if not task.is_started or not task.run_id:
+        return {"state": "CREATED", "start_time": "", "finish_time": "", "elapsed_time": 0, "nodes": {}}
+    raw = _engine().get_status_tree(task.run_id)
+    nodes: dict[str, tuple[str, bool]] = {}
+    pending = [("", raw.get("children") or {})]
+    while pending:
+        prefix, children = pending.pop()
+        for node_id, child in children.items():
+            nodes[prefix + node_id] = (child["state"], bool(child.get("skip")))
+            if child.get("children"):
+                pending.append((f"{prefix}{node_id}/", child["children"]))
+    return {"state": raw["state"], "start_time": format_time(raw.get("start_time"), tz),
+            "finish_time": format_time(raw.get("finish_time"), tz),
+            "elapsed_time": int(raw.get("elapsed_time") or 0), "nodes": nodes}
 
 def tasks_status(business: Business, task_ids: list[Any], *, include_children: bool = False) -> list[dict[str, Any]]:
     """Batch status: two queries on our side plus the engine's constant-query batch read."""
@@ -97,21 +139,21 @@ def tasks_status(business: Business, task_ids: list[Any], *, include_children: b
         try:
             ids.append(int(str(raw)))
         except (TypeError, ValueError) as exc:
-            raise BadRequest(f"task_id_list item[{raw}] must be an integer") from exc
+            raise InvalidInput(f"task_id_list item[{raw}] must be an integer") from exc
     tasks = list(TaskInstance.objects.select_related("business")
                  .filter(business=business, is_deleted=False, pk__in=ids).order_by("pk"))
     run_ids = [t.run_id for t in tasks if t.is_started and t.run_id]
     trees = _engine().get_status_trees(run_ids) if run_ids else {}
     return [{
         "id": t.pk, "name": t.name, "flow_type": t.flow_type, "current_flow": t.current_flow,
-        "is_started": t.is_started, "is_finished": t.is_finished,
+        "is_started": t.is_started, "is_finished": end_flags(t, (trees.get(t.run_id) or {}).get("state"))[0],
         "status": status_of(t, trees.get(t.run_id), with_children=include_children),
     } for t in tasks]
 
 
 # --- detail -------------------------------------------------------------------------------------------
 
-def _summary(task: TaskInstance) -> Any:
+def _summary(task: TaskInstance) -> RunSummary | None:
     if not task.is_started or not task.run_id:
         return None
     return _engine().get_run_summary(task.run_id)
@@ -121,7 +163,7 @@ def _outputs_dict(raw: Any) -> dict[str, Any]:
     if isinstance(raw, dict):
         return raw
     if isinstance(raw, list):
-        return {item.get("key"): item.get("value") for item in raw if isinstance(item, dict) and "key" in item}
+        return {item["key"]: item.get("value") for item in raw if isinstance(item, dict) and "key" in item}
     return {}
 
 
@@ -133,16 +175,17 @@ def task_detail(task: TaskInstance) -> dict[str, Any]:
     outputs: list[dict[str, Any]] = []
     ex_data = ""
     start_time, finish_time, elapsed = task.start_time, task.finish_time, task.elapsed_time
+    is_finished, is_revoked = task.is_finished, task.is_revoked
     if summary is not None:
-        _heal(task, _get(summary, "state"), _get(summary, "finish_time"))
-        produced = _outputs_dict(_get(summary, "outputs"))
+        is_finished, is_revoked = end_flags(task, summary.state)
+        produced = _outputs_dict(summary.outputs)
         for key in tree.get("outputs") or []:
             if key in produced:
                 outputs.append({"key": key, "value": produced[key], "name": (constants.get(key) or {}).get("name", key)})
-        ex_data = _get(summary, "ex_data") or ""
-        start_time = _get(summary, "start_time") or start_time
-        finish_time = _get(summary, "finish_time") or finish_time
-        elapsed = _get(summary, "elapsed_time", elapsed) or elapsed
+        ex_data = summary.ex_data
+        start_time = summary.start_time or start_time
+        finish_time = summary.finish_time or finish_time
+        elapsed = summary.elapsed_time or elapsed
     return {
         "id": task.pk,
         "name": task.name,
@@ -163,8 +206,8 @@ def task_detail(task: TaskInstance) -> dict[str, Any]:
         "end_time": format_time(finish_time, tz),
         "elapsed_time": int(elapsed or 0),
         "is_started": task.is_started,
-        "is_finished": task.is_finished,
-        "is_revoked": task.is_revoked,
+        "is_finished": is_finished,
+        "is_revoked": is_revoked,
         "pipeline_tree": tree,
         "task_url": task.url,
         "constants": constants,
@@ -183,9 +226,9 @@ def parse_subprocess_stack(raw: Any) -> list[str]:
         try:
             value = json.loads(raw)
         except ValueError as exc:
-            raise BadRequest("subprocess_stack is not a valid array json") from exc
+            raise InvalidInput("subprocess_stack is not a valid array json") from exc
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise BadRequest("subprocess_stack is not a valid array json")
+        raise InvalidInput("subprocess_stack is not a valid array json")
     return value
 
 
@@ -194,7 +237,7 @@ def _outputs_list(outputs: dict[str, Any], outputs_format: list[dict] | None, wi
     seen: set[str] = set()
     if with_format:
         for item in outputs_format or []:
-            key = item.get("key")
+            key = item.get("key") or ""
             seen.add(key)
             result.append({"name": item.get("name", key), "key": key, "value": outputs.get(key, ""), "preset": True})
     names = {i.get("key"): i.get("name") for i in outputs_format or []}
@@ -218,7 +261,7 @@ def node_detail(task: TaskInstance, node_id: str, *, component_code: str = "",
     from pipeline_engine.errors import EngineError, NodeNotFound
 
     if not node_id:
-        raise BadRequest("node_id is required")
+        raise InvalidInput("node_id is required")
     tz = task.business.tzinfo
     detail = None
     if task.is_started and task.run_id:
@@ -228,18 +271,19 @@ def node_detail(task: TaskInstance, node_id: str, *, component_code: str = "",
             detail = None
     reached = detail is not None and not (detail.get("state") in ("READY", "CREATED")
                                           and not detail.get("start_time") and not detail.get("histories"))
-    if reached and not subprocess_stack:
+    if detail is not None and reached and not subprocess_stack:
         # The engine knows the node and its name: the task's tree (large for big tasks) stays unread.
         node: dict[str, Any] = {"name": detail.get("name", "")}
     else:
-        node, path = tree_prep.find_node(task.pipeline_tree, node_id, subprocess_stack or None)
-        if node is None:
+        found, path = _trees().find_node(task.pipeline_tree, node_id, subprocess_stack or None)
+        if found is None:
             raise NotFound(f"node[node_id={node_id}] not found in task[task_id={task.pk}]")
-    if not reached:
+        node = found
+    if detail is None or not reached:
         # Not reached yet: say so, with the inputs the node would get now.
         ex_data = ""
         inputs: dict[str, Any] = {}
-        if node.get("type") == tree_prep.SERVICE_ACTIVITY:
+        if node.get("type") == _trees().SERVICE_ACTIVITY:
             try:
                 inputs = _engine().preview_node_inputs(task.pipeline_tree, node_id, path)
             except EngineError as exc:
@@ -337,7 +381,7 @@ def condition_filters(conditions: Any, tz: Any) -> Q:
         except ValueError:
             pass
     if not isinstance(conditions, dict):
-        raise BadRequest(f"query_task_list params conditions[{conditions}] are invalid dict data")
+        raise InvalidInput(f"query_task_list params conditions[{conditions}] are invalid dict data")
     q = Q()
     for raw_key, value in conditions.items():
         if raw_key in _DROPPED_KEYS or value in ("None", "") or value is None:
@@ -358,7 +402,7 @@ def condition_filters(conditions: Any, tz: Any) -> Q:
                 raise ValueError(f"unsupported condition {raw_key}")
             q &= Q(**{f"{field}__{lookup}": _coerce(value, spec[1], lookup, tz)})
         except (ValueError, TypeError, OverflowError) as exc:
-            raise BadRequest(f"query_task_list params conditions[{conditions}] have invalid key or value: "
+            raise InvalidInput(f"query_task_list params conditions[{conditions}] have invalid key or value: "
                              f"{exc}") from exc
     return q
 
@@ -370,7 +414,7 @@ def business_tasks(business: Business) -> QuerySet[TaskInstance]:
 def task_count(business: Business, group_by: Any, conditions: Any) -> dict[str, Any]:
     """One grouped query; the total is the sum of the groups."""
     if group_by not in GROUP_BY:
-        raise BadRequest(f"query_task_list params group_by[{group_by}] is invalid")
+        raise InvalidInput(f"query_task_list params group_by[{group_by}] is invalid")
     # The business filter is applied after the conditions, so no condition can replace it.
     qs = TaskInstance.objects.filter(condition_filters(conditions, business.tzinfo)).filter(
         business=business, is_deleted=False)
@@ -435,7 +479,7 @@ def task_list(business: Business, *, keyword: str = "", creator: str = "", execu
         qs = qs.filter(executor=executor)
     if state:
         if state not in LIST_STATES:
-            raise BadRequest(f"state must be one of {', '.join(LIST_STATES)}")
+            raise InvalidInput(f"state must be one of {', '.join(LIST_STATES)}")
         qs = qs.filter(LIST_STATES[state])
     if is_started is not None:
         qs = qs.filter(is_started=is_started)
@@ -451,7 +495,7 @@ def task_list(business: Business, *, keyword: str = "", creator: str = "", execu
         if create_time_end:
             qs = qs.filter(create_time__lte=parse_time(create_time_end, tz))
     except ValueError as exc:
-        raise BadRequest(str(exc)) from exc
+        raise InvalidInput(str(exc)) from exc
     count = qs.count() if with_count else None
     items = [task_summary(t) for t in qs.order_by("-id")[offset:offset + limit]]
     return items, count
@@ -459,7 +503,12 @@ def task_list(business: Business, *, keyword: str = "", creator: str = "", execu
 
 def preview_tree(business: Business, template: Template, exclude_task_nodes_id: list[str]) -> dict[str, Any]:
     """The tree a task would get (template node ids kept), and the constants that pruning drops."""
-    tree = tree_prep.prepare_tree(template.pipeline_tree, exclude_task_nodes_id=exclude_task_nodes_id, constants={})
+    from pipeline_engine.errors import TreeInvalid
+
+    try:
+        tree = _trees().prepare_task_tree(template.pipeline_tree, exclude_task_nodes_id=exclude_task_nodes_id)
+    except TreeInvalid as exc:
+        raise InvalidInput(exc.message) from exc
     original = template.pipeline_tree.get("constants") or {}
     dropped = {k: v for k, v in original.items() if k not in tree["constants"]}
     return {"pipeline_tree": tree, "constants_not_referred": dropped}

@@ -7,19 +7,22 @@ never disagree.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from sops_api.apigw.errors import BadRequest, InvalidOperation, NotFound
-from templates_app.models import Business, Template, TemplateSource
+from access_app.models import Business
+from sops_common.errors import InvalidInput, InvalidOperation, NotFound
+from templates_app.models import Template, TemplateSource
 from templates_app.subprocesses import unfold_subprocesses
 
-from . import tree_prep
+from . import callbacks
+from .allowlist import host_allowed
 from .models import (
+    FINAL_RUN_STATES,
     TASK_NAME_MAX_LENGTH,
     CreateMethod,
     CurrentFlow,
@@ -37,11 +40,18 @@ def _engine():
     return api
 
 
+def _trees():
+    # The engine's pure tree editing; not faked by the tests that fake runs (see _engine).
+    from pipeline_engine import api
+
+    return api
+
+
 # --- validation helpers ------------------------------------------------------------------------------
 
 def validate_name(name: Any) -> str:
     if not isinstance(name, str) or not (1 <= len(name.strip()) and len(name) <= TASK_NAME_MAX_LENGTH):
-        raise BadRequest(f"task params is invalid: name must be a string of 1 to {TASK_NAME_MAX_LENGTH} characters")
+        raise InvalidInput(f"task params is invalid: name must be a string of 1 to {TASK_NAME_MAX_LENGTH} characters")
     return name
 
 
@@ -50,19 +60,13 @@ def validate_callback_url(url: Any) -> str:
     if url in (None, ""):
         return ""
     if not isinstance(url, str) or len(url) > 1024:
-        raise BadRequest("callback_url must be an http(s) URL")
+        raise InvalidInput("callback_url must be an http(s) URL")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadRequest("callback_url must be an http(s) URL")
+        raise InvalidInput("callback_url must be an http(s) URL")
     if not host_allowed(parts.hostname):
-        raise BadRequest(f"callback_url host[{parts.hostname}] is not in SOPS_HTTP_ALLOWLIST")
+        raise InvalidInput(f"callback_url host[{parts.hostname}] is not in SOPS_HTTP_ALLOWLIST")
     return url
-
-
-def host_allowed(host: str) -> bool:
-    allow = [h.lower() for h in getattr(settings, "SOPS_HTTP_ALLOWLIST", [])]
-    host = host.lower()
-    return "*" in allow or any(host == h or (h.startswith(".") and host.endswith(h)) for h in allow)
 
 
 # --- create ------------------------------------------------------------------------------------------
@@ -75,22 +79,20 @@ def build_task_tree(*, business: Business, source_tree: dict, exclude_task_nodes
                     constants: dict | None) -> dict:
     """Prepare, unfold, regenerate ids and validate: the tree a task will run."""
     if not isinstance(source_tree, dict):
-        raise BadRequest("pipeline_tree must be a JSON object")
-    if constants is not None and not isinstance(constants, dict):
-        raise BadRequest("task params is invalid: constants must be an object")
+        raise InvalidInput("pipeline_tree must be a JSON object")
     if exclude_task_nodes_id is not None and (
             not isinstance(exclude_task_nodes_id, list) or not all(isinstance(i, str) for i in exclude_task_nodes_id)):
-        raise BadRequest("task params is invalid: exclude_task_nodes_id must be a list of node ids")
-    tree = tree_prep.prepare_tree(source_tree, exclude_task_nodes_id=exclude_task_nodes_id or [],
-                                  constants=constants or {})
-    unfold_subprocesses(tree, business)
-    tree = tree_prep.regenerate_ids(tree)
+        raise InvalidInput("task params is invalid: exclude_task_nodes_id must be a list of node ids")
     from pipeline_engine.errors import TreeInvalid
 
     try:
+        tree = _trees().prepare_task_tree(source_tree, exclude_task_nodes_id=exclude_task_nodes_id,
+                                          constants=constants)
+        unfold_subprocesses(tree, business)
+        tree = _trees().regenerate_ids(tree)
         _engine().validate_pipeline(tree)
     except TreeInvalid as exc:
-        raise BadRequest(exc.message) from exc
+        raise InvalidInput(exc.message) from exc
     return tree
 
 
@@ -107,24 +109,29 @@ def create_task(*, business: Business, template: Template | None, name: str, cre
     """
     name = validate_name(name)
     if flow_type not in FlowType.values:
-        raise BadRequest(f"task params is invalid: flow_type must be one of {', '.join(FlowType.values)}")
+        raise InvalidInput(f"task params is invalid: flow_type must be one of {', '.join(FlowType.values)}")
     if create_method not in CreateMethod.values:
-        raise BadRequest(f"create_method must be one of {', '.join(CreateMethod.values)}")
+        raise InvalidInput(f"create_method must be one of {', '.join(CreateMethod.values)}")
     if create_method == CreateMethod.API and not app_code:
-        raise BadRequest("app_code cannot be empty, make sure api gateway has sent correct params")
+        raise InvalidInput("app_code cannot be empty, make sure api gateway has sent correct params")
     callback_url = validate_callback_url(callback_url)
     if request_id is not None:
         if not isinstance(request_id, str) or not (1 <= len(request_id) <= 128):
-            raise BadRequest("request_id must be a string of 1 to 128 characters")
+            raise InvalidInput("request_id must be a string of 1 to 128 characters")
         existing = _existing_request(business, app_code, request_id)
         if existing is not None:
             return existing
-    if template is None and pipeline_tree is None:
-        raise BadRequest("a task needs a template or a pipeline_tree")
-    source_tree = pipeline_tree if pipeline_tree is not None else template.pipeline_tree
+    if pipeline_tree is not None:
+        source_tree = pipeline_tree
+    elif template is not None:
+        source_tree = template.pipeline_tree
+    else:
+        raise InvalidInput("a task needs a template or a pipeline_tree")
     tree = build_task_tree(business=business, source_tree=source_tree,
                            exclude_task_nodes_id=exclude_task_nodes_id, constants=constants)
 
+    create_info = app_code if create_method == CreateMethod.API else (
+        str(periodic_task_id) if periodic_task_id is not None else app_code)
     fields = dict(
         business=business, template=template,
         template_source=template.source if template else TemplateSource.BUSINESS,
@@ -132,8 +139,7 @@ def create_task(*, business: Business, template: Template | None, name: str, cre
         category=template.category if template else "Other",
         name=name, description=description or "", creator=creator,
         create_method=create_method,
-        create_info=app_code if create_method == CreateMethod.API else (
-            str(periodic_task_id) if periodic_task_id is not None else app_code),
+        create_info=create_info,
         flow_type=flow_type,
         current_flow=CurrentFlow.FUNC_CLAIM if flow_type == FlowType.COMMON_FUNC else CurrentFlow.EXECUTE_TASK,
         pipeline_tree=tree, callback_url=callback_url, request_id=request_id,
@@ -145,7 +151,7 @@ def create_task(*, business: Business, template: Template | None, name: str, cre
     except IntegrityError:
         # Lost a race on the request_id unique index: the winner's task is the answer.
         if request_id is not None:
-            existing = _existing_request(business, fields["create_info"], request_id)
+            existing = _existing_request(business, create_info, request_id)
             if existing is not None:
                 return existing
         raise
@@ -183,7 +189,7 @@ def start_task(*, task: TaskInstance, executor: str) -> None:
 @transaction.atomic
 def operate_task(*, task: TaskInstance, action: str, username: str) -> None:
     if action not in TASK_ACTIONS:
-        raise BadRequest("task action is invalid")
+        raise InvalidInput("task action is invalid")
     if action == "start":
         start_task(task=task, executor=username)
         return
@@ -202,10 +208,10 @@ NODE_ACTIONS = ("retry", "skip", "skip_exg", "callback", "pause_subproc", "resum
 def operate_node(*, task: TaskInstance, node_id: str, action: str, username: str, inputs: dict | None = None,
                  data: Any = None, flow_id: str | None = None) -> None:
     if action not in NODE_ACTIONS:
-        raise BadRequest(f"node action[{action}] is invalid, use one of {', '.join(NODE_ACTIONS)}")
+        raise InvalidInput(f"node action[{action}] is invalid, use one of {', '.join(NODE_ACTIONS)}")
     if not task.is_started or not task.run_id:
         raise InvalidOperation("task not started")
-    if not node_id or tree_prep.find_node(task.pipeline_tree, node_id)[0] is None:
+    if not node_id or _trees().find_node(task.pipeline_tree, node_id)[0] is None:
         raise NotFound(f"task[{task.pk}] does not have node[{node_id}]")
     engine, run_id = _engine(), task.run_id
     if action == "retry":
@@ -214,7 +220,7 @@ def operate_node(*, task: TaskInstance, node_id: str, action: str, username: str
         engine.skip_node(run_id, node_id)
     elif action == "skip_exg":
         if not flow_id:
-            raise BadRequest("flow_id is required for skip_exg")
+            raise InvalidInput("flow_id is required for skip_exg")
         engine.skip_exclusive_gateway(run_id, node_id, flow_id)
     elif action == "callback":
         engine.callback(run_id, node_id, data)
@@ -228,7 +234,7 @@ def operate_node(*, task: TaskInstance, node_id: str, action: str, username: str
 
 @transaction.atomic
 def node_callback(*, task: TaskInstance, node_id: str, data: Any, version: str | None = None) -> None:
-    if not node_id or tree_prep.find_node(task.pipeline_tree, node_id)[0] is None:
+    if not node_id or _trees().find_node(task.pipeline_tree, node_id)[0] is None:
         raise NotFound(f"task[{task.pk}] does not have node[{node_id}]")
     if not task.is_started or not task.run_id:
         raise InvalidOperation("task not started")
@@ -245,11 +251,14 @@ def claim_functionalization_task(*, task: TaskInstance, username: str, constants
         raise InvalidOperation("task is not functional")
     if task.current_flow != CurrentFlow.FUNC_CLAIM:
         raise InvalidOperation(f"task with current_flow:{task.current_flow} cannot be claimed")
-    if constants is not None and not isinstance(constants, dict):
-        raise BadRequest("constants must be an object")
+    from pipeline_engine.errors import TreeInvalid
+
     fields = ["current_flow", "claimer"]
+    try:
+        _trees().merge_constants(task.pipeline_tree, constants)
+    except TreeInvalid as exc:
+        raise InvalidInput(exc.message) from exc
     if constants:
-        tree_prep.merge_constants(task.pipeline_tree, constants)
         fields.append("pipeline_tree")
     if name is not None:
         task.name = validate_name(name)
@@ -261,8 +270,6 @@ def claim_functionalization_task(*, task: TaskInstance, username: str, constants
 
 
 # --- run end ------------------------------------------------------------------------------------------
-
-FINAL_STATES = ("FINISHED", "REVOKED")
 
 
 @transaction.atomic
@@ -277,11 +284,11 @@ def record_run_end(*, run_id: str, state: str, meta: dict | None = None,
     This runs in a worker after every run, so it is one conditional UPDATE (idempotent: a
     repeat finds is_finished already set; no row lock needed) and one small read. The
     signal arrives right after the engine's commit, so "now" is the finish time unless the
-    caller knows better (a read that repairs a lost signal passes the run's own time).
+    caller knows better (`reconcile_run_ends` passes the run's own time).
     """
     task_id = (meta or {}).get("task_id")
     qs = TaskInstance.objects.filter(pk=task_id) if task_id else TaskInstance.objects.filter(run_id=run_id)
-    if state in FINAL_STATES:
+    if state in FINAL_RUN_STATES:
         qs.filter(is_finished=False).update(is_finished=True, is_revoked=state == "REVOKED",
                                             finish_time=finish_time or timezone.now())
     row = qs.values_list("pk", "callback_url").first()
@@ -289,9 +296,43 @@ def record_run_end(*, run_id: str, state: str, meta: dict | None = None,
         return None
     task = None
     if row[1]:
-        from .callbacks import queue_callback
-
         task = TaskInstance.objects.get(pk=row[0])
-        queue_callback(task, state)
+        callbacks.queue_callback(task, state)
     return task
+
+
+RECONCILE_BATCH = 200
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """What one `reconcile_run_ends` pass did."""
+
+    recorded: int  # tasks whose run end it recorded
+    next_after_id: int  # where the next pass starts; 0 when this one reached the last task
+
+
+def reconcile_run_ends(*, after_id: int = 0, limit: int = RECONCILE_BATCH) -> Reconciled:
+    """Record the end of runs the engine finished or revoked while their task still says running.
+
+    The run_finished signal records an end as it happens; this repairs an end whose signal was
+    lost (a worker killed between the engine's commit and the receiver). It looks at one batch
+    of started, unfinished tasks, in id order after `after_id`: one query here, one batch read
+    of the engine, and a `record_run_end` (one transaction) per run that has ended. Idempotent,
+    like `record_run_end`: a second pass, or a signal arriving at the same time, records nothing
+    twice and queues no second callback. The maintenance tick calls it with the cursor the
+    previous call returned, so every unfinished task is looked at again after a full round.
+    """
+    rows = list(TaskInstance.objects.filter(is_started=True, is_finished=False, pk__gt=after_id)
+                .exclude(run_id="").order_by("pk").values_list("pk", "run_id")[:limit])
+    if not rows:
+        return Reconciled(recorded=0, next_after_id=0)
+    summaries = _engine().get_run_summaries([run_id for _pk, run_id in rows])
+    recorded = 0
+    for pk, run_id in rows:
+        summary = summaries.get(run_id)
+        if summary is not None and summary.state in FINAL_RUN_STATES:
+            record_run_end(run_id=run_id, state=summary.state, meta={"task_id": pk}, finish_time=summary.finish_time)
+            recorded += 1
+    return Reconciled(recorded=recorded, next_after_id=rows[-1][0] if len(rows) == limit else 0)
 

@@ -1,4 +1,4 @@
-"""Admin for businesses, their members, templates and template versions."""
+"""Admin for templates and template versions (and the template count on the business page)."""
 from __future__ import annotations
 
 import json
@@ -10,47 +10,31 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from sops_api.admin_mixins import ReadOnlyAdminMixin
-from sops_api.apigw.errors import ApiError
+from access_app.admin import BusinessAdmin
+from access_app.models import Business
+from sops_common.admin import ReadOnlyAdminMixin
+from sops_common.errors import DomainError
 
 from . import services
-from .models import Business, BusinessMember, Template, TemplateVersion
+from .models import Template, TemplateVersion
 
 
-class BusinessMemberInline(admin.TabularInline):
-    model = BusinessMember
-    extra = 1
-    autocomplete_fields = ["user"]
+class BusinessWithTemplatesAdmin(BusinessAdmin):
+    """access_app's business admin, plus how many templates each business has."""
 
-
-@admin.register(Business)
-class BusinessAdmin(admin.ModelAdmin):
-    list_display = ["bk_biz_id", "name", "time_zone", "member_count", "template_count", "created_at"]
-    search_fields = ["name", "=bk_biz_id"]
-    list_filter = ["time_zone"]
-    readonly_fields = ["created_at"]
-    inlines = [BusinessMemberInline]
+    list_display = [*BusinessAdmin.list_display[:-1], "template_count", BusinessAdmin.list_display[-1]]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Business]:
-        return super().get_queryset(request).annotate(
-            _members=Count("members", distinct=True), _templates=Count("templates", distinct=True))
-
-    @admin.display(description="members", ordering="_members")
-    def member_count(self, obj: Business) -> int:
-        return obj._members
+        return super().get_queryset(request).annotate(_templates=Count("templates", distinct=True))
 
     @admin.display(description="templates", ordering="_templates")
     def template_count(self, obj: Business) -> int:
-        return obj._templates
+        return obj._templates  # type: ignore[attr-defined]  # annotated by get_queryset
 
 
-@admin.register(BusinessMember)
-class BusinessMemberAdmin(admin.ModelAdmin):
-    list_display = ["user", "business", "role"]
-    list_filter = ["role", "business"]
-    search_fields = ["user__username", "business__name", "=business__bk_biz_id"]
-    list_select_related = ["user", "business"]
-    autocomplete_fields = ["user", "business"]
+# Templates extend the business page from above: access_app does not know about templates.
+admin.site.unregister(Business)
+admin.site.register(Business, BusinessWithTemplatesAdmin)
 
 
 class PrettyJSONField(forms.JSONField):
@@ -82,7 +66,7 @@ class TemplateForm(forms.ModelForm):
         try:
             # `business` is cleaned first (field order): it says whose subprocess templates may be named.
             services.validate_template_tree(tree, self.cleaned_data.get("business"), self.instance.pk)
-        except ApiError as exc:
+        except DomainError as exc:
             # The engine's message names the node and the rule broken.
             raise forms.ValidationError(exc.message) from exc
         return tree
@@ -90,8 +74,8 @@ class TemplateForm(forms.ModelForm):
 
 class TemplateVersionInline(admin.TabularInline):
     model = TemplateVersion
-    fields = ["short_digest", "editor", "created_at", "node_count"]
-    readonly_fields = fields
+    readonly_fields = ("short_digest", "editor", "created_at", "node_count")
+    fields = readonly_fields
     extra = 0
     max_num = 0
     can_delete = False

@@ -195,7 +195,7 @@ class TreeBuilder:
 
     def activity(self, label: str, name: str, code: str, data: dict[str, Any] | None = None,
                  **flags: Any) -> str:
-        node = {
+        node: dict[str, Any] = {
             "id": self._id("node", label), "type": "ServiceActivity", "name": name, "stage_name": "步骤1",
             "incoming": "", "outgoing": "", "error_ignorable": False, "optional": False, "loop": {},
             "component": {"code": code, "data": {k: {"hook": False, "value": v} for k, v in (data or {}).items()}},
@@ -206,7 +206,7 @@ class TreeBuilder:
         return label
 
     def gateway(self, label: str, kind: str, name: str = "") -> str:
-        node = {"id": self._id("node", label), "type": kind, "name": name, "incoming": [], "outgoing": []}
+        node: dict[str, Any] = {"id": self._id("node", label), "type": kind, "name": name, "incoming": [], "outgoing": []}
         if kind in ("ExclusiveGateway", "ConditionalParallelGateway"):
             node["conditions"] = {}
         self.nodes[label] = node

@@ -1,59 +1,12 @@
-"""Businesses, their members' roles, and process templates with their versions."""
+"""Process templates (business and common) and the versions of their trees."""
 from __future__ import annotations
 
 import hashlib
 import json
-import zoneinfo
 
-from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import models
 
-
-def validate_time_zone(value: str) -> None:
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValidationError(f"{value!r} is not an IANA time zone") from exc
-
-
-class Business(models.Model):
-    bk_biz_id = models.BigIntegerField(unique=True)
-    name = models.CharField(max_length=128)
-    time_zone = models.CharField(max_length=64, default="Asia/Shanghai", validators=[validate_time_zone])
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["bk_biz_id"]
-        verbose_name_plural = "businesses"
-
-    def __str__(self) -> str:
-        return f"{self.bk_biz_id} {self.name}"
-
-    @property
-    def tzinfo(self) -> zoneinfo.ZoneInfo:
-        return zoneinfo.ZoneInfo(self.time_zone or "UTC")
-
-
-class Role(models.TextChoices):
-    VIEWER = "viewer", "viewer (read)"
-    OPERATOR = "operator", "operator (create, start, operate tasks)"
-    MAINTAINER = "maintainer", "maintainer (also periodic tasks)"
-
-
-ROLE_RANK = {Role.VIEWER: 1, Role.OPERATOR: 2, Role.MAINTAINER: 3}
-
-
-class BusinessMember(models.Model):
-    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="members")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="business_roles")
-    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["business", "user"], name="uniq_business_member")]
-
-    def __str__(self) -> str:
-        return f"{self.user} {self.role} of {self.business}"
+from access_app.models import Business
 
 
 class Category(models.TextChoices):
@@ -71,6 +24,9 @@ class TemplateSource(models.TextChoices):
     COMMON = "common", "common template"
 
 
+TEMPLATE_NAME_MAX_LENGTH = 100
+
+
 def tree_digest(tree: dict) -> str:
     """A stable digest of a tree: the same content always gives the same version id."""
     canonical = json.dumps(tree, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -82,7 +38,7 @@ class Template(models.Model):
 
     source = models.CharField(max_length=16, choices=TemplateSource.choices, default=TemplateSource.BUSINESS)
     business = models.ForeignKey(Business, null=True, blank=True, on_delete=models.PROTECT, related_name="templates")
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=TEMPLATE_NAME_MAX_LENGTH)
     category = models.CharField(max_length=32, choices=Category.choices, default=Category.OTHER)
     description = models.TextField(blank=True, default="")
     creator = models.CharField(max_length=128)

@@ -4,10 +4,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from sops_api.apigw.errors import BadRequest, NotFound
-from sops_api.apigw.timefmt import format_time
+from access_app.models import Business
+from sops_common.errors import InvalidInput, NotFound
+from sops_common.timefmt import format_time
 
-from .models import Business, Template, TemplateSource
+from .models import Template, TemplateSource
 
 LAYOUT_KEYS = ("line", "location")
 
@@ -17,7 +18,7 @@ def parse_source(raw: Any) -> str:
     value = (raw or TemplateSource.BUSINESS)
     value = TemplateSource.BUSINESS if value == "project" else value
     if value not in TemplateSource.values:
-        raise BadRequest(f"template_source must be business or common, not {raw!r}")
+        raise InvalidInput(f"template_source must be business or common, not {raw!r}")
     return value
 
 
@@ -32,7 +33,7 @@ def get_template(business: Business, template_id: Any, source: str) -> Template:
     try:
         pk = int(str(template_id))
     except (TypeError, ValueError) as exc:
-        raise BadRequest(f"template_id[{template_id}] must be an integer") from exc
+        raise InvalidInput(f"template_id[{template_id}] must be an integer") from exc
     template = template_queryset(business, source).filter(pk=pk).first()
     if template is None:
         if source == TemplateSource.COMMON:
@@ -40,6 +41,17 @@ def get_template(business: Business, template_id: Any, source: str) -> Template:
         raise NotFound(f"template[id={pk}] of business[bk_biz_id={business.bk_biz_id}] does not exist")
     return template
 
+
+def get_template_by_id(template_id: Any) -> Template:
+    """A live template whatever its business or source (the caller checks access); 404 if absent."""
+    try:
+        pk = int(str(template_id))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"template_id[{template_id}] must be an integer") from exc
+    template = Template.objects.select_related("business").filter(pk=pk, is_deleted=False).first()
+    if template is None:
+        raise NotFound(f"template[id={pk}] does not exist")
+    return template
 
 def template_summary(template: Template, business: Business) -> dict[str, Any]:
     tz = business.tzinfo

@@ -1,28 +1,15 @@
-"""Writes on businesses and templates: each public function is one transaction."""
+"""Writes on templates: each public function is one transaction."""
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from sops_api.apigw.errors import BadRequest
+from access_app.models import Business
+from sops_common.errors import InvalidInput
 
-from .models import (
-    Business,
-    BusinessMember,
-    Category,
-    Role,
-    Template,
-    TemplateSource,
-    TemplateVersion,
-    tree_digest,
-    validate_time_zone,
-)
-
-NAME_MAX = Template._meta.get_field("name").max_length
+from .models import TEMPLATE_NAME_MAX_LENGTH, Category, Template, TemplateSource, TemplateVersion, tree_digest
 
 
 def validate_template_tree(tree: Any, business: Business | None = None, template_pk: int | None = None) -> None:
@@ -41,12 +28,12 @@ def validate_template_tree(tree: Any, business: Business | None = None, template
     from .subprocesses import unfold_subprocesses
 
     if not isinstance(tree, dict):
-        raise BadRequest("pipeline_tree must be a JSON object")
+        raise InvalidInput("pipeline_tree must be a JSON object")
     try:
         ancestors = (template_pk,) if template_pk else ()
         engine.validate_pipeline(unfold_subprocesses(copy.deepcopy(tree), business, ancestors))
     except TreeInvalid as exc:
-        raise BadRequest(f"pipeline_tree is invalid: {exc.message}") from exc
+        raise InvalidInput(f"pipeline_tree is invalid: {exc.message}") from exc
 
 
 def record_version(template: Template, editor: str = "") -> TemplateVersion:
@@ -63,10 +50,10 @@ def record_version(template: Template, editor: str = "") -> TemplateVersion:
 
 
 def _check_fields(name: str, category: str) -> None:
-    if not name or len(name) > NAME_MAX:
-        raise BadRequest(f"template name must be 1 to {NAME_MAX} characters")
+    if not name or len(name) > TEMPLATE_NAME_MAX_LENGTH:
+        raise InvalidInput(f"template name must be 1 to {TEMPLATE_NAME_MAX_LENGTH} characters")
     if category not in Category.values:
-        raise BadRequest(f"category {category!r} is not one of {', '.join(Category.values)}")
+        raise InvalidInput(f"category {category!r} is not one of {', '.join(Category.values)}")
 
 
 @transaction.atomic
@@ -130,13 +117,13 @@ def set_templates_deleted(*, templates: Iterable[Template], deleted: bool = True
 def _parse_import_item(index: int, item: Any) -> dict[str, Any]:
     where = f"template #{index + 1}"
     if not isinstance(item, dict):
-        raise BadRequest(f"{where}: must be a JSON object with name and pipeline_tree")
+        raise InvalidInput(f"{where}: must be a JSON object with name and pipeline_tree")
     name = item.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise BadRequest(f"{where}: name is required")
+        raise InvalidInput(f"{where}: name is required")
     tree = item.get("pipeline_tree")
     if not isinstance(tree, dict):
-        raise BadRequest(f"{where} ({name}): pipeline_tree must be a JSON object")
+        raise InvalidInput(f"{where} ({name}): pipeline_tree must be a JSON object")
     return {
         "name": name.strip(),
         "category": item.get("category") or Category.OTHER,
@@ -155,34 +142,12 @@ def import_templates(*, items: Any, creator: str, business: Business | None = No
     if isinstance(items, dict):
         items = [items]
     if not isinstance(items, list) or not items:
-        raise BadRequest("expected a template object or a non-empty list of them")
+        raise InvalidInput("expected a template object or a non-empty list of them")
     created: list[Template] = []
     for index, raw in enumerate(items):
         item = _parse_import_item(index, raw)
         try:
             created.append(create_template(business=business, creator=creator, **item))
-        except BadRequest as exc:
-            raise BadRequest(f"template #{index + 1} ({item['name']}): {exc.message}") from exc
+        except InvalidInput as exc:
+            raise InvalidInput(f"template #{index + 1} ({item['name']}): {exc.message}") from exc
     return created
-
-
-@transaction.atomic
-def create_business(*, bk_biz_id: int, name: str, time_zone: str = "Asia/Shanghai") -> Business:
-    if Business.objects.filter(bk_biz_id=bk_biz_id).exists():
-        raise BadRequest(f"business[bk_biz_id={bk_biz_id}] already exists")
-    if not name or len(name) > Business._meta.get_field("name").max_length:
-        raise BadRequest("business name must be 1 to 128 characters")
-    try:
-        validate_time_zone(time_zone)
-    except ValidationError as exc:
-        raise BadRequest(exc.messages[0]) from exc
-    return Business.objects.create(bk_biz_id=bk_biz_id, name=name, time_zone=time_zone)
-
-
-@transaction.atomic
-def set_member_role(*, business: Business, user: AbstractBaseUser, role: str) -> BusinessMember:
-    """Give `user` exactly `role` in `business` (creating the membership if needed)."""
-    if role not in Role.values:
-        raise BadRequest(f"role must be one of {', '.join(Role.values)}")
-    member, _ = BusinessMember.objects.update_or_create(business=business, user=user, defaults={"role": role})
-    return member

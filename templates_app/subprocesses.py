@@ -1,21 +1,21 @@
-"""SubProcess nodes that name another template: find it and put its tree in place.
+"""SubProcess nodes that name another template: which template, and which of its trees.
 
 A template refers to a subprocess by `template_id` (and optionally a `version`
 digest). Validation of the template and the creation of a task both need the
-referenced trees inline (`pipeline`), so the unfolding lives here, beside the
-templates it reads.
+referenced trees inline (`pipeline`). The engine does the unfolding
+(`pipeline_engine.api.unfold_subprocesses`); this module only finds the
+templates it asks for, with the business's rules on which it may use.
 """
 from __future__ import annotations
 
 import copy
+from functools import partial
 from typing import Any
 
-from sops_api.apigw.errors import BadRequest
+from access_app.models import Business
+from sops_common.errors import InvalidInput
 
-from .models import Business, Template, TemplateSource, TemplateVersion
-
-SUB_PROCESS = "SubProcess"
-SUBPROCESS_MAX_DEPTH = 8
+from .models import Template, TemplateSource, TemplateVersion
 
 
 def _subprocess_template(business: Business | None, act: dict) -> Template:
@@ -23,7 +23,7 @@ def _subprocess_template(business: Business | None, act: dict) -> Template:
     try:
         pk = int(str(raw))
     except (TypeError, ValueError) as exc:
-        raise BadRequest(f"subprocess node[id={act.get('id')}] has an invalid template_id[{raw}]") from exc
+        raise InvalidInput(f"subprocess node[id={act.get('id')}] has an invalid template_id[{raw}]") from exc
     source = act.get("template_source") or TemplateSource.BUSINESS
     qs = Template.objects.filter(pk=pk, is_deleted=False)
     # A business template may use its business's templates and common ones; never another
@@ -33,7 +33,7 @@ def _subprocess_template(business: Business | None, act: dict) -> Template:
     if template is None:
         where = "common template" if source == TemplateSource.COMMON or business is None else \
             f"template of business[bk_biz_id={business.bk_biz_id}]"
-        raise BadRequest(f"subprocess node[id={act.get('id')}] refers to {where}[id={pk}] that does not exist")
+        raise InvalidInput(f"subprocess node[id={act.get('id')}] refers to {where}[id={pk}] that does not exist")
     return template
 
 
@@ -46,29 +46,23 @@ def _subprocess_tree(template: Template, version: Any) -> dict:
     return copy.deepcopy(template.pipeline_tree)
 
 
+def _resolve(business: Business | None, act: dict) -> tuple[int, dict]:
+    template = _subprocess_template(business, act)
+    return template.pk, _subprocess_tree(template, act.get("version"))
+
+
 def unfold_subprocesses(tree: dict, business: Business | None, ancestors: tuple[int, ...] = ()) -> dict:
     """Put each SubProcess node's template tree into its `pipeline`, recursively, in place.
 
-    The node's own `constants` (the values the parent gives the child) overwrite the
-    child's. Nodes that already carry a `pipeline` (a periodic snapshot) are left alone.
-    `ancestors` are the templates the tree already sits in (a template being saved is its
-    own ancestor): naming one of them would make the template include itself.
+    `business` says whose templates the nodes may name; `ancestors` are the
+    templates the tree already sits in (a template being saved is its own).
     """
-    for act in (tree.get("activities") or {}).values():
-        if act.get("type") != SUB_PROCESS or isinstance(act.get("pipeline"), dict):
-            continue
-        template = _subprocess_template(business, act)
-        if template.pk in ancestors or len(ancestors) >= SUBPROCESS_MAX_DEPTH:
-            raise BadRequest(f"subprocess node[id={act.get('id')}] makes template[id={template.pk}] "
-                             f"include itself or nests deeper than {SUBPROCESS_MAX_DEPTH} levels")
-        child = _subprocess_tree(template, act.get("version"))
-        child.pop("form", None)
-        child_constants = child.setdefault("constants", {})
-        for key, given in (act.get("constants") or {}).items():
-            if key in child_constants and isinstance(given, dict):
-                child_constants[key] = {**child_constants[key], "value": given.get("value")}
-            elif isinstance(given, dict):
-                child_constants[key] = copy.deepcopy(given)
-        unfold_subprocesses(child, business, (*ancestors, template.pk))
-        act["pipeline"] = child
-    return tree
+    # Imported late: the engine's runtime imports Django models, and this
+    # module is imported while apps load.
+    from pipeline_engine import api
+    from pipeline_engine.errors import TreeInvalid
+
+    try:
+        return api.unfold_subprocesses(tree, partial(_resolve, business), ancestors)
+    except TreeInvalid as exc:
+        raise InvalidInput(exc.message) from exc

@@ -45,11 +45,14 @@ from typing import Any, TypeVar
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The worlds the tests build, each used by the tests of several packages (tests/support/).
+pytest_plugins = ["tests.support.gate", "tests.support.task_world", "tests.support.periodic_world"]
 T = TypeVar("T")
 
 # Test-only components the worker subprocess imports (a slow component that
 # honours its stop flag, one that fails, ...).
-WORKER_COMPONENT_MODULES = ["tests.engine.components_for_tests"]
+WORKER_COMPONENT_MODULES = ["tests.pipeline_engine.components_for_tests"]
 
 
 def _ensure_file_test_db() -> None:
@@ -183,12 +186,12 @@ def celery_worker_proc(django_db_setup: None, django_db_blocker: Any) -> Iterato
 
 @pytest.fixture
 def engine_sweeper(transactional_db: None) -> Iterator[None]:
-    """Run the engine's sweep (pipeline_engine.runtime.reaper) every 0.2 s during one test."""
+    """Run the engine's sweep (pipeline_engine.api.sweep) every 0.2 s during one test."""
     import threading
 
     from django.db import connection
 
-    from pipeline_engine.runtime import reaper
+    from pipeline_engine import api
 
     stop = threading.Event()
 
@@ -196,7 +199,7 @@ def engine_sweeper(transactional_db: None) -> Iterator[None]:
         try:
             while not stop.wait(0.2):
                 try:
-                    reaper.sweep()
+                    api.sweep()
                 except Exception:  # noqa: BLE001 - keep sweeping; the test sees the outcome
                     pass
         finally:

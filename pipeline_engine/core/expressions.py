@@ -70,7 +70,7 @@ def _bounded_round(number: Any, ndigits: Any = None) -> Any:
     return round(number, ndigits)
 
 
-def _to_dict(*args: Any, **kwargs: Any) -> dict:
+def _to_dict(*args: Any, **kwargs: Any) -> dict[Any, Any]:
     return dict(*args, **kwargs)
 
 
@@ -392,8 +392,9 @@ class _Evaluator:
         if isinstance(node, ast.List):
             return _check_size([self._eval(e) for e in node.elts])
         if isinstance(node, ast.Dict):
-            # ast gives one value per key (and _check refused a `**` entry).
-            return _check_size({self._eval(k): self._eval(node.values[i]) for i, k in enumerate(node.keys)})
+            # ast gives one value per key.
+            return _check_size({self._eval(k): self._eval(node.values[i])  # type: ignore[arg-type]  # k is never None: _check refused `{**x}`
+                                for i, k in enumerate(node.keys)})
         if isinstance(node, ast.Subscript):
             return self._subscript(node)
         if isinstance(node, ast.Attribute):
@@ -421,7 +422,7 @@ class _Evaluator:
             raise ValueError(f"the key '{key}' is reserved")
         if not isinstance(key, int | str | float | bool | tuple) and key is not None:
             raise TypeError(f"{type(key).__name__} values cannot be used as keys")
-        return target[key]
+        return target[key]  # type: ignore[index]  # a key the value cannot take raises, as it should
 
     def _attribute(self, node: ast.Attribute) -> Any:
         # A plain attribute is a key lookup on a mapping: `${_system.task_id}`,
@@ -541,6 +542,7 @@ def references(value: Any) -> set[str]:
                 continue
             for match in FRAGMENT_RE.finditer(item):
                 fragment = match.group(0)
+                compiled: tuple[Any, frozenset[str]] | None
                 try:
                     compiled = _compile_fragment(fragment)
                 except ExpressionError:

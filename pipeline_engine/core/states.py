@@ -7,6 +7,8 @@ node waits for an operator).
 """
 from __future__ import annotations
 
+from collections.abc import Collection
+
 CREATED = "CREATED"
 READY = "READY"
 RUNNING = "RUNNING"
@@ -34,12 +36,14 @@ CB_QUEUED = "queued"     # a schedule message carries it
 CB_APPLIED = "applied"
 
 
-def display_state(run_state: str, active_states: list[str] | tuple[str, ...]) -> str:
-    """The run state a reader sees, given the states of its unfinished nodes."""
-    if run_state != RUNNING:
-        return run_state
-    if FAILED in active_states:
+def display_state(state: str, inner_states: Collection[str]) -> str:
+    """The state a reader sees of a run (or a subprocess), given the states of the nodes
+    inside it: a RUNNING one shows FAILED while a node waits failed, NODE_SUSPENDED while
+    one is paused (or shows NODE_SUSPENDED itself), else its own state."""
+    if state != RUNNING:
+        return state
+    if FAILED in inner_states:
         return FAILED
-    if SUSPENDED in active_states:
+    if SUSPENDED in inner_states or NODE_SUSPENDED in inner_states:
         return NODE_SUSPENDED
     return RUNNING

@@ -9,6 +9,7 @@ and returns the same compiled form.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,7 +91,7 @@ class Scope:
     start_id: str
     end_id: str
     nodes: dict[str, Node]
-    flows: dict[str, tuple[str, str]]  # flow id -> (source, target)
+    flows: dict[str, tuple[str | None, str | None]]  # flow id -> (source, target), as written
     constants: dict[str, Any]  # bare name -> raw value
     constant_keys: dict[str, str]  # bare name -> key as written ("${name}")
     outputs: list[str]  # constant keys as written
@@ -117,6 +118,25 @@ class CompiledTree:
     def find_keys(self, node_id: str) -> list[str]:
         """All keys (one per scope) of a node id, root first."""
         return [s.key(node_id) for s in self.scopes.values() if node_id in s.nodes]
+
+    def detach(self) -> None:
+        """Give the compiled tree its own copies of the web tree's nested values.
+
+        Compiling keeps references to the web tree's input values and constants;
+        a compiled tree that outlives the call (the runtime caches it) would
+        otherwise change when its caller changes its dict. Scalars (most
+        values) are shared safely; only dicts and lists are copied.
+        """
+        def own(values: dict[str, Any]) -> dict[str, Any]:
+            if any(isinstance(v, dict | list) for v in values.values()):
+                return {k: copy.deepcopy(v) if isinstance(v, dict | list) else v for k, v in values.items()}
+            return values
+
+        for scope in self.scopes.values():
+            scope.constants = own(scope.constants)
+            for node in scope.nodes.values():
+                if node.data:
+                    node.data = own(node.data)
 
 
 def _bool(value: Any, default: bool) -> bool:
@@ -207,13 +227,13 @@ def compile_scope(tree: dict[str, Any], path: str, scopes: dict[str, Scope]) -> 
     if nodes[tree["end_event"]["id"]].type != END:
         raise TreeShapeError("end_event must be an EmptyEndEvent")
 
-    flows: dict[str, tuple[str, str]] = {}
+    flows: dict[str, tuple[str | None, str | None]] = {}
     for fid, flow in (tree.get("flows") or {}).items():
         if not isinstance(flow, dict):
             raise TreeShapeError(f"flow {fid} must be an object")
         flows[flow.get("id") or fid] = (flow.get("source"), flow.get("target"))
     for node in nodes.values():
-        node.targets = [flows[f][1] if f in flows else "" for f in node.outgoing]
+        node.targets = [flows[f][1] if f in flows else "" for f in node.outgoing]  # type: ignore[misc]  # a flow without a target leaves None; validation reports that flow first
 
     constants: dict[str, Any] = {}
     constant_keys: dict[str, str] = {}

@@ -9,6 +9,8 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 
+from pipeline_engine.core.tree import ACTIVITY
+
 RUNS_STARTED = Counter("sops_engine_runs_started_total", "Runs started")
 RUNS_FINISHED = Counter("sops_engine_runs_finished_total", "Runs that ended (or stopped on a failure)",
                         ["state"])
@@ -28,7 +30,7 @@ def nodes_finished(records: list[Any]) -> None:
     counts: dict[tuple[str, str], int] = {}
     durations: dict[str, list[float]] = {}
     for rec in records:
-        if rec.node_type != "ServiceActivity":
+        if rec.node_type != ACTIVITY:
             continue
         component = rec.component_code or "unknown"
         outcome = "skipped" if rec.skip else ("error_ignored" if rec.error_ignored else rec.state.lower())

@@ -1,4 +1,6 @@
-"""Celery tasks of the engine. Every message is fenced: see runner and walker."""
+"""The engine's entry points in Celery: its tasks, and the worker signals that set up
+worker connections and the sweep thread. Every message is fenced: see runner and walker.
+"""
 from __future__ import annotations
 
 import logging
@@ -7,18 +9,21 @@ import time
 
 from celery import shared_task
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
-from django.conf import settings
-from django.db.backends.signals import connection_created
+from django.db import connections
 
+from pipeline_engine.core import operations
+from pipeline_engine.core.walker import Walker
 from pipeline_engine.errors import RunNotFound
 
-from . import metrics, runner, store
+from . import config, db_retry, dispatch, metrics, reaper, runner
+from .dispatch import ADVANCE, RUN_COMPONENT, SWEEP
+from .step import step
 
 logger = logging.getLogger("pipeline_engine")
 
-ADVANCE = "pipeline_engine.advance"
-RUN_COMPONENT = "pipeline_engine.run_component"
-SWEEP = "pipeline_engine.sweep"
+# How many components one task may run back to back before handing the rest to
+# the broker, so one long chain cannot monopolise a worker process.
+MAX_LOCAL_CHAIN = 50
 
 
 def _queue_wait(task: str, sent_at: float | None) -> None:
@@ -30,17 +35,17 @@ def _queue_wait(task: str, sent_at: float | None) -> None:
 def advance(run_id: str, event: str = "", key: str = "", version: str = "", sent_at: float | None = None) -> None:
     _queue_wait("advance", sent_at)
 
-    def apply(walker):  # type: ignore[no-untyped-def]
+    def apply(walker: Walker) -> bool | None:
         if event == "timeout":
-            return walker.apply_timeout(key, version)
+            return operations.apply_timeout(walker, key, version)
         if event == "auto_retry":
-            return walker.apply_auto_retry(key, version)
+            return operations.apply_auto_retry(walker, key, version)
         return None
 
     metrics.child(metrics.STEPS, event or "advance").inc()
-    store.collect_local_work()
+    dispatch.collect_local_work()
     try:
-        store.step(run_id, apply)
+        db_retry.retry_if_unchanged(lambda: step(run_id, apply), label=f"run={run_id} advance step")
     except RunNotFound:
         logger.warning("run=%s advance for a missing run dropped", run_id)
     finally:
@@ -51,7 +56,7 @@ def advance(run_id: str, event: str = "", key: str = "", version: str = "", sent
 def run_component(run_id: str, key: str, version: str, schedule_count: int, sent_at: float | None = None,
                   time_zone: str | None = None, executor: str | None = None) -> None:
     _queue_wait("run_component", sent_at)
-    store.collect_local_work()
+    dispatch.collect_local_work()
     try:
         runner.run_component(run_id, key, version, schedule_count, time_zone, executor)
     except RunNotFound:
@@ -60,15 +65,10 @@ def run_component(run_id: str, key: str, version: str, schedule_count: int, sent
         _run_local_work()
 
 
-# How many components one task may run back to back before handing the rest to
-# the broker, so one long chain cannot monopolise a worker process.
-MAX_LOCAL_CHAIN = 50
-
-
 def _run_local_work() -> None:
     try:
         for _ in range(MAX_LOCAL_CHAIN):
-            work = store.take_local_work()
+            work = dispatch.take_local_work()
             if work is None:
                 return
             run_id, key, version, schedule_count, time_zone, executor = work
@@ -77,42 +77,17 @@ def _run_local_work() -> None:
             except RunNotFound:
                 return
     finally:
-        for run_id, key, version, schedule_count, time_zone, executor in store.stop_local_work():
-            send_component(run_id, key, version, schedule_count, time_zone=time_zone, executor=executor)
+        for run_id, key, version, schedule_count, time_zone, executor in dispatch.stop_local_work():
+            dispatch.send_component(run_id, key, version, schedule_count, time_zone=time_zone, executor=executor)
 
 
 @shared_task(name=SWEEP, ignore_result=True)
 def sweep() -> None:
-    from . import reaper
-
-    reaper.sweep()
-
-
-# Celery renders args/kwargs for monitoring with its pure-Python saferepr on every
-# publish (a noticeable share of a run start); engine messages hold only short
-# strings and numbers, so the built-in repr gives the same text much cheaper.
-def send_advance(run_id: str, *, event: str = "", key: str = "", version: str = "", countdown: float = 0) -> None:
-    args = [run_id]
-    kwargs = {"event": event, "key": key, "version": version, "sent_at": time.time()}
-    advance.apply_async(args=args, kwargs=kwargs, countdown=countdown or None,
-                        argsrepr=repr(args), kwargsrepr=repr(kwargs))
-
-
-def send_component(run_id: str, key: str, version: str, schedule_count: int, *, countdown: float = 0,
-                   time_zone: str | None = None, executor: str | None = None) -> None:
-    args = [run_id, key, version, schedule_count]
-    kwargs: dict[str, object] = {"sent_at": time.time()}
-    if time_zone is not None:
-        kwargs.update(time_zone=time_zone, executor=executor or "")
-    run_component.apply_async(args=args, kwargs=kwargs, countdown=countdown or None,
-                              argsrepr=repr(args), kwargsrepr=repr(kwargs))
+    db_retry.retry_if_unchanged(reaper.sweep, label="engine sweep")
 
 
 # --- worker connections -------------------------------------------------------
-def _async_commit(sender: object, connection: object, **_: object) -> None:
-    if getattr(connection, "vendor", "") == "postgresql":
-        with connection.cursor() as cursor:  # type: ignore[attr-defined]
-            cursor.execute("SET synchronous_commit TO off")
+ASYNC_COMMIT_OPTION = "-c synchronous_commit=off"
 
 
 @worker_process_init.connect
@@ -120,14 +95,25 @@ def _configure_worker_connections(**_: object) -> None:
     """Engine steps in workers do not wait for the WAL flush (SOPS_ENGINE_ASYNC_COMMIT).
 
     A step is a few milliseconds of work and a disk flush costs as much again;
-    PostgreSQL stays consistent without it, and a server crash can only lose
-    the last fraction of a second of steps, which fences and the reaper
-    recover (a lost step's messages find no matching version and are dropped;
-    its run or node lease expires and the work is sent again). Web requests
-    keep the default.
+    PostgreSQL stays consistent without it, and only a server *crash* can lose
+    the last fraction of a second of steps (see README, SOPS_ENGINE_ASYNC_COMMIT),
+    which fences and the reaper recover (a lost step's messages find no matching
+    version and are dropped; its run or node lease expires and the work is sent
+    again). Web requests keep the default.
+
+    The setting travels in the connection's startup packet (libpq `options`), so
+    every connection of this pool process, in any thread and after any
+    reconnect, has it without a statement at connect: a connect is then nothing
+    but a connect, which db_retry's "nothing changed yet" rule relies on.
     """
-    if getattr(settings, "SOPS_ENGINE_ASYNC_COMMIT", True):
-        connection_created.connect(_async_commit, weak=False, dispatch_uid="sops-engine-async-commit")
+    if not config.async_commit():
+        return
+    db = connections.settings["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        return
+    options = db.setdefault("OPTIONS", {})
+    if ASYNC_COMMIT_OPTION not in options.get("options", ""):
+        options["options"] = f"{options.get('options', '')} {ASYNC_COMMIT_OPTION}".strip()
 
 
 # --- the sweep loop inside each worker's main process ------------------------
@@ -136,10 +122,8 @@ _sweeper_stop = threading.Event()
 
 @worker_ready.connect
 def _start_sweeper(**_: object) -> None:
-    if not getattr(settings, "SOPS_ENGINE_SWEEP_IN_WORKER", True):
+    if not config.sweep_in_worker():
         return
-    from . import reaper
-
     thread = threading.Thread(target=reaper.loop, args=(_sweeper_stop,), daemon=True, name="engine-sweeper")
     thread.start()
 

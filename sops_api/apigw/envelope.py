@@ -8,17 +8,23 @@ from django.http import JsonResponse
 from .errors import SUCCESS
 
 
+class EnvelopeResponse(JsonResponse):
+    """A JSON envelope that remembers its code, so metrics need not parse the body again."""
+
+    def __init__(self, body: dict[str, Any], *, code: int, status: int) -> None:
+        super().__init__(body, status=status, json_dumps_params={"ensure_ascii": False})
+        self.envelope_code = code
+
+
 def envelope(result: bool, data: Any = None, message: str = "", code: int = SUCCESS, status: int = 200,
-             **extra: Any) -> JsonResponse:
+             **extra: Any) -> EnvelopeResponse:
     body = {"result": result, "data": data, "message": message, "code": code, **extra}
-    response = JsonResponse(body, status=status, json_dumps_params={"ensure_ascii": False})
-    response.envelope_code = code  # read by metrics without parsing the body again
-    return response
+    return EnvelopeResponse(body, code=code, status=status)
 
 
-def ok(data: Any = None, message: str = "success", **extra: Any) -> JsonResponse:
+def ok(data: Any = None, message: str = "success", **extra: Any) -> EnvelopeResponse:
     return envelope(True, data, message, SUCCESS, **extra)
 
 
-def fail(message: str, code: int, status: int = 200, data: Any = None) -> JsonResponse:
+def fail(message: str, code: int, status: int = 200, data: Any = None) -> EnvelopeResponse:
     return envelope(False, data, message, code, status=status)

@@ -10,12 +10,13 @@ Later sources override earlier ones: query string, then body.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
 from django.http import HttpRequest, QueryDict
 
-from .errors import BadRequest
+from sops_common.errors import InvalidInput
 
 
 def _json_query(request: HttpRequest) -> dict[str, Any] | None:
@@ -62,11 +63,35 @@ def read_params(request: HttpRequest) -> dict[str, Any]:
                 try:
                     value = json.loads(body)
                 except (ValueError, UnicodeDecodeError) as exc:
-                    raise BadRequest("invalid json format: the request body is not a JSON object") from exc
+                    raise InvalidInput("invalid json format: the request body is not a JSON object") from exc
                 if not isinstance(value, dict):
-                    raise BadRequest("request body must be a JSON object")
+                    raise InvalidInput("request body must be a JSON object")
                 params.update(value)
     return params
+
+
+_MEMO = "_apigw_params"
+
+
+@dataclass(frozen=True)
+class RequestParams:
+    """A request's parameters as read once: `body_error` says the body could not be read,
+    and `values` then hold the query string's parameters alone."""
+
+    values: dict[str, Any]
+    body_error: InvalidInput | None = None
+
+
+def request_params(request: HttpRequest) -> RequestParams:
+    """The request's parameters, read once per request (the view and the authentication both need them)."""
+    cached: RequestParams | None = getattr(request, _MEMO, None)
+    if cached is None:
+        try:
+            cached = RequestParams(read_params(request))
+        except InvalidInput as exc:
+            cached = RequestParams(read_query_params(request), exc)
+        setattr(request, _MEMO, cached)  # noqa: B010 - memoised on Django's request object
+    return cached
 
 
 def json_param(params: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
@@ -76,10 +101,10 @@ def json_param(params: dict[str, Any], name: str, kind: type | tuple[type, ...],
         try:
             value = json.loads(value)
         except ValueError as exc:
-            raise BadRequest(f"{name} is not valid JSON") from exc
+            raise InvalidInput(f"{name} is not valid JSON") from exc
     if value is not None and not isinstance(value, kind):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise BadRequest(f"{name} must be a {names}")
+        raise InvalidInput(f"{name} must be a {names}")
     return value
 
 
@@ -95,7 +120,7 @@ def bool_param(params: dict[str, Any], name: str, default: bool = False) -> bool
             return True
         if lowered in ("false", "0", "no", "off", ""):
             return False
-    raise BadRequest(f"{name} must be a boolean")
+    raise InvalidInput(f"{name} must be a boolean")
 
 
 def int_param(params: dict[str, Any], name: str, default: int | None = None, *, minimum: int | None = None,
@@ -106,9 +131,9 @@ def int_param(params: dict[str, Any], name: str, default: int | None = None, *, 
     try:
         number = int(value)
     except (TypeError, ValueError) as exc:
-        raise BadRequest(f"{name} must be an integer") from exc
+        raise InvalidInput(f"{name} must be an integer") from exc
     if minimum is not None and number < minimum:
-        raise BadRequest(f"{name} must be at least {minimum}")
+        raise InvalidInput(f"{name} must be at least {minimum}")
     if maximum is not None and number > maximum:
-        raise BadRequest(f"{name} must be at most {maximum}")
+        raise InvalidInput(f"{name} must be at most {maximum}")
     return number

@@ -19,15 +19,19 @@ SECURITY_SCHEMES = {
     "app_secret": {"type": "apiKey", "in": "query", "name": "app_secret",
                    "description": "App secret (bk_app_secret is accepted too)."},
     "access_token": {"type": "apiKey", "in": "query", "name": "access_token",
-                     "description": "User access token (or give bk_token)."},
+                     "description": "User access token, issued for one app: alone, or with that app's "
+                                    "app_code and app_secret (or give bk_token)."},
     "bk_token": {"type": "apiKey", "in": "query", "name": "bk_token",
-                 "description": "User login ticket (or give access_token)."},
+                 "description": "User login ticket, with any enabled app's app_code and app_secret "
+                                "(or give access_token)."},
     "bkapi_authorization": {
         "type": "apiKey", "in": "header", "name": "X-Bkapi-Authorization",
-        "description": 'A JSON object: {"bk_app_code": ..., "bk_app_secret": ..., "access_token": ...}.',
+        "description": 'A JSON object: {"access_token": ...} alone (as bkapi-client-core sends it), '
+                       'or {"bk_app_code": ..., "bk_app_secret": ..., "bk_token": ...}.',
     },
 }
-SECURITY = [
+SECURITY: list[dict[str, list[str]]] = [
+    {"access_token": []},
     {"app_code": [], "app_secret": [], "access_token": []},
     {"app_code": [], "app_secret": [], "bk_token": []},
     {"bkapi_authorization": []},
@@ -49,7 +53,8 @@ def envelope(data: dict[str, Any] | None = None, *, description: str = "") -> di
             "message": {"type": "string"},
             "code": {"type": "integer", "example": 0,
                      "description": "0 success; 3540000 bad parameter; 3540100 forbidden; 3540400 not found; "
-                                    "3545000 invalid operation; 3599999 unexpected"},
+                                    "3545000 invalid operation; 3550300 service unavailable "
+                                    "(database unreachable, retry later); 3599999 unexpected"},
         },
         "required": ["result", "data", "message", "code"],
     }
@@ -96,8 +101,8 @@ class ApigwAutoSchema(AutoSchema):
         return SECURITY
 
     def get_tags(self) -> list[str]:
-        module = type(self.view).__module__.split(".")[0]
-        return [module.removesuffix("_app")]
+        # The endpoint module's name: templates, tasks or periodic.
+        return [type(self.view).__module__.rsplit(".", 1)[-1]]
 
     def get_operation_id(self) -> str:
         # The endpoint's own name (the first path segment after /apigw/),

@@ -14,6 +14,7 @@ import sys
 import time
 from typing import Any
 
+import bench.components  # noqa: F401 - bench_poll, which the fault runs mix in
 from pipeline_engine.core.components import register
 from pipeline_engine.core.components.base import Component, ExecutionContext, FieldSpec, Outcome
 from tests.faults.probe import probe
@@ -25,9 +26,13 @@ def _already_finished(ctx: ExecutionContext) -> bool:
     from pipeline_engine.errors import EngineError
 
     try:
-        return api.get_node_detail(ctx.run_id, ctx.node_id).get("state") == "FINISHED"
+        # The database restart test stops the server while components run: wait for it, as the
+        # engine does, rather than fail the node over the probe's own read.
+        detail = api.retry_if_unchanged(lambda: api.get_node_detail(ctx.run_id, ctx.node_id),
+                                        label=f"faults probe read of run {ctx.run_id}")
     except EngineError:
         return False
+    return detail.get("state") == "FINISHED"
 
 
 class FaultsMark(Component):

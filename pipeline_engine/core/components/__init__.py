@@ -1,11 +1,13 @@
 """Components (plugins) the engine runs in ServiceActivity nodes.
 
 Importing this package registers the built-ins. Public names: the protocol
-from `base`, and the registry functions.
+from `base`, the registry functions, and how the engine calls a component
+(`call`, `safe_call` from `calls`).
 """
 # Importing `builtins` registers the built-in components.
 from pipeline_engine.core.components import builtins  # noqa: F401
 from pipeline_engine.core.components.base import Component, ExecutionContext, FieldSpec, Outcome
+from pipeline_engine.core.components.calls import MAX_IMMEDIATE_POLLS, call, safe_call
 from pipeline_engine.core.components.registry import (
     ComponentNotFound,
     all_components,
@@ -17,15 +19,18 @@ from pipeline_engine.core.components.registry import (
 )
 
 __all__ = [
+    "MAX_IMMEDIATE_POLLS",
     "Component",
     "ComponentNotFound",
     "ExecutionContext",
     "FieldSpec",
     "Outcome",
     "all_components",
+    "call",
     "get_component",
     "load_entry_points",
     "load_plugins",
     "register",
+    "safe_call",
     "unregister",
 ]

@@ -1,35 +1,38 @@
-"""Lazy access to the few Django settings components read.
+"""The few settings components read, from a source the host application installs.
 
-`pipeline_engine.core` must import and run without Django configured (the
-core tests, tools). Settings are therefore read at call time, and an
-unconfigured Django simply yields the default. Tests may pin values with
-`override(...)` without touching Django at all.
+`pipeline_engine.core` runs without Django (the core tests, tools), so it
+never imports it: the Django app installs Django's settings as the source when
+it starts (PipelineEngineConfig.ready), and without a source every setting
+is its default. Tests may pin values with `override(...)` without touching
+Django at all.
 """
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+Source = Callable[[str, Any], Any]
+
 _overrides: dict[str, Any] = {}
+_source: Source | None = None
+
+
+def use_source(source: Source | None) -> None:
+    """Read settings through `source(name, default)` from now on (None: defaults only)."""
+    global _source
+    _source = source
 
 
 def setting(name: str, default: Any = None) -> Any:
-    """The value of Django setting `name`, or `default` when unavailable."""
+    """The value of setting `name`, or `default` when unavailable."""
     if name in _overrides:
         return _overrides[name]
-    try:
-        from django.conf import settings
-    except ImportError:
+    if _source is None:
         return default
     try:
-        # `configured` is False until first access even when the settings
-        # module is known from the environment, so check both.
-        if not settings.configured and not os.environ.get("DJANGO_SETTINGS_MODULE"):
-            return default
-        return getattr(settings, name, default)
-    except Exception:  # ImproperlyConfigured or a broken settings module
+        return _source(name, default)
+    except Exception:  # noqa: BLE001 - an unconfigured or broken settings module
         return default
 
 

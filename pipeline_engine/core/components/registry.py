@@ -60,7 +60,7 @@ class ComponentNotFound(KeyError):
         return self.message
 
 
-def _version_key(version: str) -> tuple:
+def _version_key(version: str) -> tuple[tuple[int, int, str], ...]:
     # "v1.10" sorts after "v1.9"; non-numeric parts compare as text.
     parts = version.lstrip("vV").replace("-", ".").split(".")
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)

@@ -128,7 +128,7 @@ class _LineScanner:
 
 
 def _pump(stream: IO[bytes], sinks: list[Callable[[bytes], None]]) -> None:
-    for chunk in iter(lambda: stream.read1(65536), b""):  # type: ignore[attr-defined]
+    for chunk in iter(lambda: stream.read1(65536), b""):  # type: ignore[attr-defined]  # a pipe is a BufferedReader; IO[bytes] does not declare read1
         for sink in sinks:
             sink(chunk)
 

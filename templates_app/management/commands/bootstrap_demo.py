@@ -17,19 +17,20 @@ from django.conf import settings
 from django.core.management.color import no_style
 from django.db import connection
 
-from sops_api.management.base import OperatorCommand
-from sops_api.models import App, UserTicket
-from sops_api.services import (
+from access_app.models import App, Business, Role, UserTicket
+from access_app.selectors import ticket_for_token, ticket_is_usable
+from access_app.services import (
+    bind_ticket,
     create_app,
     ensure_user,
     issue_ticket,
     reset_app_secret,
-    ticket_for_token,
-    ticket_is_usable,
+    set_member_role,
 )
+from sops_common.commands import OperatorCommand
 from templates_app.demo import demo_templates
-from templates_app.models import Business, Role, Template
-from templates_app.services import create_template, set_member_role
+from templates_app.models import Template
+from templates_app.services import create_template
 
 # The spec's create_task example answers task_id 10 and its later examples use it.
 FIRST_DEMO_TASK_ID = 10
@@ -95,8 +96,9 @@ class Command(OperatorCommand):
         for business in businesses.values():
             set_member_role(business=business, user=admin, role=Role.MAINTAINER)
 
-        app_secret = self._app(saved)
-        tokens = {kind: self._ticket(saved, admin, kind) for kind in (UserTicket.BK_TOKEN, UserTicket.ACCESS_TOKEN)}
+        app, app_secret = self._app(saved)
+        tokens = {kind: self._ticket(saved, admin, kind, app)
+                  for kind in (UserTicket.BK_TOKEN, UserTicket.ACCESS_TOKEN)}
         if options["spec_placeholders"]:
             self._placeholders(admin)
         templates = self._templates(businesses)
@@ -146,7 +148,7 @@ class Command(OperatorCommand):
         saved["admin_password"] = password
         return user, password
 
-    def _app(self, saved: dict[str, Any]) -> str:
+    def _app(self, saved: dict[str, Any]) -> tuple[App, str]:
         app = App.objects.filter(app_code=DEMO_APP_CODE).first()
         secret = saved.get("app_secret")
         if app is None:
@@ -156,23 +158,30 @@ class Command(OperatorCommand):
         if not app.enabled:
             app.enabled = True
             app.save(update_fields=["enabled"])
-        saved["app_secret"] = secret
-        return secret
+        saved["app_code"], saved["app_secret"] = app.app_code, secret
+        return app, secret
 
-    def _ticket(self, saved: dict[str, Any], user: Any, kind: str) -> str:
-        raw = saved.get(kind)
-        if raw and ticket_is_usable(ticket_for_token(raw), user):
-            return raw
+    def _ticket(self, saved: dict[str, Any], user: Any, kind: str, app: App) -> str:
+        """The saved ticket of this kind if it still works, else a new one; the access_token is the demo app's."""
+        bound_to = app if kind == UserTicket.ACCESS_TOKEN else None
+        raw: str | None = saved.get(kind)
+        ticket = ticket_for_token(raw) if raw else None
+        if raw and ticket is not None and ticket.kind == kind and ticket_is_usable(ticket, user):
+            if ticket.app_id == (bound_to.pk if bound_to else None):
+                return raw
+            if bound_to is not None and ticket.app_id is None:
+                bind_ticket(ticket=ticket, app=bound_to)  # issued before tokens were bound to apps
+                return raw
         expires = DEMO_ACCESS_TOKEN_TTL if kind == UserTicket.ACCESS_TOKEN else None
-        _ticket, raw = issue_ticket(user=user, kind=kind, expires_in=expires)
+        _ticket, raw = issue_ticket(user=user, kind=kind, app=bound_to, expires_in=expires)
         saved[kind] = raw
         return raw
 
     def _placeholders(self, admin: Any) -> None:
         app = App.objects.filter(app_code=PLACEHOLDERS["app_code"]).first()
         if app is None:
-            create_app(app_code=PLACEHOLDERS["app_code"], name="spec placeholder (demo only)",
-                       secret=PLACEHOLDERS["app_secret"])
+            app, _ = create_app(app_code=PLACEHOLDERS["app_code"], name="spec placeholder (demo only)",
+                                secret=PLACEHOLDERS["app_secret"])
         else:
             if not app.check_secret(PLACEHOLDERS["app_secret"]):
                 reset_app_secret(app=app, secret=PLACEHOLDERS["app_secret"])
@@ -181,11 +190,14 @@ class Command(OperatorCommand):
                 app.save(update_fields=["enabled"])
         for kind in (UserTicket.ACCESS_TOKEN, UserTicket.BK_TOKEN):
             raw = PLACEHOLDERS[kind]
+            # The placeholder access_token is the placeholder app's: the spec's examples send the two
+            # together, and bkapi-client-core sends the token alone.
+            bound_to = app if kind == UserTicket.ACCESS_TOKEN else None
             ticket = ticket_for_token(raw)
             if ticket is None:
-                ticket, _ = issue_ticket(user=admin, kind=kind, raw=raw)
+                ticket, _ = issue_ticket(user=admin, kind=kind, app=bound_to, raw=raw)
             # The spec's examples must keep working: no expiry, not revoked.
-            ticket.user, ticket.kind, ticket.expires_at, ticket.revoked = admin, kind, None, False
+            ticket.user, ticket.kind, ticket.app, ticket.expires_at, ticket.revoked = admin, kind, bound_to, None, False
             ticket.save()
 
     def _templates(self, businesses: dict[int, Business]) -> list[dict[str, Any]]:
@@ -250,8 +262,8 @@ class Command(OperatorCommand):
             f"{data['admin']['password'] or '(password unchanged)'}",
             f"  app_code:      {data['app_code']}",
             f"  app_secret:    {data['app_secret']}",
-            f"  bk_token:      {data['bk_token']}   (user {ADMIN})",
-            f"  access_token:  {data['access_token']}   (user {ADMIN})",
+            f"  bk_token:      {data['bk_token']}   (user {ADMIN}; with any app's code and secret)",
+            f"  access_token:  {data['access_token']}   (user {ADMIN}, app {data['app_code']}; works alone)",
         ]
         if data["spec_placeholders"]:
             lines.append("  spec examples: app_code=app_code app_secret=app_secret "
@@ -263,6 +275,8 @@ class Command(OperatorCommand):
             lines.append(f"    {t['id']:>4}  {where:<11} {t['name']}  [{t['status']}]")
         lines.append("  try:")
         lines.append(f"    curl '{base}apigw/get_template_list/2/?app_code={data['app_code']}"
-                     f"&app_secret={data['app_secret']}&access_token={data['access_token']}'")
+                     f"&app_secret={data['app_secret']}&bk_token={data['bk_token']}'")
+        lines.append(f"    curl -H 'X-Bkapi-Authorization: {{\"access_token\": \"{data['access_token']}\"}}' "
+                     f"'{base}apigw/get_template_list/2/'")
         lines.append(f"  (credentials also in {data['credentials_file']})")
         return "\n".join(lines)

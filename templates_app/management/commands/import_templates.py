@@ -7,9 +7,9 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from sops_api.apigw.errors import NotFound
-from sops_api.management.base import OperatorCommand
-from templates_app.models import Business
+from access_app.models import Business
+from sops_common.commands import OperatorCommand
+from sops_common.errors import NotFound
 from templates_app.services import import_templates
 
 

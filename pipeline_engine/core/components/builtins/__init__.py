@@ -1,6 +1,5 @@
 """Built-in components; importing this package registers them all."""
 from pipeline_engine.core.components.builtins import (  # noqa: F401
-    bench_poll,
     http_request,
     job_script,
     noop,

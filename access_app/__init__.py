@@ -1,0 +1,1 @@
+"""Identity and access: apps, user tickets, businesses, their members and roles (docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""Server-rendered pages for operators: task lists, a task drawn as a live graph, template pages."""

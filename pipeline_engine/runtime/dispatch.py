@@ -1,0 +1,129 @@
+"""Sending a step's effects after its commit: engine messages (by Celery task name), the
+run_finished signal, metrics; and the thread-local queue of work a task keeps for itself.
+
+Messages go through the tasks registered under the names below (runtime.tasks
+registers them), looked up in the Celery app's registry, so this module needs
+no import of the entry points that call down into it.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from celery import current_app
+
+from pipeline_engine.core.records import Effect, NodeRecord
+from pipeline_engine.signals import run_finished
+
+from . import metrics
+from .models import Run
+
+logger = logging.getLogger("pipeline_engine")
+
+ADVANCE = "pipeline_engine.advance"
+RUN_COMPONENT = "pipeline_engine.run_component"
+SWEEP = "pipeline_engine.sweep"
+
+_tasks: dict[str, Any] = {}
+
+
+def _task(name: str) -> Any:
+    """The registered task of that name (looked up once per process)."""
+    task = _tasks.get(name)
+    if task is None:
+        task = _tasks[name] = current_app.tasks[name]
+    return task
+
+
+# Celery renders args/kwargs for monitoring with its pure-Python saferepr on every
+# publish (a noticeable share of a run start); engine messages hold only short
+# strings and numbers, so the built-in repr gives the same text much cheaper.
+def send_advance(run_id: str, *, event: str = "", key: str = "", version: str = "", countdown: float = 0) -> None:
+    args = [run_id]
+    kwargs = {"event": event, "key": key, "version": version, "sent_at": time.time()}
+    _task(ADVANCE).apply_async(args=args, kwargs=kwargs, countdown=countdown or None,
+                               argsrepr=repr(args), kwargsrepr=repr(kwargs))
+
+
+def send_component(run_id: str, key: str, version: str, schedule_count: int, *, countdown: float = 0,
+                   time_zone: str | None = None, executor: str | None = None) -> None:
+    args = [run_id, key, version, schedule_count]
+    kwargs: dict[str, object] = {"sent_at": time.time()}
+    if time_zone is not None:
+        kwargs.update(time_zone=time_zone, executor=executor or "")
+    _task(RUN_COMPONENT).apply_async(args=args, kwargs=kwargs, countdown=countdown or None,
+                                     argsrepr=repr(args), kwargsrepr=repr(kwargs))
+
+
+def after_commit(run_id: str, meta: dict[str, Any], time_zone: str, executor: str, effects: list[Effect],
+                 finished: list[NodeRecord]) -> None:
+    """Send what a committed step produced. A message that cannot be sent is logged and
+    left to the sweep (the rows say the work is due)."""
+    try:
+        metrics.nodes_finished(finished)
+    except Exception:  # noqa: BLE001 - metrics must never stop the messages below
+        logger.exception("run=%s metrics failed", run_id)
+    for effect in effects:
+        try:
+            if effect.kind == "component":
+                if not effect.countdown and _keep_local(run_id, effect, time_zone, executor):
+                    continue
+                send_component(run_id, effect.key, effect.version, effect.schedule_count,
+                               countdown=effect.countdown, time_zone=time_zone, executor=executor)
+            elif effect.kind == "event":
+                send_advance(run_id, event=effect.event, key=effect.key, version=effect.version,
+                             countdown=effect.countdown)
+            elif effect.kind == "advance":
+                send_advance(run_id)
+            elif effect.kind == "finished":
+                _send_finished(run_id, meta, effect.state)
+        except Exception:  # noqa: BLE001 - a lost message is recovered by the sweep
+            logger.exception("run=%s effect=%s could not be sent", run_id, effect.kind)
+
+
+def _send_finished(run_id: str, meta: dict[str, Any], state: str) -> None:
+    metrics.run_finished(state)
+    logger.info("run=%s finished state=%s", run_id, state)
+    run_finished.send(sender=Run, run_id=run_id, state=state, meta=meta)
+
+
+# --- running the next component in the same task ------------------------------
+# A worker task that just advanced a run keeps ONE immediately-due component
+# of that run to run itself next, instead of a broker round trip; the others
+# go to the broker so parallel branches still spread over workers. The node
+# row already says the work is due (wake_at), so if this process dies first
+# the sweep sends it again, and the claim fences duplicates.
+_local = threading.local()
+
+LocalWork = tuple[str, str, str, int, str, str]  # run_id, key, version, schedule_count, time_zone, executor
+
+
+def _keep_local(run_id: str, effect: Effect, time_zone: str, executor: str) -> bool:
+    sink = getattr(_local, "sink", None)
+    if sink is None or sink:
+        return False
+    sink.append((run_id, effect.key, effect.version, effect.schedule_count, time_zone, executor))
+    return True
+
+
+def collect_local_work() -> None:
+    """From now on this thread keeps one immediately-due component for itself."""
+    _local.sink = []
+
+
+def take_local_work() -> LocalWork | None:
+    """The component this task kept for itself, if any (and keep collecting)."""
+    sink = getattr(_local, "sink", None)
+    if not sink:
+        return None
+    work: LocalWork = sink.pop()
+    return work
+
+
+def stop_local_work() -> list[LocalWork]:
+    """Stop keeping work; what is still kept must be sent."""
+    sink: list[LocalWork] = getattr(_local, "sink", None) or []
+    _local.sink = None
+    return sink

@@ -1,0 +1,436 @@
+"""The engine's rows: every statement the runtime runs on its tables, and the conversion
+between rows and the core's records (NodeRecord, RunData).
+
+The hot statements (the run's lock, node inserts and updates, the run update,
+the component claim) are written in plain SQL, their text built once per
+process and database vendor: building them through the ORM cost more CPU than
+the walk of a small run. The sweep's and the runner's occasional statements
+stay ORM queries. The readers' queries (status trees, details, summaries) are
+runtime.queries'.
+"""
+from __future__ import annotations
+
+import json
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import connection, models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from pipeline_engine.core import states as s
+from pipeline_engine.core.records import NODE_FIELDS, NodeRecord, RunData
+from pipeline_engine.errors import RunNotFound
+
+from .models import NodeHistory, NodeState, Run
+
+RECORD_FIELDS = ("key", "scope", "node_id", "node_type", "component_code", "name", *NODE_FIELDS)
+_RECORD_SET = frozenset(RECORD_FIELDS)
+_EMPTY_JSON = "{}"
+_INSERT_BATCH = 1000
+# A timer message may arrive a little before its wake-up time.
+EARLY_TOLERANCE = timedelta(seconds=1)
+
+
+# --------------------------------------------------------------------------- values
+def _iso_datetime(value: datetime) -> Any:
+    if value.tzinfo is None:  # not expected (USE_TZ); let Django decide
+        return connection.ops.adapt_datetimefield_value(value)
+    return value.isoformat()
+
+
+def datetime_adapter() -> Callable[[datetime], Any]:
+    """How raw SQL of the engine passes datetimes.
+
+    On PostgreSQL an aware datetime goes as ISO text, which the timestamptz
+    column parses: psycopg2's datetime adapter cost ~4 us a value, about as
+    much as all other columns of a node row together.
+    """
+    if connection.vendor == "postgresql":
+        return _iso_datetime
+    return connection.ops.adapt_datetimefield_value
+
+
+def _json_value(value: Any) -> Any:
+    # The backends hand JSON columns of a raw cursor back as text (Django decodes
+    # them in JSONField.from_db_value, which a raw cursor skips).
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _aware(value: Any) -> datetime | None:
+    """A datetime column read through a raw cursor, as an aware datetime.
+
+    SQLite hands back text or a naive datetime (UTC); PostgreSQL an aware one.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = parse_datetime(value)
+        if value is None:
+            return None
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, UTC)
+    return value
+
+
+def _adapt_row(values: list[Any], kinds: list[str]) -> list[Any]:
+    adapt = datetime_adapter()
+    out = []
+    for value, kind in zip(values, kinds, strict=True):
+        if value is not None:
+            if kind == "json":
+                value = json.dumps(value)
+            elif kind == "datetime":
+                value = adapt(value)
+        out.append(value)
+    return out
+
+
+# --------------------------------------------------------------------------- node columns
+_node_columns: list[tuple[str, str, str]] = []
+
+
+def _columns() -> list[tuple[str, str, str]]:
+    """(attribute, column, kind) of every NodeState column; kind says how to adapt values."""
+    if not _node_columns:
+        run_field = NodeState._meta.get_field("run")
+        _node_columns.append((run_field.attname, run_field.column, "plain"))
+        for f in NodeState._meta.concrete_fields:
+            if f.primary_key or f is run_field:
+                continue
+            kind = ("json" if isinstance(f, models.JSONField)
+                    else "datetime" if isinstance(f, models.DateTimeField) else "plain")
+            _node_columns.append((f.attname, f.column, kind))
+    return _node_columns
+
+
+_returning: dict[str, str] = {}
+
+
+def returning_columns() -> str:
+    """The column list (id first) for a RETURNING that `record_from_values` reads."""
+    columns = _returning.get(connection.vendor)
+    if columns is None:
+        quote = connection.ops.quote_name
+        columns = _returning[connection.vendor] = ", ".join(
+            ["id", *(quote(c) for a, c, _ in _columns() if a in _RECORD_SET)])
+    return columns
+
+
+_record_attrs: list[tuple[str, str]] = []
+
+
+def record_from_values(values: tuple[Any, ...]) -> NodeRecord:
+    """A NodeRecord from a row returned in `returning_columns()` order."""
+    if not _record_attrs:
+        _record_attrs.extend((a, k) for a, _, k in _columns() if a in _RECORD_SET)
+    fields: dict[str, Any] = {"row_id": values[0]}
+    for (attname, kind), value in zip(_record_attrs, values[1:], strict=True):
+        if value is not None:
+            if kind == "json" and isinstance(value, str | bytes):
+                value = json.loads(value)
+            elif kind == "datetime":
+                value = _aware(value)
+        fields[attname] = value
+    for flag in ("skip", "error_ignored"):
+        fields[flag] = bool(fields[flag])
+    return NodeRecord(**fields)
+
+
+def record_from_row(row: NodeState) -> NodeRecord:
+    return NodeRecord(row_id=row.pk, **{f: getattr(row, f) for f in RECORD_FIELDS})
+
+
+# --------------------------------------------------------------------------- runs
+_INSERT_RUN = (
+    "INSERT INTO {table} (id, state, display_state, tree, context, frontier, outputs, meta, time_zone, "
+    "executor, priority, created_at, started_at, finished_at, lease_until, steps) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, %s, 0) ON CONFLICT (id) DO NOTHING"
+)
+
+
+def insert_run(run_id: str, tree: dict[str, Any], *, context: dict[str, Any], frontier: dict[str, Any],
+               meta: dict[str, Any], time_zone: str, executor: str, priority: int, now: datetime,
+               lease_until: datetime) -> bool:
+    """INSERT the run row (RUNNING); False when a run with this id exists already.
+
+    ON CONFLICT DO NOTHING (PostgreSQL, SQLite >= 3.24) and the row count
+    replace the ORM create in a SAVEPOINT that caught IntegrityError: that
+    cost two more round trips and the ORM's compile on every start. The tree
+    is serialised as it is, in the INSERT itself.
+    """
+    adapt = datetime_adapter()
+    dumps = json.dumps
+    params = [
+        run_id, s.RUNNING, s.RUNNING, dumps(tree), dumps(context), dumps(frontier), _EMPTY_JSON, dumps(meta),
+        time_zone, executor, priority, adapt(now), adapt(now), adapt(lease_until),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_RUN.format(table=connection.ops.quote_name(Run._meta.db_table)), params)
+        return bool(cursor.rowcount == 1)
+
+
+@dataclass(slots=True)
+class RunRow:
+    """The run row as a step reads it under the lock (no model instance: see lock_run)."""
+
+    id: str
+    state: str
+    frontier: dict[str, Any]
+    context: dict[str, Any]
+    outputs: dict[str, Any]
+    meta: dict[str, Any]
+    time_zone: str
+    executor: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    lease_until: datetime | None
+    tree: dict[str, Any] | None = None
+
+    def data(self) -> RunData:
+        """What the walker reads and changes of this run."""
+        return RunData(run_id=self.id, state=self.state, frontier=self.frontier, context=self.context,
+                       outputs=self.outputs, time_zone=self.time_zone, executor=self.executor,
+                       started_at=self.started_at, finished_at=self.finished_at)
+
+
+_RUN_LOCK_COLUMNS = ("id", "state", "frontier", "context", "outputs", "meta", "time_zone", "executor",
+                     "started_at", "finished_at", "lease_until")
+_lock_sql: dict[tuple[str, bool], str] = {}
+
+
+def lock_run(run_id: str, *, with_tree: bool) -> RunRow:
+    """`SELECT ... FOR UPDATE` of the run row in plain SQL.
+
+    This is the first statement of every step; building it through the ORM
+    (queryset clone, defer mask, compiler) cost more CPU than the walk of a
+    small run. The big tree column is read only by a process that has not
+    compiled the tree yet. On SQLite the IMMEDIATE transaction is the lock.
+    """
+    vendor = connection.vendor
+    sql = _lock_sql.get((vendor, with_tree))
+    if sql is None:
+        quote = connection.ops.quote_name
+        columns = [*_RUN_LOCK_COLUMNS, *(("tree",) if with_tree else ())]
+        sql = (f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(Run._meta.db_table)} "
+               f"WHERE {quote('id')} = %s")
+        if connection.features.has_select_for_update:
+            sql += " FOR UPDATE"
+        _lock_sql[(vendor, with_tree)] = sql
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [run_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise RunNotFound(f"pipeline({run_id}) does not exist")
+    return RunRow(
+        id=row[0], state=row[1], frontier=_json_value(row[2]) or {}, context=_json_value(row[3]) or {},
+        outputs=_json_value(row[4]) or {}, meta=_json_value(row[5]) or {}, time_zone=row[6],
+        executor=row[7], started_at=_aware(row[8]), finished_at=_aware(row[9]), lease_until=_aware(row[10]),
+        tree=_json_value(row[11]) if with_tree else None,
+    )
+
+
+def update_run(run_id: str, data: RunData, display_state: str, lease: datetime | None) -> None:
+    adapt = datetime_adapter()
+    sql = (f"UPDATE {Run._meta.db_table} SET state = %s, display_state = %s, frontier = %s, "
+           f"context = %s, outputs = %s, finished_at = %s, lease_until = %s, steps = steps + 1 WHERE id = %s")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [
+            data.state, display_state, json.dumps(data.frontier), json.dumps(data.context),
+            json.dumps(data.outputs), adapt(data.finished_at) if data.finished_at else None,
+            adapt(lease) if lease else None, run_id,
+        ])
+
+
+def load_tree(run_id: str) -> dict[str, Any]:
+    """The run's web tree as it was started."""
+    tree: dict[str, Any] = Run.objects.values_list("tree", flat=True).get(pk=run_id)
+    return tree
+
+
+def run_locale(run_id: str) -> tuple[str, str]:
+    """(time zone, executor) of a run."""
+    time_zone, executor = Run.objects.values_list("time_zone", "executor").get(pk=run_id)
+    return time_zone, executor
+
+
+# --------------------------------------------------------------------------- nodes
+_insert_plan: dict[str, tuple[str, str, Callable[[Any], tuple[Any, ...]], list[int], list[int]]] = {}
+
+
+def _insert_sql() -> tuple[str, str, Callable[[Any], tuple[Any, ...]], list[int], list[int]]:
+    """(statement head, one row's placeholder, record getter, json positions, datetime positions)."""
+    plan = _insert_plan.get(connection.vendor)
+    if plan is None:
+        columns = _columns()
+        attrs = [a for a, _, _ in columns if a != "run_id"]
+        kinds = [k for a, _, k in columns if a != "run_id"]
+        quote = connection.ops.quote_name
+        head = (f"INSERT INTO {quote(NodeState._meta.db_table)} "
+                f"({', '.join(quote(c) for _, c, _ in columns)}) VALUES ")
+        placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        plan = _insert_plan[connection.vendor] = (
+            head, placeholder, operator.attrgetter(*attrs),
+            [i for i, k in enumerate(kinds) if k == "json"], [i for i, k in enumerate(kinds) if k == "datetime"])
+    return plan
+
+
+def insert_nodes(run_id: str, records: list[NodeRecord]) -> None:
+    """Insert new node rows in as few statements as possible.
+
+    Django's bulk_create prepares every value through the field machinery,
+    which costs more than the walk itself for big trees; node rows have a
+    fixed, known shape, so they are adapted here directly.
+    """
+    head, placeholder, get, json_at, dt_at = _insert_sql()
+    adapt = datetime_adapter()
+    dumps = json.dumps
+    rows = []
+    for rec in records:
+        row = list(get(rec))
+        for i in json_at:
+            value = row[i]
+            if value is not None:
+                # Most JSON fields of a new node are empty: skip the encoder for them.
+                row[i] = _EMPTY_JSON if value == {} else dumps(value)
+        for i in dt_at:
+            if row[i] is not None:
+                row[i] = adapt(row[i])
+        rows.append((run_id, *row))
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _INSERT_BATCH):
+            chunk = rows[start:start + _INSERT_BATCH]
+            if connection.vendor == "postgresql":
+                # One multi-row VALUES statement, each row quoted by psycopg2.
+                mogrify = cursor.cursor.mogrify
+                values = b", ".join([mogrify(placeholder, row) for row in chunk]).decode()
+                cursor.execute(head + values)
+            else:
+                cursor.executemany(head + placeholder, chunk)
+
+
+_update_plan: dict[str, tuple[str, list[str]]] = {}
+_node_fields_getter = operator.attrgetter(*NODE_FIELDS)
+
+
+def update_nodes(records: list[NodeRecord]) -> None:
+    """Write every mutable field of existing node rows (one UPDATE per row, no ORM compile)."""
+    plan = _update_plan.get(connection.vendor)
+    if plan is None:
+        kinds_by_attr = {a: k for a, _, k in _columns()}
+        quote = connection.ops.quote_name
+        plan = _update_plan[connection.vendor] = (
+            f"UPDATE {quote(NodeState._meta.db_table)} SET "
+            f"{', '.join(f'{quote(f)} = %s' for f in NODE_FIELDS)} WHERE id = %s",
+            [kinds_by_attr[f] for f in NODE_FIELDS])
+    sql, kinds = plan
+    get = _node_fields_getter
+    rows = [[*_adapt_row(list(get(rec)), kinds), rec.row_id] for rec in records]
+    with connection.cursor() as cursor:
+        if len(rows) == 1:
+            cursor.execute(sql, rows[0])
+        else:
+            cursor.executemany(sql, rows)
+
+
+def insert_histories(run_id: str, histories: list[dict[str, Any]]) -> None:
+    NodeHistory.objects.bulk_create([NodeHistory(run_id=run_id, **h) for h in histories], batch_size=500)
+
+
+def load_records(run_id: str, keys: list[str]) -> dict[str, NodeRecord]:
+    rows = NodeState.objects.filter(run_id=run_id, key__in=keys)
+    return {row.key: record_from_row(row) for row in rows}
+
+
+# --------------------------------------------------------------------------- component work
+_CLAIM_SQL = """
+UPDATE {table} SET lease_until = %s, wake_at = NULL
+WHERE run_id = %s AND key = %s AND version = %s AND state = %s AND schedule_count = %s AND wake_at <= %s
+  AND (lease_until IS NULL OR lease_until < %s)
+RETURNING {columns}
+"""
+_claim_sql: dict[str, str] = {}
+
+
+def claim_node(run_id: str, key: str, version: str, schedule_count: int, lease_seconds: int) -> NodeRecord | None:
+    """Take the work a message names, in one statement; None when the message is stale.
+
+    The conditional UPDATE is the fence (version, schedule count, due time, no
+    live lease) and RETURNING hands back what the work needs, so a component
+    message costs one statement before the component runs.
+    """
+    now = timezone.now()
+    adapt = datetime_adapter()
+    lease = now + timedelta(seconds=lease_seconds)
+    sql = _claim_sql.get(connection.vendor)
+    if sql is None:
+        sql = _claim_sql[connection.vendor] = _CLAIM_SQL.format(
+            table=connection.ops.quote_name(NodeState._meta.db_table), columns=returning_columns())
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [
+            adapt(lease), run_id, key, version, s.RUNNING, schedule_count,
+            adapt(now + EARLY_TOLERANCE), adapt(now),
+        ])
+        row = cursor.fetchone()
+    return None if row is None else record_from_values(row)
+
+
+def release_node(run_id: str, key: str, version: str) -> None:
+    """Give claimed work back: due again now, no lease (the sweep re-sends it)."""
+    NodeState.objects.filter(run_id=run_id, key=key, version=version, state=s.RUNNING).update(
+        lease_until=None, wake_at=timezone.now())
+
+
+def renew_lease(run_id: str, key: str, version: str, lease_seconds: int) -> bool:
+    """Extend the lease of running work; False when the node is no longer RUNNING with `version`."""
+    lease = timezone.now() + timedelta(seconds=lease_seconds)
+    return bool(NodeState.objects.filter(run_id=run_id, key=key, version=version,
+                                         state=s.RUNNING).update(lease_until=lease))
+
+
+# --------------------------------------------------------------------------- the sweep's queries
+def due_work(now: datetime, grace: timedelta, renudge: timedelta, limit: int) -> list[tuple[Any, ...]]:
+    """Due work nobody has claimed (a lost or late message), each at most once per `renudge`,
+    marked nudged now: (run_id, key, version, schedule_count, state, phase)."""
+    due = list(
+        NodeState.objects.filter(wake_at__lte=now - grace)
+        .filter(Q(nudged_at__isnull=True) | Q(nudged_at__lt=now - renudge))
+        .values_list("pk", "run_id", "key", "version", "schedule_count", "state", "phase")[:limit]
+    )
+    if due:
+        NodeState.objects.filter(pk__in=[d[0] for d in due]).update(nudged_at=now)
+    return [d[1:] for d in due]
+
+
+def expired_leases(now: datetime, limit: int) -> list[tuple[Any, ...]]:
+    """Running work whose worker stopped renewing its lease: (pk, run_id, key, version, schedule_count)."""
+    return list(
+        NodeState.objects.filter(lease_until__lt=now, state=s.RUNNING)
+        .values_list("pk", "run_id", "key", "version", "schedule_count")[:limit]
+    )
+
+
+def reset_expired(pk: int, version: str, now: datetime) -> bool:
+    """Make expired work due again now; False when it moved on meanwhile."""
+    return bool(NodeState.objects.filter(pk=pk, version=version, lease_until__lt=now).update(
+        lease_until=None, wake_at=now, nudged_at=now))
+
+
+def overdue_nodes(now: datetime, limit: int) -> list[tuple[Any, ...]]:
+    """Running nodes past their deadline: (run_id, key, version)."""
+    return list(
+        NodeState.objects.filter(deadline__lte=now, state=s.RUNNING)
+        .values_list("run_id", "key", "version")[:limit]
+    )
+
+
+def owed_runs(now: datetime, lease: timedelta, limit: int) -> list[str]:
+    """Runs owed an advance step whose message got lost; their lease moves on by `lease`."""
+    owed = list(Run.objects.filter(lease_until__lte=now).values_list("pk", flat=True)[:limit])
+    if owed:
+        Run.objects.filter(pk__in=owed).update(lease_until=now + lease)
+    return owed

@@ -1,0 +1,111 @@
+"""Every change to a run: its start, and each step under its row lock.
+
+`step(run_id, apply)` is the only way the engine changes a started run:
+
+1. lock the run row (`SELECT ... FOR UPDATE`; on SQLite the IMMEDIATE
+   transaction is the lock), without its big tree column;
+2. get the compiled tree from the per-process cache (loaded once per run);
+3. let `apply` change the walker (an operation or a worker's report), then
+   walk as far as possible;
+4. write the diff in bulk: new node rows, changed node rows, history rows,
+   one run-row update;
+5. after commit, hand the walker's effects to dispatch.
+"""
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from django.db import transaction
+from django.utils import timezone
+
+from pipeline_engine.core import states as s
+from pipeline_engine.core.records import Effect, NodeRecord, RunData
+from pipeline_engine.core.validation import fill_converge_ids, missing_converge_ids, validate_tree
+from pipeline_engine.core.walker import Walker, start_context, start_frontier
+from pipeline_engine.errors import InvalidOperation
+
+from . import config, dispatch, metrics, rows, tree_cache
+
+T = TypeVar("T")
+
+
+def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str = "UTC", executor: str = "",
+              priority: int = 100, meta: dict[str, Any] | None = None) -> str:
+    """Validate and start a run; the first advance step runs in a worker after commit.
+
+    The caller's tree is not changed. It is copied only when validation has
+    converge gateway ids to fill in (the stored tree carries them); otherwise
+    it is serialised as it is, in the INSERT itself.
+    """
+    compiled = validate_tree(tree, fill_converges=False)
+    if missing_converge_ids(tree, compiled):
+        tree = copy.deepcopy(tree)
+        fill_converge_ids(tree, compiled)
+    compiled.detach()
+    run_id = run_id or uuid.uuid4().hex
+    now = timezone.now()
+    if not rows.insert_run(run_id, tree, context=start_context(compiled), frontier=start_frontier(compiled),
+                           meta=meta or {}, time_zone=time_zone or "UTC", executor=executor or "",
+                           priority=priority, now=now, lease_until=now + timedelta(seconds=config.lease_seconds())):
+        raise InvalidOperation(f"pipeline({run_id}) has already been started")
+    # This process compiled it already: a step it runs itself (a worker that
+    # starts runs, the embedded mode) does not read and compile the tree again.
+    tree_cache.remember(run_id, compiled)
+    metrics.RUNS_STARTED.inc()
+    started = run_id
+    transaction.on_commit(lambda: dispatch.send_advance(started))
+    return run_id
+
+
+def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True,
+         records: dict[str, NodeRecord] | None = None) -> T:
+    """Apply one change to a run under its lock, walk, persist; effects go after commit.
+
+    `walk=False` (an operator's operation) leaves ready tokens for an advance
+    step in a worker, so a web request stays short whatever the tree.
+    `records` are node records the caller already holds as they are in the
+    database (a runner's claimed row), so the step need not read them again.
+    """
+    with transaction.atomic():
+        cached = tree_cache.cached(run_id)
+        run = rows.lock_run(run_id, with_tree=cached is None)
+        tree = cached or tree_cache.compiled_tree(run_id, run.tree)
+        run.tree = None  # the compiled form is cached; do not keep the raw one alive in closures
+        data = run.data()
+        walker = Walker(tree, data, lambda keys: rows.load_records(run_id, keys), now=config.clock(),
+                        rerun_limit=config.rerun_limit(), records=records)
+        result = apply(walker)
+        if walk:
+            walker.walk()
+        else:
+            walker.settle()
+        _persist(run, data, walker, walked=walk)
+    return result
+
+
+def _persist(run: rows.RunRow, data: RunData, walker: Walker, *, walked: bool) -> None:
+    now = timezone.now()
+    run_id = run.id
+    if walker.created:
+        rows.insert_nodes(run_id, list(walker.created.values()))
+    updated = [walker.records[k] for k in walker.updated if k not in walker.created]
+    if updated:
+        rows.update_nodes(updated)
+    if walker.histories:
+        rows.insert_histories(run_id, walker.histories)
+    # An advance is owed when an operation left runnable tokens without walking.
+    owed = (not walked) and bool(data.frontier["ready"]) and data.state == s.RUNNING
+    lease = now + timedelta(seconds=config.lease_seconds()) if owed else None
+    if walker.changed or lease != run.lease_until:
+        rows.update_run(run_id, data, walker.display_state(), lease)
+    effects = list(walker.effects)
+    if owed:
+        effects.append(Effect("advance"))
+    finished = list(walker.finished_nodes)
+    if effects or finished:
+        meta, time_zone, executor = run.meta, data.time_zone, data.executor
+        transaction.on_commit(lambda: dispatch.after_commit(run_id, meta, time_zone, executor, effects, finished))

@@ -1,0 +1,1 @@
+"""The /apigw/ endpoints, one module per domain: parse, call one service or selector, render."""

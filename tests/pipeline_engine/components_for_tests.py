@@ -1,0 +1,78 @@
+"""Components only the tests use. The test worker imports this module.
+
+It also loads bench_poll (bench/components.py), which many engine tests run.
+
+- test_sleep (slow): sleeps `seconds`, checking its stop flag every 20 ms;
+  writes "start <t>" / "stop <t>" / "end <t>" lines to `marker` when given, so a
+  test can prove two nodes overlapped or that a node was told to stop.
+- test_fail (inline): fails with `message`, outputs `partial`.
+- test_flaky (slow): fails until it has been executed `fail_times` times
+  (counted in the file `counter`).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import bench.components  # noqa: F401 - registers bench_poll here and in the test worker
+from pipeline_engine.core.components import Component, FieldSpec, Outcome, register
+
+
+def _mark(path: str | None, text: str) -> None:
+    if path:
+        with open(path, "a") as fh:
+            fh.write(f"{text} {time.time():.4f}\n")
+
+
+class TestSleep(Component):
+    code = "test_sleep"
+    name = "Test sleep"
+    inline = False
+    inputs_format = [FieldSpec("seconds", "Seconds", "float"), FieldSpec("marker", "Marker file")]
+    outputs_format = [FieldSpec("slept", "Slept", "float")]
+
+    def execute(self, ctx):  # type: ignore[no-untyped-def]
+        seconds = float(ctx.inputs.get("seconds") or 0)
+        marker = ctx.inputs.get("marker")
+        _mark(marker, f"start {ctx.node_id}")
+        began = time.monotonic()
+        while time.monotonic() - began < seconds:
+            if ctx.should_stop():
+                _mark(marker, f"stop {ctx.node_id}")
+                return Outcome.failure("stopped")
+            time.sleep(0.02)
+        _mark(marker, f"end {ctx.node_id}")
+        ctx.outputs["slept"] = seconds
+        return Outcome.success()
+
+
+class TestFail(Component):
+    code = "test_fail"
+    name = "Test fail"
+    inline = True
+    outputs_format = [FieldSpec("partial", "Partial")]
+
+    def execute(self, ctx):  # type: ignore[no-untyped-def]
+        ctx.outputs["partial"] = ctx.inputs.get("partial", "p")
+        return Outcome.failure(str(ctx.inputs.get("message") or "failed on purpose"))
+
+
+class TestFlaky(Component):
+    code = "test_flaky"
+    name = "Test flaky"
+    inline = False
+
+    def execute(self, ctx):  # type: ignore[no-untyped-def]
+        counter = Path(ctx.inputs["counter"])
+        count = int(counter.read_text() or 0) + 1 if counter.exists() else 1
+        counter.write_text(str(count))
+        if count <= int(ctx.inputs.get("fail_times", 1)):
+            return Outcome.failure(f"attempt {count} fails")
+        ctx.outputs["attempts"] = count
+        return Outcome.success()
+
+
+TEST_COMPONENTS = [TestSleep, TestFail, TestFlaky]
+
+for _component in TEST_COMPONENTS:
+    register(_component)

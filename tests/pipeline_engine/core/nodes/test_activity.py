@@ -1,0 +1,210 @@
+"""ServiceActivity (core/nodes/activity.py): inputs, components, outcomes, its failure rules,
+callbacks, forced failure and timeouts."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from pipeline_engine.core import operations
+from pipeline_engine.core import states as s
+from pipeline_engine.core.components import Component, Outcome, register, unregister
+from pipeline_engine.core.nodes.activity import preview_inputs
+from pipeline_engine.core.validation import validate_tree
+from pipeline_engine.errors import InvalidOperation, NodeNotFound, TreeInvalid
+from pipeline_engine.testing import Simulator
+from tests.pipeline_engine.trees import (
+    TreeBuilder,
+    callback_tree,
+    failing,
+    linear,
+)
+
+
+def test_failure_extracts_outputs_and_retry_with_new_inputs_keeps_history():
+    sim = Simulator(failing()).start()
+    rec = sim.rows["f"]
+    assert rec.state == s.FAILED and rec.ex_data == "boom"
+    assert sim.run.context[""]["values"]["partial"] == "p1"
+    assert sim.display == s.FAILED
+    with pytest.raises(InvalidOperation):
+        sim.step(lambda w: operations.skip(w, "after"))
+    sim.step(lambda w: operations.retry(w, "f", {"message": "again", "partial": "p2"}), walk=False)
+    assert sim.rows["f"].state == s.READY and sim.rows["f"].retry == 1
+    sim.step()
+    assert sim.rows["f"].ex_data == "again"
+    assert sim.rows["f"].inputs["partial"] == "p2"
+    assert [h["retry"] for h in sim.histories] == [0]
+
+
+def test_error_ignorable_continues_with_outputs():
+    sim = Simulator(failing(error_ignorable=True)).start()
+    assert sim.run.state == s.FINISHED
+    assert sim.rows["f"].error_ignored is True
+    assert sim.rows["after"].inputs["seen"] == "p1"
+
+
+def test_auto_retry_retries_then_succeeds(tmp_path):
+    b = TreeBuilder()
+    b.act("f", "test_flaky", {"counter": str(tmp_path / "c"), "fail_times": 2},
+          auto_retry={"enable": True, "times": 3, "interval": 1})
+    b.chain(b.start_id, "f", b.end_id)
+    sim = Simulator(b.build()).start()
+    sim.drain()
+    assert sim.run.state == s.FINISHED
+    assert sim.rows["f"].retry == 2
+    assert [h["state"] for h in sim.histories] == [s.FAILED, s.FAILED]
+
+
+def test_auto_retry_gives_up_after_times(tmp_path):
+    b = TreeBuilder()
+    b.act("f", "test_flaky", {"counter": str(tmp_path / "c"), "fail_times": 99},
+          auto_retry={"enable": True, "times": 2, "interval": 0})
+    b.chain(b.start_id, "f", b.end_id)
+    sim = Simulator(b.build()).start()
+    sim.drain()
+    assert sim.rows["f"].state == s.FAILED and sim.rows["f"].retry == 2
+    assert sim.signals == [s.FAILED]
+
+
+def test_callback_waits_and_applies_once():
+    sim = Simulator(callback_tree()).start()
+    sim.drain()
+    assert sim.rows["p"].phase == s.PHASE_CALLBACK
+    assert sim.step(lambda w: operations.callback(w, "p", {"ok": 1}), walk=False) is True
+    assert sim.step(lambda w: operations.callback(w, "p", {"ok": 1}), walk=False) is False  # idempotent
+    with pytest.raises(InvalidOperation, match="already received"):
+        sim.step(lambda w: operations.callback(w, "p", {"other": 2}), walk=False)
+    sim.drain()
+    assert sim.run.state == s.FINISHED
+    assert sim.run.outputs == {"${cb}": {"ok": 1}}
+    with pytest.raises(InvalidOperation):
+        sim.step(lambda w: operations.callback(w, "p", {"ok": 1}), walk=False)
+
+
+def test_callback_before_the_node_waits_is_kept():
+    sim = Simulator(callback_tree()).start()
+    execute = sim.effects.popleft()  # the execute message has not run yet
+    sim.step(lambda w: operations.callback(w, "p", "early"), walk=False)
+    assert sim.rows["p"].callback_status == s.CB_PENDING
+    sim.effects.append(execute)
+    sim.drain()
+    assert sim.run.state == s.FINISHED
+    assert sim.rows["p"].outputs["callback_data"] == "early"
+
+
+def test_callback_wrong_node_or_version():
+    sim = Simulator(callback_tree()).start()
+    sim.drain()
+    with pytest.raises(InvalidOperation, match="not exist"):
+        sim.step(lambda w: operations.callback(w, "p", 1, version="nope"), walk=False)
+    with pytest.raises(InvalidOperation, match="not waiting"):
+        sim.step(lambda w: operations.callback(w, "start", 1), walk=False)
+
+
+def test_forced_fail_drops_the_late_result():
+    b = TreeBuilder()
+    b.act("slow", "test_sleep", {"seconds": 0})
+    b.chain(b.start_id, "slow", b.end_id)
+    sim = Simulator(b.build()).start()
+    effect = sim.effects.popleft()
+    sim.step(lambda w: operations.forced_fail(w, "slow", "stop it"), walk=False)
+    assert sim.rows["slow"].state == s.FAILED
+    assert sim.report(effect, Outcome.success(), {"slept": 1}) is False
+    assert sim.rows["slow"].state == s.FAILED and sim.rows["slow"].ex_data == "stop it"
+    with pytest.raises(InvalidOperation):
+        sim.step(lambda w: operations.forced_fail(w, "slow"), walk=False)
+
+
+def test_timeout_force_fails_only_when_due():
+    b = TreeBuilder()
+    b.act("slow", "test_sleep", {"seconds": 0}, timeout=5)
+    b.chain(b.start_id, "slow", b.end_id)
+    sim = Simulator(b.build()).start()
+    timer = sim.timers[0]
+    assert sim.step(lambda w: operations.apply_timeout(w, "slow", timer.version)) is False  # not yet due
+    sim.clock += timedelta(seconds=5)
+    assert sim.step(lambda w: operations.apply_timeout(w, "slow", timer.version)) is True
+    assert "timed out" in sim.rows["slow"].ex_data
+
+
+@pytest.mark.parametrize("payload", [
+    "${__import__('os').system('id')}",
+    "${x.__class__.__mro__}",
+    "${(i for i in [1]).gi_frame}",
+    "${open('/etc/passwd').read()}",
+])
+def test_injection_payload_fails_the_node(payload):
+    b = TreeBuilder()
+    b.const("${x}", "v")
+    b.act("a", "var_assign", {"v": payload})
+    b.chain(b.start_id, "a", b.end_id)
+    tree = b.build()
+    try:
+        sim = Simulator(tree).start()
+    except Exception as exc:  # refused up front by validation is as good
+        assert "TreeInvalid" in type(exc).__name__
+        return
+    rec = sim.rows["a"]
+    assert rec.state == s.FAILED, rec.inputs
+    assert "input rendering failed" in rec.ex_data
+
+
+def test_preview_renders_inputs_from_the_constants_alone():
+    child = TreeBuilder()
+    child.const("${c}", "${p}-child")
+    child.act("n", "noop", {"v": "${c}", "later": "${_loop}/${out}"})
+    child.chain(child.start_id, "n", child.end_id)
+    b = TreeBuilder()
+    b.const("${p}", "parent")
+    b.const("${out}", "", source_type="component_outputs", source_info={"top": ["x"]})
+    b.sub("sp", child.build())
+    b.act("top", "noop", {"v": "${p}!", "bad": "${p.__class__}", "raw": 3})
+    b.chain(b.start_id, "sp", "top", b.end_id)
+    compiled = validate_tree(b.build(), check_components=False)
+    assert preview_inputs(compiled, "top") == {"v": "parent!", "bad": "${p.__class__}", "raw": 3}
+    assert preview_inputs(compiled, "n", ["sp"]) == {"v": "parent-child", "later": "1/${out}"}
+    with pytest.raises(NodeNotFound, match=r"subprocess\(top\)"):
+        preview_inputs(compiled, "n", ["top"])
+    with pytest.raises(NodeNotFound, match=r"node\(n\)"):
+        preview_inputs(compiled, "n")
+
+
+def test_a_component_missing_at_run_time_fails_the_node():
+    @register
+    class Gone(Component):
+        code = "test_activity_gone"
+        inline = True
+
+        def execute(self, ctx):
+            return Outcome.success()
+
+    b = TreeBuilder()
+    b.act("a", "test_activity_gone")
+    b.chain(b.start_id, "a", b.end_id)
+    sim = Simulator(b.build())  # validated while registered
+    unregister("test_activity_gone")
+    sim.start()
+    assert sim.state("a") == s.FAILED
+    assert sim.rows["a"].ex_data == "component test_activity_gone (version legacy) is not registered"
+
+
+def test_inline_components_run_in_the_step_and_others_become_work():
+    sim = Simulator(linear(2)).start()  # noop is inline
+    assert sim.run.state == s.FINISHED and not sim.effects
+    sim = Simulator(linear(2, "bench_poll")).start()
+    (effect,) = sim.effects
+    assert (effect.kind, effect.key, effect.schedule_count) == ("component", "n0", 0)
+    assert sim.rows["n0"].phase == s.PHASE_EXECUTE and sim.rows["n0"].wake_at == sim.clock
+
+
+def test_validation_rules_of_the_activity():
+    b = TreeBuilder()
+    b.act("a", "")
+    b.act("m", "noop", {"v": "${missing}", "script": "echo ${HOME}"})
+    b.chain(b.start_id, "a", "m", b.end_id)
+    with pytest.raises(TreeInvalid) as exc:
+        validate_tree(b.build())
+    assert "ServiceActivity a (a): has no component code" in exc.value.message
+    assert "ServiceActivity m (m): input v references undefined variable ${missing}" in exc.value.message
+    assert "HOME" not in exc.value.message

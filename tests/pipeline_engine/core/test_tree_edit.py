@@ -1,0 +1,380 @@
+"""Tree editing: exclusion, parallel trimming, constant pruning and merge, subprocess unfolding,
+id regeneration, and the converge finder tree editing and validation share."""
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+
+from pipeline_engine.core import tree_edit
+from pipeline_engine.core.tree import as_list
+from pipeline_engine.core.tree_edit import prepare_task_tree, regenerate_ids, unfold_subprocesses
+from pipeline_engine.core.validation import validate_tree
+from pipeline_engine.errors import TreeInvalid
+from tests.pipeline_engine.trees import TreeBuilder
+
+ID = re.compile(r"^(node|line)[0-9a-f]{28}$")
+
+
+def check_links(tree: dict) -> None:
+    """Every flow's ends exist and list the flow; every node's flows exist; the layout follows."""
+    nodes = tree_edit.all_nodes(tree)
+    for fid, flow in tree["flows"].items():
+        assert flow["id"] == fid
+        assert fid in as_list(nodes[flow["source"]]["outgoing"])
+        assert fid in as_list(nodes[flow["target"]]["incoming"])
+    for node in nodes.values():
+        for fid in as_list(node.get("incoming")) + as_list(node.get("outgoing")):
+            assert fid in tree["flows"], (node["id"], fid)
+    assert {ln["id"] for ln in tree["line"]} == set(tree["flows"])
+    assert {loc["id"] for loc in tree["location"]} == set(nodes)
+
+
+def parallel_with_optional() -> dict:
+    """start -> first -> PG -> (opt_a | opt_b -> keep_b) -> CG -> last -> end."""
+    b = TreeBuilder()
+    b.act("first", "sleep_timer", {"bk_timing": "${t_first}"})
+    b.act("opt_a", "sleep_timer", {"bk_timing": "${t_a}"}, optional=True)
+    b.act("opt_b", "sleep_timer", {"bk_timing": "${t_b}"}, optional=True)
+    b.act("keep_b", "sleep_timer", {"bk_timing": "${t_keep}"})
+    b.act("last", "sleep_timer", {"bk_timing": "0"}, optional=True)
+    b.gw("pg", "ParallelGateway")
+    b.gw("cg", "ConvergeGateway")
+    b.chain(b.start_id, "first", "pg", "opt_a", "cg", "last", b.end_id)
+    b.chain("pg", "opt_b", "keep_b", "cg")
+    for key in ("t_first", "t_a", "t_b"):
+        b.const(f"${{{key}}}", "0")
+    b.const("${t_keep}", "${t_base}")
+    b.const("${t_base}", "0", show_type="hide")
+    b.const("${unused}", "x")
+    return b.build()
+
+
+def subprocess_node(node_id: str, template_id: int, constants: dict | None = None) -> dict:
+    return {"id": node_id, "type": "SubProcess", "name": node_id, "template_id": template_id, "incoming": [],
+            "outgoing": [], "constants": constants or {}}
+
+
+# --------------------------------------------------------------------------- exclusion and pruning
+def test_prune_without_exclusion_keeps_referenced_and_transitive():
+    tree = prepare_task_tree(parallel_with_optional())
+    assert set(tree["constants"]) == {"${t_first}", "${t_a}", "${t_b}", "${t_keep}", "${t_base}"}
+    assert sorted(c["index"] for c in tree["constants"].values()) == [0, 1, 2, 3, 4]
+    check_links(tree)
+
+
+def test_exclusion_reconnects_flows_and_drops_empty_branch():
+    source = parallel_with_optional()
+    tree = prepare_task_tree(source, exclude_task_nodes_id=["opt_a"], constants={"${t_b}": "5", "${nope}": 1})
+    assert "opt_a" not in tree["activities"]
+    pg, cg = tree["gateways"]["pg"], tree["gateways"]["cg"]
+    # the branch that went straight to the converge is gone from both gateways
+    assert len(as_list(pg["outgoing"])) == 1 and len(as_list(cg["incoming"])) == 1
+    assert "${t_a}" not in tree["constants"] and "${nope}" not in tree["constants"]
+    assert tree["constants"]["${t_b}"]["value"] == "5"
+    check_links(tree)
+    assert source["activities"]["opt_a"]  # the input is never mutated
+
+
+def test_all_branches_empty_removes_the_gateway_pair():
+    b = TreeBuilder()
+    b.act("a", "sleep_timer", optional=True)
+    b.act("b", "sleep_timer", optional=True)
+    b.act("z", "sleep_timer")
+    b.gw("pg", "ParallelGateway")
+    b.gw("cg", "ConvergeGateway")
+    b.chain(b.start_id, "pg", "a", "cg", "z", b.end_id)
+    b.chain("pg", "b", "cg")
+    tree = prepare_task_tree(b.build(), exclude_task_nodes_id=["a", "b"])
+    assert tree["gateways"] == {}
+    start_flow = tree["flows"][tree["start_event"]["outgoing"]]
+    assert start_flow["target"] == "z"
+    check_links(tree)
+
+
+def test_exclusion_of_last_node_reaches_end_event():
+    tree = prepare_task_tree(parallel_with_optional(), exclude_task_nodes_id=["last"])
+    end_in = as_list(tree["end_event"]["incoming"])
+    assert len(end_in) == 1 and tree["flows"][end_in[0]]["source"] == "cg"
+    check_links(tree)
+
+
+@pytest.mark.parametrize(("node", "message"), [
+    ("ghost", "task node[id=ghost] is not in template pipeline tree"),
+    ("first", "task node[id=first] is not optional"),
+])
+def test_exclusion_refusals(node, message):
+    with pytest.raises(TreeInvalid) as exc:
+        prepare_task_tree(parallel_with_optional(), exclude_task_nodes_id=[node])
+    assert exc.value.message == message
+
+
+@pytest.mark.parametrize("constants", [[], ["${t_b}"], "x", 3])
+def test_constants_must_be_an_object(constants):
+    with pytest.raises(TreeInvalid, match="^constants must be an object$"):
+        prepare_task_tree(parallel_with_optional(), constants=constants)
+    with pytest.raises(TreeInvalid, match="^constants must be an object$"):
+        tree_edit.merge_constants(parallel_with_optional(), constants)
+
+
+def test_merge_constants_sets_only_defined_keys_in_place():
+    tree = parallel_with_optional()
+    tree_edit.merge_constants(tree, {"${t_a}": "7", "${nope}": 1})
+    assert tree["constants"]["${t_a}"]["value"] == "7" and "${nope}" not in tree["constants"]
+    tree_edit.merge_constants(tree, None)  # nothing given, nothing changed
+    assert tree["constants"]["${t_a}"]["value"] == "7"
+
+
+def test_component_outputs_kept_unless_source_excluded_and_outputs_filtered():
+    b = TreeBuilder()
+    b.act("a", "sleep_timer", optional=True)
+    b.act("b", "sleep_timer")
+    b.chain(b.start_id, "a", "b", b.end_id)
+    b.const("${out_a}", "", source_type="component_outputs", source_info={"a": ["_result"]})
+    b.const("${out_b}", "", source_type="component_outputs", source_info={"b": ["_result"]})
+    b.const("${lonely}", "1")
+    b.outputs = ["${out_a}", "${out_b}", "${lonely}"]
+    kept = prepare_task_tree(b.build())
+    assert set(kept["constants"]) == {"${out_a}", "${out_b}"}
+    assert kept["outputs"] == ["${out_a}", "${out_b}"]
+    excluded = prepare_task_tree(b.build(), exclude_task_nodes_id=["a"])
+    assert set(excluded["constants"]) == {"${out_b}"} and excluded["outputs"] == ["${out_b}"]
+    assert excluded["constants"]["${out_b}"]["index"] == 0
+
+
+def test_gateway_conditions_and_subprocess_constants_keep_references():
+    b = TreeBuilder()
+    b.act("a", "sleep_timer")
+    b.act("b", "sleep_timer")
+    b.nodes["sub"] = subprocess_node("sub", 1, {
+        "${x}": {"key": "${x}", "value": "${from_parent}", "show_type": "show"},
+        "${y}": {"key": "${y}", "value": "${hidden_ref}", "show_type": "hide"}})
+    b.gw("eg", "ExclusiveGateway")
+    b.gw("cg", "ConvergeGateway")
+    b.chain(b.start_id, "sub", "eg")
+    b.flow("eg", "a", condition="${cond} == 1")
+    b.flow("eg", "b", condition="${cond} != 1")
+    b.chain("a", "cg", b.end_id)
+    b.chain("b", "cg")
+    for key in ("${cond}", "${from_parent}", "${hidden_ref}"):
+        b.const(key, "1")
+    out = prepare_task_tree(b.build())
+    assert set(out["constants"]) == {"${cond}", "${from_parent}"}
+
+
+def test_references_are_the_names_expressions_read():
+    """One reference finder (expressions.references): attribute names, quoted text and the
+    functions a fragment calls are not variables; an unparsable fragment (a shell's ${a:-b})
+    refers to nothing, as it renders literally."""
+    assert tree_edit.referenced_keys("${a.upper()} ${'b'} ${int(c)} ${d:-e}") == {"${a}", "${c}"}
+    assert tree_edit.referenced_keys({"k": ["${x}", {"y": "${y + 1}"}]}) == {"${x}", "${y}"}
+    b = TreeBuilder()
+    b.act("n", "noop", {"v": "${word.upper()}"})
+    b.chain(b.start_id, "n", b.end_id)
+    b.const("${word}", "w")
+    b.const("${upper}", "not referenced: a method name")
+    assert set(prepare_task_tree(b.build())["constants"]) == {"${word}"}
+
+
+# --------------------------------------------------------------------------- the converge finder
+def _exclusive_in_every_branch() -> dict:
+    """pg -> (eg1 -> x1 | y1) and (eg2 -> x2 | y2), every exclusive branch straight into cg: the
+    exclusive gateways have no converge of their own, and every branch of pg meets at cg."""
+    b = TreeBuilder()
+    b.gw("pg", "ParallelGateway")
+    b.gw("cg", "ConvergeGateway")
+    b.chain(b.start_id, "pg")
+    for i in (1, 2):
+        b.gw(f"eg{i}", "ExclusiveGateway")
+        b.act(f"x{i}", "noop")
+        b.act(f"y{i}", "noop")
+        b.chain("pg", f"eg{i}")
+        b.flow(f"eg{i}", f"x{i}", condition="1 == 1")
+        b.flow(f"eg{i}", f"y{i}", default=True)
+        b.chain(f"x{i}", "cg")
+        b.chain(f"y{i}", "cg")
+    b.chain("cg", b.end_id)
+    return b.build()
+
+
+def test_converge_found_when_every_branch_holds_an_exclusive_gateway():
+    """The disputed case. tasks_app.tree_prep walked the first flow of each branch depth-first,
+    jumping over nested gateways to "their" converge: an exclusive gateway whose branches go
+    straight into the parallel converge took cg as its own, the walk went on past cg to the end
+    event and gave up, so no branch found cg (None). Validation walks all branches breadth-first
+    and finds cg; the tree is valid and runs. Both now use that one finder."""
+    tree = _exclusive_in_every_branch()
+    assert tree_edit.find_converge(tree, "pg") == "cg"
+    assert validate_tree(copy.deepcopy(tree)).root.nodes["pg"].converge_id == "cg"
+
+
+def test_declared_converge_is_taken_as_it_is():
+    tree = _exclusive_in_every_branch()
+    tree["gateways"]["pg"]["converge_gateway_id"] = "eg1"  # wrong, but declared: not recomputed
+    assert tree_edit.find_converge(tree, "pg") == "eg1"
+    tree["gateways"]["pg"]["converge_gateway_id"] = "ghost"  # not a gateway of the tree: computed
+    assert tree_edit.find_converge(tree, "pg") == "cg"
+
+
+def test_no_converge_when_branches_never_meet():
+    b = TreeBuilder()
+    b.gw("pg", "ParallelGateway")
+    b.act("a", "noop")
+    b.act("b", "noop")
+    b.chain(b.start_id, "pg", "a", b.end_id)
+    b.chain("pg", "b", b.end_id)
+    assert tree_edit.find_converge(b.build(), "pg") is None
+
+
+def test_empty_branch_trimmed_when_every_other_branch_holds_an_exclusive_gateway():
+    tree = _exclusive_in_every_branch()
+    b_flow = "f_direct"
+    tree["flows"][b_flow] = {"id": b_flow, "source": "pg", "target": "opt", "is_default": False}
+    tree["activities"]["opt"] = {"id": "opt", "type": "ServiceActivity", "name": "opt", "optional": True,
+                                 "incoming": b_flow, "outgoing": "f_opt_cg",
+                                 "component": {"code": "noop", "data": {}}}
+    tree["flows"]["f_opt_cg"] = {"id": "f_opt_cg", "source": "opt", "target": "cg", "is_default": False}
+    tree["gateways"]["pg"]["outgoing"].append(b_flow)
+    tree["gateways"]["cg"]["incoming"].append("f_opt_cg")
+    tree["line"] += [{"id": f, "source": {"id": ""}, "target": {"id": ""}} for f in (b_flow, "f_opt_cg")]
+    tree["location"].append({"id": "opt"})
+    out = prepare_task_tree(tree, exclude_task_nodes_id=["opt"])
+    assert len(out["gateways"]["pg"]["outgoing"]) == 2 and "opt" not in out["activities"]
+    check_links(out)
+    validate_tree(out)
+
+
+# --------------------------------------------------------------------------- subprocesses
+def _child(value: str = "c") -> dict:
+    b = TreeBuilder()
+    b.act("inner", "noop", {"v": "${cv}"})
+    b.chain(b.start_id, "inner", b.end_id)
+    b.const("${cv}", value)
+    tree = b.build()
+    tree["form"] = {"ignored": True}
+    return tree
+
+
+def test_unfold_puts_each_template_tree_in_place_with_the_parents_values():
+    templates = {1: _child("from child"), 2: _child()}
+    asked: list[int] = []
+
+    def resolve(node: dict) -> tuple[int, dict]:
+        asked.append(node["template_id"])
+        return node["template_id"], copy.deepcopy(templates[node["template_id"]])
+
+    b = TreeBuilder()
+    b.nodes["s1"] = subprocess_node("s1", 1, {"${cv}": {"key": "${cv}", "value": "given"}})
+    b.nodes["s2"] = subprocess_node("s2", 2, {"${extra}": {"key": "${extra}", "value": "e"}})
+    b.nodes["snap"] = {**subprocess_node("snap", 99), "pipeline": _child("kept")}  # a snapshot: left alone
+    b.chain(b.start_id, "s1", "s2", "snap", b.end_id)
+    tree = b.build()
+    assert unfold_subprocesses(tree, resolve) is tree
+    assert asked == [1, 2]
+    s1, s2 = tree["activities"]["s1"]["pipeline"], tree["activities"]["s2"]["pipeline"]
+    assert s1["constants"]["${cv}"]["value"] == "given" and s1["constants"]["${cv}"]["name"] == "${cv}"
+    assert s2["constants"]["${cv}"]["value"] == "c" and s2["constants"]["${extra}"]["value"] == "e"
+    assert "form" not in s1 and "form" in tree["activities"]["snap"]["pipeline"]
+    assert tree["activities"]["snap"]["pipeline"]["constants"]["${cv}"]["value"] == "kept"
+    validate_tree(tree)
+
+
+def test_unfold_recurses_and_refuses_cycles_and_depth():
+    def nesting(target: int) -> dict:
+        b = TreeBuilder()
+        b.nodes["sub"] = subprocess_node("sub", target)
+        b.chain(b.start_id, "sub", b.end_id)
+        return b.build()
+
+    chain = {n: nesting(n + 1) for n in range(1, 20)}
+
+    def resolve(node: dict) -> tuple[int, dict]:
+        n = node["template_id"]
+        return n, copy.deepcopy(chain[n]) if n < 5 else _child()
+
+    tree = unfold_subprocesses(nesting(1), resolve)
+    depth, level = 0, tree
+    while "sub" in level.get("activities", {}):
+        level, depth = level["activities"]["sub"]["pipeline"], depth + 1
+    assert depth == 5 and "inner" in level["activities"]
+
+    with pytest.raises(TreeInvalid, match=r"node\[id=sub\] makes template\[id=3\] include itself"):
+        unfold_subprocesses(nesting(1), lambda node: (3, nesting(3)))
+    with pytest.raises(TreeInvalid, match=r"template\[id=7\] include itself"):
+        unfold_subprocesses(nesting(7), lambda node: (node["template_id"], nesting(7)), ancestors=(7,))
+    deep = {n: nesting(n + 1) for n in range(1, 30)}
+    with pytest.raises(TreeInvalid, match="nests deeper than 8 levels"):
+        unfold_subprocesses(nesting(1), lambda node: (node["template_id"], copy.deepcopy(deep[node["template_id"]])))
+
+
+def test_unfold_lets_the_resolvers_own_error_through():
+    class Missing(Exception):
+        pass
+
+    def resolve(node: dict) -> tuple[int, dict]:
+        raise Missing(node["id"])
+
+    b = TreeBuilder()
+    b.nodes["sub"] = subprocess_node("sub", 5)
+    b.chain(b.start_id, "sub", b.end_id)
+    with pytest.raises(Missing, match="sub"):
+        unfold_subprocesses(b.build(), resolve)
+
+
+# --------------------------------------------------------------------------- ids and reads
+def test_regenerate_ids_rewrites_every_reference():
+    b = TreeBuilder()
+    b.act("a", "sleep_timer")
+    b.act("b", "sleep_timer")
+    b.gw("eg", "ExclusiveGateway")
+    b.gw("cg", "ConvergeGateway")
+    b.chain(b.start_id, "eg")
+    b.flow("eg", "a", condition="1 == 1")
+    b.flow("eg", "b", condition="0", default=True)
+    b.chain("a", "cg", b.end_id)
+    b.chain("b", "cg")
+    b.const("${o}", "", source_type="component_outputs", source_info={"a": ["_result"]})
+    tree = b.build()
+    tree["gateways"]["eg"]["converge_gateway_id"] = "cg"
+    new = regenerate_ids(tree)
+    nodes = tree_edit.all_nodes(new)
+    assert all(ID.match(i) and len(i) == 32 for i in list(nodes) + list(new["flows"]))
+    assert not set(nodes) & set(tree_edit.all_nodes(tree))
+    eg = next(g for g in new["gateways"].values() if g["type"] == "ExclusiveGateway")
+    assert set(eg["conditions"]) == set(eg["outgoing"]) and eg["default_condition"]["flow_id"] in eg["outgoing"]
+    assert eg["converge_gateway_id"] in new["gateways"]
+    (src,) = new["constants"]["${o}"]["source_info"]
+    assert new["activities"][src]["name"] == "a"
+    check_links(new)
+    assert {ln["source"]["id"] for ln in new["line"]} <= set(nodes)
+
+
+def test_regenerate_ids_gives_each_subprocess_copy_its_own_ids():
+    child = _child()
+    b = TreeBuilder()
+    for sid in ("s1", "s2"):
+        b.nodes[sid] = {**subprocess_node(sid, 1), "pipeline": child}  # one object, shared
+    b.chain(b.start_id, "s1", "s2", b.end_id)
+    new = regenerate_ids(b.build())
+    subs = list(new["activities"].values())
+    assert [s["pipeline"]["id"] for s in subs] == [s["id"] for s in subs]
+    ids1, ids2 = (set(tree_edit.all_nodes(s["pipeline"])) for s in subs)
+    assert ids1 and not ids1 & ids2
+    found, path = tree_edit.find_node(new, next(iter(ids2)))
+    assert found is not None and path == [subs[1]["id"]]
+
+
+def test_find_node_and_node_names_look_into_subprocesses():
+    b = TreeBuilder()
+    b.act("top", "noop", name="Top")
+    b.nodes["sp"] = {**subprocess_node("sp", 1), "pipeline": _child()}
+    b.chain(b.start_id, "top", "sp", b.end_id)
+    tree = b.build()
+    assert tree_edit.find_node(tree, "top") == (tree["activities"]["top"], [])
+    assert tree_edit.find_node(tree, "inner") == (tree["activities"]["sp"]["pipeline"]["activities"]["inner"], ["sp"])
+    assert tree_edit.find_node(tree, "inner", ["sp"])[1] == ["sp"]
+    assert tree_edit.find_node(tree, "inner", ["top"]) == (None, [])  # not a subprocess
+    assert tree_edit.find_node(tree, "ghost") == (None, [])
+    names = tree_edit.node_names(tree)
+    assert names["top"] == "Top" and names["inner"] == "inner" and names["sp"] == "sp"

@@ -1,0 +1,57 @@
+"""Effects after commit (runtime/dispatch.py): run_finished is sent once, after the commit."""
+from __future__ import annotations
+
+import pytest
+from django.db import connection, transaction
+
+from pipeline_engine import api
+from pipeline_engine.core.records import Effect
+from pipeline_engine.runtime import dispatch
+from tests.pipeline_engine import runs
+from tests.pipeline_engine.trees import TreeBuilder
+
+
+def test_a_task_keeps_one_due_component_for_itself():
+    due = Effect("component", key="a", version="v1", schedule_count=2)
+    dispatch.collect_local_work()
+    try:
+        dispatch.after_commit("run", {}, "Asia/Shanghai", "alice", [due], [])
+        assert dispatch.take_local_work() == ("run", "a", "v1", 2, "Asia/Shanghai", "alice")
+        assert dispatch.take_local_work() is None  # taken; the task runs it itself
+        dispatch.after_commit("run", {}, "UTC", "", [due], [])
+    finally:
+        left = dispatch.stop_local_work()
+    assert left == [("run", "a", "v1", 2, "UTC", "")]  # kept but not run: the caller sends it
+    assert dispatch.take_local_work() is None  # no longer collecting
+
+
+
+
+@pytest.mark.worker
+def test_forced_fail_sends_run_finished_failed_after_commit(transactional_db, celery_worker_proc):
+    """forced_fail through the API stops the run on a failed node: run_finished(FAILED)
+    is sent after the operation's commit, as when a node fails by itself."""
+    from pipeline_engine import signals
+
+    b = TreeBuilder()
+    b.act("s", "test_sleep", {"seconds": 30})
+    b.chain(b.start_id, "s", b.end_id)
+    run_id = api.run_pipeline(b.build(), meta={"task_id": 7})
+    runs.wait_node(run_id, "s", "RUNNING", phase="execute")
+    received: list[tuple[str, str, dict, bool]] = []
+
+    def on_finished(sender, run_id: str, state: str, meta: dict, **_):  # type: ignore[no-untyped-def]
+        received.append((run_id, state, meta, connection.in_atomic_block))
+
+    signals.run_finished.connect(on_finished, dispatch_uid="test-forced-fail-signal")
+    try:
+        with transaction.atomic():
+            api.forced_fail(run_id, "s", "stopped by alice")
+            assert received == []  # not before the commit
+        assert received == [(run_id, "FAILED", {"task_id": 7}, False)]
+        api.pause_pipeline(run_id)
+        api.resume_pipeline(run_id)
+        assert len(received) == 1  # told once
+    finally:
+        signals.run_finished.disconnect(dispatch_uid="test-forced-fail-signal")
+    assert api.get_run_summary(run_id).state == "FAILED"

@@ -1,0 +1,85 @@
+"""The engine's rows (runtime/rows.py): run and node rows round-trip, and the claim is a fence."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from pipeline_engine.core import states as s
+from pipeline_engine.core.records import NodeRecord
+from pipeline_engine.errors import RunNotFound
+from pipeline_engine.runtime import rows
+from pipeline_engine.runtime.models import NodeState, Run
+
+pytestmark = pytest.mark.django_db
+
+
+def start(run_id: str = "r1") -> bool:
+    now = timezone.now()
+    return rows.insert_run(run_id, {"tree": 1}, context={"": {"values": {"x": 1}, "plain": []}},
+                           frontier={"ready": [["start", "enter"]]}, meta={"task_id": 3}, time_zone="Asia/Shanghai",
+                           executor="alice", priority=5, now=now, lease_until=now + timedelta(seconds=30))
+
+
+def test_a_run_is_inserted_once_and_locked_back_as_it_was():
+    assert start() is True
+    assert start() is False  # the same id again: nothing written
+    run = rows.lock_run("r1", with_tree=True)
+    assert (run.state, run.meta, run.time_zone, run.executor, run.tree) == (
+        s.RUNNING, {"task_id": 3}, "Asia/Shanghai", "alice", {"tree": 1})
+    assert run.started_at is not None and run.started_at.tzinfo is not None
+    assert rows.lock_run("r1", with_tree=False).tree is None
+    data = run.data()
+    assert data.frontier["ready"] == [["start", "enter"]] and data.frontier["active"] == {}
+    assert rows.load_tree("r1") == {"tree": 1} and rows.run_locale("r1") == ("Asia/Shanghai", "alice")
+    with pytest.raises(RunNotFound):
+        rows.lock_run("nope", with_tree=False)
+
+
+def test_node_records_round_trip_through_insert_update_and_claim():
+    start()
+    now = timezone.now()
+    rec = NodeRecord(key="sp/a", scope="sp", node_id="a", node_type="ServiceActivity", component_code="noop",
+                     name="A", state=s.RUNNING, version="v1", started_at=now, inputs={"k": [1, "x"]},
+                     phase=s.PHASE_EXECUTE, wake_at=now - timedelta(seconds=1))
+    rows.insert_nodes("r1", [rec])
+    (loaded,) = rows.load_records("r1", ["sp/a"]).values()
+    assert loaded.row_id and loaded.inputs == {"k": [1, "x"]} and loaded.wake_at is not None
+    loaded.outputs = {"o": True}
+    loaded.ex_data = ""
+    rows.update_nodes([loaded])
+    assert NodeState.objects.get(pk=loaded.row_id).outputs == {"o": True}
+
+    assert rows.claim_node("r1", "sp/a", "v-other", 0, 30) is None  # another version: stale
+    assert rows.claim_node("r1", "sp/a", "v1", 1, 30) is None  # another schedule count: stale
+    claimed = rows.claim_node("r1", "sp/a", "v1", 0, 30)
+    assert claimed is not None and claimed.outputs == {"o": True} and claimed.ex_data == ""
+    assert claimed.wake_at is None and claimed.lease_until is not None and claimed.skip is False
+    assert rows.claim_node("r1", "sp/a", "v1", 0, 30) is None  # held by a live lease now
+    assert rows.renew_lease("r1", "sp/a", "v1", 30) is True
+    assert rows.renew_lease("r1", "sp/a", "v-other", 30) is False
+    rows.release_node("r1", "sp/a", "v1")
+    assert rows.claim_node("r1", "sp/a", "v1", 0, 30) is not None  # released: due again
+
+
+def test_the_sweeps_queries_find_due_expired_overdue_and_owed_work():
+    start()
+    now = timezone.now()
+    past = now - timedelta(seconds=60)
+    rows.insert_nodes("r1", [
+        NodeRecord(key="due", scope="", node_id="due", node_type="ServiceActivity", state=s.RUNNING, version="v",
+                   wake_at=past),
+        NodeRecord(key="held", scope="", node_id="held", node_type="ServiceActivity", state=s.RUNNING, version="v",
+                   lease_until=past, deadline=past),
+    ])
+    due = rows.due_work(now, timedelta(seconds=2), timedelta(seconds=30), 10)
+    assert [d[1] for d in due] == ["due"]
+    assert rows.due_work(now, timedelta(seconds=2), timedelta(seconds=30), 10) == []  # nudged once per lease
+    ((pk, run_id, key, version, sc),) = rows.expired_leases(now, 10)
+    assert (run_id, key) == ("r1", "held") and rows.reset_expired(pk, version, now) is True
+    assert rows.reset_expired(pk, version, now) is False  # no longer expired
+    assert rows.overdue_nodes(now, 10) == [("r1", "held", "v")]
+    Run.objects.filter(pk="r1").update(lease_until=past)
+    assert rows.owed_runs(now, timedelta(seconds=30), 10) == ["r1"]
+    assert rows.owed_runs(now, timedelta(seconds=30), 10) == []  # its lease moved on

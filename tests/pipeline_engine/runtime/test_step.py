@@ -1,0 +1,106 @@
+"""Starting runs and stepping them under the run's lock (runtime/step.py)."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import connection, transaction
+
+from pipeline_engine import api
+from pipeline_engine.core import operations
+from pipeline_engine.errors import InvalidOperation
+from pipeline_engine.runtime.models import Run
+from pipeline_engine.runtime.step import step
+from tests.pipeline_engine import runs
+from tests.pipeline_engine.trees import failing, parallel, waiting_tree
+
+
+@pytest.mark.django_db
+def test_an_operation_leaving_tokens_owes_an_advance_and_a_refused_one_writes_nothing():
+    run_id = api.run_pipeline(failing())
+    step(run_id, lambda w: None)  # the first advance, walked here
+    run = Run.objects.get(pk=run_id)
+    assert run.display_state == "FAILED" and run.lease_until is None and run.steps == 1
+    with pytest.raises(InvalidOperation):
+        step(run_id, operations.resume, walk=False)
+    assert Run.objects.get(pk=run_id).steps == 1  # the refused step rolled back
+    step(run_id, lambda w: operations.retry(w, "f"), walk=False)
+    run.refresh_from_db()
+    assert run.frontier["ready"] == [["f", "retry"]] and run.lease_until is not None  # owed
+    step(run_id, lambda w: None)
+    run.refresh_from_db()
+    assert run.frontier["ready"] == [] and run.lease_until is None and run.steps == 3
+
+
+
+
+@pytest.mark.worker
+def test_run_pipeline_leaves_the_callers_tree_alone_and_refuses_a_repeated_id(transactional_db,
+                                                                               celery_worker_proc):
+    import copy
+
+    tree = parallel(2)
+    tree["constants"]["${nested}"] = {"key": "${nested}", "value": {"a": [1]}, "source_type": "custom"}
+    for gw in tree["gateways"].values():
+        gw.pop("converge_gateway_id", None)
+    before = copy.deepcopy(tree)
+    run_id = api.run_pipeline(tree, run_id="fixed-run-id")
+    assert tree == before  # not filled in, not copied into
+    tree["constants"]["${nested}"]["value"]["a"].append(2)  # a later change of the caller's dict
+    stored = Run.objects.get(pk=run_id)
+    assert stored.tree["gateways"]["pg"]["converge_gateway_id"] == "cg"
+    assert stored.context[""]["values"]["nested"] == {"a": [1]}
+    from pipeline_engine.runtime import tree_cache
+
+    assert tree_cache.compiled_tree(run_id).root.constants["nested"] == {"a": [1]}  # the cached copy too
+    with pytest.raises(InvalidOperation, match="already been started"):
+        api.run_pipeline(before, run_id="fixed-run-id")
+    runs.wait_state(run_id, "FINISHED")
+    assert Run.objects.filter(pk=run_id).count() == 1
+
+
+@pytest.mark.worker
+def test_no_callback_lost_under_lock_contention(transactional_db, celery_worker_proc):
+    """bamboo-engine PRs #262/#263: a callback lost to lock contention."""
+    run_id = api.run_pipeline(waiting_tree())
+    runs.wait_node(run_id, "p", "RUNNING", "callback")
+    results: dict[int, str] = {}
+    release = threading.Event()
+    locked = threading.Event()
+
+    def hold_lock():
+        with transaction.atomic():
+            Run.objects.select_for_update().get(pk=run_id)  # what a walker step holds
+            locked.set()
+            release.wait(10)
+        connection.close()
+
+    def send(i: int):
+        try:
+            api.callback(run_id, "p", {"from": i})
+            results[i] = "ok"
+        except InvalidOperation as exc:
+            results[i] = exc.message
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    locked.wait(10)
+    senders = [threading.Thread(target=send, args=(i,)) for i in range(8)]
+    for thread in senders:
+        thread.start()
+    time.sleep(0.5)
+    release.set()
+    for thread in [holder, *senders]:
+        thread.join(30)
+    winners = [i for i, r in results.items() if r == "ok"]
+    assert len(results) == 8 and len(winners) == 1, results
+    # Each loser is refused clearly: while the node still waits, as a repeat; once
+    # the winner's callback has finished the node (SQLite serialises the senders
+    # slowly enough for that), as "not waiting" / "finished".
+    refusals = ("already received", "not waiting for a callback", "this node is finished")
+    assert all(any(m in r for m in refusals) for i, r in results.items() if i not in winners), results
+    runs.wait_state(run_id, "FINISHED")
+    assert api.get_run_summary(run_id).outputs == {"${cb}": {"from": winners[0]}}

@@ -1,0 +1,72 @@
+"""The maintenance tick: every job once per tick, a failing job never stops the others, lost run ends recorded."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.core.management import call_command
+
+from sops_api import maintenance
+from tasks_app import callbacks, services
+from tasks_app.models import TaskCallbackRecord, TaskInstance
+from tests.support.task_world import create_task, ended_run
+
+
+@pytest.fixture
+def jobs(monkeypatch):
+    """Each job of the tick replaced by a recorder (the real ones are tested in their apps)."""
+    calls: list[tuple[str, dict]] = []
+    monkeypatch.setattr(maintenance.scheduler, "tick", lambda **kw: calls.append(("tick", kw)) or [])
+    monkeypatch.setattr(maintenance, "engine_sweep", lambda: calls.append(("sweep", {})) or {})
+    monkeypatch.setattr(maintenance.callbacks, "resend_stuck", lambda: calls.append(("resend", {})) or 0)
+
+    def reconcile(**kw):
+        calls.append(("reconcile", kw))
+        return services.Reconciled(recorded=0, next_after_id=kw["after_id"] + 10)
+    monkeypatch.setattr(maintenance.services, "reconcile_run_ends", reconcile)
+    return calls
+
+
+def test_a_tick_runs_every_job_once_in_order(jobs):
+    maintenance.Maintenance(batch_size=7).tick()
+    assert jobs == [("tick", {"batch_size": 7}), ("sweep", {}), ("reconcile", {"after_id": 0}), ("resend", {})]
+
+
+def test_without_the_sweep(jobs):
+    maintenance.Maintenance(batch_size=7, sweep=False).tick()
+    assert [name for name, _ in jobs] == ["tick", "reconcile", "resend"]
+
+
+def test_reconciliation_goes_on_where_the_last_tick_stopped(jobs):
+    loop = maintenance.Maintenance(batch_size=1, sweep=False)
+    loop.tick()
+    loop.tick()
+    assert [kw["after_id"] for name, kw in jobs if name == "reconcile"] == [0, 10]
+
+
+def test_a_failing_job_is_logged_and_the_others_still_run(jobs, monkeypatch, caplog):
+    def broken(**kw):
+        raise RuntimeError("database went away")
+    monkeypatch.setattr(maintenance.scheduler, "tick", broken)
+    with caplog.at_level(logging.ERROR, logger="sops.maintenance"):
+        maintenance.Maintenance(batch_size=1).tick()
+    assert [name for name, _ in jobs] == ["sweep", "reconcile", "resend"]
+    assert "periodic tick failed" in caplog.text
+
+
+@pytest.mark.django_db
+def test_the_tick_records_a_lost_run_end_and_queues_its_callback_once(
+        world, fake_engine, monkeypatch, django_capture_on_commit_callbacks):
+    dispatched: list[int] = []
+    monkeypatch.setattr(callbacks, "_dispatch", lambda record_id, dispatch: dispatched.append(record_id))
+    task = create_task(world, callback_url="http://127.0.0.1:9/hook")
+    services.start_task(task=task, executor="alice")
+    task.refresh_from_db()
+    fake_engine.status_trees[task.run_id] = ended_run(task)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("run_scheduler", "--once", "--no-sweep")
+        call_command("run_scheduler", "--once", "--no-sweep")
+    assert TaskInstance.objects.get(pk=task.pk).is_finished
+    (record,) = TaskCallbackRecord.objects.filter(task=task)
+    assert dispatched == [record.pk]

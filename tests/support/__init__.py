@@ -1,0 +1,1 @@
+"""What tests of several packages share: the worlds they build, trees, live-HTTP and spec helpers."""

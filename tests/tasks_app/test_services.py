@@ -1,0 +1,195 @@
+"""Writes on tasks: create, start, operate, claim, and recording run ends, with the engine faked."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+
+from pipeline_engine import api as engine_api
+from sops_common.errors import InvalidInput, InvalidOperation
+from tasks_app import services
+from tasks_app.models import TaskInstance
+from tests.support.task_world import create_task, ended_run
+
+pytestmark = pytest.mark.django_db
+
+ID = re.compile(r"^node[0-9a-f]{28}$")
+
+
+
+
+def test_create_records_origin_and_regenerates_ids(world, fake_engine):
+    task = create_task(world, constants={"${bk_timing}": "3", "${not_defined}": "x"}, description="why")
+    assert task.create_method == "api" and task.create_info == "app_code" and task.creator == "alice"
+    assert task.template_id == 10 and task.template_version == world.templates[10].version
+    assert task.category == "OpsTools" and task.current_flow == "execute_task" and not task.is_started
+    tree = task.pipeline_tree
+    assert all(ID.match(n) for n in tree["activities"])
+    assert tree["constants"]["${bk_timing}"]["value"] == "3" and "${not_defined}" not in tree["constants"]
+    (src,) = tree["constants"]["${bk_timing}"]["source_info"]
+    assert tree["activities"][src]["component"]["code"] == "sleep_timer"
+    assert fake_engine.names() == ["validate_pipeline"]
+    assert task.url.endswith(f"taskflow/execute/2/?instance_id={task.pk}")
+
+
+def test_invalid_tree_is_refused_and_leaves_nothing(world, fake_engine):
+    fake_engine.fail_validation = "node[id=x] has no outgoing flow"
+    with pytest.raises(InvalidInput, match="no outgoing flow"):
+        create_task(world)
+    assert TaskInstance.objects.count() == 0
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"name": ""}, {"name": "x" * 101}, {"flow_type": "weird"}, {"constants": ["not", "a dict"]},
+    {"exclude_task_nodes_id": ["timer"]}, {"callback_url": "ftp://127.0.0.1/x"},
+    {"callback_url": "http://169.254.169.254/latest"},
+])
+def test_refusals_leave_nothing(world, fake_engine, kwargs):
+    with pytest.raises(InvalidInput):
+        create_task(world, **kwargs)
+    assert TaskInstance.objects.count() == 0
+
+
+def test_request_id_is_idempotent_per_app_and_business(world, fake_engine):
+    first = create_task(world, request_id="r-1")
+    again = create_task(world, request_id="r-1", name="other name")
+    assert again.pk == first.pk and TaskInstance.objects.count() == 1
+    other_app = services.create_task(business=world.biz2, template=world.templates[10], name="t", creator="alice",
+                                     app_code="another_app", request_id="r-1")
+    assert other_app.pk != first.pk
+
+
+def test_common_template_and_subprocess_unfolding(world, fake_engine):
+    from tests.support import task_trees as trees
+    from tests.support.task_world import make_template
+
+    b = trees.TreeBuilder()
+    b.act({"id": "sub", "type": "SubProcess", "name": "child", "template_id": 40, "incoming": "", "outgoing": "",
+           "constants": {"${bk_timing}": {"key": "${bk_timing}", "value": "${parent_t}", "show_type": "show"}}})
+    b.chain("start", "sub", "end").const("parent_t", "7")
+    world.templates[12] = make_template(12, "parent", b.build(), world.biz2)
+    task = create_task(world, 12)
+    (sub,) = task.pipeline_tree["activities"].values()
+    assert sub["pipeline"]["id"] == sub["id"]
+    assert sub["pipeline"]["constants"]["${bk_timing}"]["value"] == "${parent_t}"
+    assert set(engine_api.node_names(task.pipeline_tree).values()) >= {"定时", "暂停", "child"}
+    assert "${parent_t}" in task.pipeline_tree["constants"]
+
+
+def test_subprocess_cycle_is_refused(world, fake_engine):
+    from tests.support import task_trees as trees
+    from tests.support.task_world import make_template
+
+    b = trees.TreeBuilder()
+    b.act({"id": "sub", "type": "SubProcess", "name": "me", "template_id": 13, "incoming": "", "outgoing": "",
+           "constants": {}})
+    b.chain("start", "sub", "end")
+    world.templates[13] = make_template(13, "self", b.build(), world.biz2)
+    with pytest.raises(InvalidInput, match="include itself"):
+        create_task(world, 13)
+
+
+def test_start_marks_and_runs_once(world, fake_engine):
+    task = create_task(world)
+    services.start_task(task=task, executor="alice")
+    task.refresh_from_db()
+    assert task.is_started and task.executor == "alice" and task.run_id and task.start_time
+    (name, (tree,), kwargs) = fake_engine.calls[-1]
+    assert name == "run_pipeline" and tree == task.pipeline_tree
+    assert kwargs["meta"] == {"task_id": task.pk} and kwargs["time_zone"] == "Asia/Shanghai"
+    with pytest.raises(InvalidOperation, match="task already started"):
+        services.start_task(task=task, executor="alice")
+
+
+def test_functional_task_must_be_claimed_first(world, fake_engine):
+    task = create_task(world, flow_type="common_func")
+    with pytest.raises(InvalidOperation, match="task with current_flow:func_claim cannot be started"):
+        services.start_task(task=task, executor="alice")
+    services.claim_functionalization_task(task=task, username="bob", constants={"${bk_timing}": "9"}, name="n2")
+    task.refresh_from_db()
+    assert task.name == "n2" and task.pipeline_tree["constants"]["${bk_timing}"]["value"] == "9"
+    with pytest.raises(InvalidOperation, match="cannot be claimed"):
+        services.claim_functionalization_task(task=task, username="bob")
+    services.start_task(task=task, executor="alice")
+    with pytest.raises(InvalidOperation, match="task is not functional"):
+        services.claim_functionalization_task(task=create_task(world), username="bob")
+
+
+def test_operate_requires_started_and_known_action(world, fake_engine):
+    task = create_task(world)
+    with pytest.raises(InvalidInput, match="task action is invalid"):
+        services.operate_task(task=task, action="explode", username="alice")
+    with pytest.raises(InvalidOperation, match="task not started"):
+        services.operate_task(task=task, action="pause", username="alice")
+
+
+
+
+
+
+
+
+
+
+
+
+def test_run_end_is_mirrored(world, fake_engine):
+    task = create_task(world)
+    services.start_task(task=task, executor="alice")
+    task.refresh_from_db()
+    services.record_run_end(run_id=task.run_id, state="FAILED", meta={"task_id": task.pk})
+    task.refresh_from_db()
+    assert not task.is_finished
+    services.record_run_end(run_id=task.run_id, state="REVOKED", meta={"task_id": task.pk})
+    task.refresh_from_db()
+    assert task.is_finished and task.is_revoked and task.finish_time
+
+
+def test_reconcile_records_ended_runs_once_and_queues_their_callback_once(
+        world, fake_engine, django_capture_on_commit_callbacks, monkeypatch):
+    from tasks_app import callbacks
+    from tasks_app.models import TaskCallbackRecord
+
+    dispatched: list[int] = []
+    monkeypatch.setattr(callbacks, "_dispatch", lambda record_id, dispatch: dispatched.append(record_id))
+    ended, running, unstarted = (create_task(world, name=n, callback_url="http://127.0.0.1:9/hook")
+                                 for n in ("ended", "running", "unstarted"))
+    for task in (ended, running):
+        services.start_task(task=task, executor="alice")
+        task.refresh_from_db()
+    fake_engine.status_trees[ended.run_id] = ended_run(ended, "FINISHED")
+    fake_engine.status_trees[running.run_id] = {**ended_run(running), "state": "RUNNING", "finish_time": None}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = services.reconcile_run_ends()
+    assert first == services.Reconciled(recorded=1, next_after_id=0)
+    ended.refresh_from_db()
+    assert ended.is_finished and not ended.is_revoked
+    assert ended.finish_time == dt.datetime(2024, 1, 1, 0, 0, 5, tzinfo=dt.UTC)  # the run's own end
+    (record,) = TaskCallbackRecord.objects.filter(task=ended)
+    assert record.state == "FINISHED" and dispatched == [record.pk]
+    assert not TaskInstance.objects.get(pk=running.pk).is_finished
+    assert not TaskInstance.objects.get(pk=unstarted.pk).is_finished
+
+    # A second pass (or one racing the late signal) finds nothing more to do.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.reconcile_run_ends() == services.Reconciled(recorded=0, next_after_id=0)
+    services.record_run_end(run_id=ended.run_id, state="FINISHED", meta={"task_id": ended.pk})
+    assert TaskCallbackRecord.objects.filter(task=ended).count() == 1 and len(dispatched) == 1
+
+
+def test_reconcile_works_through_the_tasks_a_batch_at_a_time(world, fake_engine):
+    tasks = [create_task(world, name=f"t{i}") for i in range(5)]
+    for task in tasks:
+        services.start_task(task=task, executor="alice")
+        task.refresh_from_db()
+        fake_engine.status_trees[task.run_id] = ended_run(task)
+    first = services.reconcile_run_ends(limit=2)
+    assert first == services.Reconciled(recorded=2, next_after_id=tasks[1].pk)
+    assert services.reconcile_run_ends(after_id=first.next_after_id, limit=2).next_after_id == tasks[3].pk
+    last = services.reconcile_run_ends(after_id=tasks[3].pk, limit=2)
+    assert last == services.Reconciled(recorded=1, next_after_id=0)  # the round is over: start again
+    assert TaskInstance.objects.filter(pk__in=[t.pk for t in tasks], is_finished=True).count() == 5
+    # Engine batch reads only: one per pass, whatever the batch holds.
+    assert fake_engine.names().count("get_run_summaries") == 3
