@@ -10,7 +10,7 @@ VAR     := $(CURDIR)/var
 PORT    ?= 8000
 HOST    ?= 127.0.0.1
 
-.PHONY: help install run migrate demo test test-pg lint check bench clean sdk-test sdk-operations
+.PHONY: help install run migrate demo test test-pg lint check bench clean sdk-test sdk-operations mutate mutate-report mutate-ci
 
 help:
 	@echo "make run      install if needed, migrate, bootstrap the demo, start web + worker + scheduler"
@@ -21,6 +21,9 @@ help:
 	@echo "make bench    run the benchmarks (bench/run_all.py)"
 	@echo "make sdk-test the SDK's tests: pip install ./sdk in a fresh virtualenv, against a fresh \`make run\`"
 	@echo "make sdk-operations  regenerate sdk/src/sops_sdk/operations.py from the service's OpenAPI document"
+	@echo "make mutate MODULE=conditions   mutation testing of one module (names: mutation/targets.toml)"
+	@echo "make mutate-report [MODULE=...] the score table and survivors of the last runs"
+	@echo "make mutate-ci                  the CI gate: changed lines since main, or a fixed sample"
 
 $(PY):
 	$(PYTHON3) -m venv $(VENV)
@@ -97,6 +100,18 @@ sdk-test: install
 
 sdk-operations: install
 	$(PY) sdk/scripts/generate_operations.py
+
+# Mutation testing (docs/mutation-testing.md). MUTATE_ARGS: e.g. --sample 50, --jobs 1,
+# --lines 120-140, --mutant NAME, --include-messages.
+mutate: install
+	@test -n "$(MODULE)" || { echo "usage: make mutate MODULE=conditions [MUTATE_ARGS=...]"; exit 2; }
+	$(PY) -m mutation.run $(MODULE) $(MUTATE_ARGS)
+
+mutate-report:
+	@$(PY) -m mutation.report $(MODULE) $(MUTATE_ARGS)
+
+mutate-ci: install
+	$(PY) -m mutation.ci $(MUTATE_ARGS)
 
 clean:
 	rm -rf var .pytest_cache .hypothesis

@@ -65,7 +65,9 @@ def _unquote(literal: str) -> str:
     body, out, i = literal[1:-1], [], 0
     while i < len(body):
         ch = body[i]
-        if ch == "\\" and i + 1 < len(body):
+        # The string token's pattern only matches a backslash together with
+        # the character after it, so that character is always there.
+        if ch == "\\":
             nxt = body[i + 1]
             out.append(_ESCAPES.get(nxt, nxt))
             i += 2
@@ -95,7 +97,7 @@ def _scan(text: str) -> list[_Token]:
         match = _TOKEN_RE.match(text, pos)
         if match is None:
             raise _ParseError(f"unexpected character {text[pos]!r} at position {pos + 1}")
-        kind = match.lastgroup or ""
+        kind = match.lastgroup  # every alternative of _TOKEN_RE is a named group
         chunk = match.group(0)
         if kind == "number":
             tokens.append(_Token("number", chunk, _number(chunk), pos))
@@ -105,7 +107,8 @@ def _scan(text: str) -> list[_Token]:
             canonical = {"=": "==", "≠": "!=", "≥": ">=", "≤": "<="}.get(chunk, chunk)
             tokens.append(_Token("op", chunk, canonical, pos))
         elif kind in ("punct", "word"):
-            tokens.append(_Token(kind, chunk, chunk, pos))
+            # No value: the parser reads punctuation and words by their text.
+            tokens.append(_Token(kind, chunk, None, pos))
         pos = match.end()
     tokens.append(_Token("end", "", None, len(text)))
     return tokens
@@ -160,19 +163,17 @@ def _order(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
     return compare
 
 
+# The language's values are numbers, strings, booleans, None, tuples and lists
+# (a rendered fragment is text), so no other collection is handled.
 def _as_collection(value: Any) -> list[Any]:
-    if isinstance(value, list | tuple | set | frozenset):
-        return list(value)
-    if isinstance(value, Mapping):
-        return list(value.keys())
-    return [value]
+    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def _contains(left: Any, right: Any) -> bool:
     if isinstance(right, str):
-        return str(left) in right if not isinstance(left, str) else left in right
-    if isinstance(right, list | tuple | set | frozenset | Mapping):
-        return any(_equal(left, item) for item in _as_collection(right))
+        return str(left) in right  # `1 in "a1"` looks for the number's text
+    if isinstance(right, list | tuple):
+        return any(_equal(left, item) for item in right)
     raise _EvalError(f"'in' needs a string, list or tuple on its right, not {_show(right)}")
 
 
@@ -200,7 +201,8 @@ class _EvalError(Exception):
 
 
 def _describe(token: _Token) -> str:
-    return "the end of the condition" if token.kind == "end" else repr(token.text)
+    # Only the end token has no text: every other token matched at least one character.
+    return "the end of the condition" if token.text == "" else repr(token.text)
 
 
 def _show(value: Any) -> str:
@@ -222,16 +224,15 @@ class _Parser:
     def current(self) -> _Token:
         return self.tokens[self.index]
 
-    def _advance(self) -> _Token:
-        token = self.tokens[self.index]
+    def _advance(self) -> None:
         self.index += 1
-        return token
 
     def _is_word(self, *words: str) -> bool:
         return self.current.kind == "word" and self.current.text in words
 
     def _expect(self, text: str) -> None:
-        if self.current.text != text or self.current.kind not in ("punct", "op"):
+        # Only a punctuation token has the text of a bracket (a string token keeps its quotes).
+        if self.current.text != text:
             raise _ParseError(f"expected {text!r} at position {self.current.pos + 1}, "
                               f"found {_describe(self.current)}")
         self._advance()
@@ -300,7 +301,7 @@ class _Parser:
                 raise _ParseError(f"expected a value at position {token.pos + 1}, found {token.text!r}")
             self._advance()
             return _CONSTANTS.get(token.text, token.text)
-        if token.kind == "punct" and token.text in "([":
+        if token.text in ("(", "["):  # only punctuation has such a text
             return self._group(token.text)
         raise _ParseError(f"expected a value at position {token.pos + 1}, "
                           f"found {_describe(token)}")
@@ -312,23 +313,20 @@ class _Parser:
             raise _ParseError(f"parentheses nest deeper than {MAX_NESTING} levels")
         self._advance()
         items: list[Any] = []
-        saw_comma = False
         if not (self.current.kind == "punct" and self.current.text == closer):
             items.append(self._or())
             while self.current.kind == "punct" and self.current.text == ",":
-                saw_comma = True
                 self._advance()
                 if self.current.kind == "punct" and self.current.text == closer:
                     break
                 items.append(self._or())
+        trailing_comma = self.tokens[self.index - 1].text == ","
         self._expect(closer)
         self.depth -= 1
         if opener == "[":
             return items
-        if not items:
-            return ()
-        # `(x)` groups; `(x,)` and `(x, y)` are tuples.
-        return tuple(items) if saw_comma else items[0]
+        # `(x)` groups; `()`, `(x,)` and `(x, y)` are tuples.
+        return items[0] if len(items) == 1 and not trailing_comma else tuple(items)
 
 
 def evaluate_rule(text: str) -> bool:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import keyword
+import operator
 import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
@@ -120,9 +121,10 @@ DANGEROUS_ATTRIBUTES = frozenset({
     "ctypes", "runtime", "template", "caller", "capture", "local", "UNDEFINED",
 })
 
-_BINOPS: dict[type, str] = {
-    ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
-    ast.Mod: "%", ast.Pow: "**",
+# The arithmetic a fragment may do; * and ** (and % on a str) are checked first in _binop.
+_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
 }
 _FORBIDDEN_BINOPS: dict[type, str] = {
     ast.BitOr: "the '|' filter syntax is not supported",
@@ -141,9 +143,6 @@ _NODE_NAMES: dict[type, str] = {
     ast.NamedExpr: "assignment expressions (:=)",
     ast.JoinedStr: "f-strings",
     ast.FormattedValue: "f-strings",
-    ast.Await: "await",
-    ast.Yield: "yield",
-    ast.YieldFrom: "yield",
     ast.Starred: "star unpacking",
     ast.Set: "set literals",
 }
@@ -206,6 +205,8 @@ def _check(tree: ast.Expression, fragment: str) -> None:
             raise _forbid(fragment, "bytes, complex and Ellipsis literals are not supported")
         if isinstance(node, ast.keyword) and (node.arg is None or _is_dunder(node.arg)):
             raise _forbid(fragment, "keyword unpacking (**) is not supported")
+        if isinstance(node, ast.Dict) and None in node.keys:  # `{**x}`: a None key in the tree
+            raise _forbid(fragment, "dict unpacking (**) is not supported")
         if isinstance(node, ast.Call):
             func = node.func
             if isinstance(func, ast.Name):
@@ -217,20 +218,19 @@ def _check(tree: ast.Expression, fragment: str) -> None:
                     raise _forbid(fragment, f"the method '{func.attr}' is not in the allowed list")
             else:
                 raise _forbid(fragment, "only named functions and allowed methods may be called")
-    if _depth(tree.body) > MAX_DEPTH:
+    if _too_deep(tree.body):
         raise _forbid(fragment, f"it is nested deeper than {MAX_DEPTH} levels")
 
 
-def _depth(node: ast.AST) -> int:
+def _too_deep(node: ast.AST) -> bool:
     # Iterative so that a pathological tree cannot blow the Python stack here.
-    deepest, stack = 0, [(node, 1)]
+    stack = [(node, 1)]
     while stack:
         current, level = stack.pop()
-        deepest = max(deepest, level)
         if level > MAX_DEPTH:
-            break
+            return True
         stack.extend((child, level + 1) for child in ast.iter_child_nodes(current))
-    return deepest
+    return False
 
 
 def _free_names(tree: ast.AST) -> set[str]:
@@ -292,31 +292,20 @@ def _binop(op: type, left: Any, right: Any) -> Any:
         # Check repeat sizes before Python builds the result.
         for seq, times in ((left, right), (right, left)):
             n = _length(seq)
-            if n is not None and isinstance(times, int) and n * max(times, 0) > MAX_SEQUENCE_LEN:
+            if n is not None and isinstance(times, int) and n * times > MAX_SEQUENCE_LEN:
                 raise ValueError(f"repeated sequence would exceed {MAX_SEQUENCE_LEN} items")
-        return left * right
-    if op is ast.Pow:
-        if isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
+    elif op is ast.Pow:
+        # (A zero or negative exponent gives a product <= 0 here, never over the bound.)
+        if isinstance(left, int) and isinstance(right, int) and abs(left) > 1:
             if left.bit_length() * right > MAX_INT_BITS:
                 raise ValueError(f"power result would exceed {MAX_INT_BITS} bits")
         if isinstance(right, int | float) and abs(right) > 100_000:
             raise ValueError("exponent is too large")
-        return left ** right
-    if op is ast.Mod and isinstance(left, str):
+    elif op is ast.Mod and isinstance(left, str):
         # printf-style formatting could reach attributes through '%(x)s' tricks
         # on mapping arguments and has no use here.
         raise ValueError("'%' formatting of strings is not supported")
-    if op is ast.Add:
-        return left + right
-    if op is ast.Sub:
-        return left - right
-    if op is ast.Div:
-        return left / right
-    if op is ast.FloorDiv:
-        return left // right
-    if op is ast.Mod:
-        return left % right
-    raise ValueError("unsupported operator")  # pragma: no cover - filtered by _check
+    return _BINOPS[op](left, right)  # _check admitted only these operators
 
 
 _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
@@ -337,16 +326,19 @@ def _call_method(obj: Any, name: str, args: list[Any], kwargs: dict[str, Any]) -
     allowed = next((names for kind, names in SAFE_METHODS.items() if isinstance(obj, kind)), None)
     if allowed is None or name not in allowed:
         raise ValueError(f"{type(obj).__name__} values have no allowed method '{name}'")
-    if isinstance(obj, str) and name == "join":
-        items = list(args[0]) if args else []
-        total = sum(len(x) if isinstance(x, str) else 0 for x in items) + len(obj) * len(items)
+    # Other argument counts are left to Python's own error.
+    if isinstance(obj, str) and name == "join" and len(args) == 1:
+        items = list(args[0])  # one pass over an iterable value, for the check and the join
+        # The exact length of the result: the items and a separator between each two
+        # (an item that is not a str makes the join itself fail).
+        total = sum(len(x) for x in items if isinstance(x, str)) + len(obj) * (len(items) - 1)
         if total > MAX_SEQUENCE_LEN:
             raise ValueError(f"joined string would exceed {MAX_SEQUENCE_LEN} characters")
-        args = [items, *args[1:]]
+        args = [items]
     if isinstance(obj, str) and name == "replace" and len(args) >= 2:
         old, new = args[0], args[1]
         if isinstance(old, str) and isinstance(new, str):
-            hits = obj.count(old) if old else len(obj) + 1
+            hits = obj.count(old)  # an empty `old` counts len(obj) + 1 places, as replace() fills them
             if len(obj) + hits * max(len(new) - len(old), 0) > MAX_SEQUENCE_LEN:
                 raise ValueError(f"replaced string would exceed {MAX_SEQUENCE_LEN} characters")
     result = getattr(obj, name)(*args, **kwargs)
@@ -377,17 +369,18 @@ class _Evaluator:
                 return -operand
             return +operand
         if isinstance(node, ast.BoolOp):
+            # Python's semantics: the first operand that settles it, else the last.
             is_and = isinstance(node.op, ast.And)
-            value: Any = None
-            for item in node.values:
+            *first, last = node.values
+            for item in first:
                 value = self._eval(item)
                 if bool(value) is not is_and:
                     return value
-            return value
+            return self._eval(last)
         if isinstance(node, ast.Compare):
             left = self._eval(node.left)
-            for op, comparator in zip(node.ops, node.comparators, strict=True):
-                right = self._eval(comparator)
+            for i, op in enumerate(node.ops):  # ast gives one comparator per operator
+                right = self._eval(node.comparators[i])
                 if not _COMPARE[type(op)](left, right):
                     return False
                 left = right
@@ -399,15 +392,18 @@ class _Evaluator:
         if isinstance(node, ast.List):
             return _check_size([self._eval(e) for e in node.elts])
         if isinstance(node, ast.Dict):
-            return _check_size({self._eval(k): self._eval(v)  # type: ignore[arg-type]  # no None key ({**x}): fragments hold no braces
-                                for k, v in zip(node.keys, node.values, strict=True)})
+            # ast gives one value per key.
+            return _check_size({self._eval(k): self._eval(node.values[i])  # type: ignore[arg-type]  # k is never None: _check refused `{**x}`
+                                for i, k in enumerate(node.keys)})
         if isinstance(node, ast.Subscript):
             return self._subscript(node)
         if isinstance(node, ast.Attribute):
             return self._attribute(node)
         if isinstance(node, ast.Call):
             return _check_size(self._call(node))
-        raise ValueError(f"unsupported syntax {type(node).__name__}")  # pragma: no cover
+        # Unreachable: _check admits only the node types handled above. Kept so
+        # that a gap between the two fails closed. No mutant of it can be caught.
+        raise ValueError(f"unsupported syntax {type(node).__name__}")  # pragma: no mutate
 
     def _subscript(self, node: ast.Subscript) -> Any:
         target = self._eval(node.value)
@@ -560,14 +556,10 @@ def references(value: Any) -> set[str]:
     return found
 
 
-def _render_str(text: str, context: Mapping[str, Any], keep_type: bool) -> Any:
+def _splice(text: str, context: Mapping[str, Any]) -> str:
+    """`text` with every fragment spliced in as str(); fragments that cannot be resolved stay as written."""
     if "${" not in text:
         return text
-    if keep_type:
-        whole = FRAGMENT_RE.fullmatch(text)
-        if whole:
-            value = _evaluate_fragment(text, context)
-            return text if value is _MISSING else value
 
     def splice(match: re.Match[str]) -> str:
         value = _evaluate_fragment(match.group(0), context)
@@ -587,7 +579,10 @@ def render(value: Any, context: Mapping[str, Any]) -> Any:
     cannot be resolved from `context` stay as written.
     """
     if isinstance(value, str):
-        return _render_str(value, context, keep_type=True)
+        if "${" in value and FRAGMENT_RE.fullmatch(value):
+            result = _evaluate_fragment(value, context)
+            return value if result is _MISSING else result
+        return _splice(value, context)
     if isinstance(value, Mapping):
         return {k: render(v, context) for k, v in value.items()}
     if isinstance(value, list):
@@ -599,8 +594,7 @@ def render(value: Any, context: Mapping[str, Any]) -> Any:
 
 def render_text(text: str, context: Mapping[str, Any]) -> str:
     """Render `text` always as a string (what Mako did for a gateway condition)."""
-    rendered: str = _render_str(text, context, keep_type=False)
-    return rendered
+    return _splice(text, context)
 
 
 def resolve_context(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -613,8 +607,7 @@ def resolve_context(raw: Mapping[str, Any]) -> dict[str, Any]:
     try:
         order = list(TopologicalSorter(graph).static_order())
     except CycleError as exc:
-        cycle = exc.args[1] if len(exc.args) > 1 else []
-        names = " -> ".join(f"${{{k}}}" for k in cycle)
+        names = " -> ".join(f"${{{k}}}" for k in exc.args[1])  # CycleError's second argument: the cycle
         raise ExpressionError(f"Variables reference each other in a cycle: {names}.") from exc
     resolved: dict[str, Any] = dict(raw)
     for key in order:

@@ -1,6 +1,8 @@
 """Rendering `${...}` references: types, splicing, nesting, literals, resolution."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pipeline_engine.core.expressions import (
@@ -133,6 +135,8 @@ class TestFunctionsAndMethods:
         ("1 < a + 1 <= 2", True),
         ("not flag or a", 1),
         ("-a", -1),
+        ("a - 3", -2),
+        ("3 - a", 2),
         ("7 // 2", 3),
         ("7 % 4", 3),
         ("2 ** 10", 1024),
@@ -143,19 +147,131 @@ class TestFunctionsAndMethods:
     def test_whitelisted_constructs(self, expr, expected):
         assert evaluate(expr, CTX) == expected
 
+    @pytest.mark.parametrize("expr, expected", [
+        # every comparison, false as well as true
+        ("a == 2", False),
+        ("a != 1", False),
+        ("a != 2", True),
+        ("a < 1", False),
+        ("a < 2", True),
+        ("a <= 0", False),
+        ("a <= 1", True),
+        ("a > 1", False),
+        ("a > 0", True),
+        ("a >= 2", False),
+        ("a >= 1", True),
+        ("4 in items", False),
+        ("3 not in items", False),
+        ("none is not None", False),
+        ("a is None", False),
+        ("1 < a + 1 <= 1", False),  # a chain is false when a later link is
+        ("3 > a < 2", True),
+        ("3 > a > 2", False),
+        # not, unary minus and plus, the conditional's both arms
+        ("not flag", False),
+        ("not none", True),
+        ("-f", -1.5),
+        ("--a", 1),
+        ("+a", 1),
+        ("'yes' if none else 'no'", "no"),
+        ("'yes' if a == 1 else 'no'", "yes"),
+        # `and` / `or` give the operand that settles them, as in Python
+        ("a and b", "2"),
+        ("0 and b", 0),
+        ("a and none and b", None),
+        ("none or 0 or ''", ""),
+        ("none or b", "2"),
+        ("a or b", 1),
+        # containers and calls
+        ("[a, b][1]", "2"),
+        ("(a,) + (b,)", (1, "2")),
+        ("{'k': a}", {"k": 1}),  # a dict literal (only through evaluate(): `${` excludes braces)
+        ("items[::2]", [1, 3]),
+        ("items[:2]", [1, 2]),
+        ("items[-2:-1]", [2]),
+        ("dict(k=a)", {"k": 1}),
+        ("round(2.5)", 2),
+        ("round(1.25, 1)", 1.2),
+        ("list(cfg)", ["host", "ports"]),
+        ("sorted(cfg, reverse=True)", ["ports", "host"]),
+        ("cfg.values()", ["h1", [80, 443]]),
+        ("cfg.items()", [("host", "h1"), ("ports", [80, 443])]),
+        ("'ab'.replace('', '-')", "-a-b-"),
+        ("'a,b'.join(['x', 'y'])", "xa,by"),
+        ("''.join([])", ""),
+        ("s.split(',', 1)", ["x", " y ,z"]),
+        ("s.rsplit(',', 1)", ["x, y ", "z"]),
+        ("s.find('y')", 3),
+        ("s.rfind(',')", 5),
+        ("s.split(maxsplit=1)", ["x,", "y ,z"]),
+        ("cfg.get('nope', 'dflt')", "dflt"),
+        ("'-'.join('ab')", "a-b"),
+        ("s.lstrip('x')", ", y ,z"),
+        ("s.rstrip('z')", "x, y ,"),
+    ])
+    def test_values_false_and_true(self, expr, expected):
+        assert evaluate(expr, CTX) == expected
+        assert type(evaluate(expr, CTX)) is type(expected)
+
+    def test_an_operand_after_the_settling_one_is_not_evaluated(self):
+        assert evaluate("a or 1 / 0", CTX) == 1
+        assert evaluate("none and 1 / 0", CTX) is None
+        assert evaluate("1 if a else 1 / 0", CTX) == 1
+
+    def test_dict_unpacking_is_refused(self):
+        with pytest.raises(ExpressionError) as err:
+            evaluate("{'a': 1, **cfg}", CTX)
+        assert str(err.value) == "Expression ${{'a': 1, **cfg}} is not allowed: dict unpacking (**) is not supported."
+
+    def test_none_is_a_valid_key(self):
+        assert evaluate("d[None]", {"d": {None: "n"}}) == "n"
+
+    def test_evaluate_refuses_what_render_keeps_literally(self):
+        with pytest.raises(ExpressionError, match=r"Expression \$\{1 \+\} is not a valid expression"):
+            evaluate("1 +", CTX)
+        with pytest.raises(ExpressionError, match="unknown names: yy, zz"):
+            evaluate("zz + yy", CTX)
+
     @pytest.mark.parametrize("expr, reason", [
         ("1 / 0", "division by zero"),
         ("int(s)", "invalid literal"),
         ("items[10]", "out of range"),
         ("cfg['nope']", "does not exist"),
-        ("cfg.nope", "does not exist"),
+        ("cfg.nope", "key 'nope' does not exist"),
         ("a.strip()", "no allowed method"),
         ("items + 1", "can only concatenate"),
         ("'%s' % a", "formatting"),
+        # what the evaluator refuses that Python would do
+        ("items[flag:]", "slice bounds must be integers"),
+        ("cfg[1:]", "dict values cannot be sliced"),
+        ("a[0]", "int values cannot be indexed"),
+        ("r[0]", "range values cannot be indexed"),
+        ("cfg[items]", "list values cannot be used as keys"),
+        ("s.index('x')", "str values have no allowed method 'index'"),
+        ("raw.upper()", "bytes values have no allowed method 'upper'"),
+        ("cfg.split(',')", "dict values have no allowed method 'split'"),
+        ("s.upper", "str values have no attribute 'upper'"),
+        ("list(r)", "list() needs a list, tuple, str or dict"),
+        ("tuple(r)", "tuple() needs a list, tuple, str or dict"),
+        ("sorted(r)", "sorted() needs a list, tuple, str or dict"),
+        ("sum(r)", "sum() needs a list, tuple, str or dict"),
+        ("min(r)", "min() needs a list, tuple, str or dict"),
+        ("max(r)", "max() needs a list, tuple, str or dict"),
+        ("dict(r)", "dict() needs a list, tuple, str or dict"),
+        ("round(1.5, 1.0)", "round() digits must be an integer between -100 and 100"),
+        ("round(1.5, 101)", "round() digits must be an integer between -100 and 100"),
+        ("round(1.5, -101)", "round() digits must be an integer between -100 and 100"),
+        ("+b", "bad operand type for unary +"),
+        # argument mistakes get Python's own error
+        ("'x'.join()", "takes exactly one argument (0 given)"),
+        ("'x'.join(items, items)", "takes exactly one argument (2 given)"),
+        ("'-'.join(items)", "sequence item 0: expected str instance, int found"),
+        ("s.replace('x', 1)", "replace() argument 2 must be str, not int"),
     ])
     def test_evaluation_errors_raise_a_clear_expression_error(self, expr, reason):
+        ctx = {**CTX, "r": range(3), "raw": b"x"}
         with pytest.raises(ExpressionError) as err:
-            render("${" + expr + "}", CTX)
+            render("${" + expr + "}", ctx)
         assert "${" + expr + "}" in str(err.value)
         assert reason in str(err.value)
 
@@ -183,8 +299,21 @@ class TestReferences:
     def test_unparsable_fragments_reference_nothing(self):
         assert references("${var:-x} ${#y}") == set()
 
+    def test_plain_strings_among_values_do_not_stop_the_search(self):
+        assert references(["${a}", "plain", "${b}", "more"]) == {"a", "b"}
+
     def test_forbidden_fragments_still_report_names_without_raising(self):
         assert references("${a.__class__}") == {"a"}
+        assert references("${a.__class__ + b}") == {"a", "b"}
+        assert references("${ a.__class__ }") == {"a"}
+
+    def test_reserved_names_and_too_long_fragments_reference_nothing(self):
+        assert references("${__x} ${b}") == {"b"}
+        too_long = "${" + " + ".join(["a.__class__"] * 200) + "}"
+        assert references(too_long) == set()
+        at_the_limit = "${a.__class__" + " " * (2000 - 14) + "}"  # 2000 characters: still parsed
+        assert len(at_the_limit) == 2000 and references(at_the_limit) == {"a"}
+        assert references(at_the_limit[:-1] + " }") == set()
 
     def test_non_strings(self):
         assert references(5) == set()
@@ -204,6 +333,11 @@ class TestResolveContext:
 
     def test_nested_values_are_resolved(self):
         assert resolve_context({"a": 1, "b": {"k": ["${a}"]}}) == {"a": 1, "b": {"k": [1]}}
+
+    def test_a_cycle_is_shown_as_a_chain(self):
+        with pytest.raises(ExpressionError) as err:
+            resolve_context({"a": "${b}", "b": "${a}"})
+        assert re.search(r"cycle: \$\{(a|b)\} -> \$\{(a|b)\} -> \$\{(a|b)\}\.", str(err.value))
 
     def test_cycle_names_the_keys(self):
         with pytest.raises(ExpressionError) as err:
