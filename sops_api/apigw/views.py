@@ -1,11 +1,24 @@
 """The base every /apigw/ endpoint stands on.
 
-A subclass declares its methods, the role it needs in the business, and a
-handler that calls one service or selector. The rest is DRF's plumbing, in
-classes of one job each: parameters are read in the spec's three styles
-(params.py), the app and the user are authenticated (authentication.py), the
-role in the business of the path is checked (permissions.py), and errors are
-answered in the envelope with the code errors.py gives them.
+A subclass declares its methods, the role it needs in the business, its input
+and output (serializers/<module>.py), and a handler that calls one service or
+selector. The rest is DRF's plumbing, in classes of one job each: parameters
+are read in the spec's styles (params.py), the app and the user are
+authenticated (authentication.py), the role in the business of the path is
+checked (permissions.py), the input serializer validates the parameters
+(`self.input`), and errors are answered in the envelope with the code errors.py
+gives them. The same declarations make the OpenAPI document (schema.py).
+
+    class OperateTaskView(ApigwView):
+        http_method_names = ["post"]
+        required_role = Role.OPERATOR
+        input_serializer = tasks.OperateTaskInput      # validated before the handler runs
+        output_serializer = tasks.OPERATE_TASK_DATA    # documents `data`
+
+        @extend_schema(summary="start | pause | resume | revoke a task", tags=TAGS)
+        def post(self, request, task_id, bk_biz_id):
+            services.operate_task(task=..., action=self.input["action"], username=self.username)
+            return ok({})
 """
 from __future__ import annotations
 
@@ -16,6 +29,7 @@ from typing import Any, cast
 from django.core.exceptions import SuspiciousOperation
 from django.http import JsonResponse
 from rest_framework import exceptions as drf_exceptions
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -33,6 +47,7 @@ from .errors import KNOWN_ERRORS, REQUEST_PARAM_INVALID, UNKNOWN_ERROR, envelope
 from .params import request_params
 from .permissions import HasBusinessRole
 from .schema import ApigwAutoSchema
+from .serializers.base import Input
 
 logger = logging.getLogger("sops.apigw")
 
@@ -50,6 +65,18 @@ class ApigwView(DatabaseOutageMixin, APIView):
     #: it chooses (create_periodic_task reports a missing template first, as the original)
     defer_body_errors: bool = False
     body_error: InvalidInput | None = None
+    #: the parameters the handler reads (query string and body merged), validated into `self.input`
+    input_serializer: type[Input] | None = None
+    #: what `data` holds on success: a serializer (instance or class; `many=True` for a list) or a JSON
+    #: schema; it documents the answer (schemathesis holds the answers to it), it does not render it
+    output_serializer: type[serializers.Serializer] | serializers.Field | dict[str, Any] | None = None
+    #: JSON schemas of keys the envelope has beside `data` on this endpoint (get_task_list's `count`)
+    envelope_extra: dict[str, Any] | None = None
+    #: False: the handler looks its object up first and reading `self.input` validates then (where the
+    #: original reports a missing task or template before a bad parameter)
+    validate_input_first: bool = True
+    #: what a path id names, where it is not what schema.PATH_PARAMETERS says (`task_id` of a periodic task)
+    path_help: dict[str, str] = {}
     # Documents credentials and the envelope for every endpoint (see schema.py).
     schema = ApigwAutoSchema()
 
@@ -65,6 +92,31 @@ class ApigwView(DatabaseOutageMixin, APIView):
             raise read.body_error
         self.params, self.body_error = read.values, read.body_error
         super().initial(request, *args, **kwargs)  # authentication, then permissions
+        self._check_path_ids(kwargs)
+        if self.validate_input_first:
+            self.input  # noqa: B018 - validates now, so a bad parameter is refused before any work
+
+    def _check_path_ids(self, kwargs: dict[str, Any]) -> None:
+        """A path id out of range is a bad parameter, whatever the endpoint checks next.
+
+        One that is not a number at all is left to the endpoint's lookup: some answer
+        "does not exist" for it, as the original does.
+        """
+        for name, value in kwargs.items():
+            if name.endswith("_id") and name != self.business_kwarg:
+                try:
+                    limits.parse_id(value, name)
+                except limits.NotAnInteger:
+                    pass
+
+    @cached_property
+    def input(self) -> dict[str, Any]:
+        """The parameters, validated by `input_serializer` (a deferred body error is raised first)."""
+        if self.body_error is not None:
+            raise self.body_error
+        if self.input_serializer is None:
+            return {}
+        return self.input_serializer.parse(self.params)
 
     @cached_property
     def business(self) -> Business:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -53,6 +54,7 @@ def _exchange(transport: Any, folder: Path, producers: int = 4, consumers: int =
                 except Empty:
                     if done.is_set():
                         return
+                    time.sleep(0.001)  # let the producers run (the GIL) on a loaded machine
                     continue
                 except Exception as exc:  # noqa: BLE001 - what the worker would die of
                     with lock:
@@ -71,7 +73,7 @@ def _exchange(transport: Any, folder: Path, producers: int = 4, consumers: int =
         t.join()
     done.set()
     for t in takers:
-        t.join(timeout=30)
+        t.join(timeout=120)
     return received, errors
 
 

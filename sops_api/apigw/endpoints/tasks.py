@@ -1,4 +1,5 @@
-"""Task endpoints of the gateway: parse, authorise (ApigwView), call one service or selector, render."""
+"""Task endpoints of the gateway: parse (serializers/tasks.py), authorise (ApigwView), call one service or
+selector, render."""
 from __future__ import annotations
 
 from typing import Any
@@ -9,11 +10,9 @@ from drf_spectacular.utils import extend_schema
 
 from access_app.models import Role
 from sops_api.apigw.envelope import ok
-from sops_api.apigw.params import bool_param, int_param, json_param, paging_params, str_list_param, str_param
+from sops_api.apigw.serializers import tasks as io
 from sops_api.apigw.views import ApigwView
-from sops_common.errors import InvalidInput
 from tasks_app import selectors, services
-from tasks_app.models import FlowType
 from templates_app import selectors as template_selectors
 
 TAGS = ["tasks"]
@@ -25,19 +24,14 @@ class _TaskView(ApigwView):
 
 
 def _create_kwargs(view: ApigwView, template_id: Any) -> dict[str, Any]:
-    params = view.params
-    source = template_selectors.parse_source(params.get("template_source"))
-    template = template_selectors.get_template(view.business, template_id, source)
-    flow_type = params.get("flow_type") or FlowType.COMMON
+    given = view.input
+    template = template_selectors.get_template(view.business, template_id, given["template_source"])
     return dict(
-        business=view.business, template=template, name=params.get("name"), creator=view.username,
+        business=view.business, template=template, name=given["name"], creator=view.username,
         app_code=view.caller.app.app_code,
-        constants=json_param(params, "constants", dict, {}) or {},
-        exclude_task_nodes_id=str_list_param(params, "exclude_task_nodes_id"),
-        flow_type=flow_type, create_method="api",
-        description=params.get("description") or "",
-        callback_url=params.get("callback_url") or None,
-        request_id=(str(params["request_id"]) if params.get("request_id") not in (None, "") else None),
+        constants=given["constants"], exclude_task_nodes_id=given["exclude_task_nodes_id"],
+        flow_type=given["flow_type"], create_method="api", description=given["description"],
+        callback_url=given.get("callback_url") or None, request_id=given.get("request_id") or None,
     )
 
 
@@ -48,8 +42,13 @@ def _created(task) -> dict[str, Any]:
 class CreateTaskView(_TaskView):
     http_method_names = ["post"]
     required_role = Role.OPERATOR
+    input_serializer = io.CreateTaskInput
+    output_serializer = io.CreatedTask
 
-    @extend_schema(summary="Create a task from a template", tags=TAGS)
+    @extend_schema(summary="Create a task from a template", tags=TAGS,
+                   description="The task is created, not started (start_task starts it). Errors: the template "
+                               "is not found (3540400); `task node[id=X] is not optional`, `task node[id=X] is "
+                               "not in template pipeline tree`, `task params is invalid: ...` (3540000).")
     def post(self, request, template_id: str, bk_biz_id: str) -> JsonResponse:
         task = services.create_task(**_create_kwargs(self, template_id))
         return ok(_created(task))
@@ -58,8 +57,12 @@ class CreateTaskView(_TaskView):
 class CreateAndStartTaskView(_TaskView):
     http_method_names = ["post"]
     required_role = Role.OPERATOR
+    input_serializer = io.CreateTaskInput
+    output_serializer = io.CreatedTask
 
-    @extend_schema(summary="Create a task and start it, in one transaction", tags=TAGS)
+    @extend_schema(summary="Create a task and start it, in one transaction", tags=TAGS,
+                   description="create_task's parameters; the task is started before the answer (a replay "
+                               "with the same request_id answers the same started task).")
     def post(self, request, template_id: str, bk_biz_id: str) -> JsonResponse:
         with transaction.atomic():
             task = services.create_task(**_create_kwargs(self, template_id))
@@ -71,8 +74,11 @@ class CreateAndStartTaskView(_TaskView):
 class StartTaskView(_TaskView):
     http_method_names = ["post"]
     required_role = Role.OPERATOR
+    output_serializer = io.START_TASK_DATA
 
-    @extend_schema(summary="Start a task", tags=TAGS)
+    @extend_schema(summary="Start a task", tags=TAGS,
+                   description="Errors: `task already started`, `task with current_flow:func_claim cannot be "
+                               "started` (3545000).")
     def post(self, request, task_id: str, bk_biz_id: str) -> JsonResponse:
         services.start_task(task=self.task(task_id), executor=self.username)
         return ok("success")
@@ -81,27 +87,31 @@ class StartTaskView(_TaskView):
 class OperateTaskView(_TaskView):
     http_method_names = ["post"]
     required_role = Role.OPERATOR
+    input_serializer = io.OperateTaskInput
+    output_serializer = io.OPERATE_TASK_DATA
 
-    @extend_schema(summary="start | pause | resume | revoke a task", tags=TAGS)
+    @extend_schema(summary="start | pause | resume | revoke a task", tags=TAGS,
+                   description="Errors: `task action is invalid` (3540000); `task not started` and transitions "
+                               "the task's state does not allow (3545000).")
     def post(self, request, task_id: str, bk_biz_id: str) -> JsonResponse:
-        action = self.params.get("action")
-        if action not in services.TASK_ACTIONS:
-            raise InvalidInput("task action is invalid")
-        task = self.task(task_id)
-        services.operate_task(task=task, action=action, username=self.username)
+        action = self.input["action"]
+        services.operate_task(task=self.task(task_id), action=action, username=self.username)
         return ok("success" if action == "start" else {})
 
 
 class TaskStatusView(_TaskView):
     http_method_names = ["get"]
+    output_serializer = io.StatusNode
 
-    @extend_schema(summary="A task's status tree", tags=TAGS)
+    @extend_schema(summary="A task's status tree", tags=TAGS,
+                   description="Before the task starts: state CREATED with no id and skip 0, as the original.")
     def get(self, request, task_id: str, bk_biz_id: str) -> JsonResponse:
         return ok(selectors.task_status(self.task(task_id, with_tree=False)))
 
 
 class TaskDetailView(_TaskView):
     http_method_names = ["get"]
+    output_serializer = io.TaskDetail
 
     @extend_schema(summary="A task's detail, constants and outputs", tags=TAGS)
     def get(self, request, task_id: str, bk_biz_id: str) -> JsonResponse:
@@ -110,38 +120,44 @@ class TaskDetailView(_TaskView):
 
 class TaskNodeDetailView(_TaskView):
     http_method_names = ["get"]
+    input_serializer = io.TaskNodeDetailInput
+    output_serializer = io.NodeDetail
 
-    @extend_schema(summary="One node's state, inputs, outputs and histories", tags=TAGS)
+    @extend_schema(summary="One node's state, inputs, outputs and histories", tags=TAGS,
+                   description="Errors: `subprocess_stack is not a valid array json`, `node_id is required` "
+                               "(3540000); `node[node_id=N] not found in task[task_id=T]` (3540400).")
     def get(self, request, task_id: str, bk_biz_id: str) -> JsonResponse:
         task = self.task(task_id, with_tree=False)  # loaded lazily, only for a node not reached yet
-        # The spec's table names it act_id; its examples send node_id.
-        node_id = self.params.get("node_id") or self.params.get("act_id") or ""
-        stack = selectors.parse_subprocess_stack(self.params.get("subprocess_stack"))
-        data = selectors.node_detail(task, str(node_id), component_code=self.params.get("component_code") or "",
-                                     subprocess_stack=stack)
-        return ok(data)
+        given = self.input
+        return ok(selectors.node_detail(task, given["node_id"], component_code=given["component_code"],
+                                        subprocess_stack=given["subprocess_stack"]))
 
 
 class QueryTaskCountView(ApigwView):
     http_method_names = ["post"]
+    input_serializer = io.QueryTaskCountInput
+    output_serializer = io.TaskCount
 
     @extend_schema(summary="Count a business's tasks grouped by status, category, flow_type or create_method",
                    tags=TAGS)
     def post(self, request, bk_biz_id: str) -> JsonResponse:
-        return ok(selectors.task_count(self.business, self.params.get("group_by"), self.params.get("conditions")))
+        return ok(selectors.task_count(self.business, self.input["group_by"], self.input["conditions"]))
 
 
 class NodeCallbackView(_TaskView):
     # The spec documents POST but its example sends `requests.get(url, json.dumps(kwargs))`.
     http_method_names = ["post", "get"]
     required_role = Role.OPERATOR
+    input_serializer = io.NodeCallbackInput
 
-    @extend_schema(summary="Call back a node waiting for it", tags=TAGS)
+    @extend_schema(summary="Call back a node waiting for it", tags=TAGS,
+                   description="`data` is null. Errors: `task[T] does not have node[N]` (3540400); `task not "
+                               "started`, `invalid operation, this node is finished or pipeline have been "
+                               "revoked` (3545000).")
     def post(self, request, task_id: str, bk_biz_id: str) -> JsonResponse:
-        task = self.task(task_id)
-        services.node_callback(task=task, node_id=str(self.params.get("node_id") or ""),
-                               data=self.params.get("callback_data"),
-                               version=self.params.get("version") or None)
+        given = self.input
+        services.node_callback(task=self.task(task_id), node_id=given["node_id"], data=given["callback_data"],
+                               version=given.get("version") or None)
         return ok(None, message="success")
 
     get = post
@@ -150,76 +166,66 @@ class NodeCallbackView(_TaskView):
 class OperateNodeView(_TaskView):
     http_method_names = ["post"]
     required_role = Role.OPERATOR
+    input_serializer = io.OperateNodeInput
+    output_serializer = io.OPERATE_NODE_DATA
 
     @extend_schema(summary="retry | skip | skip_exg | callback | pause_subproc | resume_subproc | forced_fail",
                    tags=TAGS)
     def post(self, request, bk_biz_id: str, task_id: str) -> JsonResponse:
-        task = self.task(task_id)
-        params = self.params
-        data = params.get("data")
-        if data is not None and not isinstance(data, dict):
-            raise InvalidInput("data field is not a valid object")
-        inputs = params.get("inputs")
-        if inputs is not None and not isinstance(inputs, dict):
-            raise InvalidInput("inputs field is not a valid object")
-        services.operate_node(task=task, node_id=str(params.get("node_id") or ""), action=params.get("action") or "",
-                              username=self.username, inputs=inputs, data=data, flow_id=params.get("flow_id"))
+        given = self.input
+        services.operate_node(task=self.task(task_id), node_id=given["node_id"], action=given["action"],
+                              username=self.username, inputs=given["inputs"], data=given["data"],
+                              flow_id=given["flow_id"])
         return ok("success")
 
 
 class TaskListView(ApigwView):
     http_method_names = ["get"]
+    input_serializer = io.TaskListInput
+    output_serializer = io.TaskSummary(many=True)
+    envelope_extra = {"count": {"type": "integer", "nullable": True, "example": 1,
+                                "description": "tasks matching the filters (before paging); null with "
+                                               "without_count=true"}}
 
     @extend_schema(summary="A business's tasks, newest first, paginated", tags=TAGS)
     def get(self, request, bk_biz_id: str) -> JsonResponse:
-        p = self.params
-        offset, limit = paging_params(p, default_limit=100, max_limit=200)
-        items, count = selectors.task_list(
-            self.business, keyword=str_param(p, "keyword"), creator=str_param(p, "creator"),
-            executor=str_param(p, "executor"), state=str_param(p, "state"),
-            is_started=bool_param(p, "is_started") if p.get("is_started") not in (None, "") else None,
-            is_finished=bool_param(p, "is_finished") if p.get("is_finished") not in (None, "") else None,
-            template_id=int_param(p, "template_id"), create_method=str_param(p, "create_method"),
-            create_time_start=str_param(p, "create_time_start"), create_time_end=str_param(p, "create_time_end"),
-            offset=offset, limit=limit,
-            with_count=not bool_param(p, "without_count"),
-        )
+        given = self.input
+        items, count = selectors.task_list(self.business, **{k: v for k, v in given.items() if k != "without_count"},
+                                           with_count=not given["without_count"])
         return ok(items, count=count)
 
 
 class TasksStatusView(ApigwView):
     http_method_names = ["post"]
-    MAX_TASKS = 50
+    input_serializer = io.TasksStatusInput
+    output_serializer = io.TaskStatusItem(many=True)
 
     @extend_schema(summary="Status of up to 50 tasks at once", tags=TAGS)
     def post(self, request, bk_biz_id: str) -> JsonResponse:
-        ids = json_param(self.params, "task_id_list", list)
-        if not ids:
-            raise InvalidInput("task_id_list must be a non-empty list")
-        if len(ids) > self.MAX_TASKS:
-            raise InvalidInput(f"task_id_list holds at most {self.MAX_TASKS} ids")
-        include = bool_param(self.params, "include_children_status", False)
-        return ok(selectors.tasks_status(self.business, ids, include_children=include))
+        given = self.input
+        return ok(selectors.tasks_status(self.business, given["task_id_list"],
+                                         include_children=given["include_children_status"]))
 
 
 class ClaimFunctionalizationTaskView(_TaskView):
     http_method_names = ["post"]
     required_role = Role.OPERATOR
+    input_serializer = io.ClaimFunctionalizationTaskInput
+    output_serializer = io.ClaimedTask
 
     @extend_schema(summary="Claim a common_func task so it can start", tags=TAGS)
     def post(self, request, task_id: str, bk_biz_id: str) -> JsonResponse:
-        task = services.claim_functionalization_task(
-            task=self.task(task_id), username=self.username,
-            constants=json_param(self.params, "constants", dict), name=self.params.get("name"))
+        task = services.claim_functionalization_task(task=self.task(task_id), username=self.username,
+                                                     constants=self.input["constants"], name=self.input["name"])
         return ok({"task_id": task.pk, "name": task.name, "current_flow": task.current_flow})
 
 
 class PreviewTaskTreeView(ApigwView):
     http_method_names = ["post"]
+    input_serializer = io.PreviewTaskTreeInput
+    output_serializer = io.TaskTreePreview
 
     @extend_schema(summary="The tree a task would get with these nodes excluded", tags=TAGS)
     def post(self, request, bk_biz_id: str, template_id: str) -> JsonResponse:
-        source = template_selectors.parse_source(self.params.get("template_source"))
-        template = template_selectors.get_template(self.business, template_id, source)
-        exclude = str_list_param(self.params, "exclude_task_nodes_id")
-        return ok(selectors.preview_tree(self.business, template, exclude))
+        template = template_selectors.get_template(self.business, template_id, self.input["template_source"])
+        return ok(selectors.preview_tree(self.business, template, self.input["exclude_task_nodes_id"]))

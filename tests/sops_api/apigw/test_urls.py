@@ -59,6 +59,9 @@ def _read_param_names(view: type) -> set[str]:
     names = {name for pattern in _PARAM_READS for name in pattern.findall(text)}
     if "paging_params(" in text:
         names |= {"offset", "limit"}
+    serializer = getattr(view, "input_serializer", None)
+    if serializer is not None:  # a declared input: its fields are the parameters
+        names |= set(serializer().fields)
     return names or {"name"}
 
 

@@ -1,4 +1,5 @@
-"""The base view: wrong methods answer 405, unexpected errors 3599999 without details, logs name the caller."""
+"""The base view: wrong methods answer 405, unexpected errors 3599999 without details, logs name the caller,
+the input serializer validates before the handler (or after its lookup)."""
 from __future__ import annotations
 
 import json
@@ -54,3 +55,24 @@ def test_log_lines_carry_the_caller(client, gate, caplog):
     assert line["level"] == "ERROR" and line["logger"] == "sops.apigw"
     assert record.app_code == "test-app" and record.user == "olivia"
     assert record.path == "/apigw/test_explode/2/"
+
+
+def test_the_input_is_validated_before_the_handler_runs(client, gate):
+    body = client.get("/apigw/test_input_first/2/", gate.creds(count="9")).json()
+    assert body == {"result": False, "data": None, "code": REQUEST_PARAM_INVALID, "message": "count[9] must be at most 3"}
+    body = client.get("/apigw/test_input_first/2/", gate.creds()).json()
+    assert body["code"] == REQUEST_PARAM_INVALID and body["message"] == "count is required"
+    assert client.get("/apigw/test_input_first/2/", gate.creds(count="2")).json()["message"] == "the handler ran"
+
+
+def test_a_view_may_look_its_object_up_before_validating(client, gate):
+    body = client.get("/apigw/test_lookup_first/2/", gate.creds(count="9")).json()
+    assert body["result"] is False and body["message"] == "no such object"
+    body = client.get("/apigw/test_lookup_first/2/", gate.creds(count="9", exists="yes")).json()
+    assert body["code"] == REQUEST_PARAM_INVALID and body["message"] == "count[9] must be at most 3"
+    assert client.get("/apigw/test_lookup_first/2/", gate.creds(count="2", exists="yes")).json()["data"] == {"count": 2}
+
+
+def test_credentials_are_checked_before_the_input(client, gate):
+    body = client.get("/apigw/test_input_first/2/", {"count": "9"}).json()
+    assert body["result"] is False and body["code"] == 3540100
