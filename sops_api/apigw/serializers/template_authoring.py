@@ -31,12 +31,12 @@ def _notify_type(value: Any) -> Any:
 
 
 class CreateTemplateInput(Input):
+    format = Choice(["json", "yaml"], required=False, default="json", example="json",
+                    help_text="json (default). yaml is refused: sops reads no YAML export")
     pipeline_tree = AnyValue(error="pipeline_tree is required", schema={"type": "object"},
                              example={"start_event": {}, "end_event": {}, "activities": {}, "gateways": {},
                                       "flows": {}, "constants": {}, "outputs": []},
                              help_text="the tree (docs/pipeline-tree.md): an object, or a JSON string of one")
-    format = Choice(["json", "yaml"], required=False, default="json", example="json",
-                    help_text="json (default). yaml is refused: sops reads no YAML export")
     name = String(required=False, example="deploy", max_length=1000,
                   help_text="<>$&'\" are removed, then cut to 50 characters; default new<YYYYmmddHHMMSS>")
     description = String(required=False, default="", example="")
@@ -64,12 +64,15 @@ class CreateTemplateInput(Input):
             raise named_error("pipeline_tree must be a JSON object")
         return value
 
+    def validate_format(self, value: str) -> str:
+        if value == "yaml":
+            raise named_error("format=yaml is not supported: send the tree as JSON (format=json)")
+        return value
+
     def validate_notify_type(self, value: Any) -> Any:
         return _notify_type(value)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs.get("format") == "yaml":
-            raise named_error("format=yaml is not supported: send the tree as JSON (format=json)")
         if attrs.get("template_labels"):
             raise named_error("template_labels contain invalid label ids")
         return attrs
