@@ -221,16 +221,18 @@ def reset_biz_selectors(tree: dict[str, Any], bk_biz_id: int) -> None:
     variable made from such an input (source_tag ending in `.biz_cc_id` / `.bk_biz_id`) that
     has a value, get the target business's id.
     """
-    for act in (tree.get("activities") or {}).values():
-        if not isinstance(act, dict) or act.get("type") != "ServiceActivity":
+    activities, constants = tree.get("activities"), tree.get("constants")
+    for act in (activities.values() if isinstance(activities, dict) else ()):
+        if not isinstance(act, dict) or act.get("type") != "ServiceActivity" \
+                or not isinstance(act.get("component"), dict):
             continue
-        data = (act.get("component") or {}).get("data")
+        data = act["component"].get("data")
         if not isinstance(data, dict):
             continue
         selector = data.get("biz_cc_id") or data.get("bk_biz_id")
         if isinstance(selector, dict) and not selector.get("hook"):
             selector["value"] = bk_biz_id
-    for constant in (tree.get("constants") or {}).values():
+    for constant in (constants.values() if isinstance(constants, dict) else ()):
         if not isinstance(constant, dict):
             continue
         tag = str(constant.get("source_tag") or "")

@@ -176,7 +176,8 @@ def author_template(*, business: Business, pipeline_tree: dict[str, Any], creato
                     settings: dict[str, Any] | None = None) -> Template:
     """create_template: one business template from a tree, names cleaned as the original does."""
     tree = copy.deepcopy(pipeline_tree)
-    for node in (tree.get("activities") or {}).values():
+    activities = tree.get("activities")
+    for node in (activities.values() if isinstance(activities, dict) else ()):
         if isinstance(node, dict) and isinstance(node.get("name"), str):
             node["name"] = clean_name(node["name"])
     final_name = clean_name(name) if name else default_name()

@@ -82,11 +82,11 @@ class CommonTemplateSummary(serializers.Serializer):
     name = String(example="Rotate logs", help_text="template name")
     category = String(schema={"enum": Category.values}, example="OpsTools",
                       help_text="; ".join(f"{c.value}: {c.label}" for c in Category))
-    creator = String(example="admin")
+    creator = String(example="admin", help_text="who created it")
     create_time = Time(help_text="YYYY-mm-dd HH:MM:SS +zzzz in expected_timezone or the server's zone")
     editor = String(allow_null=True, example=None, help_text="last editor; null when never edited")
     edit_time = Time(help_text="YYYY-mm-dd HH:MM:SS +zzzz in expected_timezone or the server's zone")
-    description = String(example="")
+    description = String(example="", help_text="the template's description")
     notify_type = Object(required=False, schema=NOTIFY_TYPE_SCHEMA, example={"success": [], "fail": []},
                          help_text="with include_notify")
     notify_receivers = Object(required=False, example={"receiver_group": [], "more_receiver": ""},
@@ -101,9 +101,9 @@ class CommonTemplateListItem(CommonTemplateSummary):
 
 
 class TemplateConstant(serializers.Serializer):
-    name = String(example="Host")
-    key = String(example="${host}")
-    show_type = String(example="show")
+    name = String(example="Host", help_text="the variable's display name")
+    key = String(example="${host}", help_text="its key, ${key}")
+    show_type = String(example="show", help_text="show (in the form) or hide")
     constant_type = String(example="节点输入", help_text="节点输入 for a node's input, else the variable type's name")
     activity_count = Integer(example=2, help_text="how many nodes use it")
 

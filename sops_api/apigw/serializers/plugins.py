@@ -23,17 +23,17 @@ class PluginDetailInput(Input):
 
 
 class PluginInput(serializers.Serializer):
-    name = String(example="Timing")
-    key = String(example="bk_timing")
+    name = String(example="Timing", help_text="the field's display name")
+    key = String(example="bk_timing", help_text="its key in the node's component data")
     type = String(example="string", help_text="the field's type as the plugin declares it")
-    required = Boolean(example=True)  # type: ignore[assignment]  # a field named like Field.required
+    required = Boolean(example=True, help_text="whether a node must give it")  # type: ignore[assignment]  # a field named like Field.required
     schema = Object(example={"type": "string", "description": "", "enum": []}, help_text=FIELD_SCHEMA_HELP)
 
 
 class PluginOutput(serializers.Serializer):
-    name = String(example="Status code")
-    key = String(example="status_code")
-    type = String(example="int")
+    name = String(example="Status code", help_text="the output's display name")
+    key = String(example="status_code", help_text="its key in the node's outputs")
+    type = String(example="int", help_text="its type as the plugin declares it")
     schema = Object(example={"type": "integer", "description": "", "enum": []}, help_text=FIELD_SCHEMA_HELP)
 
 
@@ -43,10 +43,10 @@ class PluginBaseInfo(serializers.Serializer):
 
 
 class Plugin(PluginBaseInfo):
-    version = String(example="legacy")
+    version = String(example="legacy", help_text="the plugin's version (legacy when it has none)")
     group = String(example="BK", help_text="the group's code (BK, JOB, or a plugin's own)")
     group_name = String(example="蓝鲸服务(BK)", help_text="the group's display name")
     desc = String(example="", help_text="what it does")
     form = String(example="", help_text='the original\'s form script URL; sops has no web forms: ""')
-    inputs = List(child=PluginInput(), example=[])
-    outputs = List(child=PluginOutput(), example=[])
+    inputs = List(child=PluginInput(), example=[], help_text="the fields a node gives it")
+    outputs = List(child=PluginOutput(), example=[], help_text="what it writes into the node's outputs")

@@ -21,16 +21,16 @@ class UserProjectDetailInput(Input):
 class UserProject(serializers.Serializer):
     project_id = Integer(example=1, help_text="the business's project id (scope=project takes it)")
     bk_biz_id = Integer(example=2, help_text="the business id")
-    name = String(example="blueking")
+    name = String(example="blueking", help_text="the business's name")
     executor_proxy = String(required=False, example="admin", help_text="with include_executor_proxy")
 
 
 class UserProjectDetail(serializers.Serializer):
-    project_id = Integer(example=1)
-    project_name = String(example="blueking")
+    project_id = Integer(example=1, help_text="the business's project id (scope=project takes it)")
+    project_name = String(example="blueking", help_text="the business's name")
     from_cmdb = Boolean(example=True, help_text="always true: every business is a CMDB business")
-    bk_biz_id = Integer(example=2)
-    bk_biz_name = String(example="blueking")
+    bk_biz_id = Integer(example=2, help_text="the business id")
+    bk_biz_name = String(example="blueking", help_text="the business's name")
     bk_biz_maintainer = String(example="admin", help_text="the maintainers' usernames, comma-separated")
     bk_biz_developer = String(example="olivia", help_text="the operators' usernames, comma-separated")
     bk_biz_tester = String(example="vera", help_text="the viewers' usernames, comma-separated")

@@ -39,19 +39,22 @@ class CreateTemplateInput(Input):
                              help_text="the tree (docs/pipeline-tree.md): an object, or a JSON string of one")
     name = String(required=False, example="deploy", max_length=1000,
                   help_text="<>$&'\" are removed, then cut to 50 characters; default new<YYYYmmddHHMMSS>")
-    description = String(required=False, default="", example="")
+    description = String(required=False, default="", example="", help_text="the template's description")
     category = Choice(Category.choices, required=False, default=Category.DEFAULT, example=Category.DEFAULT,
                       help_text="; ".join(f"{c.value}: {c.label}" for c in Category))
     notify_type = AnyValue(required=False, example={"success": [], "fail": []},
                            schema={"oneOf": [{"type": "object"}, {"type": "array"}]},
                            help_text="{success: [...], fail: [...]} (a list stands for both)")
-    notify_receivers = Object(required=False, example={"receiver_group": [], "more_receiver": ""})
+    notify_receivers = Object(required=False, example={"receiver_group": [], "more_receiver": ""},
+                              help_text="who is notified: {receiver_group: [...], more_receiver: \"a,b\"}")
     timeout = Integer(required=False, default=20, min_value=0, max_value=100_000, example=20,
                       help_text="minutes (stored as time_out)")
-    default_flow_type = Choice(["common", "common_func"], required=False, default="common", example="common")
+    default_flow_type = Choice(["common", "common_func"], required=False, default="common", example="common",
+                               help_text="the flow type tasks of it default to")
     template_labels = List(child=Integer(), default=list, example=[],
                            help_text="label ids; sops has no labels, so only [] is accepted")
-    executor_proxy = String(required=False, default="", max_length=128, example="")
+    executor_proxy = String(required=False, default="", max_length=128, example="",
+                            help_text="kept with the template; sops always executes as the caller")
     scope = scope()
 
     def validate_pipeline_tree(self, value: Any) -> Any:
