@@ -47,6 +47,12 @@ class CreateTemplateView(ScopedBusinessMixin, ApigwView):
                    description="Needs the maintainer role. The tree is validated as the admin validates it "
                                "(3540000 naming the node and rule otherwise) and recorded as the template's first "
                                "version. Names (template and nodes) lose <>$&'\" and are cut to 50 characters.")
+    def perform_content_negotiation(self, request, force=False):
+        # `format` is this endpoint's own parameter (json or yaml), not DRF's renderer override,
+        # which would answer an unknown value with a 404 from inside the negotiation.
+        renderer = self.get_renderers()[0]
+        return renderer, renderer.media_type
+
     def post(self, request, bk_biz_id: str) -> JsonResponse:
         data = self.input
         template = importing.author_template(
