@@ -12,7 +12,7 @@ from templates_app.models import Category
 
 from .base import Input
 from .common import Constant, PipelineTree
-from .fields import Boolean, Choice, Integer, List, Object, Parsed, String, Time
+from .fields import Boolean, Choice, Integer, List, Object, Parsed, String, Time, named_error
 
 ACCEPTED_IGNORED = "accepted for the original's clients and validated, but ignored (as by the original)"
 
@@ -31,8 +31,19 @@ def scope() -> Choice:
                   help_text=SCOPE_HELP)
 
 
-def flag(help_text: str) -> Boolean:
-    return Boolean(required=False, default=False, example=False, help_text=help_text)
+class Flag(Boolean):
+    """An optional boolean of the original's DRF serializers, which refuse an empty value."""
+
+    blank_is_absent = False
+
+    def to_internal_value(self, data: Any) -> bool:
+        if data == "":
+            raise named_error(f"{self.name} must be a boolean")
+        return super().to_internal_value(data)
+
+
+def flag(help_text: str) -> Flag:
+    return Flag(required=False, default=False, example=False, help_text=help_text)
 
 
 class CommonTemplateListInput(Input):
