@@ -5,7 +5,12 @@ import json
 
 import pytest
 
-from sops_api.apigw.errors import CONTENT_NOT_EXIST, INVALID_OPERATION, REQUEST_FORBIDDEN_INVALID, REQUEST_PARAM_INVALID
+from sops_api.apigw.errors import (
+    CONTENT_NOT_EXIST,
+    INVALID_OPERATION,
+    REQUEST_FORBIDDEN_INVALID,
+    REQUEST_PARAM_INVALID,
+)
 from templates_app import exchange
 from tests.support.gate import assert_forbidden, simple_tree
 

@@ -3,7 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline_engine.core.components import Component, ExecutionContext, FieldSpec, Outcome, register, unregister
+from pipeline_engine.core.components import (
+    Component,
+    ExecutionContext,
+    FieldSpec,
+    Outcome,
+    register,
+    unregister,
+)
 from sops_api.apigw.errors import CONTENT_NOT_EXIST, REQUEST_PARAM_INVALID
 from tests.support.gate import assert_forbidden
 

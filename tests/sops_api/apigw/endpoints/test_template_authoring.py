@@ -5,7 +5,12 @@ import json
 
 import pytest
 
-from sops_api.apigw.errors import CONTENT_NOT_EXIST, INVALID_OPERATION, REQUEST_FORBIDDEN_INVALID, REQUEST_PARAM_INVALID
+from sops_api.apigw.errors import (
+    CONTENT_NOT_EXIST,
+    INVALID_OPERATION,
+    REQUEST_FORBIDDEN_INVALID,
+    REQUEST_PARAM_INVALID,
+)
 from tests.sops_api.apigw.endpoints.test_common_templates import export_file
 from tests.support.gate import assert_forbidden, broken_tree, simple_tree
 
