@@ -35,7 +35,7 @@ class Group(OperationGroup):
         Operation, name="create_task", method="POST", path="/create_task/{template_id}/{bk_biz_id}/",
     )
 
-    # POST /create_template/{bk_biz_id}/: Create a business template from a tree
+    # POST /create_template/{bk_biz_id}/
     create_template = bind_property(
         Operation, name="create_template", method="POST", path="/create_template/{bk_biz_id}/",
     )
