@@ -244,7 +244,8 @@ def test_import_override(client, gate, trusted):
     # the file's template 2 (the child) takes the existing common template's id
     decoded = json.loads(__import__("base64").b64decode(content))
     data = decoded["template_data"]
-    data["template"] = {str(existing.pk): {**data["template"]["2"], "id": existing.pk}, "1": data["template"]["1"]}
+    data["template"] = {str(existing.pk): {**data["template"]["2"], "id": existing.pk},
+                        str(existing.pk + 1000): data["template"]["1"]}
     content = exchange.encode(data)
     body = post(client, "/apigw/import_common_template/", gate, template_data=content, override="true")
     assert body["result"] is True, body
