@@ -102,7 +102,8 @@ def test_info_template_constants_count_nodes(client, gate):
 
 
 def test_info_of_a_business_or_deleted_template_is_not_found(client, gate, templates):
-    for key in ("first", "deleted"):
+    # another business's template is not reachable through the common endpoints either
+    for key in ("first", "deleted", "other_biz"):
         body = get(client, f"/apigw/get_common_template_info/{templates[key].pk}/", gate)
         assert body["code"] == CONTENT_NOT_EXIST
         assert body["message"] == f"common template[id={templates[key].pk}] does not exist"
