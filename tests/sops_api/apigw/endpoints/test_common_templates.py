@@ -297,3 +297,14 @@ def test_import_is_one_transaction(client, gate, trusted):
     assert body["result"] is False and body["code"] == REQUEST_PARAM_INVALID
     assert "template child" in body["message"]
     assert Template.objects.count() == before
+
+
+def test_list_query_count_is_constant(client, gate, templates, django_assert_max_num_queries):
+    from templates_app.services import create_template
+
+    for i in range(5):
+        create_template(name=f"more{i}", pipeline_tree=simple_tree(f"m{i}"), creator="a", validate=False)
+    # authentication and the role lookups are remembered per process; the list itself is two queries
+    with django_assert_max_num_queries(12):
+        body = get(client, "/apigw/get_common_template_list/", gate)
+    assert len(body["data"]) == 6
