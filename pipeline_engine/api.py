@@ -17,6 +17,7 @@ from pipeline_engine.core import egress, egress_http, operations, tree_edit
 from pipeline_engine.core import tree as t
 from pipeline_engine.core.components import all_components
 from pipeline_engine.core.components import config as component_config
+from pipeline_engine.core.components.registry import ComponentNotFound, get_component
 from pipeline_engine.core.nodes.activity import preview_inputs
 from pipeline_engine.core.validation import compile_checked, validate_tree
 from pipeline_engine.runtime import queries, reaper
@@ -29,7 +30,7 @@ __all__ = [
     "RunSummary", "SERVICE_ACTIVITY", "START_EVENT", "END_EVENT", "SUB_PROCESS", "GATEWAY_TYPES", "validate_pipeline", "run_pipeline", "pause_pipeline", "resume_pipeline",
     "revoke_pipeline", "retry_node", "skip_node", "skip_exclusive_gateway", "forced_fail", "callback",
     "pause_subprocess", "resume_subprocess", "get_status_tree", "get_status_trees", "get_node_detail",
-    "preview_node_inputs", "get_run_summary", "get_run_summaries", "list_components", "sweep",
+    "preview_node_inputs", "get_run_summary", "get_run_summaries", "list_components", "describe_component", "sweep",
     "prepare_task_tree", "unfold_subprocesses", "regenerate_ids", "merge_constants", "find_node", "node_names", "all_nodes", "as_list",
     "egress_policy", "EgressSession", "EgressRefused", "EgressConfigError",
     # The rule for a lost database connection, for the apps' own loops and requests (runtime/db_retry.py).
@@ -121,7 +122,19 @@ def get_run_summary(run_id: str) -> RunSummary:
 
 
 def list_components() -> list[dict[str, Any]]:
+    """Every registered component (code, version, name, group, group_name, description, inputs, outputs)."""
     return [cls.describe() for cls in all_components()]
+
+
+def describe_component(code: str, version: str | None = None) -> dict[str, Any] | None:
+    """One component as list_components describes it; None when nothing is registered under it.
+
+    `version` None, "" or "legacy" means the code's default version (registry.get_component's rule).
+    """
+    try:
+        return get_component(code, version).describe()
+    except ComponentNotFound:
+        return None
 
 
 # --------------------------------------------------------------------------- maintenance

@@ -245,6 +245,12 @@ SOPS_HTTP_ALLOWLIST = env_list("SOPS_HTTP_ALLOWLIST", "")
 # How long a process may remember identity lookups (app, ticket, business,
 # role); see access_app/cache.py. 0 turns it off.
 SOPS_AUTH_CACHE_SECONDS = float(os.environ.get("SOPS_AUTH_CACHE_SECONDS", "2"))
+# Trusted apps (the original's whitelist, gcloud/apigw/constants.py): only they may import
+# templates (import_common_template, import_project_template, copy_template_across_project).
+# APP_WHITELIST adds app codes (comma-separated) to the original's defaults; see access_app/trust.py.
+APP_WHITELIST = env_list("APP_WHITELIST", "")
+# Limited apps may call import_project_template too (the original's BKAPP_ALLOWED_LIMITED_API_APPS).
+BKAPP_ALLOWED_LIMITED_API_APPS = env_list("BKAPP_ALLOWED_LIMITED_API_APPS", "")
 # The built-in script executor runs scripts on the worker host; off unless an
 # operator turns it on.
 SOPS_SCRIPT_EXECUTION_ENABLED = env_bool("SOPS_SCRIPT_EXECUTION_ENABLED", False)

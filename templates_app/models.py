@@ -17,6 +17,8 @@ class Category(models.TextChoices):
     ENTERPRISE_IT = "EnterpriseIT", "企业IT"
     OFFICE_APP = "OfficeApp", "办公应用"
     OTHER = "Other", "其它"
+    # The original's default category: templates imported from it or created by create_template keep it.
+    DEFAULT = "Default", "默认分类"
 
 
 class TemplateSource(models.TextChoices):
@@ -25,6 +27,14 @@ class TemplateSource(models.TextChoices):
 
 
 TEMPLATE_NAME_MAX_LENGTH = 100
+
+
+def default_notify_type() -> dict:
+    return {"success": [], "fail": []}
+
+
+def default_notify_receivers() -> dict:
+    return {"receiver_group": [], "more_receiver": ""}
 
 
 def tree_digest(tree: dict) -> str:
@@ -49,6 +59,13 @@ class Template(models.Model):
     pipeline_tree = models.JSONField()
     version = models.CharField(max_length=64, editable=False, blank=True)
     is_deleted = models.BooleanField(default=False)
+    # Settings the original keeps with a template; sops stores and returns them (create_template,
+    # import, include_notify) but sends no notifications of its own.
+    notify_type = models.JSONField(default=default_notify_type)
+    notify_receivers = models.JSONField(default=default_notify_receivers)
+    time_out = models.PositiveIntegerField(default=20, help_text="minutes")
+    default_flow_type = models.CharField(max_length=32, default="common")
+    executor_proxy = models.CharField(max_length=128, blank=True, default="")
 
     class Meta:
         ordering = ["-id"]

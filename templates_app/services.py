@@ -56,23 +56,29 @@ def _check_fields(name: str, category: str) -> None:
         raise InvalidInput(f"category {category!r} is not one of {', '.join(Category.values)}")
 
 
+#: template fields beside the tree that create_template may set (notifications, timeout, flow type, proxy)
+TEMPLATE_SETTINGS = ("notify_type", "notify_receivers", "time_out", "default_flow_type", "executor_proxy")
+
+
 @transaction.atomic
 def create_template(*, name: str, pipeline_tree: dict, creator: str, business: Business | None = None,
                     category: str = Category.OTHER, description: str = "", validate: bool = True,
-                    pk: int | None = None) -> Template:
+                    pk: int | None = None, settings: dict[str, Any] | None = None) -> Template:
     """Create a business template (or a common one when `business` is None).
 
     `pk` is for fixtures that must line up with documented ids (bootstrap_demo);
-    on PostgreSQL the caller resets the id sequence afterwards.
+    on PostgreSQL the caller resets the id sequence afterwards. `settings` sets
+    fields of TEMPLATE_SETTINGS; the others keep their defaults.
     """
     _check_fields(name, category)
+    extra = {key: value for key, value in (settings or {}).items() if key in TEMPLATE_SETTINGS}
     if validate:
         validate_template_tree(pipeline_tree, business)
     template = Template.objects.create(
         pk=pk,
         source=TemplateSource.BUSINESS if business else TemplateSource.COMMON,
         business=business, name=name, category=category, description=description,
-        creator=creator, pipeline_tree=pipeline_tree,
+        creator=creator, pipeline_tree=pipeline_tree, **extra,
     )
     record_version(template, editor=creator)
     return template

@@ -1,7 +1,7 @@
 """Every /apigw/ endpoint, in the original's path parameter order (operate_node's is reversed)."""
 from django.urls import path
 
-from .endpoints import periodic, tasks, templates
+from .endpoints import common_templates, periodic, plugins, projects, tasks, template_authoring, templates
 
 urlpatterns = [
     # templates
@@ -46,4 +46,26 @@ urlpatterns = [
          name="modify_constants_for_periodic_task"),
     path("get_periodic_task_history/<str:task_id>/<str:bk_biz_id>/", periodic.PeriodicTaskHistoryView.as_view(),
          name="get_periodic_task_history"),
+    # common templates, template authoring, plugins, projects (later-endpoints.md §3, §4, §6, §7)
+    path("get_common_template_list/", common_templates.CommonTemplateListView.as_view(),
+         name="get_common_template_list"),
+    path("get_common_template_info/<str:template_id>/", common_templates.CommonTemplateInfoView.as_view(),
+         name="get_common_template_info"),
+    path("preview_common_task_tree/<str:bk_biz_id>/<str:template_id>/",
+         common_templates.PreviewCommonTaskTreeView.as_view(), name="preview_common_task_tree"),
+    path("import_common_template/", common_templates.ImportCommonTemplateView.as_view(),
+         name="import_common_template"),
+    path("import_project_template/<str:bk_biz_id>/", template_authoring.ImportProjectTemplateView.as_view(),
+         name="import_project_template"),
+    path("create_template/<str:bk_biz_id>/", template_authoring.CreateTemplateView.as_view(),
+         name="create_template"),
+    path("copy_template_across_project/<str:bk_biz_id>/",
+         template_authoring.CopyTemplateAcrossProjectView.as_view(), name="copy_template_across_project"),
+    path("get_plugin_list/<str:bk_biz_id>/", plugins.PluginListView.as_view(), name="get_plugin_list"),
+    path("get_plugin_detail/<str:bk_biz_id>/", plugins.PluginDetailView.as_view(), name="get_plugin_detail"),
+    path("get_plugin_base_info/<str:bk_biz_id>/", plugins.PluginBaseInfoView.as_view(),
+         name="get_plugin_base_info"),
+    path("get_user_project_list/", projects.UserProjectListView.as_view(), name="get_user_project_list"),
+    path("get_user_project_detail/<str:bk_biz_id>/", projects.UserProjectDetailView.as_view(),
+         name="get_user_project_detail"),
 ]

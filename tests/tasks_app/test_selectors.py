@@ -57,7 +57,7 @@ def test_query_task_count_groups_and_whitelist(world, fake_engine):
     assert [(g["code"], g["name"], g["value"]) for g in status["groups"]] == [
         ("CREATED", "未执行", 1), ("EXECUTING", "执行中", 1), ("FINISHED", "已完成", 0)]
     cats = selectors.task_count(world.biz2, "category", {"name": "alpha"})
-    assert len(cats["groups"]) == 7 and cats["total"] == 1 and cats["groups"][0]["name"] == "运维工具"
+    assert len(cats["groups"]) == 8 and cats["total"] == 1 and cats["groups"][0]["name"] == "运维工具"  # the seven categories and the original's Default
     methods = selectors.task_count(world.biz2, "create_method", {"creator": "alice", "template_id": "10"})
     assert [g["code"] for g in methods["groups"]][:2] == ["app", "api"] and methods["total"] == 2
     later = (timezone.now() + dt.timedelta(days=1)).astimezone(world.biz2.tzinfo).strftime("%Y-%m-%d %H:%M:%S")

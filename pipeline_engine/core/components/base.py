@@ -81,10 +81,21 @@ class ExecutionContext:
         return self.stop_event.is_set()
 
 
+#: Display names of the groups the built-ins belong to, as the original's plugin list shows them.
+GROUP_NAMES: dict[str, str] = {"BK": "蓝鲸服务(BK)", "JOB": "作业平台(JOB)"}
+DEFAULT_GROUP = "Other"
+
+
 class Component:
     code: ClassVar[str]
     version: ClassVar[str] = "legacy"
     name: ClassVar[str] = ""
+    #: the plugin group's code (BK, JOB, or a plugin's own); `group_name` is its display name,
+    #: GROUP_NAMES's for a known code, else the code itself
+    group: ClassVar[str] = DEFAULT_GROUP
+    group_name: ClassVar[str] = ""
+    #: what the component does, for plugin lists
+    description: ClassVar[str] = ""
     inline: ClassVar[bool] = False
     inputs_format: ClassVar[list[FieldSpec]] = []
     outputs_format: ClassVar[list[FieldSpec]] = []
@@ -102,6 +113,9 @@ class Component:
             "code": cls.code,
             "version": cls.version,
             "name": cls.name or cls.code,
+            "group": cls.group or DEFAULT_GROUP,
+            "group_name": cls.group_name or GROUP_NAMES.get(cls.group, cls.group or DEFAULT_GROUP),
+            "description": cls.description,
             "inline": cls.inline,
             "inputs": [f.as_dict() for f in cls.inputs_format],
             "outputs": [f.as_dict() for f in cls.outputs_format],

@@ -15,6 +15,11 @@ class Group(OperationGroup):
         Operation, name="claim_functionalization_task", method="POST", path="/claim_functionalization_task/{task_id}/{bk_biz_id}/",
     )
 
+    # POST /copy_template_across_project/{bk_biz_id}/: Copy templates of this business into another one
+    copy_template_across_project = bind_property(
+        Operation, name="copy_template_across_project", method="POST", path="/copy_template_across_project/{bk_biz_id}/",
+    )
+
     # POST /create_and_start_task/{template_id}/{bk_biz_id}/: Create a task and start it, in one transaction
     create_and_start_task = bind_property(
         Operation, name="create_and_start_task", method="POST", path="/create_and_start_task/{template_id}/{bk_biz_id}/",
@@ -30,6 +35,21 @@ class Group(OperationGroup):
         Operation, name="create_task", method="POST", path="/create_task/{template_id}/{bk_biz_id}/",
     )
 
+    # POST /create_template/{bk_biz_id}/
+    create_template = bind_property(
+        Operation, name="create_template", method="POST", path="/create_template/{bk_biz_id}/",
+    )
+
+    # GET /get_common_template_info/{template_id}/: One common template with its tree
+    get_common_template_info = bind_property(
+        Operation, name="get_common_template_info", method="GET", path="/get_common_template_info/{template_id}/",
+    )
+
+    # GET /get_common_template_list/: List every common template
+    get_common_template_list = bind_property(
+        Operation, name="get_common_template_list", method="GET", path="/get_common_template_list/",
+    )
+
     # GET /get_periodic_task_history/{task_id}/{bk_biz_id}/: A periodic task's firings, newest first (offset/limit paging)
     get_periodic_task_history = bind_property(
         Operation, name="get_periodic_task_history", method="GET", path="/get_periodic_task_history/{task_id}/{bk_biz_id}/",
@@ -43,6 +63,21 @@ class Group(OperationGroup):
     # GET /get_periodic_task_list/{bk_biz_id}/: List a business's periodic tasks
     get_periodic_task_list = bind_property(
         Operation, name="get_periodic_task_list", method="GET", path="/get_periodic_task_list/{bk_biz_id}/",
+    )
+
+    # GET /get_plugin_base_info/{bk_biz_id}/: Code and name of every plugin version
+    get_plugin_base_info = bind_property(
+        Operation, name="get_plugin_base_info", method="GET", path="/get_plugin_base_info/{bk_biz_id}/",
+    )
+
+    # GET /get_plugin_detail/{bk_biz_id}/: One plugin version
+    get_plugin_detail = bind_property(
+        Operation, name="get_plugin_detail", method="GET", path="/get_plugin_detail/{bk_biz_id}/",
+    )
+
+    # GET /get_plugin_list/{bk_biz_id}/: Every plugin version usable in the business
+    get_plugin_list = bind_property(
+        Operation, name="get_plugin_list", method="GET", path="/get_plugin_list/{bk_biz_id}/",
     )
 
     # GET /get_task_detail/{task_id}/{bk_biz_id}/: A task's detail, constants and outputs
@@ -85,6 +120,26 @@ class Group(OperationGroup):
         Operation, name="get_template_list", method="GET", path="/get_template_list/{bk_biz_id}/",
     )
 
+    # GET /get_user_project_detail/{bk_biz_id}/: One business, its members by role, and what the caller may do
+    get_user_project_detail = bind_property(
+        Operation, name="get_user_project_detail", method="GET", path="/get_user_project_detail/{bk_biz_id}/",
+    )
+
+    # GET /get_user_project_list/: The businesses the caller holds a role in
+    get_user_project_list = bind_property(
+        Operation, name="get_user_project_list", method="GET", path="/get_user_project_list/",
+    )
+
+    # POST /import_common_template/: Import common templates from an export file (trusted apps only)
+    import_common_template = bind_property(
+        Operation, name="import_common_template", method="POST", path="/import_common_template/",
+    )
+
+    # POST /import_project_template/{bk_biz_id}/: Import templates from an export file into a business
+    import_project_template = bind_property(
+        Operation, name="import_project_template", method="POST", path="/import_project_template/{bk_biz_id}/",
+    )
+
     # POST /modify_constants_for_periodic_task/{task_id}/{bk_biz_id}/: Change values of a periodic task's constants (also while enabled)
     modify_constants_for_periodic_task = bind_property(
         Operation, name="modify_constants_for_periodic_task", method="POST", path="/modify_constants_for_periodic_task/{task_id}/{bk_biz_id}/",
@@ -108,6 +163,11 @@ class Group(OperationGroup):
     # POST /operate_task/{task_id}/{bk_biz_id}/: start | pause | resume | revoke a task
     operate_task = bind_property(
         Operation, name="operate_task", method="POST", path="/operate_task/{task_id}/{bk_biz_id}/",
+    )
+
+    # POST /preview_common_task_tree/{bk_biz_id}/{template_id}/: The tree a task from a common template would get with these nodes excluded
+    preview_common_task_tree = bind_property(
+        Operation, name="preview_common_task_tree", method="POST", path="/preview_common_task_tree/{bk_biz_id}/{template_id}/",
     )
 
     # POST /preview_task_tree/{bk_biz_id}/{template_id}/: The tree a task would get with these nodes excluded

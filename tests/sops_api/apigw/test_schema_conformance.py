@@ -126,7 +126,7 @@ def demo_path_ids(context: Any, path_parameters: dict[str, Any]) -> Any:
     """A hook (flatmap_path_parameters): mostly the demo's ids in place of generated integers."""
     periodic = "periodic" in context.operation.path
     choices = {}
-    for name, value in path_parameters.items():
+    for name, value in (path_parameters or {}).items():
         key = "periodic_task_id" if periodic and name == "task_id" else name
         if isinstance(value, int) and not isinstance(value, bool) and DEMO_IDS.get(key):
             choices[name] = st.sampled_from([*DEMO_IDS[key], value])

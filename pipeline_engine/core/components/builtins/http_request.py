@@ -88,6 +88,7 @@ def _read_bounded(response: requests.Response, ctx: ExecutionContext) -> bytes:
 @register
 class HttpRequestComponent(Component):
     code = "bk_http_request"
+    group = "BK"
     name = "HTTP request"
     inline = False
     inputs_format = [

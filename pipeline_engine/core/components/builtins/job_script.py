@@ -54,6 +54,7 @@ def _tail(text: str, limit: int = 2000) -> str:
 @register
 class FastExecuteScriptComponent(Component):
     code = "job_fast_execute_script"
+    group = "JOB"
     name = "Fast execute script"
     inline = False
     inputs_format = [

@@ -8,6 +8,7 @@ from pipeline_engine.core.components.registry import register
 @register
 class NoopComponent(Component):
     code = "noop"
+    group = "BK"
     name = "No operation"
     inline = True
 

@@ -10,6 +10,7 @@ from pipeline_engine.core.components.registry import register
 @register
 class PauseNodeComponent(Component):
     code = "pause_node"
+    group = "BK"
     name = "Pause"
     inline = False
     outputs_format = [

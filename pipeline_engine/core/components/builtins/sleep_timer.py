@@ -65,6 +65,7 @@ def compute_deadline(timing: Any, time_zone: str, force_check: bool, current: fl
 @register
 class SleepTimerComponent(Component):
     code = "sleep_timer"
+    group = "BK"
     name = "Timer"
     inline = False
     inputs_format = [

@@ -12,6 +12,7 @@ from pipeline_engine.core.components.registry import register
 @register
 class VarAssignComponent(Component):
     code = "var_assign"
+    group = "BK"
     name = "Assign variables"
     inline = True
 
