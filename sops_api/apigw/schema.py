@@ -169,6 +169,8 @@ class ApigwAutoSchema(AutoSchema):
                 if "oneOf" in extra:  # the alternatives say the type and its limits
                     schema = {k: v for k, v in schema.items() if k not in ("type", "minLength", "maxLength")}
                 schema = {**schema, **extra}
+        if schema is not None and direction == "request":
+            schema = _blank_means_default(field, schema)
         example = getattr(field, "example", NO_EXAMPLE)
         if schema is not None and example is not NO_EXAMPLE and "$ref" not in schema:
             schema["example"] = example
@@ -213,3 +215,14 @@ def add_security_schemes(result: dict[str, Any], generator: Any, request: Any, p
     components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
     components.setdefault("schemas", {})[ENVELOPE_COMPONENT] = ENVELOPE_SCHEMA
     return result
+
+
+def _blank_means_default(field: Any, schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional number or boolean may be sent empty (`?limit=`) and is then read as absent
+    (serializers/fields.py, `blank_is_absent`): the document says so, as Choice's enum does with ""."""
+    if (not getattr(field, "blank_is_absent", False) or field.required
+            or schema.get("type") not in ("integer", "number", "boolean")):
+        return schema
+    kept = {k: v for k, v in schema.items() if k in ("default", "description", "nullable", "readOnly", "writeOnly")}
+    typed = {k: v for k, v in schema.items() if k not in kept}
+    return {**kept, "oneOf": [typed, {"type": "string", "enum": [""], "description": "empty: the default"}]}
