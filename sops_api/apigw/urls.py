@@ -1,7 +1,7 @@
 """Every /apigw/ endpoint, in the original's path parameter order (operate_node's is reversed)."""
 from django.urls import path
 
-from .endpoints import periodic, tasks, templates
+from .endpoints import fast_tasks, periodic, schemes, tasks, templates
 
 urlpatterns = [
     # templates
@@ -12,10 +12,13 @@ urlpatterns = [
     # answer it as the example expects.
     path("get_template_list/<str:template_id>/<str:bk_biz_id>/", templates.TemplateInfoAliasView.as_view(),
          name="get_template_info_alias"),
+    path("get_template_schemes/<str:bk_biz_id>/<str:template_id>/", schemes.TemplateSchemesView.as_view(),
+         name="get_template_schemes"),
     # tasks
     path("create_task/<str:template_id>/<str:bk_biz_id>/", tasks.CreateTaskView.as_view(), name="create_task"),
     path("create_and_start_task/<str:template_id>/<str:bk_biz_id>/", tasks.CreateAndStartTaskView.as_view(),
          name="create_and_start_task"),
+    path("fast_create_task/<str:bk_biz_id>/", fast_tasks.FastCreateTaskView.as_view(), name="fast_create_task"),
     path("start_task/<str:task_id>/<str:bk_biz_id>/", tasks.StartTaskView.as_view(), name="start_task"),
     path("operate_task/<str:task_id>/<str:bk_biz_id>/", tasks.OperateTaskView.as_view(), name="operate_task"),
     path("get_task_status/<str:task_id>/<str:bk_biz_id>/", tasks.TaskStatusView.as_view(), name="get_task_status"),
