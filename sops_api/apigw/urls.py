@@ -1,7 +1,7 @@
 """Every /apigw/ endpoint, in the original's path parameter order (operate_node's is reversed)."""
 from django.urls import path
 
-from .endpoints import fast_tasks, periodic, schemes, tasks, templates
+from .endpoints import clocked, fast_tasks, periodic, schemes, tasks, templates
 
 urlpatterns = [
     # templates
@@ -49,4 +49,9 @@ urlpatterns = [
          name="modify_constants_for_periodic_task"),
     path("get_periodic_task_history/<str:task_id>/<str:bk_biz_id>/", periodic.PeriodicTaskHistoryView.as_view(),
          name="get_periodic_task_history"),
+    # clocked tasks
+    path("create_clocked_task/<str:template_id>/<str:bk_biz_id>/", clocked.CreateClockedTaskView.as_view(),
+         name="create_clocked_task"),
+    path("get_clocked_task_list/<str:bk_biz_id>/", clocked.ClockedTaskListView.as_view(),
+         name="get_clocked_task_list"),
 ]
