@@ -47,7 +47,7 @@ def parse_plan_start_time(value: Any, business: Business, now: dt.datetime | Non
 
 
 def _node_list(params: dict, key: str) -> list[str]:
-    value = params.get(key) or []
+    value = [] if params.get(key) is None else params[key]
     if not isinstance(value, list) or not all(isinstance(i, str) and i for i in value):
         raise InvalidInput(f"task_parameters.{key} must be a list of node ids")
     return value
@@ -92,7 +92,7 @@ def normalise_parameters(raw: Any) -> dict[str, Any]:
     if unknown:
         raise InvalidInput(f"task_parameters: unknown key(s) {', '.join(unknown)}; the keys are "
                            f"{', '.join(PARAMETER_KEYS)}")
-    constants = raw.get("constants") or {}
+    constants = {} if raw.get("constants") is None else raw["constants"]
     if not isinstance(constants, dict):
         raise InvalidInput("task_parameters.constants must be an object")
     check_constant_references(constants)
@@ -104,17 +104,17 @@ def normalise_parameters(raw: Any) -> dict[str, Any]:
     for key in ("exclude_task_nodes_id", "appoint_task_nodes_id"):
         if key in raw:
             params[key] = _node_list(raw, key)
-    schemes = raw.get("template_schemes_id") or []
+    schemes = [] if raw.get("template_schemes_id") is None else raw["template_schemes_id"]
     if not isinstance(schemes, list) or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0
                                                 for i in schemes):
         raise InvalidInput("task_parameters.template_schemes_id must be a list of scheme ids (positive integers)")
     params["template_schemes_id"] = schemes
-    simplify = raw.get("simplify_vars") or []
+    simplify = [] if raw.get("simplify_vars") is None else raw["simplify_vars"]
     if not isinstance(simplify, list) or not all(isinstance(k, str) for k in simplify):
         raise InvalidInput("task_parameters.simplify_vars must be a list of variable keys")
     if simplify:
         params["simplify_vars"] = simplify
-    description = raw.get("description", "")
+    description = "" if raw.get("description") is None else raw["description"]
     if not isinstance(description, str):
         raise InvalidInput("task_parameters.description must be a string")
     if description:
