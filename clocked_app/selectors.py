@@ -20,11 +20,11 @@ def _compact(value: dt.datetime | None, tz: dt.tzinfo) -> str:
     return value.astimezone(tz).strftime(CREATE_FORMAT) if value else ""
 
 
-def clocked_task_data(plan: ClockedTask, *, tz: dt.tzinfo | None = None, listed: bool = False) -> dict[str, Any]:
+def clocked_task_data(plan: ClockedTask, *, tz: zoneinfo.ZoneInfo | None = None, listed: bool = False) -> dict[str, Any]:
     """A plan in the original's keys. create_clocked_task writes times without a space before the offset;
     get_clocked_task_list with one (the original's two formats) and adds clocked_task_id."""
-    tz = tz or plan.business.tzinfo
-    render = (lambda v: format_time(v, tz)) if listed else (lambda v: _compact(v, tz))
+    zone = tz or plan.business.tzinfo
+    render = (lambda v: format_time(v, zone)) if listed else (lambda v: _compact(v, zone))
     data: dict[str, Any] = {
         "id": plan.pk,
         "project_id": plan.business.bk_biz_id,

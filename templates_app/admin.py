@@ -196,7 +196,8 @@ class TemplateVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 class TemplateSchemeForm(forms.ModelForm):
-    data = PrettyJSONField(widget=forms.Textarea(attrs={"rows": 6, "cols": 80, "style": "font-family: monospace"}),
+    # The model's field is named `data`; the form metaclass takes the declared field out of the class.
+    data = PrettyJSONField(widget=forms.Textarea(attrs={"rows": 6, "cols": 80, "style": "font-family: monospace"}),  # type: ignore[assignment]  # shadows BaseForm.data
                            help_text="the selected node ids of the template's tree, a JSON list")
 
     class Meta:

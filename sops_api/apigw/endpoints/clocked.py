@@ -42,7 +42,7 @@ class CreateClockedTaskView(ApigwView):
 
 def auth_actions(role: str | None) -> list[str]:
     actions = ["clocked_task_view", "flow_view"]
-    if ROLE_RANK.get(role or "", 0) >= ROLE_RANK[Role.OPERATOR]:
+    if role in ROLE_RANK and ROLE_RANK[Role(role)] >= ROLE_RANK[Role.OPERATOR]:
         actions[1:1] = ["clocked_task_edit", "clocked_task_delete"]
     return actions
 
