@@ -9,7 +9,7 @@ from clocked_app.services import PARAMETER_KEYS, validate_task_name
 from sops_common import limits
 
 from .base import Input
-from .fields import Choice, Integer, Object, String
+from .fields import Choice, Integer, List, Object, String
 
 
 class CreateClockedTaskInput(Input):
@@ -48,24 +48,24 @@ class ClockedTask(serializers.Serializer):
     id = Integer(example=1, help_text="the plan's id")
     project_id = Integer(example=2, help_text="the business (bk_biz_id)")
     task_id = Integer(allow_null=True, example=None, help_text="the task it started; null until it fires")
-    task_name = String(example="nightly restart")
-    template_id = Integer(example=1)
+    task_name = String(example="nightly restart", help_text="the plan's name")
+    template_id = Integer(example=1, help_text="the template the task is made from (the path's)")
     template_name = String(example="timer then pause", help_text="the template's name when the plan was made")
     template_source = String(example="project", help_text="always project (business templates only)")
-    creator = String(example="admin")
-    editor = String(example="")
+    creator = String(example="admin", help_text="who made the plan; the task is created and started as them")
+    editor = String(example="", help_text="last editor (plans are not edited through the API: \"\")")
     state = Choice(STATES, example="not_started", help_text="not_started, started or start_failed")
     task_parameters = Object(example={"constants": {}, "template_schemes_id": []},
                              help_text="what the task is made with (create_clocked_task's, normalised)")
     plan_start_time = String(example="2026-05-16 20:26:40+0800",
                              help_text="YYYY-mm-dd HH:MM:SS+zzzz (create) or YYYY-mm-dd HH:MM:SS +zzzz (list), in "
                                        "the business's zone (or expected_timezone)")
-    create_time = String(example="2026-05-16 20:00:00+0800")
-    edit_time = String(example="2026-05-16 20:00:00+0800")
+    create_time = String(example="2026-05-16 20:00:00+0800", help_text="when the plan was made (format as plan_start_time)")
+    edit_time = String(example="2026-05-16 20:00:00+0800", help_text="when the plan last changed (format as plan_start_time)")
 
 
 class ClockedTaskItem(ClockedTask):
     clocked_task_id = Integer(example=1, help_text="the plan's id again (the original's key)")
-    auth_actions = serializers.ListField(child=String(), help_text="what the caller may do: clocked_task_view, "
+    auth_actions = List(child=String(), example=["clocked_task_view", "flow_view"], help_text="what the caller may do: clocked_task_view, "
                                                                    "flow_view; operators also clocked_task_edit, "
                                                                    "clocked_task_delete")
