@@ -60,7 +60,7 @@ class CreateTaskInput(Input):
                                     "SOPS_HTTP_ALLOWLIST opens them")
     callback_version = Choice([CALLBACK_V2], required=False, default="", example="v2",
                               error='callback_version must be "v2" or absent',
-                              help_text='absent: callback_url gets a form (task_id, task_success=True|False); '
+                              help_text='absent: callback_url gets a form (task_id, task_success=True or False); '
                                         '"v2": a JSON body {task_id, task_success, callback_version, task_outputs}')
     execute_task_nodes_id = List(child=String(allow_blank=False, strict=True), default=list,
                                  example=["nodea5c396a3ef0f9f3cd7d4d7695f78"],
