@@ -214,3 +214,21 @@ def test_loopback_callback_url_is_accepted_once_opened(world, fake_engine, clien
     answer = client.post(f"/apigw/{endpoint}/10/2/", json.dumps(body), content_type="text/plain").json()
     assert answer["result"] is True, answer
     assert TaskInstance.objects.get().callback_url == "http://127.0.0.1:8000/hook"
+
+
+def test_the_v2_body_is_json_with_the_outputs_when_they_serialise(world, fake_engine, monkeypatch):
+    from pipeline_engine.api import RunSummary
+
+    task = TaskInstance(pk=5, run_id="r5", callback_version="v2")
+    summary = RunSummary(run_id="r5", state="FINISHED", start_time=None, finish_time=None, elapsed_time=0,
+                         outputs={"${x}": 1})
+    from pipeline_engine import api
+
+    monkeypatch.setattr(api, "get_run_summaries", lambda ids: {"r5": summary})
+    assert callbacks.callback_body(task, "FINISHED") == (
+        "json", {"task_id": 5, "task_success": True, "callback_version": "v2", "task_outputs": {"${x}": 1}})
+    summary.outputs = {"${x}": object()}
+    assert callbacks.callback_body(task, "REVOKED") == (
+        "json", {"task_id": 5, "task_success": False, "callback_version": "v2"})
+    assert callbacks.encode_body({"task_id": "5", "task_success": "False"}, "form") == (
+        "application/x-www-form-urlencoded", b"task_id=5&task_success=False")

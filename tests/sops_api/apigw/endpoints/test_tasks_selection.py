@@ -169,3 +169,11 @@ def test_another_business_cannot_reach_the_template_or_its_schemes(client, world
     # a scheme of business 2's template named from business 1's template 30
     assert refused(call(client, "create_task/30/1/", {"name": "x", "template_schemes_id": [a.pk]},
                         token="olga_token")) == f"unknown template_schemes_id: {a.pk}"
+
+
+def test_create_and_start_takes_the_same_selection(client, world, schemes):
+    a, _ = schemes
+    data = created(call(client, "create_and_start_task/11/2/", {"name": "x", "template_schemes_id": a.unique_id}))
+    assert names(data) == {"first", "opt_a", "keep_b"} and TaskInstance.objects.get(pk=data["task_id"]).is_started
+    message = refused(call(client, "create_and_start_task/11/2/", {"name": "x", "execute_task_nodes_id": ["last"]}))
+    assert message.startswith("execute_task_nodes_id leaves out mandatory (non-optional) nodes: first, keep_b;")
