@@ -14,7 +14,7 @@ WORKDIR /app
 
 # Dependencies first: this layer is rebuilt only when pyproject.toml changes.
 COPY pyproject.toml README.md ./
-RUN mkdir -p sops_common sops_api access_app templates_app tasks_app periodic_app pipeline_engine \
+RUN mkdir -p sops_common sops_api access_app templates_app tasks_app periodic_app clocked_app pipeline_engine \
     && pip install . \
     && pip uninstall -y sops
 

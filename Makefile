@@ -87,7 +87,7 @@ check: install
 	echo "== lint-imports"; $(VENV)/bin/lint-imports --no-cache || rc=1; \
 	echo "== mypy"; $(VENV)/bin/mypy || rc=1; \
 	echo "== type: ignore reasons"; \
-	if grep -rnE 'type: ignore(\[[^]]*\])?[[:space:]]*$$' pipeline_engine sops_api sops_common access_app templates_app tasks_app periodic_app --include='*.py'; then \
+	if grep -rnE 'type: ignore(\[[^]]*\])?[[:space:]]*$$' pipeline_engine sops_api sops_common access_app templates_app tasks_app periodic_app clocked_app --include='*.py'; then \
 	  echo "a type: ignore above has no reason comment"; rc=1; fi; \
 	exit $$rc
 

@@ -31,7 +31,7 @@ __all__ = [
     "revoke_pipeline", "retry_node", "skip_node", "skip_exclusive_gateway", "forced_fail", "callback",
     "pause_subprocess", "resume_subprocess", "get_status_tree", "get_status_trees", "get_node_detail",
     "preview_node_inputs", "get_run_summary", "get_run_summaries", "list_components", "describe_component", "sweep",
-    "prepare_task_tree", "unfold_subprocesses", "regenerate_ids", "merge_constants", "find_node", "node_names", "all_nodes", "as_list",
+    "prepare_task_tree", "unfold_subprocesses", "regenerate_ids", "merge_constants", "find_node", "node_names", "all_nodes", "as_list", "referenced_keys",
     "egress_policy", "EgressSession", "EgressRefused", "EgressConfigError",
     # The rule for a lost database connection, for the apps' own loops and requests (runtime/db_retry.py).
     "connection_lost", "retry_if_unchanged", "describe_db_error",
@@ -162,5 +162,6 @@ egress_policy = component_config.egress_policy
 EgressSession = egress_http.EgressSession
 EgressRefused = egress.EgressRefused
 EgressConfigError = egress.EgressConfigError
+referenced_keys = tree_edit.referenced_keys  # the ${key} constants a value refers to (the walker's own finder)
 all_nodes = tree_edit.all_nodes  # every node of one tree level (activities, gateways, events) by id
 as_list = t.as_list  # a node's incoming/outgoing, which the web tree writes as a string or a list

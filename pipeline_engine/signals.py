@@ -3,7 +3,13 @@
 `run_finished(sender, run_id, state, meta)` is sent after the commit that made
 a run FINISHED or REVOKED, or left it with a FAILED node and nothing else to
 do (state "FAILED"; the run may still continue after a retry or skip).
+
+`node_failed(sender, run_id, node_id, meta)` is sent after the commit that left a
+node FAILED and waiting for an operator: once per failure (a node retried and
+failing again is sent again); not for an error the node ignores
+(error_ignorable) nor for a failure it will retry by itself (auto_retry).
 """
 from django.dispatch import Signal
 
 run_finished = Signal()
+node_failed = Signal()

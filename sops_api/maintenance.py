@@ -3,6 +3,7 @@
 | job | function | what it does |
 |---|---|---|
 | periodic tasks | `periodic_app.scheduler.tick` | fires due periodic tasks, each fire time exactly once |
+| clocked tasks | `clocked_app.scheduler.tick` | starts due clocked tasks, each exactly once |
 | engine sweep | the engine's sweep | wakes due timers, enforces timeouts, re-sends lost work |
 | run ends | `tasks_app.services.reconcile_run_ends` | records ends whose run_finished signal was lost |
 | callbacks | `tasks_app.callbacks.resend_stuck` | re-sends callback_url deliveries whose message was lost |
@@ -20,7 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from periodic_app import scheduler
+from clocked_app import scheduler as clocked_scheduler
+from periodic_app import clock, scheduler
 from tasks_app import callbacks, services
 
 logger = logging.getLogger("sops.maintenance")
@@ -44,6 +46,7 @@ class Maintenance:
 
     def tick(self) -> None:
         self._run("periodic tick", lambda: scheduler.tick(batch_size=self.batch_size))
+        self._run("clocked tick", lambda: clocked_scheduler.tick(now=clock.now(), batch_size=self.batch_size))
         if self.sweep:
             self._run("engine sweep", engine_sweep)
         self._run("run-end reconciliation", self._reconcile_run_ends)

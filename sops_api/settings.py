@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "templates_app",
     "tasks_app",
     "periodic_app",
+    "clocked_app",
     "pages_app",
 ]
 

@@ -1,4 +1,5 @@
-"""Telling a task's creator that its run ended: one POST to callback_url, retried with backoff.
+"""Telling a task's creator that its run ended (finished, revoked) or a node failed: one POST to callback_url
+per event, retried with backoff. The body is the original's (`callback_body`).
 
 A record is written in the transaction that observes the end, and the Celery task is
 queued on commit, so a notification is never sent for a change that rolled back. If the
@@ -23,6 +24,7 @@ import functools
 import json
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
 from celery import shared_task
 from django.conf import settings
@@ -30,9 +32,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from sops_common.timefmt import format_time
-
-from .models import CallbackStatus, TaskCallbackRecord, TaskInstance
+from .models import CallbackBody, CallbackStatus, TaskCallbackRecord, TaskInstance
 
 logger = logging.getLogger("sops.tasks.callback")
 
@@ -49,28 +49,51 @@ MAX_RESENDS = 3
 RESEND_BATCH = 100
 
 
-def callback_payload(task: TaskInstance, state: str) -> dict[str, Any]:
-    tz = task.business.tzinfo
-    return {
-        "task_id": task.pk,
-        "task_url": task.url,
-        "bk_biz_id": task.business.bk_biz_id,
-        "name": task.name,
-        "state": state,
-        "is_finished": task.is_finished,
-        "is_revoked": task.is_revoked,
-        "start_time": format_time(task.start_time, tz, empty=None),
-        "finish_time": format_time(task.finish_time, tz, empty=None),
-        "reported_at": format_time(timezone.now(), tz),
-    }
+# The original's default body is a form; its newer callers ask for JSON with callback_version "v2".
+CALLBACK_V2 = "v2"
+CALLBACK_VERSIONS = ("", CALLBACK_V2)
 
 
-def queue_callback(task: TaskInstance, state: str) -> TaskCallbackRecord | None:
+def callback_body(task: TaskInstance, state: str) -> tuple[str, dict[str, Any]]:
+    """(body format, payload) of one notification, as the original sends it.
+
+    The default is form-encoded `task_id` and `task_success`, where `task_success` is written
+    `True` or `False` (what the original's Python client puts in a form for a boolean);
+    callback_version "v2" sends `{"task_id", "task_success", "callback_version", "task_outputs"}` as
+    JSON, `task_outputs` (the run's outputs) only when they can be written as JSON.
+    """
+    success = state == "FINISHED"
+    if task.callback_version != CALLBACK_V2:
+        return CallbackBody.FORM, {"task_id": str(task.pk), "task_success": str(success)}
+    payload: dict[str, Any] = {"task_id": task.pk, "task_success": success, "callback_version": CALLBACK_V2}
+    outputs = _run_outputs(task)
+    if outputs is not None:
+        payload["task_outputs"] = outputs
+    return CallbackBody.JSON, payload
+
+
+def _run_outputs(task: TaskInstance) -> Any:
+    if not task.run_id:
+        return None
+    from pipeline_engine import api  # late: the engine's models load with the apps
+
+    summary = api.get_run_summaries([task.run_id]).get(task.run_id)
+    outputs = getattr(summary, "outputs", None)
+    try:
+        json.dumps(outputs)
+    except (TypeError, ValueError):
+        return None
+    return outputs
+
+
+def queue_callback(task: TaskInstance, state: str, node_id: str = "") -> TaskCallbackRecord | None:
+    """Record one notification (the run's end, or `node_id`'s failure) and queue its delivery on commit."""
+    body_format, payload = callback_body(task, state)
     try:
         with transaction.atomic():
             record = TaskCallbackRecord.objects.create(
-                task=task, url=task.callback_url, state=state, payload=callback_payload(task, state),
-                next_attempt_at=timezone.now())
+                task=task, url=task.callback_url, state=state, payload=payload, body_format=body_format,
+                node_id=node_id, next_attempt_at=timezone.now())
     except IntegrityError:
         return None  # this final state was already reported
     transaction.on_commit(lambda: _dispatch(record.pk, record.resends))
@@ -109,9 +132,9 @@ def attempt_delivery(record_id: int, dispatch: int | None = None) -> int | None:
         if not claimed:
             return None
         attempt = record.attempts + 1
-        url, payload = record.url, record.payload
+        url, payload, body_format = record.url, record.payload, record.body_format
 
-    status_code, error, permanent = _post(url, payload)
+    status_code, error, permanent = _post(url, payload, body_format)
     if permanent:
         attempt = MAX_ATTEMPTS
 
@@ -135,17 +158,24 @@ def attempt_delivery(record_id: int, dispatch: int | None = None) -> int | None:
     return None
 
 
-def _post(url: str, payload: dict[str, Any]) -> tuple[int | None, str, bool]:
+def encode_body(payload: dict[str, Any], body_format: str) -> tuple[str, bytes]:
+    """(content type, bytes) of a payload in its format."""
+    if body_format == CallbackBody.FORM:
+        return "application/x-www-form-urlencoded", urlencode(payload).encode("ascii")
+    return "application/json", json.dumps(payload, ensure_ascii=False).encode("utf-8")
+
+
+def _post(url: str, payload: dict[str, Any], body_format: str = CallbackBody.JSON) -> tuple[int | None, str, bool]:
     """One POST through the egress policy: (status code, error text or "", whether to give up now).
     A function of its own so tests can stand in for a receiver that is busy answering."""
     import requests
 
     from pipeline_engine import api  # late: the engine's models load with the apps
 
-    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    content_type, body = encode_body(payload, body_format)
     try:
         with api.EgressSession(api.egress_policy(), max_redirects=0) as session:
-            with session.request("POST", url, headers={"Content-Type": "application/json"}, data=body,
+            with session.request("POST", url, headers={"Content-Type": content_type}, data=body,
                                  timeout=REQUEST_TIMEOUT_SECONDS, follow_redirects=False,
                                  label="callback_url") as response:
                 status_code = response.status_code

@@ -36,6 +36,9 @@ class TaskStatus(models.TextChoices):
     FINISHED = "FINISHED", "已完成"
 
 
+# Where a task's tree came from: a template of either source, or a caller's tree (fast_create_task).
+TASK_TEMPLATE_SOURCES = [*TemplateSource.choices, ("onetime", "one-off tree (fast_create_task)")]
+
 TASK_NAME_MAX_LENGTH = 100
 # The engine's run states that end a task (is_finished; is_revoked for REVOKED). FAILED does not:
 # an operator may retry or skip.
@@ -46,7 +49,7 @@ class TaskInstance(models.Model):
     business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="tasks")
     # Deleting a template must not delete the history of what ran from it.
     template = models.ForeignKey(Template, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks")
-    template_source = models.CharField(max_length=16, choices=TemplateSource.choices, default=TemplateSource.BUSINESS)
+    template_source = models.CharField(max_length=16, choices=TASK_TEMPLATE_SOURCES, default=TemplateSource.BUSINESS)
     template_version = models.CharField(max_length=64, blank=True, default="",
                                         help_text="digest of the template tree the task was created from")
     # Periodic runs are named "<name[:113]>_<YYYYmmddHHMMSS>", longer than the API's 100.
@@ -71,6 +74,8 @@ class TaskInstance(models.Model):
     finish_time = models.DateTimeField(null=True, blank=True)
     is_deleted = models.BooleanField(default=False)
     callback_url = models.CharField(max_length=1024, blank=True, default="")
+    # "" (the original's form-encoded body) or "v2" (a JSON body); see callbacks.py.
+    callback_version = models.CharField(max_length=8, blank=True, default="")
     # NULL (not "") when absent so the unique constraint ignores tasks created without one.
     request_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
     periodic_task_id = models.BigIntegerField(null=True, blank=True, db_index=True)
@@ -118,13 +123,21 @@ class CallbackStatus(models.TextChoices):
     FAILED = "failed", "failed (gave up)"
 
 
+class CallbackBody(models.TextChoices):
+    FORM = "form", "form-encoded (the original's default)"
+    JSON = "json", "JSON (callback_version v2)"
+
+
 class TaskCallbackRecord(models.Model):
-    """One notification of a task's end to its callback_url, with every attempt's outcome."""
+    """One notification to a task's callback_url (its end, or a node's failure), with every attempt's outcome."""
 
     task = models.ForeignKey(TaskInstance, on_delete=models.CASCADE, related_name="callback_records")
     url = models.CharField(max_length=1024)
     state = models.CharField(max_length=32, help_text="the run state being reported")
     payload = models.JSONField(default=dict)
+    # How `payload` is sent: form fields (the original's default) or a JSON document (callback_version v2).
+    body_format = models.CharField(max_length=8, choices=CallbackBody.choices, default=CallbackBody.JSON)
+    node_id = models.CharField(max_length=64, blank=True, default="", help_text="the failed node, for FAILED")
     status = models.CharField(max_length=16, choices=CallbackStatus.choices, default=CallbackStatus.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     last_status_code = models.IntegerField(null=True, blank=True)

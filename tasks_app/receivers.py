@@ -14,3 +14,12 @@ def on_run_finished(sender: Any = None, *, run_id: str, state: str, meta: dict |
         record_run_end(run_id=run_id, state=state, meta=meta)
     except Exception:  # a receiver must never break the engine's own flow
         logger.exception("could not record the end of run %s (%s)", run_id, state)
+
+
+def on_node_failed(sender: Any = None, *, run_id: str, node_id: str, meta: dict | None = None, **_: Any) -> None:
+    from .services import record_node_failure
+
+    try:
+        record_node_failure(run_id=run_id, node_id=node_id, meta=meta)
+    except Exception:  # a receiver must never break the engine's own flow
+        logger.exception("could not report the failure of node %s of run %s", node_id, run_id)

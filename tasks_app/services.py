@@ -18,7 +18,7 @@ from sops_common.errors import InvalidInput, InvalidOperation, NotFound
 from templates_app.models import Template, TemplateSource
 from templates_app.subprocesses import unfold_subprocesses
 
-from . import callbacks
+from . import callbacks, selection
 from .models import (
     FINAL_RUN_STATES,
     TASK_NAME_MAX_LENGTH,
@@ -101,9 +101,13 @@ def create_task(*, business: Business, template: Template | None, name: str, cre
                 constants: dict | None = None, exclude_task_nodes_id: list[str] | None = None,
                 flow_type: str = FlowType.COMMON, create_method: str = CreateMethod.API, description: str = "",
                 pipeline_tree: dict | None = None, callback_url: str | None = None,
-                request_id: str | None = None, periodic_task_id: int | None = None) -> TaskInstance:
+                request_id: str | None = None, periodic_task_id: int | None = None,
+                execute_task_nodes_id: list[str] | None = None, template_schemes_id: Any = None,
+                simplify_vars: list[str] | None = None, callback_version: str = "") -> TaskInstance:
     """Create a task from a template (or from a given tree, e.g. a periodic snapshot).
 
+    The template's nodes to run are chosen by exclude_task_nodes_id, execute_task_nodes_id or
+    template_schemes_id (selection.py); simplify_vars turns custom variables into text ones.
     With `request_id`, the same app + business + request_id always answers the same
     task: a retried request never creates a second one, even when two race.
     """
@@ -115,6 +119,8 @@ def create_task(*, business: Business, template: Template | None, name: str, cre
     if create_method == CreateMethod.API and not app_code:
         raise InvalidInput("app_code cannot be empty, make sure api gateway has sent correct params")
     callback_url = validate_callback_url(callback_url)
+    if callback_version not in callbacks.CALLBACK_VERSIONS:
+        raise InvalidInput('callback_version must be "v2" or absent')
     if request_id is not None:
         if not isinstance(request_id, str) or not (1 <= len(request_id) <= 128):
             raise InvalidInput("request_id must be a string of 1 to 128 characters")
@@ -122,9 +128,14 @@ def create_task(*, business: Business, template: Template | None, name: str, cre
         if existing is not None:
             return existing
     if pipeline_tree is not None:
+        if template_schemes_id not in (None, []):
+            raise InvalidInput("template_schemes_id can not be used with pipeline_tree")
         source_tree = pipeline_tree
     elif template is not None:
-        source_tree = template.pipeline_tree
+        source_tree = selection.simplify_vars(template.pipeline_tree, simplify_vars)
+        exclude_task_nodes_id = selection.excluded_nodes(
+            template=template, tree=source_tree, exclude_task_nodes_id=exclude_task_nodes_id,
+            execute_task_nodes_id=execute_task_nodes_id, template_schemes_id=template_schemes_id)
     else:
         raise InvalidInput("a task needs a template or a pipeline_tree")
     tree = build_task_tree(business=business, source_tree=source_tree,
@@ -142,7 +153,8 @@ def create_task(*, business: Business, template: Template | None, name: str, cre
         create_info=create_info,
         flow_type=flow_type,
         current_flow=CurrentFlow.FUNC_CLAIM if flow_type == FlowType.COMMON_FUNC else CurrentFlow.EXECUTE_TASK,
-        pipeline_tree=tree, callback_url=callback_url, request_id=request_id,
+        pipeline_tree=tree, callback_url=callback_url, callback_version=callback_version if callback_url else "",
+        request_id=request_id,
         periodic_task_id=periodic_task_id,
     )
     try:
@@ -277,9 +289,9 @@ def record_run_end(*, run_id: str, state: str, meta: dict | None = None,
                    finish_time: Any = None) -> TaskInstance | None:
     """Mirror the engine's end of a run on the task, and queue the callback_url notification.
 
-    FINISHED and REVOKED end the task (is_finished; is_revoked for REVOKED). FAILED with
-    nothing left to do does not end it (an operator may retry or skip), but it is reported
-    to callback_url, since a caller waiting for the end would otherwise wait forever.
+    FINISHED and REVOKED end the task (is_finished; is_revoked for REVOKED) and are reported to
+    callback_url. FAILED with nothing left to do does not end it (an operator may retry or skip);
+    callback_url heard of it from each node's failure (`record_node_failure`).
 
     This runs in a worker after every run, so it is one conditional UPDATE (idempotent: a
     repeat finds is_finished already set; no row lock needed) and one small read. The
@@ -295,9 +307,24 @@ def record_run_end(*, run_id: str, state: str, meta: dict | None = None,
     if row is None:
         return None
     task = None
-    if row[1]:
+    if row[1] and state in FINAL_RUN_STATES:  # a FAILED stop was told node by node (record_node_failure)
         task = TaskInstance.objects.get(pk=row[0])
         callbacks.queue_callback(task, state)
+    return task
+
+
+@transaction.atomic
+def record_node_failure(*, run_id: str, node_id: str, meta: dict | None = None) -> TaskInstance | None:
+    """Tell callback_url that a node failed (task_success false), once per failure, as the original does.
+
+    A caller that waits for the end would otherwise wait forever: a failed node stops its branch
+    until an operator retries or skips it.
+    """
+    task_id = (meta or {}).get("task_id")
+    qs = TaskInstance.objects.filter(pk=task_id) if task_id else TaskInstance.objects.filter(run_id=run_id)
+    task = qs.exclude(callback_url="").select_related("business").first()
+    if task is not None:
+        callbacks.queue_callback(task, "FAILED", node_id=node_id)
     return task
 
 

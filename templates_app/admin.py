@@ -15,8 +15,8 @@ from access_app.models import Business
 from sops_common.admin import ReadOnlyAdminMixin
 from sops_common.errors import DomainError
 
-from . import services
-from .models import Template, TemplateVersion
+from . import schemes, services
+from .models import Template, TemplateScheme, TemplateVersion
 
 
 class BusinessWithTemplatesAdmin(BusinessAdmin):
@@ -193,3 +193,46 @@ class TemplateVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def tree(self, obj: TemplateVersion) -> str:
         return format_html("<pre style='max-height:40em;overflow:auto'>{}</pre>",
                            json.dumps(obj.pipeline_tree, indent=2, ensure_ascii=False))
+
+
+class TemplateSchemeForm(forms.ModelForm):
+    # The model's field is named `data`; the form metaclass takes the declared field out of the class.
+    data = PrettyJSONField(widget=forms.Textarea(attrs={"rows": 6, "cols": 80, "style": "font-family: monospace"}),  # type: ignore[assignment]  # shadows BaseForm.data
+                           help_text="the selected node ids of the template's tree, a JSON list")
+
+    class Meta:
+        model = TemplateScheme
+        fields = ["template", "name", "data", "unique_id", "creator"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["unique_id"].required = False
+        self.fields["unique_id"].help_text = 'Left empty: "{template_id}-{name}".'
+        self.fields["creator"].required = False
+
+    def clean_data(self) -> list[str]:
+        try:
+            return schemes.parse_scheme_data(self.cleaned_data["data"])
+        except DomainError as exc:
+            raise forms.ValidationError(exc.message) from exc
+
+
+@admin.register(TemplateScheme)
+class TemplateSchemeAdmin(admin.ModelAdmin):
+    """Execution schemes: the node selections create_task's template_schemes_id names."""
+
+    form = TemplateSchemeForm
+    list_display = ["id", "name", "template", "unique_id", "node_count", "creator", "edit_time"]
+    list_display_links = ["id", "name"]
+    search_fields = ["name", "unique_id", "=template__id", "template__name"]
+    list_select_related = ["template"]
+    readonly_fields = ["create_time", "edit_time"]
+    raw_id_fields = ["template"]
+
+    @admin.display(description="nodes")
+    def node_count(self, obj: TemplateScheme) -> int:
+        return len(obj.data or [])
+
+    def save_model(self, request: HttpRequest, obj: TemplateScheme, form: TemplateSchemeForm, change: bool) -> None:
+        # The form checked the fields and the (template, name) constraint.
+        schemes.save_scheme_from_admin(scheme=obj, editor=request.user.get_username())

@@ -97,3 +97,31 @@ class TemplateVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template_id}@{self.digest[:12]}"
+
+
+SCHEME_NAME_MAX_LENGTH = 64
+
+
+class TemplateScheme(models.Model):
+    """An execution scheme: a named selection of a template's nodes to run (create_task template_schemes_id).
+
+    `data` is the list of selected node ids of the template's tree. Optional nodes outside the
+    selection are left out of a task; mandatory nodes always run.
+    """
+
+    template = models.ForeignKey(Template, on_delete=models.CASCADE, related_name="schemes")
+    # "{template_id}-{name}" for schemes made here; an imported scheme keeps the id it came with
+    # when it is free, so callers that stored it keep working.
+    unique_id = models.CharField(max_length=255, unique=True)
+    name = models.CharField(max_length=SCHEME_NAME_MAX_LENGTH)
+    data = models.JSONField(default=list, help_text="the selected node ids, a JSON list of strings")
+    creator = models.CharField(max_length=128, blank=True, default="")
+    create_time = models.DateTimeField(auto_now_add=True)
+    edit_time = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["template", "name"], name="uniq_template_scheme_name")]
+
+    def __str__(self) -> str:
+        return f"scheme {self.name} of template #{self.template_id}"

@@ -81,3 +81,16 @@ def template_info(template: Template, business: Business) -> dict[str, Any]:
     data["description"] = template.description
     data["version"] = template.version
     return data
+
+
+def export_templates(template_ids: list[int]) -> list[dict[str, Any]]:
+    """Live templates as import_templates reads them back: tree, fields and execution schemes."""
+    from .schemes import export_schemes
+
+    wanted = list(dict.fromkeys(template_ids))
+    found = {t.pk: t for t in Template.objects.filter(pk__in=wanted, is_deleted=False)}
+    missing = [str(pk) for pk in wanted if pk not in found]
+    if missing:
+        raise NotFound(f"template[id={', '.join(missing)}] does not exist")
+    return [{"name": t.name, "category": t.category, "description": t.description,
+             "pipeline_tree": t.pipeline_tree, "schemes": export_schemes(t)} for t in (found[pk] for pk in wanted)]

@@ -130,17 +130,24 @@ def _parse_import_item(index: int, item: Any) -> dict[str, Any]:
     tree = item.get("pipeline_tree")
     if not isinstance(tree, dict):
         raise InvalidInput(f"{where} ({name}): pipeline_tree must be a JSON object")
+    schemes = item.get("schemes") or []
+    if not isinstance(schemes, list) or not all(isinstance(s, dict) for s in schemes):
+        raise InvalidInput(f"{where} ({name}): schemes must be a list of {{name, data}} objects")
     return {
         "name": name.strip(),
         "category": item.get("category") or Category.OTHER,
         "description": item.get("description") or "",
         "pipeline_tree": tree,
+        "schemes": schemes,
     }
 
 
 @transaction.atomic
 def import_templates(*, items: Any, creator: str, business: Business | None = None) -> list[Template]:
     """Create every template in `items` (one object or a list) or none of them.
+
+    An item may carry its execution schemes, `schemes: [{name, data, id?}]` (as export_templates
+    writes them); `data` is the list of selected node ids (or its JSON text).
 
     The first invalid item aborts the whole import; its message names the
     item, and for a tree the node and the rule the engine reports.
@@ -149,11 +156,18 @@ def import_templates(*, items: Any, creator: str, business: Business | None = No
         items = [items]
     if not isinstance(items, list) or not items:
         raise InvalidInput("expected a template object or a non-empty list of them")
+    from .schemes import create_scheme
+
     created: list[Template] = []
     for index, raw in enumerate(items):
         item = _parse_import_item(index, raw)
+        item_schemes = item.pop("schemes")
         try:
-            created.append(create_template(business=business, creator=creator, **item))
+            template = create_template(business=business, creator=creator, **item)
+            for scheme in item_schemes:
+                create_scheme(template=template, name=scheme.get("name"), data=scheme.get("data"), creator=creator,
+                              unique_id=scheme.get("id") if isinstance(scheme.get("id"), str) else None)
+            created.append(template)
         except InvalidInput as exc:
             raise InvalidInput(f"template #{index + 1} ({item['name']}): {exc.message}") from exc
     return created

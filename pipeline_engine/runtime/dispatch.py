@@ -14,8 +14,9 @@ from typing import Any
 
 from celery import current_app
 
+from pipeline_engine.core import states as s
 from pipeline_engine.core.records import Effect, NodeRecord
-from pipeline_engine.signals import run_finished
+from pipeline_engine.signals import node_failed, run_finished
 
 from . import metrics
 from .models import Run
@@ -65,6 +66,12 @@ def after_commit(run_id: str, meta: dict[str, Any], time_zone: str, executor: st
         metrics.nodes_finished(finished)
     except Exception:  # noqa: BLE001 - metrics must never stop the messages below
         logger.exception("run=%s metrics failed", run_id)
+    for rec in finished:
+        if rec.state == s.FAILED and not rec.error_ignored and rec.phase != s.PHASE_RETRY_WAIT:
+            try:
+                node_failed.send(sender=Run, run_id=run_id, node_id=rec.node_id, meta=meta)
+            except Exception:  # noqa: BLE001 - a receiver's failure must not stop the messages below
+                logger.exception("run=%s node_failed receiver failed", run_id)
     for effect in effects:
         try:
             if effect.kind == "component":

@@ -1,7 +1,18 @@
 """Every /apigw/ endpoint, in the original's path parameter order (operate_node's is reversed)."""
 from django.urls import path
 
-from .endpoints import common_templates, periodic, plugins, projects, tasks, template_authoring, templates
+from .endpoints import (
+    clocked,
+    common_templates,
+    fast_tasks,
+    periodic,
+    plugins,
+    projects,
+    schemes,
+    tasks,
+    template_authoring,
+    templates,
+)
 
 urlpatterns = [
     # templates
@@ -12,10 +23,13 @@ urlpatterns = [
     # answer it as the example expects.
     path("get_template_list/<str:template_id>/<str:bk_biz_id>/", templates.TemplateInfoAliasView.as_view(),
          name="get_template_info_alias"),
+    path("get_template_schemes/<str:bk_biz_id>/<str:template_id>/", schemes.TemplateSchemesView.as_view(),
+         name="get_template_schemes"),
     # tasks
     path("create_task/<str:template_id>/<str:bk_biz_id>/", tasks.CreateTaskView.as_view(), name="create_task"),
     path("create_and_start_task/<str:template_id>/<str:bk_biz_id>/", tasks.CreateAndStartTaskView.as_view(),
          name="create_and_start_task"),
+    path("fast_create_task/<str:bk_biz_id>/", fast_tasks.FastCreateTaskView.as_view(), name="fast_create_task"),
     path("start_task/<str:task_id>/<str:bk_biz_id>/", tasks.StartTaskView.as_view(), name="start_task"),
     path("operate_task/<str:task_id>/<str:bk_biz_id>/", tasks.OperateTaskView.as_view(), name="operate_task"),
     path("get_task_status/<str:task_id>/<str:bk_biz_id>/", tasks.TaskStatusView.as_view(), name="get_task_status"),
@@ -68,4 +82,9 @@ urlpatterns = [
     path("get_user_project_list/", projects.UserProjectListView.as_view(), name="get_user_project_list"),
     path("get_user_project_detail/<str:bk_biz_id>/", projects.UserProjectDetailView.as_view(),
          name="get_user_project_detail"),
+    # clocked tasks
+    path("create_clocked_task/<str:template_id>/<str:bk_biz_id>/", clocked.CreateClockedTaskView.as_view(),
+         name="create_clocked_task"),
+    path("get_clocked_task_list/<str:bk_biz_id>/", clocked.ClockedTaskListView.as_view(),
+         name="get_clocked_task_list"),
 ]

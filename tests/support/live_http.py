@@ -79,10 +79,20 @@ def flow_to(tree: dict, gateway_id: str, target_id: str) -> str:
     return next(f for f in tree["gateways"][gateway_id]["outgoing"] if tree["flows"][f]["target"] == target_id)
 
 
+def parse_body(raw: bytes, content_type: str) -> dict:
+    """A POST body as a dict: a form's fields (each given once), else JSON."""
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        from urllib.parse import parse_qs
+
+        return {k: v[0] for k, v in parse_qs(raw.decode("ascii"), keep_blank_values=True).items()}
+    return json.loads(raw or b"{}")
+
+
 class Receiver:
     """A local HTTP endpoint on 127.0.0.1; the worker reaches it only in a test that uses `open_loopback`.
 
-    GET /ok answers 200 JSON; GET /flaky answers 503 the first time, 200 after; POST records its JSON body.
+    GET /ok answers 200 JSON; GET /flaky answers 503 the first time, 200 after; POST records its body (a JSON
+    document, or a form's fields: `parse_body`) in `posts` and its Content-Type in `post_types`.
     """
 
     def __init__(self) -> None:
@@ -91,6 +101,7 @@ class Receiver:
 
         receiver = self
         self.posts: list[dict] = []
+        self.post_types: list[str] = []
         self.gets: list[str] = []
         self._lock = threading.Lock()
 
@@ -103,9 +114,11 @@ class Receiver:
                 self._answer(status, {"path": self.path, "status": status})
 
             def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                content_type = self.headers.get("Content-Type") or ""
+                body = parse_body(self.rfile.read(int(self.headers.get("Content-Length") or 0)), content_type)
                 with receiver._lock:
                     receiver.posts.append(body)
+                    receiver.post_types.append(content_type)
                 self._answer(200, {"result": True})
 
             def _answer(self, status: int, body: dict) -> None:

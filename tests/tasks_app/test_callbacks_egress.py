@@ -13,6 +13,7 @@ import pytest
 from pipeline_engine.core.egress import EgressPolicy
 from tasks_app import callbacks, services
 from tasks_app.models import CallbackStatus, TaskCallbackRecord, TaskInstance
+from tests.support.live_http import parse_body
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +28,8 @@ class Hook:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-                hook.posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                hook.posts.append(parse_body(raw, self.headers.get("Content-Type") or ""))
                 hook.headers.append(dict(self.headers))
                 self.send_response(statuses[min(len(hook.posts), len(statuses)) - 1])
                 if location:
@@ -88,8 +90,9 @@ def test_delivery_backs_off_then_gives_up(world, fake_engine, monkeypatch, loopb
     assert record.status == CallbackStatus.FAILED and record.attempts == 6 and record.last_status_code == 500
     assert record.last_error == "HTTP 500: nope"
     assert callbacks.attempt_delivery(record.pk) is None and len(hook.posts) == 6
-    assert hook.posts[0]["state"] == "FINISHED" and hook.posts[0]["task_id"] == record.task_id
-    assert hook.headers[0]["Content-Type"] == "application/json"
+    # The original's default body: a form of task_id and task_success.
+    assert hook.posts[0] == {"task_id": str(record.task_id), "task_success": "True"}
+    assert hook.headers[0]["Content-Type"] == "application/x-www-form-urlencoded"
 
 
 def test_delivery_success_after_a_connection_error(world, fake_engine, monkeypatch, loopback_open, hooks):
@@ -211,3 +214,21 @@ def test_loopback_callback_url_is_accepted_once_opened(world, fake_engine, clien
     answer = client.post(f"/apigw/{endpoint}/10/2/", json.dumps(body), content_type="text/plain").json()
     assert answer["result"] is True, answer
     assert TaskInstance.objects.get().callback_url == "http://127.0.0.1:8000/hook"
+
+
+def test_the_v2_body_is_json_with_the_outputs_when_they_serialise(world, fake_engine, monkeypatch):
+    from pipeline_engine.api import RunSummary
+
+    task = TaskInstance(pk=5, run_id="r5", callback_version="v2")
+    summary = RunSummary(run_id="r5", state="FINISHED", start_time=None, finish_time=None, elapsed_time=0,
+                         outputs={"${x}": 1})
+    from pipeline_engine import api
+
+    monkeypatch.setattr(api, "get_run_summaries", lambda ids: {"r5": summary})
+    assert callbacks.callback_body(task, "FINISHED") == (
+        "json", {"task_id": 5, "task_success": True, "callback_version": "v2", "task_outputs": {"${x}": 1}})
+    summary.outputs = {"${x}": object()}
+    assert callbacks.callback_body(task, "REVOKED") == (
+        "json", {"task_id": 5, "task_success": False, "callback_version": "v2"})
+    assert callbacks.encode_body({"task_id": "5", "task_success": "False"}, "form") == (
+        "application/x-www-form-urlencoded", b"task_id=5&task_success=False")

@@ -25,6 +25,11 @@ class Group(OperationGroup):
         Operation, name="create_and_start_task", method="POST", path="/create_and_start_task/{template_id}/{bk_biz_id}/",
     )
 
+    # POST /create_clocked_task/{template_id}/{bk_biz_id}/: Plan one run of a business template at a given time
+    create_clocked_task = bind_property(
+        Operation, name="create_clocked_task", method="POST", path="/create_clocked_task/{template_id}/{bk_biz_id}/",
+    )
+
     # POST /create_periodic_task/{template_id}/{bk_biz_id}/: Create a periodic task (disabled) from a template
     create_periodic_task = bind_property(
         Operation, name="create_periodic_task", method="POST", path="/create_periodic_task/{template_id}/{bk_biz_id}/",
@@ -38,6 +43,16 @@ class Group(OperationGroup):
     # POST /create_template/{bk_biz_id}/
     create_template = bind_property(
         Operation, name="create_template", method="POST", path="/create_template/{bk_biz_id}/",
+    )
+
+    # POST /fast_create_task/{bk_biz_id}/: Create a one-off task from a pipeline_tree (no template)
+    fast_create_task = bind_property(
+        Operation, name="fast_create_task", method="POST", path="/fast_create_task/{bk_biz_id}/",
+    )
+
+    # GET /get_clocked_task_list/{bk_biz_id}/: A business's clocked tasks, newest first, paginated
+    get_clocked_task_list = bind_property(
+        Operation, name="get_clocked_task_list", method="GET", path="/get_clocked_task_list/{bk_biz_id}/",
     )
 
     # GET /get_common_template_info/{template_id}/: One common template with its tree
@@ -118,6 +133,11 @@ class Group(OperationGroup):
     # GET /get_template_list/{bk_biz_id}/: List a business's templates (or the common ones)
     get_template_list = bind_property(
         Operation, name="get_template_list", method="GET", path="/get_template_list/{bk_biz_id}/",
+    )
+
+    # GET /get_template_schemes/{bk_biz_id}/{template_id}/: A template's execution schemes (named node selections)
+    get_template_schemes = bind_property(
+        Operation, name="get_template_schemes", method="GET", path="/get_template_schemes/{bk_biz_id}/{template_id}/",
     )
 
     # GET /get_user_project_detail/{bk_biz_id}/: One business, its members by role, and what the caller may do

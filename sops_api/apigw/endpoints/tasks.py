@@ -32,6 +32,8 @@ def _create_kwargs(view: ApigwView, template_id: Any) -> dict[str, Any]:
         constants=given["constants"], exclude_task_nodes_id=given["exclude_task_nodes_id"],
         flow_type=given["flow_type"], create_method="api", description=given["description"],
         callback_url=given.get("callback_url") or None, request_id=given.get("request_id") or None,
+        callback_version=given["callback_version"], execute_task_nodes_id=given["execute_task_nodes_id"],
+        template_schemes_id=given["template_schemes_id"], simplify_vars=given["simplify_vars"],
     )
 
 
@@ -46,9 +48,12 @@ class CreateTaskView(_TaskView):
     output_serializer = io.CreatedTask
 
     @extend_schema(summary="Create a task from a template", tags=TAGS,
-                   description="The task is created, not started (start_task starts it). Errors: the template "
-                               "is not found (3540400); `task node[id=X] is not optional`, `task node[id=X] is "
-                               "not in template pipeline tree`, `task params is invalid: ...` (3540000).")
+                   description="The task is created, not started (start_task starts it). Nodes to run: "
+                               "exclude_task_nodes_id, execute_task_nodes_id or template_schemes_id. Errors: the "
+                               "template is not found (3540400); `task node[id=X] is not optional`, `task node[id=X] "
+                               "is not in template pipeline tree`, `execute_task_nodes_id leaves out mandatory "
+                               "(non-optional) nodes: ...`, `unknown template_schemes_id: ...`, `task params is "
+                               "invalid: ...` (3540000).")
     def post(self, request, template_id: str, bk_biz_id: str) -> JsonResponse:
         task = services.create_task(**_create_kwargs(self, template_id))
         return ok(_created(task))

@@ -8,8 +8,10 @@ from rest_framework import serializers
 from sops_common import limits
 from sops_common.errors import InvalidInput
 from tasks_app import selectors, services
+from tasks_app.callbacks import CALLBACK_V2
 from tasks_app.models import TASK_NAME_MAX_LENGTH, CreateMethod, CurrentFlow, FlowType, TaskStatus
 from tasks_app.services import NODE_ACTIONS, TASK_ACTIONS
+from templates_app.schemes import parse_scheme_ids
 
 from .base import Input
 from .common import NODE_ID_EXAMPLE, Constant, PipelineTree
@@ -53,8 +55,31 @@ class CreateTaskInput(Input):
     exclude_task_nodes_id = exclude_task_nodes_id()
     description = String(default="", example="", help_text="the task's description")
     callback_url = String(required=False, allow_null=True, max_length=1024, example="http://127.0.0.1:9000/hook",
-                          help_text="POSTed to (task_id, task_success) when the task finishes, is revoked, or a "
-                                    "node fails; http(s) to a host of SOPS_HTTP_ALLOWLIST only")
+                          help_text="POSTed to (task_id, task_success) when the task finishes, is revoked, and "
+                                    "each time a node fails; http(s), internal addresses only where "
+                                    "SOPS_HTTP_ALLOWLIST opens them")
+    callback_version = Choice([CALLBACK_V2], required=False, default="", example="v2",
+                              error='callback_version must be "v2" or absent',
+                              help_text='absent: callback_url gets a form (task_id, task_success=True or False); '
+                                        '"v2": a JSON body {task_id, task_success, callback_version, task_outputs}')
+    execute_task_nodes_id = List(child=String(allow_blank=False, strict=True), default=list,
+                                 example=["nodea5c396a3ef0f9f3cd7d4d7695f78"],
+                                 error="task params is invalid: execute_task_nodes_id must be a list of node ids",
+                                 help_text="template node ids to run; every other (optional) node is left out. "
+                                           "Wins over exclude_task_nodes_id. Unknown ids are ignored; leaving out "
+                                           "a mandatory node is refused (3540000, naming the nodes)")
+    template_schemes_id = Parsed(parse_scheme_ids, required=False, default=list, example=[1],
+                                 schema={"oneOf": [
+                                     {"type": "integer"}, {"type": "string"},
+                                     {"type": "array", "items": {"oneOf": [{"type": "integer"}, {"type": "string"}]}}]},
+                                 help_text="execution schemes of the template (get_template_schemes: its id, or the "
+                                           "scheme's integer pk): the union of their nodes runs, optional nodes "
+                                           "outside it are left out, mandatory ones always run. Not with "
+                                           "exclude_task_nodes_id or execute_task_nodes_id")
+    simplify_vars = List(child=String(allow_blank=False, strict=True), default=list, example=["${content}"],
+                         error="task params is invalid: simplify_vars must be a list of variable keys",
+                         help_text="custom variables to turn into plain text variables (textarea), so their "
+                                   "values are given as text; other kinds are left as they are")
     request_id = Parsed(_request_id, required=False, allow_null=True, example="9f1c0d0e-order-42",
                         schema={"oneOf": [{"type": "string", "maxLength": 128}, {"type": "integer"}]},
                         help_text="idempotency key: a second create with the same app, business and request_id "

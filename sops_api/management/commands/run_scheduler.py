@@ -1,8 +1,9 @@
 """`python manage.py run_scheduler`: the maintenance tick (sops_api/maintenance.py), every second.
 
-Periodic tasks fire, the engine sweeps, lost run ends are recorded and lost
+Periodic tasks fire, due clocked tasks start, the engine sweeps, lost run ends are recorded and lost
 callback deliveries re-sent. Any number of these may run against one database;
-each due fire time is fired once (see periodic_app.scheduler). SIGINT/SIGTERM
+each due fire time is fired once (see periodic_app.scheduler), and each clocked task started
+once (clocked_app.scheduler). SIGINT/SIGTERM
 finish the current tick and exit.
 """
 from __future__ import annotations
@@ -23,8 +24,8 @@ logger = logging.getLogger("sops.periodic")
 
 
 class Command(BaseCommand):
-    help = ("Fire due periodic tasks (exactly once across processes), run the engine's sweep, record lost run "
-            "ends and re-send lost callbacks, in a loop.")
+    help = ("Fire due periodic tasks and start due clocked tasks (exactly once across processes), run the "
+            "engine's sweep, record lost run ends and re-send lost callbacks, in a loop.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="run one tick, then exit")

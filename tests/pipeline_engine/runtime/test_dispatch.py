@@ -55,3 +55,25 @@ def test_forced_fail_sends_run_finished_failed_after_commit(transactional_db, ce
     finally:
         signals.run_finished.disconnect(dispatch_uid="test-forced-fail-signal")
     assert api.get_run_summary(run_id).state == "FAILED"
+
+
+def test_node_failed_is_sent_for_each_failure_that_waits_for_an_operator():
+    from pipeline_engine.core import states as s
+    from pipeline_engine.core.records import NodeRecord
+    from pipeline_engine.signals import node_failed
+
+    def rec(node_id: str, state: str, **kw) -> NodeRecord:
+        return NodeRecord(key=node_id, scope="", node_id=node_id, node_type="ServiceActivity", state=state, **kw)
+
+    heard: list[tuple[str, str, dict]] = []
+
+    def listen(sender, *, run_id, node_id, meta, **_):
+        heard.append((run_id, node_id, meta))
+    node_failed.connect(listen, dispatch_uid="test-node-failed")
+    try:
+        dispatch.after_commit("run", {"task_id": 7}, "UTC", "", [], [
+            rec("failed", s.FAILED), rec("ignored", s.FAILED, error_ignored=True),
+            rec("retrying", s.FAILED, phase=s.PHASE_RETRY_WAIT), rec("done", s.FINISHED)])
+    finally:
+        node_failed.disconnect(dispatch_uid="test-node-failed")
+    assert heard == [("run", "failed", {"task_id": 7})]

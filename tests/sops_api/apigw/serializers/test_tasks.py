@@ -16,7 +16,8 @@ def refused(serializer, **params) -> str:
 def test_create_task_defaults_and_json_text():
     assert tasks.CreateTaskInput.parse({"name": "t"}) == {
         "template_source": "business", "name": "t", "flow_type": "common", "constants": {},
-        "exclude_task_nodes_id": [], "description": ""}
+        "exclude_task_nodes_id": [], "description": "", "callback_version": "", "execute_task_nodes_id": [],
+        "template_schemes_id": [], "simplify_vars": []}
     given = tasks.CreateTaskInput.parse({"name": "t", "template_source": "project", "constants": '{"${a}": 1}',
                                          "exclude_task_nodes_id": '["n1"]', "request_id": 7})
     assert given["template_source"] == "business" and given["constants"] == {"${a}": 1}
