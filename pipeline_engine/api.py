@@ -15,9 +15,8 @@ from typing import Any
 
 from pipeline_engine.core import egress, egress_http, operations, tree_edit
 from pipeline_engine.core import tree as t
-from pipeline_engine.core.components import all_components
+from pipeline_engine.core.components import all_components, node_log
 from pipeline_engine.core.components import config as component_config
-from pipeline_engine.core.components import node_log
 from pipeline_engine.core.nodes.activity import preview_inputs
 from pipeline_engine.core.validation import compile_checked, validate_tree
 from pipeline_engine.runtime import queries, reaper

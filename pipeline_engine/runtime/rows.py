@@ -23,10 +23,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from pipeline_engine.core import states as s
+from pipeline_engine.core.components import node_log
 from pipeline_engine.core.records import NODE_FIELDS, NodeRecord, RunData
 from pipeline_engine.errors import RunNotFound
-
-from pipeline_engine.core.components import node_log
 
 from .models import NodeHistory, NodeLog, NodeState, Run
 
