@@ -221,7 +221,7 @@ def parse_subprocess_stack(raw: Any) -> list[str]:
     return value
 
 
-def _outputs_list(outputs: dict[str, Any], outputs_format: list[dict] | None, with_format: bool) -> list[dict]:
+def outputs_list(outputs: dict[str, Any], outputs_format: list[dict] | None, with_format: bool) -> list[dict]:
     result: list[dict] = []
     seen: set[str] = set()
     if with_format:
@@ -291,7 +291,7 @@ def node_detail(task: TaskInstance, node_id: str, *, component_code: str = "",
     out["start_time"] = format_time(detail.get("start_time"), tz, empty=None)
     out["finish_time"] = format_time(detail.get("finish_time"), tz, empty=None)
     outputs = detail.get("outputs") or {}
-    out["outputs"] = _outputs_list(outputs if isinstance(outputs, dict) else _outputs_dict(outputs),
+    out["outputs"] = outputs_list(outputs if isinstance(outputs, dict) else _outputs_dict(outputs),
                                    detail.get("outputs_format"), bool(component_code))
     out["histories"] = [_format_history(h, tz) for h in detail.get("histories") or []]
     out["children"] = {}

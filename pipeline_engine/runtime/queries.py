@@ -185,9 +185,9 @@ def node_executions(run_ids: list[str], node_ids: list[str] | None = None) -> li
                          "component_code": code, "state": state, "skip": skip, "loop": loop, "retry": retry,
                          "version": version, "start_time": start, "finish_time": finish,
                          "elapsed_time": _elapsed(start, finish, now)})
-    for row in earlier.values_list("run_id", "key", "node_id", "state", "skip", "loop", "retry", "version",
-                                   "started_at", "finished_at").order_by("id"):
-        run_id, key, node_id, state, skip, loop, retry, version, start, finish = row
+    for past in earlier.values_list("run_id", "key", "node_id", "state", "skip", "loop", "retry", "version",
+                                    "started_at", "finished_at").order_by("id"):
+        run_id, key, node_id, state, skip, loop, retry, version, start, finish = past
         node_type, code = kinds.get((run_id, key), ("", ""))
         attempts.append({"run_id": run_id, "key": key, "node_id": node_id, "node_type": node_type,
                          "component_code": code, "state": state, "skip": skip, "loop": loop, "retry": retry,

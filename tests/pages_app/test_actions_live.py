@@ -30,7 +30,7 @@ def start(people, tree: dict, **constants: str):
     template = create_template(name="live", pipeline_tree=tree, creator="olivia", business=people.biz2)
     task = services.create_task(business=people.biz2, template=template, name="live", creator="olivia",
                                 create_method=CreateMethod.APP, constants={f"${{{k}}}": v for k, v in constants.items()})
-    services.start_task(task=task, executor="olivia")
+    services.start_task(task=task, executor="olivia", source="api")
     return task
 
 

@@ -14,7 +14,7 @@ def test_lists_filters_and_pages(admin_client, world, fake_engine, settings):
     settings.SOPS_HTTP_ALLOWLIST = ["127.0.0.1"]  # the callback_url below is loopback, which only an entry opens
     waiting = create_task(world, name="waiting task")
     done = create_task(world, name="done task", callback_url="http://127.0.0.1:9/hook")
-    services.start_task(task=done, executor="alice")
+    services.start_task(task=done, executor="alice", source="api")
     done.refresh_from_db()
     services.record_run_end(run_id=done.run_id, state="FINISHED", meta={"task_id": done.pk})
     for state, shown, hidden in (("created", b"waiting task", b"done task"),

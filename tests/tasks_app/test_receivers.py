@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 def test_the_signal_records_the_end(world, fake_engine):
     task = create_task(world)
-    services.start_task(task=task, executor="alice")
+    services.start_task(task=task, executor="alice", source="api")
     task.refresh_from_db()
     run_finished.send(sender=None, run_id=task.run_id, state="FINISHED", meta={"task_id": task.pk})
     assert TaskInstance.objects.get(pk=task.pk).is_finished

@@ -150,7 +150,7 @@ def demo_objects() -> dict[str, list[int]]:
                                        creator="admin", app_code="app_code", flow_type=flow)
              for flow in ("common", "common", "common_func")]
     # Started with no worker running: the run waits at its first node, operations apply to it.
-    task_services.start_task(task=tasks[1], executor="admin")
+    task_services.start_task(task=tasks[1], executor="admin", source="api")
     periodic = periodic_services.create_periodic_task(business=business, template=template, name="demo",
                                                       cron=parse_cron({"minute": "0"}), creator="admin")
     return {"bk_biz_id": [2], "template_id": [1, 4, 10], "task_id": [t.pk for t in tasks],
