@@ -125,6 +125,8 @@ def node_data(task: TaskInstance, node_id: str, *, component_code: str = "",
         inputs = {(k[2:-1] if k.startswith("${") and k.endswith("}") else k): v for k, v in inputs.items()}
     renamed = _capturing_constants(_level_of(task.pipeline_tree, path), node_id)
     outputs = [{**o, "key": renamed.get(o["key"], o["key"])} for o in outputs]
+    if not component_code:  # as the original: only declared outputs (with component_code) carry a name
+        outputs = [{k: v for k, v in o.items() if k != "name"} for o in outputs]
     return {"inputs": inputs, "outputs": outputs, "ex_data": ex_data if isinstance(ex_data, str) else str(ex_data),
             "execution_time": execution_times(task, template_node_id or str(node.get("template_node_id") or ""))}
 

@@ -1,7 +1,7 @@
 """Every /apigw/ endpoint, in the original's path parameter order (operate_node's is reversed)."""
 from django.urls import path
 
-from .endpoints import periodic, tasks, templates
+from .endpoints import periodic, task_inspection, task_logs, tasks, templates
 
 urlpatterns = [
     # templates
@@ -46,4 +46,22 @@ urlpatterns = [
          name="modify_constants_for_periodic_task"),
     path("get_periodic_task_history/<str:task_id>/<str:bk_biz_id>/", periodic.PeriodicTaskHistoryView.as_view(),
          name="get_periodic_task_history"),
+    # task inspection and control (later-endpoints.md §8)
+    path("get_task_node_data/<str:bk_biz_id>/<str:task_id>/", task_inspection.TaskNodeDataView.as_view(),
+         name="get_task_node_data"),
+    path("modify_constants_for_task/<str:task_id>/<str:bk_biz_id>/",
+         task_inspection.ModifyConstantsForTaskView.as_view(), name="modify_constants_for_task"),
+    path("get_tasks_manual_intervention_state/<str:bk_biz_id>/",
+         task_inspection.TasksManualInterventionStateView.as_view(), name="get_tasks_manual_intervention_state"),
+    path("get_functionalization_task_list/", task_inspection.FunctionalizationTaskListView.as_view(),
+         name="get_functionalization_task_list"),
+    path("get_task_count/<str:bk_biz_id>/", task_inspection.TaskCountView.as_view(), name="get_task_count"),
+    path("get_task_effective_time/<str:task_id>/<str:bk_biz_id>/", task_inspection.TaskEffectiveTimeView.as_view(),
+         name="get_task_effective_time"),
+    path("get_task_operate_record/<str:task_id>/<str:bk_biz_id>/", task_inspection.TaskOperateRecordView.as_view(),
+         name="get_task_operate_record"),
+    path("get_task_node_log/<str:task_id>/<str:bk_biz_id>/", task_logs.TaskNodeLogView.as_view(),
+         name="get_task_node_log"),
+    path("get_task_plugin_log/<str:task_id>/<str:bk_biz_id>/", task_logs.TaskPluginLogView.as_view(),
+         name="get_task_plugin_log"),
 ]
