@@ -19,6 +19,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from access_app.models import Business, BusinessMember
+from sops_common import limits
 from sops_common.errors import InvalidInput, NotFound
 from sops_common.timefmt import format_time, parse_time
 from templates_app.models import Category
@@ -198,11 +199,9 @@ def page_bounds(offset: Any, limit: Any) -> tuple[int, int]:
             values.append(default)
             continue
         try:
-            number = int(str(value).strip())
-        except ValueError:
-            number = -1
-        if number < 0:
-            raise InvalidInput(f"[API] pagination error: {name} must be a non-negative integer, got {value!r}")
+            number = limits.parse_int(value, name, minimum=0, maximum=limits.MAX_OFFSET)
+        except InvalidInput as exc:
+            raise InvalidInput(f"[API] pagination error: {exc.message}") from exc
         values.append(number)
     return values[0], min(values[1], MAX_LIMIT)
 
@@ -263,9 +262,9 @@ def ticket_status(task: TaskInstance) -> str:
 
 def _ids(raw: str, name: str) -> list[int]:
     try:
-        return [int(part) for part in raw.split(",") if part.strip()]
-    except ValueError as exc:
-        raise InvalidInput(f"{name} must be comma-separated integers") from exc
+        return [limits.parse_id(part.strip(), name) for part in raw.split(",") if part.strip()]
+    except InvalidInput as exc:
+        raise InvalidInput(f"{name} must be comma-separated ids: {exc.message}") from exc
 
 
 @dataclass(frozen=True)
@@ -363,10 +362,7 @@ def count_tasks(business: Business, params: dict[str, Any]) -> int:
         if name in params:
             qs = qs.filter(**{name: str(params[name])})
     if "template_id" in params:
-        raw = str(params["template_id"]).strip()
-        if not raw.isdigit():
-            raise InvalidInput(f"template_id must be an integer, got {raw!r}")
-        qs = qs.filter(template_id=int(raw))
+        qs = qs.filter(template_id=limits.parse_id(params["template_id"], "template_id"))
     return qs.count()
 
 

@@ -45,7 +45,7 @@ class TaskNodeDataView(_TaskView):
 class ModifyConstantsForTaskView(_TaskView):
     http_method_names = ["post"]
     required_role = Role.OPERATOR
-    input_serializer = io.ModifyConstantsInput
+    input_serializer = io.TaskConstantsInput
     output_serializer = io.MODIFY_CONSTANTS_DATA
 
     @extend_schema(summary="Change the global variables of a task that has not started", tags=TAGS,

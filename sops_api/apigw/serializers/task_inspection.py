@@ -39,7 +39,7 @@ class TaskNodeDataInput(Input):
                                         "node's own template node)")
 
 
-class ModifyConstantsInput(Input):
+class TaskConstantsInput(Input):
     constants = Object(default=dict, error="constants must be an object", example={"${bk_timing}": "5"},
                        help_text='{"${key}": value}: new values of the task\'s global variables; keys the task '
                                  "does not define are ignored; values are stored as given")
@@ -118,7 +118,7 @@ class PluginLogInput(Input):
 class NodeDataOutput(serializers.Serializer):
     name = String(required=False, example="执行结果", help_text="the output's name (with component_code)")
     key = String(example="_result", help_text="the output's key, or the global variable capturing it")
-    value = AnyValue(allow_null=True, example=True)
+    value = AnyValue(allow_null=True, example=True, help_text='its value')
     preset = Boolean(example=True, help_text="declared by the component")
 
 
@@ -128,9 +128,9 @@ class ExecutionTime(serializers.Serializer):
 
 
 class NodeData(serializers.Serializer):
-    inputs = Object(example={"bk_timing": "5"})
+    inputs = Object(example={"bk_timing": "5"}, help_text='the inputs of that run (rendered)')
     outputs = List(child=NodeDataOutput(), example=[{"name": "执行结果", "key": "_result", "value": True,
-                                                     "preset": True}])
+                                                     "preset": True}], help_text='its outputs')
     ex_data = String(example="", help_text="why it failed, when it did")
     execution_time = List(child=ExecutionTime(), example=[{"archived_time": "2026-02-01T10:00:07+08:00",
                                                            "elapsed_time": 5}],
@@ -138,7 +138,7 @@ class NodeData(serializers.Serializer):
                                     "first (SOPS_MAX_RECORDED_NODE_EXECUTION_TIMES)")
 
 
-MODIFY_CONSTANTS_DATA = {"type": "string", "enum": ["success"], "example": "success"}
+MODIFY_CONSTANTS_DATA = {"type": "string", "enum": ["success"], "example": "success", "description": 'the word "success"'}
 
 
 class ManualInterventionItem(serializers.Serializer):
@@ -149,55 +149,56 @@ class ManualInterventionItem(serializers.Serializer):
 
 class FunctionalizationTicket(serializers.Serializer):
     id = Integer(example=10, help_text="ticket id (= the task's id)")
-    name = String(example="tasktest")
-    creator = String(example="admin")
-    claimant = String(example="")
-    rejecter = String(example="")
-    predecessor = String(example="")
-    create_time = String(allow_null=True, example="2026-01-01T00:00:00.000Z")
-    claim_time = String(allow_null=True, example=None)
-    reject_time = String(allow_null=True, example=None)
-    transfer_time = String(allow_null=True, example=None)
-    status = String(example="submitted")
-    task = Object(example=TASK_EXAMPLE)
+    name = String(example="tasktest", help_text="the task's name")
+    creator = String(example="admin", help_text='who created it')
+    claimant = String(example="", help_text='who claimed it ("" before)')
+    rejecter = String(example="", help_text='always "": sops never rejects')
+    predecessor = String(example="", help_text='always ""')
+    create_time = String(allow_null=True, example="2026-01-01T00:00:00.000Z", help_text='§0.10: ISO 8601 UTC, or YYYY-mm-dd HH:MM:SS +zzzz with expected_timezone')
+    claim_time = String(allow_null=True, example=None, help_text='when it was claimed (from the audit log); null/"" before')
+    reject_time = String(allow_null=True, example=None, help_text='always null/""')
+    transfer_time = String(allow_null=True, example=None, help_text='always null/""')
+    status = String(example="submitted", help_text='submitted, claimed, executed or finished')
+    task = Object(example=TASK_EXAMPLE, help_text="the ticket's task: id, name, category (display name), create_method, creator, executor, times, flags, template, business")
 
 
 class TaskCountData(serializers.Serializer):
-    count = Integer(example=12)
+    count = Integer(example=12, help_text='tasks matching the filters')
 
 
 class OperateRecord(serializers.Serializer):
-    id = Integer(example=1)
+    id = Integer(example=1, help_text='the id')
     project_id = Integer(example=2, help_text="the business's bk_biz_id")
     instance_id = Integer(example=10, help_text="task id")
-    operator = String(example="admin")
-    operate_type = Choice(OperateType.values, example="start")
-    operate_type_name = String(example="执行")
-    operate_source = Choice(OperateSource.values, example="api")
-    operate_source_name = String(example="API网关")
+    operator = String(example="admin", help_text='who did it')
+    operate_type = Choice(OperateType.values, example="start", help_text="what was done")
+    operate_type_name = String(example="执行", help_text='its label')
+    operate_source = Choice(OperateSource.values, example="api",
+                            help_text="api, app (the operator pages), admin, periodic or clocked")
+    operate_source_name = String(example="API网关", help_text='its label')
     operate_date = String(example="2026-09-08T15:02:11.123456+08:00", help_text="ISO 8601, server time zone")
     node_id = String(example="", help_text='"" for the task itself')
     extra_info = Object(example={}, help_text="the operation's inputs (credentials masked)")
 
 
 class EffectiveTime(serializers.Serializer):
-    task_instance_id = Integer(example=10)
-    instance_id = Integer(example=10)
-    project_id = Integer(example=2)
-    template_id = String(example="10")
-    task_template_id = String(example="10")
-    creator = String(example="admin")
-    create_method = String(example="api")
-    category = String(example="OpsTools")
-    create_time = String(allow_null=True, example="2026-01-01 10:00:00 +0800")
-    start_time = String(allow_null=True, example="2026-01-01 10:00:01 +0800")
-    finish_time = String(allow_null=True, example="2026-01-01 10:05:01 +0800")
-    total_elapsed_time = Integer(example=300)
-    effective_time = Integer(example=20)
-    excluded_node_count = Integer(example=1)
-    total_node_count = Integer(example=3)
-    excluded_component_codes = List(child=String(), example=["pause_node"])
-    debug = Object(required=False, example={})
+    task_instance_id = Integer(example=10, help_text='task id')
+    instance_id = Integer(example=10, help_text="task id (the original's pipeline instance)")
+    project_id = Integer(example=2, help_text="the business's bk_biz_id")
+    template_id = String(example="10", help_text='the template the task was created from')
+    task_template_id = String(example="10", help_text='the same as template_id')
+    creator = String(example="admin", help_text='who created it')
+    create_method = String(example="api", help_text='how the task was created')
+    category = String(example="OpsTools", help_text="the template's category code")
+    create_time = String(allow_null=True, example="2026-01-01 10:00:00 +0800", help_text='§0.10: ISO 8601 UTC, or YYYY-mm-dd HH:MM:SS +zzzz with expected_timezone')
+    start_time = String(allow_null=True, example="2026-01-01 10:00:01 +0800", help_text='YYYY-mm-dd HH:MM:SS +zzzz (server time zone)')
+    finish_time = String(allow_null=True, example="2026-01-01 10:05:01 +0800", help_text='YYYY-mm-dd HH:MM:SS +zzzz (server time zone)')
+    total_elapsed_time = Integer(example=300, help_text='seconds from start to finish')
+    effective_time = Integer(example=20, help_text='seconds, manual-waiting components left out')
+    excluded_node_count = Integer(example=1, help_text='node attempts of the components left out')
+    total_node_count = Integer(example=3, help_text='node attempts (retries included)')
+    excluded_component_codes = List(child=String(), example=["pause_node"], help_text='SOPS_MANUAL_WAITING_COMPONENT_CODES')
+    debug = Object(required=False, example={}, help_text='with debug=1: node_details, parallel_gateways, raw_data')
 
 
 NODE_LOG_DATA = {"type": "string", "example": "[2026-01-09T10:00:00+00:00] INFO GET https://example.com/ (timeout 60 s)",
@@ -206,9 +207,9 @@ NODE_LOG_DATA = {"type": "string", "example": "[2026-01-09T10:00:00+00:00] INFO 
 
 
 class PluginLog(serializers.Serializer):
-    logs = String(example="[2026-01-09T10:00:00+00:00]INFO-bk_http_request: GET https://example.com/")
-    total = Integer(example=1)
-    scroll_id = String(example="")
-    truncated = Boolean(example=False)
+    logs = String(example="[2026-01-09T10:00:00+00:00]INFO-bk_http_request: GET https://example.com/", help_text='the lines, [time]LEVEL-plugin: message')
+    total = Integer(example=1, help_text='how many lines')
+    scroll_id = String(example="", help_text='always "": one answer holds the whole log')
+    truncated = Boolean(example=False, help_text='lines were dropped past SOPS_NODE_LOG_MAX_CHARS')
 
 
