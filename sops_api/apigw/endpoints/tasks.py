@@ -193,7 +193,7 @@ class TaskListView(ApigwView):
     def get(self, request, bk_biz_id: str) -> JsonResponse:
         given = self.input
         items, count = selectors.task_list(self.business, **{k: v for k, v in given.items() if k != "without_count"},
-                                           with_count=not given["without_count"])
+                                           with_count=not given["without_count"], role=self.caller.role)
         return ok(items, count=count)
 
 
