@@ -128,6 +128,10 @@ def node_data(task: TaskInstance, node_id: str, *, component_code: str = "",
     outputs = [{**o, "key": renamed.get(o["key"], o["key"])} for o in outputs]
     if not component_code:  # as the original: only declared outputs (with component_code) carry a name
         outputs = [{k: v for k, v in o.items() if k != "name"} for o in outputs]
+    # Declared outputs first in their declared order, the others by key: the same answer whatever
+    # order the database keeps a JSON object's keys in (PostgreSQL's jsonb sorts them its own way).
+    outputs = [o for o in outputs if o.get("preset")] + sorted((o for o in outputs if not o.get("preset")),
+                                                               key=lambda o: str(o["key"]))
     return {"inputs": inputs, "outputs": outputs, "ex_data": ex_data if isinstance(ex_data, str) else str(ex_data),
             "execution_time": execution_times(task, template_node_id or str(node.get("template_node_id") or ""))}
 
