@@ -89,9 +89,9 @@ class FunctionalizationTaskListView(ApigwView):
         given = self.input
         zone = inspection.expected_zone(given["expected_timezone"])
         offset, limit = inspection.page_bounds(given["offset"], given["limit"])
-        filters = inspection.TicketFilters(**{k: given[k] for k in (
-            "status", "execute_status", "id_in", "task_id_in", "project_id", "creator", "claimant",
-            "create_time_gte", "create_time_lte")})
+        filters = inspection.TicketFilters(project_id=given.get("project_id"), **{k: given[k] for k in (
+            "status", "execute_status", "id_in", "task_id_in", "creator", "claimant", "create_time_gte",
+            "create_time_lte")})
         items, count = inspection.functionalization_tasks(self.caller.user, filters, offset=offset, limit=limit,
                                                           zone=zone)
         return ok(items, count=count)

@@ -65,7 +65,7 @@ class FunctionalizationListInput(Input):
                             help_text="the task's state: nonExecution, running, revoked or finished")
     id_in = String(default="", example="10,11", help_text="comma-separated ticket ids (a ticket's id is its task's)")
     task_id_in = String(default="", example="10,11", help_text="comma-separated task ids")
-    project_id = Integer(required=False, allow_null=True, default=None, example=2,
+    project_id = Integer(required=False, example=2,
                          help_text="only this business (its bk_biz_id: sops has no separate project ids)")
     creator = String(default="", example="admin", help_text="part of the creator's name (any case)")
     claimant = String(default="", example="bob", help_text="part of the claimant's name (any case)")
