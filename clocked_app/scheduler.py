@@ -59,7 +59,7 @@ def request_id(plan: ClockedTask) -> str:
 
 def _create_and_start(plan: ClockedTask, now: dt.datetime) -> int:
     from sops_common.errors import NotFound
-    from tasks_app.models import CreateMethod
+    from tasks_app.models import CreateMethod, OperateSource
     from tasks_app.services import create_task, start_task
 
     template = plan.template
@@ -70,7 +70,7 @@ def _create_and_start(plan: ClockedTask, now: dt.datetime) -> int:
                        app_code="", create_method=CreateMethod.CLOCKED, request_id=request_id(plan),
                        **task_kwargs(template, plan.task_parameters))
     if not task.is_started:  # a firing that already happened left its task started: keep that one
-        start_task(task=task, executor=plan.creator)
+        start_task(task=task, executor=plan.creator, source=OperateSource.CLOCKED)
     return task.pk
 
 

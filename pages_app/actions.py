@@ -16,7 +16,7 @@ from django.http import QueryDict
 from pipeline_engine.errors import EngineError
 from sops_common.errors import DomainError, InvalidInput
 from tasks_app import services
-from tasks_app.models import TaskInstance
+from tasks_app.models import OperateSource, TaskInstance
 
 from .graph import ACTIVITY, SUBPROCESS
 from .states import TASK_ENDED
@@ -126,7 +126,7 @@ def perform(*, task: TaskInstance, post: QueryDict, username: str) -> str:
     """Do the posted action through the task services; the success message, or a refusal raised."""
     action = post.get("action") or ""
     if action in TASK_ACTIONS:
-        services.operate_task(task=task, action=action, username=username)
+        services.operate_task(task=task, action=action, username=username, source=OperateSource.APP)
         return f"Task: {LABELS[action].label.lower()} done."
     if action not in NODE_ACTIONS:
         raise InvalidInput(f"action[{action}] is invalid")
@@ -134,6 +134,6 @@ def perform(*, task: TaskInstance, post: QueryDict, username: str) -> str:
     node_id = key.rpartition("/")[2]
     inputs = prefixed_values(post, "input", "input") if action == "retry" else None
     data = callback_data(post) if action == "callback" else None
-    services.operate_node(task=task, node_id=node_id, action=action, username=username, inputs=inputs,
-                          data=data, flow_id=post.get("flow_id") or None)
+    services.operate_node(task=task, node_id=node_id, action=action, username=username, source=OperateSource.APP,
+                          inputs=inputs, data=data, flow_id=post.get("flow_id") or None)
     return f"Node: {LABELS[action].label.lower()} done."

@@ -87,7 +87,7 @@ def previous_run_still_going(task: PeriodicTask) -> int | None:
 
 
 def _create_and_start(task: PeriodicTask, fired_at: dt.datetime) -> int:
-    from tasks_app.models import CreateMethod, FlowType
+    from tasks_app.models import CreateMethod, FlowType, OperateSource
     from tasks_app.services import create_task, start_task
 
     instance = create_task(
@@ -97,7 +97,7 @@ def _create_and_start(task: PeriodicTask, fired_at: dt.datetime) -> int:
         create_method=CreateMethod.PERIODIC, description="periodic task instance",
         pipeline_tree=task.pipeline_tree, periodic_task_id=task.pk,
     )
-    start_task(task=instance, executor=task.creator)
+    start_task(task=instance, executor=task.creator, source=OperateSource.PERIODIC)
     return instance.pk
 
 

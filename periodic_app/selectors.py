@@ -50,8 +50,23 @@ def form_of(constants: dict[str, Any]) -> dict[str, Any]:
 def periodic_task_info(task: PeriodicTask, business: Business) -> dict[str, Any]:
     data = periodic_task_summary(task, business)
     data["form"] = form_of(task.constants)
-    data["pipeline_tree"] = task.pipeline_tree
+    data["pipeline_tree"] = _without_template_node_ids(task.pipeline_tree)
     return data
+
+
+def _without_template_node_ids(tree: dict[str, Any]) -> dict[str, Any]:
+    """The stored tree in the original's shape: each activity's `template_node_id` (kept so the tasks
+    it fires share their template nodes' execution-time history) is bookkeeping, not shown here."""
+    if not isinstance(tree, dict) or not isinstance(tree.get("activities"), dict):
+        return tree
+    activities = {}
+    for node_id, act in tree["activities"].items():
+        if isinstance(act, dict):
+            act = {k: v for k, v in act.items() if k != "template_node_id"}
+            if isinstance(act.get("pipeline"), dict):
+                act["pipeline"] = _without_template_node_ids(act["pipeline"])
+        activities[node_id] = act
+    return {**tree, "activities": activities}
 
 
 def list_periodic_tasks(business: Business) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from pipeline_engine.core import egress, egress_http, operations, tree_edit
 from pipeline_engine.core import tree as t
-from pipeline_engine.core.components import all_components
+from pipeline_engine.core.components import all_components, node_log
 from pipeline_engine.core.components import config as component_config
 from pipeline_engine.core.components.registry import ComponentNotFound, get_component
 from pipeline_engine.core.nodes.activity import preview_inputs
@@ -31,6 +31,7 @@ __all__ = [
     "revoke_pipeline", "retry_node", "skip_node", "skip_exclusive_gateway", "forced_fail", "callback",
     "pause_subprocess", "resume_subprocess", "get_status_tree", "get_status_trees", "get_node_detail",
     "preview_node_inputs", "get_run_summary", "get_run_summaries", "list_components", "describe_component", "sweep",
+    "get_node_executions", "get_node_logs", "node_log_limit", "NODE_LOG_TRUNCATION_NOTE",
     "prepare_task_tree", "unfold_subprocesses", "regenerate_ids", "merge_constants", "find_node", "node_names", "all_nodes", "as_list", "referenced_keys",
     "egress_policy", "EgressSession", "EgressRefused", "EgressConfigError",
     # The rule for a lost database connection, for the apps' own loops and requests (runtime/db_retry.py).
@@ -119,6 +120,21 @@ def get_run_summaries(run_ids: list[str]) -> dict[str, RunSummary]:
 
 def get_run_summary(run_id: str) -> RunSummary:
     return queries.run_summary(run_id)
+
+
+def get_node_executions(run_ids: list[str], node_ids: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every recorded attempt (current and earlier passes) of the runs' nodes, two queries."""
+    return queries.node_executions(run_ids, node_ids)
+
+
+def get_node_logs(run_id: str, node_id: str, version: str | None = None) -> list[dict[str, Any]]:
+    """What the node's component logged, per attempt (oldest first; one attempt with `version`)."""
+    return queries.node_logs(run_id, node_id, version)
+
+
+# The bound on one attempt's log (SOPS_NODE_LOG_MAX_CHARS), and the line readers show past it.
+node_log_limit = node_log.limit
+NODE_LOG_TRUNCATION_NOTE = node_log.TRUNCATION_NOTE
 
 
 def list_components() -> list[dict[str, Any]]:

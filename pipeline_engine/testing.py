@@ -56,6 +56,8 @@ class Simulator:
         self.effects: deque[Effect] = deque()
         self.timers: list[Effect] = []  # timeout events, fired only on request
         self.signals: list[str] = []
+        # {(key, version): [[time, level, message], ...]}: what components logged, per node attempt
+        self.logs: dict[tuple[str, str], list[list[str]]] = {}
         self.display = s.RUNNING
         self.rerun_limit = rerun_limit
         self.clock = datetime(2024, 1, 1, tzinfo=UTC)
@@ -89,6 +91,8 @@ class Simulator:
         for key in w.updated:
             self.rows[key] = copy.deepcopy(w.records[key])
         self.histories.extend(copy.deepcopy(w.histories))
+        for key, _node_id, version, lines, _truncated in w.logs:
+            self.logs.setdefault((key, version), []).extend(lines)
         for effect in w.effects:
             if effect.kind == "finished":
                 self.signals.append(effect.state)
@@ -114,6 +118,9 @@ class Simulator:
         ctx = execution_context(rec, run_id=self.run.run_id, time_zone=self.run.time_zone,
                                 executor=self.run.executor)
         outcome, calls = call(component, ctx, rec.phase, rec.callback_data)
+        lines, _truncated = ctx.log.take()
+        if lines:
+            self.logs.setdefault((effect.key, effect.version), []).extend(lines)
         return self.report(effect, outcome, ctx.outputs, ctx.state, calls)
 
     def report(self, effect: Effect, outcome: Outcome, outputs: dict[str, Any] | None = None,

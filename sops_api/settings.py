@@ -269,6 +269,16 @@ SOPS_COMPONENT_MODULES = env_list("SOPS_COMPONENT_MODULES", "")
 # How long a run may go without progress before the reaper re-enqueues it.
 SOPS_REAPER_LEASE_SECONDS = int(os.environ.get("SOPS_REAPER_LEASE_SECONDS", "30"))
 SOPS_NODE_RERUN_LIMIT = int(os.environ.get("SOPS_NODE_RERUN_LIMIT", "100"))
+# What one node attempt's log (ctx.log in a component; get_task_node_log) may hold, in characters
+# of messages; past it lines are dropped and the log is marked truncated (core/components/node_log.py).
+SOPS_NODE_LOG_MAX_CHARS = int(os.environ.get("SOPS_NODE_LOG_MAX_CHARS", "65536"))
+# get_task_effective_time leaves out the time of these components (a person's waiting, not the
+# task's work). The original reads MANUAL_WAITING_COMPONENT_CODES and defaults to none; its doc's
+# list is the default here (docs/differences.md).
+SOPS_MANUAL_WAITING_COMPONENT_CODES = env_list("SOPS_MANUAL_WAITING_COMPONENT_CODES",
+                                               "bk_approve,pause_node,sleep_timer,bot-approval")
+# get_task_node_data's execution_time: how many earlier runs of the template node it lists.
+SOPS_MAX_RECORDED_NODE_EXECUTION_TIMES = int(os.environ.get("SOPS_MAX_RECORDED_NODE_EXECUTION_TIMES", "5"))
 # The engine's sweep (due timers, timeouts, lost work) runs this often; each
 # Celery worker's main process runs it in a thread unless turned off (then run
 # `python -m pipeline_engine.runtime.reaper` or the task pipeline_engine.sweep).

@@ -166,3 +166,58 @@ class TaskCallbackRecord(models.Model):
 
     def __str__(self) -> str:
         return f"callback of task #{self.task_id} ({self.state}, {self.status})"
+
+
+class OperateType(models.TextChoices):
+    """What was done (the original's operate_type names; claim is ours, the original records none)."""
+
+    CREATE = "create", "创建"
+    START = "start", "执行"
+    PAUSE = "pause", "暂停"
+    RESUME = "resume", "继续"
+    REVOKE = "revoke", "撤销"
+    DELETE = "delete", "删除"
+    UPDATE = "update", "编辑"
+    CLAIM = "claim", "认领"
+    CALLBACK = "callback", "回调"
+    RETRY = "retry", "重试"
+    SKIP = "skip", "跳过"
+    SKIP_EXG = "skip_exg", "跳过失败网关"
+    SKIP_CPG = "skip_cpg", "跳过并行条件网关"
+    PAUSE_SUBPROC = "pause_subproc", "暂停节点"
+    RESUME_SUBPROC = "resume_subproc", "继续节点"
+    FORCED_FAIL = "forced_fail", "强制失败"
+
+
+class OperateSource(models.TextChoices):
+    """Through which door it came: the API, the operator pages (the original's "app"), the admin,
+    or the scheduler (periodic and clocked firings)."""
+
+    API = "api", "API网关"
+    APP = "app", "页面"
+    ADMIN = "admin", "管理后台"
+    PERIODIC = "periodic", "周期任务"
+    CLOCKED = "clocked", "计划任务"
+
+
+class TaskOperation(models.Model):
+    """One operation on a task or one of its nodes: who, when, what, through which door, with which inputs.
+
+    Written by the task services in the operation's own transaction, so an operation that is
+    refused (rolled back) leaves no record and one that happened always has one.
+    """
+
+    task = models.ForeignKey(TaskInstance, on_delete=models.CASCADE, related_name="operations")
+    operator = models.CharField(max_length=128)
+    operate_type = models.CharField(max_length=32, choices=OperateType.choices)
+    operate_source = models.CharField(max_length=16, choices=OperateSource.choices)
+    node_id = models.CharField(max_length=64, blank=True, default="", help_text='"" for the task itself')
+    extra_info = models.JSONField(default=dict, blank=True)
+    operate_date = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["task", "node_id"], name="task_operation_node")]
+
+    def __str__(self) -> str:
+        return f"{self.operate_type} of task #{self.task_id} by {self.operator} ({self.operate_source})"

@@ -137,6 +137,10 @@ def tasks_status(business: Business, task_ids: list[Any], *, include_children: b
         "id": t.pk, "name": t.name, "flow_type": t.flow_type, "current_flow": t.current_flow,
         "is_started": t.is_started, "is_finished": end_flags(t, (trees.get(t.run_id) or {}).get("state"))[0],
         "status": status_of(t, trees.get(t.run_id), with_children=include_children),
+        # The original's item fields beside status (later-endpoints.md §9); deleted tasks are left out here.
+        "is_deleted": False, "create_time": format_time(t.create_time, t.business.tzinfo),
+        "start_time": format_time(t.start_time, t.business.tzinfo),
+        "finish_time": format_time(t.finish_time, t.business.tzinfo), "url": t.url,
     } for t in tasks]
 
 
@@ -221,7 +225,7 @@ def parse_subprocess_stack(raw: Any) -> list[str]:
     return value
 
 
-def _outputs_list(outputs: dict[str, Any], outputs_format: list[dict] | None, with_format: bool) -> list[dict]:
+def outputs_list(outputs: dict[str, Any], outputs_format: list[dict] | None, with_format: bool) -> list[dict]:
     result: list[dict] = []
     seen: set[str] = set()
     if with_format:
@@ -291,7 +295,7 @@ def node_detail(task: TaskInstance, node_id: str, *, component_code: str = "",
     out["start_time"] = format_time(detail.get("start_time"), tz, empty=None)
     out["finish_time"] = format_time(detail.get("finish_time"), tz, empty=None)
     outputs = detail.get("outputs") or {}
-    out["outputs"] = _outputs_list(outputs if isinstance(outputs, dict) else _outputs_dict(outputs),
+    out["outputs"] = outputs_list(outputs if isinstance(outputs, dict) else _outputs_dict(outputs),
                                    detail.get("outputs_format"), bool(component_code))
     out["histories"] = [_format_history(h, tz) for h in detail.get("histories") or []]
     out["children"] = {}
@@ -427,7 +431,15 @@ def task_count(business: Business, group_by: Any, conditions: Any) -> dict[str, 
     return {"total": sum(g["value"] for g in groups), "groups": groups}
 
 
-def task_summary(task: TaskInstance) -> dict[str, Any]:
+#: What each role may do to a task, in the original's auth_actions names (get_task_list).
+AUTH_ACTIONS = {
+    "viewer": ["task_view"],
+    "operator": ["task_view", "task_edit", "task_operate", "task_claim", "task_clone"],
+    "maintainer": ["task_view", "task_edit", "task_operate", "task_claim", "task_delete", "task_clone"],
+}
+
+
+def task_summary(task: TaskInstance, role: str | None = None) -> dict[str, Any]:
     tz = task.business.tzinfo
     if task.is_revoked:
         state = "REVOKED"
@@ -443,6 +455,10 @@ def task_summary(task: TaskInstance) -> dict[str, Any]:
         "finish_time": format_time(task.finish_time, tz), "elapsed_time": task.elapsed_time,
         "is_started": task.is_started, "is_finished": task.is_finished, "is_revoked": task.is_revoked,
         "state": state, "task_url": task.url,
+        # The original's names for the same things, and what the caller may do (later-endpoints.md §9).
+        "category_name": str(Category(task.category).label) if task.category in Category.values else task.category,
+        "project_id": task.business.bk_biz_id, "project_name": task.business.name, "is_child_taskflow": False,
+        "auth_actions": AUTH_ACTIONS.get(role or "", []),
     }
 
 
@@ -457,7 +473,8 @@ LIST_STATES = {
 
 def task_list(business: Business, *, keyword: str = "", creator: str = "", executor: str = "",
               state: str = "", is_started: bool | None = None, is_finished: bool | None = None,
-              template_id: int | None = None, create_method: str = "",
+              template_id: int | None = None, template_ids: str = "", is_child_taskflow: bool | None = None,
+              role: str | None = None, create_method: str = "",
               create_time_start: str = "", create_time_end: str = "",
               offset: int = 0, limit: int = 100, with_count: bool = True) -> tuple[list[dict[str, Any]], int | None]:
     tz = business.tzinfo
@@ -478,6 +495,11 @@ def task_list(business: Business, *, keyword: str = "", creator: str = "", execu
         qs = qs.filter(is_finished=is_finished)
     if template_id is not None:
         qs = qs.filter(template_id=template_id)
+    if template_ids:
+        qs = qs.filter(template_id__in=[parse_id(i.strip(), "template_ids") for i in template_ids.split(",")
+                                        if i.strip()])
+    if is_child_taskflow:  # sops runs subprocesses inside their task: no task is a child task
+        qs = qs.none()
     if create_method:
         qs = qs.filter(create_method__in=create_method.split(","))
     try:
@@ -488,7 +510,7 @@ def task_list(business: Business, *, keyword: str = "", creator: str = "", execu
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
     count = qs.count() if with_count else None
-    items = [task_summary(t) for t in qs.order_by("-id")[offset:offset + limit]]
+    items = [task_summary(t, role) for t in qs.order_by("-id")[offset:offset + limit]]
     return items, count
 
 

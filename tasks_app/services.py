@@ -18,13 +18,15 @@ from sops_common.errors import InvalidInput, InvalidOperation, NotFound
 from templates_app.models import Template, TemplateSource
 from templates_app.subprocesses import unfold_subprocesses
 
-from . import callbacks, selection
+from . import audit, callbacks, selection
 from .models import (
     FINAL_RUN_STATES,
     TASK_NAME_MAX_LENGTH,
     CreateMethod,
     CurrentFlow,
     FlowType,
+    OperateSource,
+    OperateType,
     TaskInstance,
 )
 
@@ -159,7 +161,7 @@ def create_task(*, business: Business, template: Template | None, name: str, cre
     )
     try:
         with transaction.atomic():
-            return TaskInstance.objects.create(**fields)
+            task = TaskInstance.objects.create(**fields)
     except IntegrityError:
         # Lost a race on the request_id unique index: the winner's task is the answer.
         if request_id is not None:
@@ -167,6 +169,14 @@ def create_task(*, business: Business, template: Template | None, name: str, cre
             if existing is not None:
                 return existing
         raise
+    audit.record(task=task, operate_type=OperateType.CREATE, operator=creator,
+                 source=CREATE_SOURCES.get(create_method, OperateSource.APP))
+    return task
+
+
+# Who creates a task with each create_method, for the audit log (app_maker and mobile are pages too).
+CREATE_SOURCES: dict[str, str] = {CreateMethod.API: OperateSource.API, CreateMethod.PERIODIC: OperateSource.PERIODIC,
+                  CreateMethod.CLOCKED: OperateSource.CLOCKED}
 
 
 # --- start and operate -------------------------------------------------------------------------------
@@ -177,8 +187,9 @@ def _locked(task: TaskInstance) -> TaskInstance:
 
 
 @transaction.atomic
-def start_task(*, task: TaskInstance, executor: str) -> None:
-    """Mark started and hand the tree to the engine, in one transaction."""
+def start_task(*, task: TaskInstance, executor: str, source: str) -> None:
+    """Mark started and hand the tree to the engine, in one transaction. `source` (OperateSource)
+    says through which door, for the audit log, as in every service below that operates."""
     task = _locked(task)
     if task.is_deleted:
         raise NotFound(f"task[id={task.pk}] does not exist")
@@ -196,14 +207,15 @@ def start_task(*, task: TaskInstance, executor: str) -> None:
     )
     if engine_run_id and engine_run_id != run_id:
         TaskInstance.objects.filter(pk=task.pk).update(run_id=engine_run_id)
+    audit.record(task=task, operate_type=OperateType.START, operator=executor, source=source)
 
 
 @transaction.atomic
-def operate_task(*, task: TaskInstance, action: str, username: str) -> None:
+def operate_task(*, task: TaskInstance, action: str, username: str, source: str) -> None:
     if action not in TASK_ACTIONS:
         raise InvalidInput("task action is invalid")
     if action == "start":
-        start_task(task=task, executor=username)
+        start_task(task=task, executor=username, source=source)
         return
     task = _locked(task)
     if not task.is_started or not task.run_id:
@@ -211,14 +223,15 @@ def operate_task(*, task: TaskInstance, action: str, username: str) -> None:
     engine = _engine()
     {"pause": engine.pause_pipeline, "resume": engine.resume_pipeline, "revoke": engine.revoke_pipeline}[action](
         task.run_id)
+    audit.record(task=task, operate_type=action, operator=username, source=source)
 
 
 NODE_ACTIONS = ("retry", "skip", "skip_exg", "callback", "pause_subproc", "resume_subproc", "forced_fail")
 
 
 @transaction.atomic
-def operate_node(*, task: TaskInstance, node_id: str, action: str, username: str, inputs: dict | None = None,
-                 data: Any = None, flow_id: str | None = None) -> None:
+def operate_node(*, task: TaskInstance, node_id: str, action: str, username: str, source: str,
+                 inputs: dict | None = None, data: Any = None, flow_id: str | None = None) -> None:
     if action not in NODE_ACTIONS:
         raise InvalidInput(f"node action[{action}] is invalid, use one of {', '.join(NODE_ACTIONS)}")
     if not task.is_started or not task.run_id:
@@ -242,10 +255,13 @@ def operate_node(*, task: TaskInstance, node_id: str, action: str, username: str
         engine.resume_subprocess(run_id, node_id)
     elif action == "forced_fail":
         engine.forced_fail(run_id, node_id, ex_data=f"The node has been terminated by {username}.")
+    audit.record(task=task, operate_type=action, operator=username, source=source, node_id=node_id,
+                 extra_info={"inputs": inputs, "data": data, "flow_id": flow_id})
 
 
 @transaction.atomic
-def node_callback(*, task: TaskInstance, node_id: str, data: Any, version: str | None = None) -> None:
+def node_callback(*, task: TaskInstance, node_id: str, data: Any, username: str, source: str,
+                  version: str | None = None) -> None:
     if not node_id or _trees().find_node(task.pipeline_tree, node_id)[0] is None:
         raise NotFound(f"task[{task.pk}] does not have node[{node_id}]")
     if not task.is_started or not task.run_id:
@@ -253,10 +269,12 @@ def node_callback(*, task: TaskInstance, node_id: str, data: Any, version: str |
     if task.is_finished:
         raise InvalidOperation("invalid operation, this node is finished or pipeline have been revoked")
     _engine().callback(task.run_id, node_id, data, version=version or None)
+    audit.record(task=task, operate_type=OperateType.CALLBACK, operator=username, source=source, node_id=node_id,
+                 extra_info={"data": data, "version": version or None})
 
 
 @transaction.atomic
-def claim_functionalization_task(*, task: TaskInstance, username: str, constants: dict | None = None,
+def claim_functionalization_task(*, task: TaskInstance, username: str, source: str, constants: dict | None = None,
                                  name: str | None = None) -> TaskInstance:
     task = _locked(task)
     if task.flow_type != FlowType.COMMON_FUNC:
@@ -278,7 +296,40 @@ def claim_functionalization_task(*, task: TaskInstance, username: str, constants
     task.current_flow = CurrentFlow.EXECUTE_TASK
     task.claimer = username
     task.save(update_fields=fields)
+    audit.record(task=task, operate_type=OperateType.CLAIM, operator=username, source=source,
+                 extra_info={"constants": constants or None, "name": name})
     return task
+
+
+@transaction.atomic
+def modify_task_constants(*, task: TaskInstance, constants: Any, username: str, source: str) -> dict[str, Any]:
+    """Give new values to the global variables of a task that has not started; the values written.
+
+    Keys the task does not define are ignored, as the original does; component outputs and hidden
+    variables (show_type other than "show") are refused, since their values are not the caller's
+    to set. Values are written as given (no type coercion, as the original).
+    """
+    task = _locked(task)
+    if task.is_started:
+        raise InvalidInput("task is started")
+    if task.is_finished:
+        raise InvalidInput("task is finished")
+    if not isinstance(constants, dict):
+        raise InvalidInput("constants must be an object")
+    defined = task.pipeline_tree.get("constants") or {}
+    known = {key: value for key, value in constants.items() if isinstance(defined.get(key), dict)}
+    outputs = sorted(k for k in known if defined[k].get("source_type") == "component_outputs")
+    hidden = sorted(k for k in known if k not in outputs and defined[k].get("show_type", "show") != "show")
+    if outputs or hidden:
+        raise InvalidInput(f"task constants cannot be modified: component outputs {outputs} and hidden "
+                           f"variables {hidden} have values the task sets itself")
+    for key, value in known.items():
+        defined[key]["value"] = value
+    if known:
+        task.save(update_fields=["pipeline_tree"])
+    audit.record(task=task, operate_type=OperateType.UPDATE, operator=username, source=source,
+                 extra_info={"constants": known})
+    return known
 
 
 # --- run end ------------------------------------------------------------------------------------------

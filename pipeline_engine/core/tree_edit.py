@@ -375,6 +375,12 @@ def _regenerate_level(tree: dict[str, Any], new_root_id: str | None = None) -> N
     for key in ("start_event", "end_event"):
         if isinstance(tree.get(key), dict):
             fix_node(tree[key])
+    for old_id, act in (tree.get("activities") or {}).items():
+        # The id the node had in its template, as the original keeps it: the execution-time history
+        # of get_task_node_data finds a template node's runs across tasks by it. Kept once set, so a
+        # task copied from a task still names the template's node.
+        if isinstance(act, dict):
+            act.setdefault("template_node_id", old_id)
     for group in ("activities", "gateways"):
         old = tree.get(group) or {}
         tree[group] = {mapping.get(k, k): fix_node(v) for k, v in old.items()}

@@ -70,9 +70,17 @@ class Walker:
         self.histories: list[dict[str, Any]] = []
         self.effects: list[Effect] = []
         self.finished_nodes: list[NodeRecord] = []  # for metrics
+        # Components' log lines to store with their node attempt: (key, node_id, version, lines, truncated).
+        self.logs: list[tuple[str, str, str, list[list[str]], bool]] = []
         self.changed = False
         self._contexts: dict[str, ScopeContext] = {}
         self._ready: deque[list[str]] = deque(run.frontier["ready"])
+
+    def keep_log(self, key: str, node_id: str, version: str, logger: Any) -> None:
+        """Hand what a component call logged (a NodeLogger) to the step that persists this walk."""
+        lines, truncated = logger.take()
+        if lines or truncated:
+            self.logs.append((key, node_id, version, lines, truncated))
 
     # ------------------------------------------------------------------ records
     def record(self, key: str) -> NodeRecord:

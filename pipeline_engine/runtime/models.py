@@ -111,3 +111,30 @@ class NodeHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} loop {self.loop} retry {self.retry}"
+
+
+class NodeLog(models.Model):
+    """What a component logged during one attempt of a node (run, key, version), bounded in size.
+
+    `lines` holds `[ISO time, level, message]` items; `size` the characters of their messages,
+    at most SOPS_NODE_LOG_MAX_CHARS (core/components/node_log.py); `truncated` says lines were
+    dropped past it. Written by the step that records the attempt's calls, read by queries.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="logs", db_constraint=False,
+                            db_index=False)
+    key = models.CharField(max_length=512)
+    node_id = models.CharField(max_length=64)
+    version = models.CharField(max_length=32)
+    lines = models.JSONField(default=list)
+    size = models.IntegerField(default=0)
+    truncated = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "key", "version"], name="pe_log_run_key_version")]
+        indexes = [models.Index(fields=["run", "node_id"], name="pe_log_run_node")]
+
+    def __str__(self) -> str:
+        return f"log of {self.key} {self.version}"

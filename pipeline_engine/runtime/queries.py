@@ -17,7 +17,7 @@ from pipeline_engine.core.components import get_component
 from pipeline_engine.errors import NodeNotFound, RunNotFound
 
 from . import tree_cache
-from .models import NodeHistory, NodeState, Run
+from .models import NodeHistory, NodeLog, NodeState, Run
 
 
 @dataclass
@@ -160,6 +160,50 @@ def node_detail(run_id: str, node_id: str) -> dict[str, Any]:
         "component_code": row.component_code, "outputs_format": _outputs_format(row.component_code),
     })
     return detail
+
+
+# --------------------------------------------------------------------------- attempts and logs
+def node_executions(run_ids: list[str], node_ids: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every recorded attempt of the nodes of these runs (all nodes, or those of `node_ids`):
+    earlier passes (retries, loops) and the current one, each `{run_id, key, node_id, node_type,
+    component_code, state, skip, loop, retry, version, start_time, finish_time, elapsed_time}`.
+
+    Two queries whatever the number of runs: the current rows, then the histories.
+    """
+    now = timezone.now()
+    current = NodeState.objects.filter(run_id__in=list(run_ids))
+    earlier = NodeHistory.objects.filter(run_id__in=list(run_ids))
+    if node_ids is not None:
+        current, earlier = current.filter(node_id__in=node_ids), earlier.filter(node_id__in=node_ids)
+    kinds: dict[tuple[str, str], tuple[str, str]] = {}
+    attempts: list[dict[str, Any]] = []
+    for row in current.values_list("run_id", "key", "node_id", "node_type", "component_code", "state", "skip",
+                                   "loop", "retry", "version", "started_at", "finished_at").order_by("id"):
+        run_id, key, node_id, node_type, code, state, skip, loop, retry, version, start, finish = row
+        kinds[(run_id, key)] = (node_type, code)
+        attempts.append({"run_id": run_id, "key": key, "node_id": node_id, "node_type": node_type,
+                         "component_code": code, "state": state, "skip": skip, "loop": loop, "retry": retry,
+                         "version": version, "start_time": start, "finish_time": finish,
+                         "elapsed_time": _elapsed(start, finish, now)})
+    for past in earlier.values_list("run_id", "key", "node_id", "state", "skip", "loop", "retry", "version",
+                                    "started_at", "finished_at").order_by("id"):
+        run_id, key, node_id, state, skip, loop, retry, version, start, finish = past
+        node_type, code = kinds.get((run_id, key), ("", ""))
+        attempts.append({"run_id": run_id, "key": key, "node_id": node_id, "node_type": node_type,
+                         "component_code": code, "state": state, "skip": skip, "loop": loop, "retry": retry,
+                         "version": version, "start_time": start, "finish_time": finish,
+                         "elapsed_time": _elapsed(start, finish, now)})
+    return attempts
+
+
+def node_logs(run_id: str, node_id: str, version: str | None = None) -> list[dict[str, Any]]:
+    """The logs of a node's attempts, oldest first (one attempt with `version`):
+    `{version, lines: [[time, level, message], ...], truncated, size}`. One query."""
+    rows = NodeLog.objects.filter(run_id=run_id, node_id=node_id)
+    if version:
+        rows = rows.filter(version=version)
+    return [{"version": v, "lines": lines or [], "truncated": truncated, "size": size}
+            for v, lines, truncated, size in rows.order_by("id").values_list("version", "lines", "truncated", "size")]
 
 
 # --------------------------------------------------------------------------- summaries

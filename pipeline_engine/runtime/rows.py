@@ -23,10 +23,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from pipeline_engine.core import states as s
+from pipeline_engine.core.components import node_log
 from pipeline_engine.core.records import NODE_FIELDS, NodeRecord, RunData
 from pipeline_engine.errors import RunNotFound
 
-from .models import NodeHistory, NodeState, Run
+from .models import NodeHistory, NodeLog, NodeState, Run
 
 RECORD_FIELDS = ("key", "scope", "node_id", "node_type", "component_code", "name", *NODE_FIELDS)
 _RECORD_SET = frozenset(RECORD_FIELDS)
@@ -339,6 +340,28 @@ def update_nodes(records: list[NodeRecord]) -> None:
 
 def insert_histories(run_id: str, histories: list[dict[str, Any]]) -> None:
     NodeHistory.objects.bulk_create([NodeHistory(run_id=run_id, **h) for h in histories], batch_size=500)
+
+
+def append_logs(run_id: str, logs: list[tuple[str, str, str, list[list[str]], bool]]) -> None:
+    """Add components' log lines to their node attempt's log, within the bound (node_log.py).
+
+    Runs in the step's transaction, under the run's lock, so two calls of one attempt never
+    append at once. One read and one write per attempt that logged; most steps log nothing.
+    """
+    if not logs:
+        return
+    max_chars = node_log.limit()
+    found = {(row.key, row.version): row for row in NodeLog.objects.filter(
+        run_id=run_id, key__in={k for k, *_ in logs}, version__in={v for _k, _n, v, *_ in logs})}
+    for key, node_id, version, lines, truncated in logs:
+        row = found.get((key, version))
+        if row is None:
+            row = found[(key, version)] = NodeLog(run_id=run_id, key=key, node_id=node_id, version=version)
+        if not row.truncated:
+            row.lines, dropped = node_log.bounded(row.lines or [], lines, max_chars)
+            row.truncated = truncated or dropped
+            row.size = sum(node_log.line_size(x) for x in row.lines)
+        row.save()
 
 
 def load_records(run_id: str, keys: list[str]) -> dict[str, NodeRecord]:

@@ -21,6 +21,7 @@ from django.db import close_old_connections, connection
 from pipeline_engine.core import operations
 from pipeline_engine.core.components import call, get_component
 from pipeline_engine.core.nodes.activity import execution_context
+from pipeline_engine.core.walker import Walker
 
 from . import config, db_retry, metrics, rows, tree_cache
 from .step import step
@@ -168,9 +169,14 @@ def run_component(run_id: str, key: str, version: str, schedule_count: int,
         _watcher.unwatch(token)
     # The claimed row is what the node looks like now unless a callback arrived
     # meanwhile (the walker re-reads it then), so the step need not read it again.
-    applied = db_retry.retry_if_unchanged(lambda: step(
-        run_id, lambda w: operations.apply_result(w, key, version, schedule_count, outcome, ctx.outputs,
-                                                  ctx.state, calls), records={key: rec}),
+    log = ctx.log.take()  # stored by the result step, with the outcome (a stale result's log is kept too)
+
+    def report(w: Walker) -> bool:
+        if log[0] or log[1]:
+            w.logs.append((key, rec.node_id, version, *log))
+        return operations.apply_result(w, key, version, schedule_count, outcome, ctx.outputs, ctx.state, calls)
+
+    applied = db_retry.retry_if_unchanged(lambda: step(run_id, report, records={key: rec}),
         label=f"run={run_id} node={key} result step")
     if not applied:
         metrics.STALE_MESSAGES.labels("run_component_result").inc()

@@ -97,6 +97,8 @@ def _persist(run: rows.RunRow, data: RunData, walker: Walker, *, walked: bool) -
         rows.update_nodes(updated)
     if walker.histories:
         rows.insert_histories(run_id, walker.histories)
+    if walker.logs:
+        rows.append_logs(run_id, walker.logs)
     # An advance is owed when an operation left runnable tokens without walking.
     owed = (not walked) and bool(data.frontier["ready"]) and data.state == s.RUNNING
     lease = now + timedelta(seconds=config.lease_seconds()) if owed else None

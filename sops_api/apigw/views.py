@@ -17,7 +17,7 @@ gives them. The same declarations make the OpenAPI document (schema.py).
 
         @extend_schema(summary="start | pause | resume | revoke a task", tags=TAGS)
         def post(self, request, task_id, bk_biz_id):
-            services.operate_task(task=..., action=self.input["action"], username=self.username)
+            services.operate_task(task=..., action=self.input["action"], username=self.username, source="api")
             return ok({})
 """
 from __future__ import annotations

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from tasks_app import selectors, services
-from tasks_app.models import CreateMethod
+from tasks_app.models import CreateMethod, TaskOperation
 from templates_app.services import create_template
 from tests.conftest import wait_for
 from tests.support import task_trees
@@ -30,7 +30,7 @@ def start(people, tree: dict, **constants: str):
     template = create_template(name="live", pipeline_tree=tree, creator="olivia", business=people.biz2)
     task = services.create_task(business=people.biz2, template=template, name="live", creator="olivia",
                                 create_method=CreateMethod.APP, constants={f"${{{k}}}": v for k, v in constants.items()})
-    services.start_task(task=task, executor="olivia")
+    services.start_task(task=task, executor="olivia", source="app")
     return task
 
 
@@ -72,6 +72,13 @@ def test_force_a_running_node_to_fail_then_skip_it(live_people, olivia):
     assert done["state"] == "FINISHED" and done["actions"] == []
     detail = selectors.task_detail(selectors.get_task_by_id(task.pk))
     assert detail["outputs"] == [{"key": "${cb}", "value": {"answer": 42}, "name": "回调数据"}], detail
+    # every action of the page is in the task's audit log, as the pages' ("app"); the refused skip is not
+    logged = list(TaskOperation.objects.filter(task=task).values_list("operate_type", "operate_source", "operator",
+                                                                      "node_id"))
+    assert logged == [("create", "app", "olivia", ""), ("start", "app", "olivia", ""),
+                      ("forced_fail", "app", "olivia", timer), ("skip", "app", "olivia", timer),
+                      ("callback", "app", "olivia", pause)]
+    assert TaskOperation.objects.get(task=task, operate_type="callback").extra_info == {"data": {"answer": 42}}
 
 
 def test_skip_an_exclusive_gateway_to_a_chosen_branch(live_people, olivia):

@@ -85,7 +85,7 @@ def test_a_user_without_any_role_is_told_so(people):
 def test_the_task_list_shows_one_business_with_filters_and_pages(people):
     first = make_task(people, name="alpha")
     second = make_task(people, name="beta", creator="victor")
-    services.start_task(task=second, executor="olivia")
+    services.start_task(task=second, executor="olivia", source="api")
     make_task(people, template="other", name="elsewhere", creator="mallory", business=people.biz1)
     olivia = client_for("olivia")
     body = olivia.get("/tasks/").content.decode()
@@ -171,7 +171,7 @@ def test_the_status_poll_is_compact(people):
                     "actions": ["start"], "header": {"state": "CREATED", "create_time": data["header"]["create_time"],
                                                      "start_time": "", "finish_time": "", "elapsed": "0s"}}
     assert victor.get(f"/tasks/{task.pk}/status/").json()["actions"] == []
-    services.start_task(task=task, executor="olivia")
+    services.start_task(task=task, executor="olivia", source="api")
     data = olivia.get(f"/tasks/{task.pk}/status/").json()
     assert data["state"] == "RUNNING" and data["unreached"] == "READY" and data["actions"] == ["pause", "revoke"]
     assert data["header"]["start_time"].endswith("+0800")

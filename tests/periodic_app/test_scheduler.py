@@ -52,6 +52,9 @@ def test_fires_once_when_due_and_advances(pt_world: Any) -> None:
     assert task.create_method == "periodic" and task.creator == "admin" and task.is_started
     assert task.template_id == pt_world.quick_template.pk
     assert periodic.last_task_id == task.pk
+    # the firing is in the task's audit log, as the scheduler's
+    assert list(task.operations.order_by("id").values_list("operate_type", "operate_source", "operator")) == [
+        ("create", "periodic", "admin"), ("start", "periodic", "admin")]
     (entry,) = PeriodicTaskHistory.objects.filter(periodic_task=periodic)
     assert (entry.scheduled_at, entry.fired_at, entry.task_id, entry.success, entry.late) == (
         utc(2025, 1, 1, 0, 5), utc(2025, 1, 1, 0, 5, 1), task.pk, True, False)

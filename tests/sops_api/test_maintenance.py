@@ -61,7 +61,7 @@ def test_the_tick_records_a_lost_run_end_and_queues_its_callback_once(
     monkeypatch.setattr(callbacks, "_dispatch", lambda record_id, dispatch: dispatched.append(record_id))
     settings.SOPS_HTTP_ALLOWLIST = ["127.0.0.1"]  # the callback_url is loopback, which only an entry opens
     task = create_task(world, callback_url="http://127.0.0.1:9/hook")
-    services.start_task(task=task, executor="alice")
+    services.start_task(task=task, executor="alice", source="api")
     task.refresh_from_db()
     fake_engine.status_trees[task.run_id] = ended_run(task)
 

@@ -30,7 +30,7 @@ def _pending(world, name: str = "t", url: str = "http://127.0.0.1:9/hook") -> Ta
     with override_settings(SOPS_HTTP_ALLOWLIST=["127.0.0.1"]):  # callback_url is checked at create
         task = services.create_task(business=world.biz2, template=world.templates[10], name=name, creator="alice",
                                     app_code="app_code", callback_url=url)
-    services.start_task(task=task, executor="alice")
+    services.start_task(task=task, executor="alice", source="api")
     task.refresh_from_db()
     services.record_run_end(run_id=task.run_id, state="FINISHED", meta={"task_id": task.pk})
     return TaskCallbackRecord.objects.get(task=task)
@@ -202,7 +202,7 @@ def _record(world, fake_engine, monkeypatch, url="http://127.0.0.1:9/hook"):
     monkeypatch.setattr(callbacks, "_dispatch", lambda *a, **k: None)
     task = services.create_task(business=world.biz2, template=world.templates[10], name="t", creator="alice",
                                 app_code="app_code", callback_url=url)
-    services.start_task(task=task, executor="alice")
+    services.start_task(task=task, executor="alice", source="api")
     task.refresh_from_db()
     services.record_run_end(run_id=task.run_id, state="FINISHED", meta={"task_id": task.pk})
     services.record_run_end(run_id=task.run_id, state="FINISHED", meta={"task_id": task.pk})  # a repeat

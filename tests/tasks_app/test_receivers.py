@@ -7,7 +7,7 @@ import pytest
 
 from pipeline_engine.signals import run_finished
 from tasks_app import receivers, services
-from tasks_app.models import TaskInstance
+from tasks_app.models import OperateSource, TaskInstance
 from tests.support.task_world import create_task
 
 pytestmark = pytest.mark.django_db
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 def test_the_signal_records_the_end(world, fake_engine):
     task = create_task(world)
-    services.start_task(task=task, executor="alice")
+    services.start_task(task=task, executor="alice", source="api")
     task.refresh_from_db()
     run_finished.send(sender=None, run_id=task.run_id, state="FINISHED", meta={"task_id": task.pk})
     assert TaskInstance.objects.get(pk=task.pk).is_finished
@@ -38,7 +38,7 @@ def test_a_node_failure_queues_one_form_callback_per_failure(world, fake_engine,
     monkeypatch.setattr(callbacks, "_dispatch", lambda *a: None)
     settings.SOPS_HTTP_ALLOWLIST = ["127.0.0.1"]
     task = create_task(world, callback_url="http://127.0.0.1:9/hook")
-    services.start_task(task=task, executor="alice")
+    services.start_task(task=task, executor="alice", source=OperateSource.API)
     task.refresh_from_db()
     for _ in range(2):  # failed, retried, failed again
         node_failed.send(sender=None, run_id=task.run_id, node_id="n1", meta={"task_id": task.pk})

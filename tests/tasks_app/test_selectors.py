@@ -24,7 +24,7 @@ def test_not_started_status_is_exact(world, fake_engine):
 
 def test_status_formats_times_and_names(world, fake_engine):
     task = create_task(world, name="my task")
-    services.start_task(task=task, executor="alice")
+    services.start_task(task=task, executor="alice", source="api")
     task.refresh_from_db()
     timer = next(i for i, a in task.pipeline_tree["activities"].items() if a["component"]["code"] == "sleep_timer")
     t0 = dt.datetime(2024, 1, 1, 0, 0, 0, tzinfo=dt.UTC)
@@ -49,7 +49,7 @@ def test_query_task_count_groups_and_whitelist(world, fake_engine):
     a = create_task(world, name="alpha")
     create_task(world, name="beta", flow_type="common_func")
     create_task(world, 30, name="other business")
-    services.start_task(task=a, executor="alice")
+    services.start_task(task=a, executor="alice", source="api")
     data = selectors.task_count(world.biz2, "flow_type", {"is_started": True})
     assert data == {"total": 1, "groups": [{"code": "common", "name": "默认任务流程", "value": 1},
                                            {"code": "common_func", "name": "职能化任务流程", "value": 0}]}
@@ -89,7 +89,7 @@ def test_reads_of_an_ended_but_unrecorded_run_answer_the_engine_and_write_nothin
 
     settings.SOPS_HTTP_ALLOWLIST = ["127.0.0.1"]  # the callback_url is loopback, which only an entry opens
     task = create_task(world, callback_url="http://127.0.0.1:9/hook")
-    services.start_task(task=task, executor="alice")
+    services.start_task(task=task, executor="alice", source="api")
     task.refresh_from_db()
     # The engine ended the run; its run_finished signal never reached the task (a lost signal).
     fake_engine.status_trees[task.run_id] = ended_run(task, "REVOKED")
@@ -112,7 +112,7 @@ def test_reads_of_an_ended_but_unrecorded_run_answer_the_engine_and_write_nothin
 
 def test_a_run_still_going_reads_as_the_task_row_says(world, fake_engine):
     task = create_task(world)
-    services.start_task(task=task, executor="alice")
+    services.start_task(task=task, executor="alice", source="api")
     task.refresh_from_db()
     fake_engine.status_trees[task.run_id] = ended_run(task, "FAILED")
     assert selectors.end_flags(task, "FAILED") == (False, False)

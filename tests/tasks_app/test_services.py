@@ -92,36 +92,37 @@ def test_subprocess_cycle_is_refused(world, fake_engine):
 
 def test_start_marks_and_runs_once(world, fake_engine):
     task = create_task(world)
-    services.start_task(task=task, executor="alice")
+    services.start_task(task=task, executor="alice", source="api")
     task.refresh_from_db()
     assert task.is_started and task.executor == "alice" and task.run_id and task.start_time
     (name, (tree,), kwargs) = fake_engine.calls[-1]
     assert name == "run_pipeline" and tree == task.pipeline_tree
     assert kwargs["meta"] == {"task_id": task.pk} and kwargs["time_zone"] == "Asia/Shanghai"
     with pytest.raises(InvalidOperation, match="task already started"):
-        services.start_task(task=task, executor="alice")
+        services.start_task(task=task, executor="alice", source="api")
 
 
 def test_functional_task_must_be_claimed_first(world, fake_engine):
     task = create_task(world, flow_type="common_func")
     with pytest.raises(InvalidOperation, match="task with current_flow:func_claim cannot be started"):
-        services.start_task(task=task, executor="alice")
-    services.claim_functionalization_task(task=task, username="bob", constants={"${bk_timing}": "9"}, name="n2")
+        services.start_task(task=task, executor="alice", source="api")
+    services.claim_functionalization_task(task=task, username="bob", source="api", constants={"${bk_timing}": "9"},
+                                          name="n2")
     task.refresh_from_db()
     assert task.name == "n2" and task.pipeline_tree["constants"]["${bk_timing}"]["value"] == "9"
     with pytest.raises(InvalidOperation, match="cannot be claimed"):
-        services.claim_functionalization_task(task=task, username="bob")
-    services.start_task(task=task, executor="alice")
+        services.claim_functionalization_task(task=task, username="bob", source="api")
+    services.start_task(task=task, executor="alice", source="api")
     with pytest.raises(InvalidOperation, match="task is not functional"):
-        services.claim_functionalization_task(task=create_task(world), username="bob")
+        services.claim_functionalization_task(task=create_task(world), username="bob", source="api")
 
 
 def test_operate_requires_started_and_known_action(world, fake_engine):
     task = create_task(world)
     with pytest.raises(InvalidInput, match="task action is invalid"):
-        services.operate_task(task=task, action="explode", username="alice")
+        services.operate_task(task=task, action="explode", username="alice", source="api")
     with pytest.raises(InvalidOperation, match="task not started"):
-        services.operate_task(task=task, action="pause", username="alice")
+        services.operate_task(task=task, action="pause", username="alice", source="api")
 
 
 
@@ -136,7 +137,7 @@ def test_operate_requires_started_and_known_action(world, fake_engine):
 
 def test_run_end_is_mirrored(world, fake_engine):
     task = create_task(world)
-    services.start_task(task=task, executor="alice")
+    services.start_task(task=task, executor="alice", source="api")
     task.refresh_from_db()
     services.record_run_end(run_id=task.run_id, state="FAILED", meta={"task_id": task.pk})
     task.refresh_from_db()
@@ -157,7 +158,7 @@ def test_reconcile_records_ended_runs_once_and_queues_their_callback_once(
     ended, running, unstarted = (create_task(world, name=n, callback_url="http://127.0.0.1:9/hook")
                                  for n in ("ended", "running", "unstarted"))
     for task in (ended, running):
-        services.start_task(task=task, executor="alice")
+        services.start_task(task=task, executor="alice", source="api")
         task.refresh_from_db()
     fake_engine.status_trees[ended.run_id] = ended_run(ended, "FINISHED")
     fake_engine.status_trees[running.run_id] = {**ended_run(running), "state": "RUNNING", "finish_time": None}
@@ -183,7 +184,7 @@ def test_reconcile_records_ended_runs_once_and_queues_their_callback_once(
 def test_reconcile_works_through_the_tasks_a_batch_at_a_time(world, fake_engine):
     tasks = [create_task(world, name=f"t{i}") for i in range(5)]
     for task in tasks:
-        services.start_task(task=task, executor="alice")
+        services.start_task(task=task, executor="alice", source="api")
         task.refresh_from_db()
         fake_engine.status_trees[task.run_id] = ended_run(task)
     first = services.reconcile_run_ends(limit=2)

@@ -16,6 +16,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from pipeline_engine.core.components.node_log import NodeLogger
+
 OutcomeKind = Literal["success", "failure", "poll", "callback"]
 
 
@@ -63,7 +65,8 @@ class ExecutionContext:
     engine persists between execute and later schedule calls (a new component
     instance may serve each call). `stop_event` is set when the node is
     force-failed, times out or the run is revoked: long work should check
-    `should_stop()` and give up.
+    `should_stop()` and give up. `log` takes the lines the node's log shows
+    (get_task_node_log); the runtime stores them with this attempt (node_log.py).
     """
 
     run_id: str
@@ -76,6 +79,7 @@ class ExecutionContext:
     schedule_count: int = 0
     version: str = ""
     stop_event: threading.Event = field(default_factory=threading.Event)
+    log: NodeLogger = field(default_factory=NodeLogger)
 
     def should_stop(self) -> bool:
         return self.stop_event.is_set()

@@ -41,6 +41,7 @@ def enter(w: Walker, scope: t.Scope, node: t.Node, key: str, mode: str) -> None:
     if cls.inline:
         ctx = execution_context(rec, run_id=w.run.run_id, time_zone=w.run.time_zone, executor=w.run.executor)
         outcome = safe_call(lambda: cls().execute(ctx))
+        w.keep_log(key, rec.node_id, ctx.version, ctx.log)
         apply_outcome(w, scope, node, rec, outcome, ctx.outputs, ctx.state)
         return
     rec.phase = s.PHASE_EXECUTE

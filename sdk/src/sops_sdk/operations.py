@@ -65,6 +65,11 @@ class Group(OperationGroup):
         Operation, name="get_common_template_list", method="GET", path="/get_common_template_list/",
     )
 
+    # GET /get_functionalization_task_list/: Functionalization tickets (common_func tasks) of the businesses the caller may see
+    get_functionalization_task_list = bind_property(
+        Operation, name="get_functionalization_task_list", method="GET", path="/get_functionalization_task_list/",
+    )
+
     # GET /get_periodic_task_history/{task_id}/{bk_biz_id}/: A periodic task's firings, newest first (offset/limit paging)
     get_periodic_task_history = bind_property(
         Operation, name="get_periodic_task_history", method="GET", path="/get_periodic_task_history/{task_id}/{bk_biz_id}/",
@@ -95,9 +100,19 @@ class Group(OperationGroup):
         Operation, name="get_plugin_list", method="GET", path="/get_plugin_list/{bk_biz_id}/",
     )
 
+    # GET /get_task_count/{bk_biz_id}/: How many tasks of the business match the filters
+    get_task_count = bind_property(
+        Operation, name="get_task_count", method="GET", path="/get_task_count/{bk_biz_id}/",
+    )
+
     # GET /get_task_detail/{task_id}/{bk_biz_id}/: A task's detail, constants and outputs
     get_task_detail = bind_property(
         Operation, name="get_task_detail", method="GET", path="/get_task_detail/{task_id}/{bk_biz_id}/",
+    )
+
+    # GET /get_task_effective_time/{task_id}/{bk_biz_id}/: A finished task's run time without its manual-waiting components' time
+    get_task_effective_time = bind_property(
+        Operation, name="get_task_effective_time", method="GET", path="/get_task_effective_time/{task_id}/{bk_biz_id}/",
     )
 
     # GET /get_task_list/{bk_biz_id}/: A business's tasks, newest first, paginated
@@ -105,14 +120,39 @@ class Group(OperationGroup):
         Operation, name="get_task_list", method="GET", path="/get_task_list/{bk_biz_id}/",
     )
 
+    # GET /get_task_node_data/{bk_biz_id}/{task_id}/: A node's inputs, outputs and failure detail, by loop, with its execution-time history
+    get_task_node_data = bind_property(
+        Operation, name="get_task_node_data", method="GET", path="/get_task_node_data/{bk_biz_id}/{task_id}/",
+    )
+
     # GET /get_task_node_detail/{task_id}/{bk_biz_id}/: One node's state, inputs, outputs and histories
     get_task_node_detail = bind_property(
         Operation, name="get_task_node_detail", method="GET", path="/get_task_node_detail/{task_id}/{bk_biz_id}/",
     )
 
+    # GET /get_task_node_log/{task_id}/{bk_biz_id}/: What a node's component logged during one attempt
+    get_task_node_log = bind_property(
+        Operation, name="get_task_node_log", method="GET", path="/get_task_node_log/{task_id}/{bk_biz_id}/",
+    )
+
+    # GET /get_task_operate_record/{task_id}/{bk_biz_id}/: The audit log of a task: every operation on it and its nodes
+    get_task_operate_record = bind_property(
+        Operation, name="get_task_operate_record", method="GET", path="/get_task_operate_record/{task_id}/{bk_biz_id}/",
+    )
+
+    # GET /get_task_plugin_log/{task_id}/{bk_biz_id}/: A plugin run's log lines, in the original's plugin-service shape
+    get_task_plugin_log = bind_property(
+        Operation, name="get_task_plugin_log", method="GET", path="/get_task_plugin_log/{task_id}/{bk_biz_id}/",
+    )
+
     # GET /get_task_status/{task_id}/{bk_biz_id}/: A task's status tree
     get_task_status = bind_property(
         Operation, name="get_task_status", method="GET", path="/get_task_status/{task_id}/{bk_biz_id}/",
+    )
+
+    # POST /get_tasks_manual_intervention_state/{bk_biz_id}/: Whether each task of a batch waits for a person
+    get_tasks_manual_intervention_state = bind_property(
+        Operation, name="get_tasks_manual_intervention_state", method="POST", path="/get_tasks_manual_intervention_state/{bk_biz_id}/",
     )
 
     # POST /get_tasks_status/{bk_biz_id}/: Status of up to 50 tasks at once
@@ -163,6 +203,11 @@ class Group(OperationGroup):
     # POST /modify_constants_for_periodic_task/{task_id}/{bk_biz_id}/: Change values of a periodic task's constants (also while enabled)
     modify_constants_for_periodic_task = bind_property(
         Operation, name="modify_constants_for_periodic_task", method="POST", path="/modify_constants_for_periodic_task/{task_id}/{bk_biz_id}/",
+    )
+
+    # POST /modify_constants_for_task/{task_id}/{bk_biz_id}/: Change the global variables of a task that has not started
+    modify_constants_for_task = bind_property(
+        Operation, name="modify_constants_for_task", method="POST", path="/modify_constants_for_task/{task_id}/{bk_biz_id}/",
     )
 
     # POST /modify_cron_for_periodic_task/{task_id}/{bk_biz_id}/: Change a periodic task's cron (also while enabled)

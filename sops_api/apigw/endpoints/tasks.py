@@ -13,9 +13,11 @@ from sops_api.apigw.envelope import ok
 from sops_api.apigw.serializers import tasks as io
 from sops_api.apigw.views import ApigwView
 from tasks_app import selectors, services
+from tasks_app.models import OperateSource
 from templates_app import selectors as template_selectors
 
 TAGS = ["tasks"]
+API = OperateSource.API  # every operation through these endpoints is recorded as the API's
 
 
 class _TaskView(ApigwView):
@@ -72,7 +74,7 @@ class CreateAndStartTaskView(_TaskView):
         with transaction.atomic():
             task = services.create_task(**_create_kwargs(self, template_id))
             if not task.is_started:  # an idempotent replay of a started task must not fail
-                services.start_task(task=task, executor=self.username)
+                services.start_task(task=task, executor=self.username, source=API)
         return ok(_created(task))
 
 
@@ -85,7 +87,7 @@ class StartTaskView(_TaskView):
                    description="Errors: `task already started`, `task with current_flow:func_claim cannot be "
                                "started` (3545000).")
     def post(self, request, task_id: str, bk_biz_id: str) -> JsonResponse:
-        services.start_task(task=self.task(task_id), executor=self.username)
+        services.start_task(task=self.task(task_id), executor=self.username, source=API)
         return ok("success")
 
 
@@ -100,7 +102,7 @@ class OperateTaskView(_TaskView):
                                "the task's state does not allow (3545000).")
     def post(self, request, task_id: str, bk_biz_id: str) -> JsonResponse:
         action = self.input["action"]
-        services.operate_task(task=self.task(task_id), action=action, username=self.username)
+        services.operate_task(task=self.task(task_id), action=action, username=self.username, source=API)
         return ok("success" if action == "start" else {})
 
 
@@ -162,7 +164,7 @@ class NodeCallbackView(_TaskView):
     def post(self, request, task_id: str, bk_biz_id: str) -> JsonResponse:
         given = self.input
         services.node_callback(task=self.task(task_id), node_id=given["node_id"], data=given["callback_data"],
-                               version=given.get("version") or None)
+                               version=given.get("version") or None, username=self.username, source=API)
         return ok(None, message="success")
 
     get = post
@@ -179,7 +181,7 @@ class OperateNodeView(_TaskView):
     def post(self, request, bk_biz_id: str, task_id: str) -> JsonResponse:
         given = self.input
         services.operate_node(task=self.task(task_id), node_id=given["node_id"], action=given["action"],
-                              username=self.username, inputs=given["inputs"], data=given["data"],
+                              username=self.username, source=API, inputs=given["inputs"], data=given["data"],
                               flow_id=given["flow_id"])
         return ok("success")
 
@@ -196,7 +198,7 @@ class TaskListView(ApigwView):
     def get(self, request, bk_biz_id: str) -> JsonResponse:
         given = self.input
         items, count = selectors.task_list(self.business, **{k: v for k, v in given.items() if k != "without_count"},
-                                           with_count=not given["without_count"])
+                                           with_count=not given["without_count"], role=self.caller.role)
         return ok(items, count=count)
 
 
@@ -220,7 +222,7 @@ class ClaimFunctionalizationTaskView(_TaskView):
 
     @extend_schema(summary="Claim a common_func task so it can start", tags=TAGS)
     def post(self, request, task_id: str, bk_biz_id: str) -> JsonResponse:
-        task = services.claim_functionalization_task(task=self.task(task_id), username=self.username,
+        task = services.claim_functionalization_task(task=self.task(task_id), username=self.username, source=API,
                                                      constants=self.input["constants"], name=self.input["name"])
         return ok({"task_id": task.pk, "name": task.name, "current_flow": task.current_flow})
 

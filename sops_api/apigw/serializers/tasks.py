@@ -189,6 +189,9 @@ class TaskListInput(Input):
                           help_text="finished (or revoked) or not")
     template_id = Integer(required=False, default=None, allow_null=True, example=1,
                           help_text="created from this template")
+    template_ids = String(default="", example="1,2", help_text="created from one of these templates (comma-separated)")
+    is_child_taskflow = Boolean(required=False, default=None, allow_null=True, example=False,
+                                help_text="true: child tasks only (sops has none: subprocesses run inside their task)")
     create_method = String(default="", example="api,periodic", help_text="one or several, comma-separated: "
                                                                           + ", ".join(CreateMethod.values))
     create_time_start = String(default="", example="2026-01-01 00:00:00",
@@ -382,6 +385,13 @@ class TaskSummary(serializers.Serializer):
     is_revoked = Boolean(example=False, help_text="revoked")
     state = String(example="FINISHED", help_text="CREATED, EXECUTING, FINISHED or REVOKED")
     task_url = String(example="http://127.0.0.1:8000/taskflow/execute/2/?instance_id=10", help_text="the task's page")
+    category_name = String(example="运维工具", help_text="the category's display name (the original's `category`)")
+    project_id = Integer(example=2, help_text="the business id (the original's project)")
+    project_name = String(example="blueking", help_text="the business's name")
+    is_child_taskflow = Boolean(example=False, help_text="always false: subprocesses run inside their task")
+    auth_actions = List(child=String(), example=["task_view", "task_operate"],
+                        help_text="what the caller's role allows on the task: task_view, task_edit, task_operate, "
+                                  "task_claim, task_delete, task_clone")
 
 
 class TaskStatusItem(serializers.Serializer):
@@ -392,6 +402,11 @@ class TaskStatusItem(serializers.Serializer):
     is_started = Boolean(example=True, help_text="started")
     is_finished = Boolean(example=False, help_text="finished or revoked")
     status = StatusNode(help_text="as get_task_status answers (children only with include_children_status)")
+    is_deleted = Boolean(example=False, help_text="always false: deleted tasks are left out")
+    create_time = Time()
+    start_time = Time()
+    finish_time = Time()
+    url = String(example="http://127.0.0.1:8000/taskflow/execute/2/?instance_id=10", help_text="the task's page")
 
 
 class ClaimedTask(serializers.Serializer):

@@ -125,6 +125,8 @@ DEMO_IDS: dict[str, list[int]] = {}
 
 def demo_path_ids(context: Any, path_parameters: dict[str, Any]) -> Any:
     """A hook (flatmap_path_parameters): mostly the demo's ids in place of generated integers."""
+    if path_parameters is None:  # an endpoint without path parameters (get_functionalization_task_list)
+        return st.just(path_parameters)
     periodic = "periodic" in context.operation.path
     choices = {}
     for name, value in (path_parameters or {}).items():
@@ -152,7 +154,7 @@ def demo_objects() -> dict[str, list[int]]:
                                        creator="admin", app_code="app_code", flow_type=flow)
              for flow in ("common", "common", "common_func")]
     # Started with no worker running: the run waits at its first node, operations apply to it.
-    task_services.start_task(task=tasks[1], executor="admin")
+    task_services.start_task(task=tasks[1], executor="admin", source="api")
     periodic = periodic_services.create_periodic_task(business=business, template=template, name="demo",
                                                       cron=parse_cron({"minute": "0"}), creator="admin")
     return {"bk_biz_id": [2], "template_id": [1, 4, 10], "task_id": [t.pk for t in tasks],

@@ -13,8 +13,10 @@ body, or its text), e.g. `${status_code} == 200 and ${resp.result} == True`.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -116,8 +118,10 @@ class HttpRequestComponent(Component):
         try:
             return self._request(ctx)
         except (RequestRefused, egress.EgressRefused, egress.EgressConfigError) as exc:
+            ctx.log.error("request refused: %s", exc)
             return Outcome.failure(f"HTTP request refused: {exc}.")
         except requests.RequestException as exc:
+            ctx.log.error("request failed: %s", exc)
             return Outcome.failure(f"HTTP request failed: {exc}.")
 
     def _request(self, ctx: ExecutionContext) -> Outcome:
@@ -141,10 +145,15 @@ class HttpRequestComponent(Component):
             if ctx.should_stop():
                 raise RequestRefused("the node was stopped before the request was sent")
 
+        # Scheme, host and path only: a query string may carry a credential.
+        ctx.log.info("%s %s (timeout %g s)", method, urlsplit(url)._replace(query="", fragment="").geturl(), timeout)
+        started = time.monotonic()
         with EgressSession(egress_policy(), max_redirects=MAX_REDIRECTS) as session:
             with session.request(method, url, headers=headers, data=body, timeout=timeout,
                                  before_each=stop_check) as response:
                 raw = _read_bounded(response, ctx)
+                ctx.log.info("answered %s, %d bytes in %.3f s", response.status_code, len(raw),
+                             time.monotonic() - started)
                 return self._finish(ctx, response, raw)
 
     def _finish(self, ctx: ExecutionContext, response: requests.Response, raw: bytes) -> Outcome:
@@ -162,6 +171,7 @@ class HttpRequestComponent(Component):
             except ExpressionError as exc:
                 return Outcome.failure(f"HTTP success condition cannot be evaluated: {exc}")
             if not ok:
+                ctx.log.warning("success condition %r not met", expression)
                 return Outcome.failure(
                     f"HTTP response (status {response.status_code}) does not meet the success "
                     f"condition {expression!r}.")

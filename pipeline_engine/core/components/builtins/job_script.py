@@ -105,14 +105,18 @@ class FastExecuteScriptComponent(Component):
             # The wall-time limit an operator set (SOPS_SCRIPT_MAX_SECONDS) caps what a node may ask.
             timeout = min(timeout, ScriptLimits.from_settings().wall_seconds or timeout)
         except ValueError as exc:
+            ctx.log.error("script input is invalid: %s", exc)
             return Outcome.failure(f"Script input is invalid: {exc}.")
+        ctx.log.info("running a script (type %s, %d characters, timeout %g s)", script_type, len(script), timeout)
 
         try:
             executor = get_script_executor()
             result = executor.run(script, script_type, params, timeout, ctx.should_stop)
         except ScriptExecutionDisabled as exc:
+            ctx.log.error("script cannot run: %s", exc)
             return Outcome.failure(f"Script cannot run: {exc}.")
         except (ValueError, OSError) as exc:
+            ctx.log.error("script cannot start: %s", exc)
             return Outcome.failure(f"Script cannot start: {exc}.")
         return self._report(ctx, result, timeout)
 
@@ -126,6 +130,10 @@ class FastExecuteScriptComponent(Component):
             "stderr": result.stderr,
             "log_outputs": log_outputs,
         })
+        ctx.log.info("exit code %s, %d characters of stdout, %d of stderr", result.exit_code,
+                     len(result.stdout or ""), len(result.stderr or ""))
+        if result.stderr and result.stderr.strip():
+            ctx.log.warning("stderr (end): %s", _tail(result.stderr.strip()))
         if result.stopped:
             return Outcome.failure("Script was stopped before it finished.")
         if result.timed_out:

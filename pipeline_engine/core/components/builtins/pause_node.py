@@ -19,8 +19,10 @@ class PauseNodeComponent(Component):
     ]
 
     def execute(self, ctx: ExecutionContext) -> Outcome:
+        ctx.log.info("waiting for a callback (node_callback, or operate_node with action callback)")
         return Outcome.wait_callback()
 
     def schedule(self, ctx: ExecutionContext, callback_data: Any = None) -> Outcome:
         ctx.outputs["callback_data"] = callback_data
+        ctx.log.info("callback received (%s): resuming", type(callback_data).__name__)
         return Outcome.success()

@@ -12,7 +12,7 @@ starts a new wait.
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -86,8 +86,11 @@ class SleepTimerComponent(Component):
                 current,
             )
         except ValueError as exc:
+            ctx.log.error("timer input is invalid: %s", exc)
             return Outcome.failure(f"Timer input is invalid: {exc}.")
         ctx.state[STATE_KEY] = deadline
+        ctx.log.info("waiting %.1f s, until %s (UTC)", max(0.0, deadline - current),
+                     datetime.fromtimestamp(deadline, UTC).strftime(DATETIME_FORMAT))
         return Outcome.poll(max(0.0, deadline - current))
 
     def schedule(self, ctx: ExecutionContext, callback_data: Any = None) -> Outcome:
@@ -98,5 +101,6 @@ class SleepTimerComponent(Component):
             return self.execute(ctx)
         remaining = float(deadline) - now()
         if remaining <= 0:
+            ctx.log.info("timer is due: done")
             return Outcome.success()
         return Outcome.poll(remaining)

@@ -1,0 +1,27 @@
+"""The audit log of tasks: one TaskOperation row per operation on a task or one of its nodes.
+
+`record` is called by the task services inside the operation's transaction (never on its own),
+so the log holds exactly the operations that took effect (selectors.task_operations reads it).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sops_common.errors import InvalidInput
+
+from .models import OperateSource, TaskInstance, TaskOperation
+
+
+def check_source(source: str) -> str:
+    """`source` if it names a door (OperateSource); a programming error otherwise, caught early."""
+    if source not in OperateSource.values:
+        raise InvalidInput(f"operate source must be one of {', '.join(OperateSource.values)}")
+    return source
+
+
+def record(*, task: TaskInstance, operate_type: str, operator: str, source: str, node_id: str = "",
+           extra_info: dict[str, Any] | None = None) -> TaskOperation:
+    """Write one audit row (in the caller's transaction)."""
+    return TaskOperation.objects.create(
+        task_id=task.pk, operate_type=operate_type, operator=operator or "", operate_source=check_source(source),
+        node_id=node_id or "", extra_info={k: v for k, v in (extra_info or {}).items() if v is not None})
