@@ -134,7 +134,11 @@ def test_get_endpoints_declare_their_query_parameters(document):
     # A list in a query string is JSON text.
     assert node["subprocess_stack"]["content"]["application/json"]["schema"]["type"] == "array"
     listing = query(operation(document, "/apigw/get_task_list/{bk_biz_id}/", "get"))
-    assert listing["limit"]["schema"]["maximum"] == 200 and listing["limit"]["schema"]["minimum"] == 1
+    number, blank = listing["limit"]["schema"]["oneOf"]
+    assert number["type"] == "integer" and number["maximum"] == 200 and number["minimum"] == 1
+    # `?limit=` is read as absent (the default): the document admits "" and nothing else as text
+    assert blank == {"type": "string", "enum": [""], "description": "empty: the default"}
+    assert listing["limit"]["schema"]["default"] == 100
     # The writes that also answer GET document the same parameters in the query string.
     cron = query(operation(document, "/apigw/modify_cron_for_periodic_task/{task_id}/{bk_biz_id}/", "get"))["cron"]
     assert cron["required"] is True and "application/json" in cron["content"]
@@ -179,3 +183,15 @@ def test_swagger_ui_is_served_without_a_cdn(client):
     # ...and served by the app itself (whitenoise), since gunicorn serves no static files.
     assert client.get(asset).status_code == 200
     assert client.get("/static/admin/css/base.css").status_code == 200
+
+
+def test_only_optional_numbers_and_booleans_admit_an_empty_value():
+    from sops_api.apigw.schema import _blank_means_default
+    from sops_api.apigw.serializers.fields import Boolean, Integer, String
+
+    number = {"type": "integer", "minimum": 1}
+    assert _blank_means_default(Integer(required=True), dict(number)) == number  # "" is refused there
+    assert _blank_means_default(String(required=False), {"type": "string"}) == {"type": "string"}  # "" is a text
+    optional = _blank_means_default(Boolean(required=False, default=False), {"type": "boolean", "default": False})
+    assert optional == {"default": False, "oneOf": [{"type": "boolean"},
+                                                    {"type": "string", "enum": [""], "description": "empty: the default"}]}
