@@ -166,9 +166,10 @@ def _start_and_wait(client: TaskClient, ids: list[int], starts_done: list[float]
         ends.append(client.wait_finished(tid, interval=0.002))
 
 
-def _call_back(client: TaskClient, ids: list[int], node_id: str, errors: list[str], sent_at: list[float]) -> None:
+def _call_back(client: TaskClient, ids: list[int], node_of: dict[int, str], errors: list[str],
+               sent_at: list[float]) -> None:
     for tid in ids:
-        _, body = client.post("node_callback", tid, {"node_id": node_id, "callback_data": {"ok": 1}})
+        _, body = client.post("node_callback", tid, {"node_id": node_of[tid], "callback_data": {"ok": 1}})
         if not body.get("result"):
             errors.append(str(body.get("message")))
     sent_at.append(time.perf_counter())
@@ -331,21 +332,22 @@ class TaskBench:
         from templates_app.models import Template
 
         template = Template.objects.get(pk=self.pause)
-        node_id = next(iter(template.pipeline_tree["activities"]))
         for _ in range(self.repeat):
             ids = []
+            node_of: dict[int, str] = {}  # a task's node ids are its own (regenerated from the template's)
             for _ in range(count):
                 task = create_task(business=self.business, template=template, name=self.name(), creator="bench",
                                    app_code=APP_CODE)
                 start_task(task=task, executor="bench")
                 ids.append(task.pk)
+                node_of[task.pk] = next(iter(task.pipeline_tree["activities"]))
             run_ids = dict(TaskInstance.objects.filter(pk__in=ids).values_list("pk", "run_id"))
             # The pause node's execute runs in a worker: wait until every task waits for its callback.
             deadline = time.monotonic() + 120
             from pipeline_engine.runtime.models import NodeState
 
             while time.monotonic() < deadline:
-                waiting = NodeState.objects.filter(run_id__in=list(run_ids.values()), node_id=node_id,
+                waiting = NodeState.objects.filter(run_id__in=list(run_ids.values()), node_type="ServiceActivity",
                                                    state="RUNNING", phase="callback").count()
                 if waiting >= count:
                     break
@@ -357,8 +359,8 @@ class TaskBench:
             chunks = [ids[i::threads_n] for i in range(threads_n)]
             errors: list[str] = []
             sent_at: list[float] = []
-            work = partial(lambda i, cl, chunks, e, s: _call_back(cl[i], chunks[i], node_id, e, s),
-                           cl=clients, chunks=chunks, e=errors, s=sent_at)
+            work = partial(lambda i, cl, chunks, nodes, e, s: _call_back(cl[i], chunks[i], nodes, e, s),
+                           cl=clients, chunks=chunks, nodes=node_of, e=errors, s=sent_at)
             t0 = _fan_out(threads_n, work)
             sent = max(sent_at) - t0
             pending = set(run_ids.values())
