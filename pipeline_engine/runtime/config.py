@@ -37,8 +37,8 @@ def async_commit() -> bool:
 
 
 def start_walk_seconds() -> float:
-    """How long the caller of run_pipeline may walk a new run's first step itself
-    (SOPS_ENGINE_START_WALK_MS, default 5 ms; 0: every step is a worker's)."""
+    """How much CPU time the caller of run_pipeline may spend walking a new run's first step
+    itself (SOPS_ENGINE_START_WALK_MS, default 5 ms; 0: every step is a worker's)."""
     return float(getattr(settings, "SOPS_ENGINE_START_WALK_MS", 5)) / 1000.0
 
 

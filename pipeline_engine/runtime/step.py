@@ -42,8 +42,8 @@ def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str
     converge gateway ids to fill in (the stored tree carries them); otherwise
     it is serialised as it is, in the INSERT itself.
 
-    The first step is walked in memory before the run row exists
-    (SOPS_ENGINE_START_WALK_MS): inline nodes run here, so a chain of them is
+    The first step is walked in memory before the run row exists, for up to
+    SOPS_ENGINE_START_WALK_MS of this thread's CPU time: inline nodes run here, so a chain of them is
     finished when the caller's transaction commits, and the first slow
     components' messages go straight to the workers after commit, without an
     advance message in between. The run row and its node rows are then
@@ -69,8 +69,10 @@ def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str
     if budget > 0:
         # No node row of this run exists yet: the walker's loader has nothing to find.
         walker = Walker(compiled, data, lambda keys: {}, now=config.clock(), rerun_limit=config.rerun_limit())
-        deadline = time.monotonic() + budget
-        walker.walk(lambda: time.monotonic() >= deadline)
+        # The budget is this thread's CPU time: on a busy machine, time spent waiting for a core
+        # would otherwise cut the walk short and send to a worker what costs a millisecond here.
+        deadline = time.thread_time() + budget
+        walker.walk(lambda: time.thread_time() >= deadline)
     owed = walker is None or (walker.exhausted and data.state == s.RUNNING)
     lease_until = now + timedelta(seconds=config.lease_seconds()) if owed else None
     if not rows.insert_run(run_id, tree, context=data.context, frontier=data.frontier, meta=meta or {},
