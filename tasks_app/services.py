@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from access_app.models import Business
 from sops_common.errors import InvalidInput, InvalidOperation, NotFound
+from sops_common.prepared import compiled
 from templates_app.models import Template, TemplateSource
 from templates_app.subprocesses import unfold_subprocesses
 
@@ -161,8 +162,18 @@ def create_task(*, business: Business, template: Template | None, name: str, cre
 # --- start and operate -------------------------------------------------------------------------------
 
 def _locked(task: TaskInstance) -> TaskInstance:
-    """Re-read the task under a row lock so two starts (or start and claim) serialise."""
-    return TaskInstance.objects.select_for_update().select_related("business").get(pk=task.pk)
+    """Re-read the task under a row lock so two starts (or start and claim) serialise.
+
+    The SQL is compiled once per process (sops_common.prepared: the ORM's compile cost
+    more than the statement); the business is the one the caller's task row named."""
+    sql, params = compiled("tasks_app._locked", lambda pk: TaskInstance.objects.select_for_update().filter(pk=pk),
+                           pk=task.pk)
+    found = next(iter(TaskInstance.objects.raw(sql, params)), None)
+    if found is None:
+        raise TaskInstance.DoesNotExist(f"task[id={task.pk}] does not exist")
+    if found.business_id == task.business_id:
+        found.business = task.business
+    return found
 
 
 @transaction.atomic
