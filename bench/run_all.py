@@ -25,6 +25,10 @@ from bench.harness import RESULTS, Config  # noqa: E402
 ENGINE_NAMES = ["linear_noop", "linear_poll", "parallel_100", "concurrent_50x10", "concurrent_50x10_4callers",
                 "exclusive_latency", "memory_soak"]
 HTTP_NAMES = ["http_status_1000", "http_node_detail_1000", "http_create_task_1000", "http_status_small_rps"]
+# The fixed cost of a task through the HTTP API, callbacks and periodic tasks (bench/task_scenarios.py).
+TASK_NAMES = ["task_start_10", "task_create_10", "task_create_and_start_10", "task_chain10_finished",
+              "task_exclusive_100", "task_concurrent_50x10", "task_locust_loop", "task_callbacks_1000",
+              "periodic_10000_one", "periodic_10000_two"]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -45,12 +49,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--http-port", type=int, default=8765)
     p.add_argument("--worker-procs", type=int, default=1, help="Celery worker masters (default 1)")
     p.add_argument("--concurrency", type=int, default=2, help="prefork children per worker (default 2)")
+    p.add_argument("--locust-seconds", type=int, default=0,
+                   help="duration of the create_and_start_task locust loop (default 60, 15 with --quick)")
     p.add_argument("--json", type=Path, default=None, help="where to write the JSON (default bench/results/)")
     return p.parse_args(argv)
 
 
 def selected(only: str) -> list[str]:
-    names = ENGINE_NAMES + HTTP_NAMES
+    names = ENGINE_NAMES + HTTP_NAMES + TASK_NAMES
     if not only:
         return names
     wanted = [w.strip() for w in only.split(",") if w.strip()]
@@ -74,6 +80,22 @@ def _fmt(value: Any, digits: int = 1) -> str:
 
 def headline(s: dict[str, Any]) -> str:
     """The one figure the target is about."""
+    if "periodic_tasks" in s:
+        return (f"{s['fired']:,}/{s['periodic_tasks']:,} fired, last after {_fmt(s.get('all_fired_after_s'))} s "
+                f"(median {_fmt(s.get('delay_median_s'))} s), twice {s['fired_twice']}, failed {s['failed_firings']}")
+    if "callbacks" in s:
+        return (f"{s['rps']:,.0f} callbacks/s (runs {s.get('callbacks_per_s_runs')}), all FINISHED after "
+                f"{s['all_finished_median_s']:.2f} s (median)")
+    if "completed" in s:
+        cpu = s.get("cpu_ms_per_task") or {}
+        return (f"{s['rps']:,.1f} tasks/s ({s['completed']:,} in {s['seconds']} s), request→FINISHED median "
+                f"{_fmt(s.get('median_ms'), 0)} ms p99 {_fmt(s.get('p99_ms'), 0)} ms, {s['failures']} errors; "
+                f"CPU ms/task " + ", ".join(f"{k} {v}" for k, v in cpu.items()))
+    if "run_medians_ms" in s:
+        return (f"median {s['median_ms']:.2f} ms (runs {'/'.join(f'{m:.2f}' for m in s['run_medians_ms'])}; "
+                f"p95 {s['p95_ms']:.1f}, p99 {s['p99_ms']:.1f})")
+    if "start_phase_median_ms" in s and "wall_median_ms" in s and "nodes_per_s" not in s:
+        return f"{s['wall_median_ms'] / 1e3:.3f} s in all, of which starts {s['start_phase_median_ms'] / 1e3:.3f} s"
     if "growth_pct" in s:
         return f"{s['growth_pct']:+.1f} % RSS ({s['rss_at_1000_mib']:.0f}→{s['rss_at_end_mib']:.0f} MiB)"
     if "rps" in s:
@@ -176,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     names = selected(args.only)
     if args.list:
-        print("\n".join(ENGINE_NAMES + HTTP_NAMES))
+        print("\n".join(ENGINE_NAMES + HTTP_NAMES + TASK_NAMES))
         return 0
     repeat = 2 if args.quick and args.repeat == 5 else args.repeat
     cfg = Config(pg_url=args.pg_url, db_name=args.db_name, redis_url=args.redis_url, broker_db=args.broker_db,
@@ -211,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Any] = []
     try:
         env, why = sc.engine_env(counters_client, repeat, args.quick, workers)
-        need_workers = any(n in ENGINE_NAMES or n in HTTP_NAMES for n in names)
+        need_workers = bool(names)
         if need_workers:
             try:
                 workers.start()
@@ -273,6 +295,28 @@ def main(argv: list[str] | None = None) -> int:
                 if r.name in http_wanted:
                     log(f"  {r.name}: {json.dumps(_brief(r.summary()))}")
                     results.append(r)
+
+        task_wanted = [n for n in names if n in TASK_NAMES]
+        if task_wanted:
+            from bench import task_scenarios
+
+            if why:
+                task_results = [sc.Result(n, "", sc.Target(""), skipped=why) for n in task_wanted]
+            else:
+                log("task scenarios (HTTP) ...")
+                try:
+                    if web.proc is None:
+                        web.start()
+                    seconds = args.locust_seconds or (15 if args.quick else 60)
+                    task_results = task_scenarios.task_scenarios(
+                        cfg, web.base_url, args.quick, repeat, web.proc.pid if web.proc else None, workers,
+                        scheduler, task_wanted, seconds)
+                except Exception as exc:  # noqa: BLE001
+                    task_results = [sc.Result(n, "", sc.Target(""), error=f"{type(exc).__name__}: {exc}")
+                                    for n in task_wanted]
+            for r in task_results:
+                log(f"  {r.name}: {json.dumps(_brief(r.summary()))}")
+                results.append(r)
     finally:
         web.stop()
         scheduler.stop()

@@ -71,6 +71,8 @@ class Result:
             return "skipped"
         if self.error:
             return "error"
+        if out.get("verdict_override"):
+            return str(out["verdict_override"])
         t = self.target
         checks: list[bool] = []
         if t.nodes_per_s is not None:
@@ -83,6 +85,8 @@ class Result:
             checks.append(abs(out.get("growth_pct", float("inf"))) <= t.growth_pct)
         if t.rps is not None:
             checks.append(out.get("rps", 0) >= t.rps)
+        # A row with a second condition (p99, a deadline) says it missed it with a flag.
+        checks += [False for flag in ("p99_miss", "finish_miss") if out.get(flag)]
         if not checks:
             return "-"
         return "PASS" if all(checks) else "MISS"
@@ -218,7 +222,7 @@ def guarded(fn: Callable[[Env, Result], None], env: Env, result: Result) -> Resu
 def linear_noop(env: Env) -> Result:
     n = 200 if env.quick else 1000
     r = Result("linear_noop", f"linear chain of {n} noop nodes, start to FINISHED",
-               Target(">= 5,000 nodes/s, <= 2 SQL/node", nodes_per_s=5000, sql_per_node=2))
+               Target(">= 20,000 nodes/s (issue 11; earlier 5,000), <= 2 SQL/node", nodes_per_s=20000, sql_per_node=2))
 
     def body(env: Env, r: Result) -> None:
         require_components("noop")

@@ -287,6 +287,9 @@ SOPS_ENGINE_SWEEP_IN_WORKER = env_bool("SOPS_ENGINE_SWEEP_IN_WORKER", True)
 # Engine steps in Celery workers commit without waiting for the WAL flush on
 # PostgreSQL (see pipeline_engine/runtime/tasks.py for why that is safe).
 SOPS_ENGINE_ASYNC_COMMIT = env_bool("SOPS_ENGINE_ASYNC_COMMIT", True)
+# How long the caller of run_pipeline (start_task's request) may walk a new run's first step
+# itself: inline nodes finish before the answer, slow components go to workers at once. 0: never.
+SOPS_ENGINE_START_WALK_MS = float(os.environ.get("SOPS_ENGINE_START_WALK_MS", "5"))
 # How long a worker, the engine's sweep and the scheduler wait for the database to accept
 # connections again before retrying work whose connection was lost before it changed
 # anything (pipeline_engine/runtime/db_retry.py). Web requests do not wait.

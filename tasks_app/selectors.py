@@ -15,6 +15,7 @@ from django.db.models import Count, Q, QuerySet
 from access_app.models import Business
 from sops_common.errors import InvalidInput, NotFound
 from sops_common.limits import MAX_TIMESTAMP_MS, check_list, loads, parse_id, parse_int, shown
+from sops_common.prepared import compiled
 from sops_common.timefmt import format_time, parse_time
 from templates_app.models import Category, Template
 
@@ -45,12 +46,18 @@ def get_task(business: Business, task_id: Any, *, with_tree: bool = True) -> Tas
     """The task, 404 outside the business. `with_tree=False` defers the (possibly large)
     pipeline_tree: reads that do not need it skip decoding hundreds of kilobytes of JSON."""
     pk = parse_id(task_id, "task_id")
-    qs = TaskInstance.objects.select_related("business")
-    if not with_tree:
-        qs = qs.defer("pipeline_tree")
-    task = qs.filter(pk=pk, business=business, is_deleted=False).first()
+
+    def build(pk: int, business_id: int) -> QuerySet[TaskInstance]:
+        qs = TaskInstance.objects.filter(pk=pk, business_id=business_id, is_deleted=False)
+        return (qs.defer("pipeline_tree") if not with_tree else qs)[:1]
+
+    # Every task endpoint reads its task first: compiled once (sops_common.prepared), and the
+    # business is the caller's, already read, so it is not joined again.
+    sql, params = compiled(f"get_task:{with_tree}", build, pk=pk, business_id=business.pk)
+    task = next(iter(TaskInstance.objects.raw(sql, params)), None)
     if task is None:
         raise NotFound(f"task[id={pk}] of business[bk_biz_id={business.bk_biz_id}] does not exist")
+    task.business = business
     return task
 
 

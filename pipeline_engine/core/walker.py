@@ -40,6 +40,11 @@ from .records import ENTER, Effect, NodeRecord, RunData
 Loader = Callable[[list[str]], dict[str, NodeRecord]]
 
 
+# How often a walk with a budget asks whether it is spent: a clock read per token
+# would cost more than entering a no-op node.
+BUDGET_CHECK_EVERY = 8
+
+
 def new_version() -> str:
     return os.urandom(16).hex()  # 32 hex characters like the original's uniqid, cheaper than uuid4
 
@@ -75,6 +80,7 @@ class Walker:
         self.changed = False
         self._contexts: dict[str, ScopeContext] = {}
         self._ready: deque[list[str]] = deque(run.frontier["ready"])
+        self.exhausted = False  # a walk stopped by its budget left tokens ready
 
     def keep_log(self, key: str, node_id: str, version: str, logger: Any) -> None:
         """Hand what a component call logged (a NodeLogger) to the step that persists this walk."""
@@ -236,11 +242,24 @@ class Walker:
                 return True
         return False
 
-    def walk(self) -> None:
-        """Enter ready tokens until none is left or all that remain are held."""
+    def walk(self, out_of_budget: Callable[[], bool] | None = None) -> None:
+        """Enter ready tokens until none is left or all that remain are held.
+
+        With `out_of_budget`, the walk also stops when it answers True (asked
+        every BUDGET_CHECK_EVERY tokens): the tokens not entered yet stay ready
+        and `exhausted` says an advance step must carry on from there.
+        """
         held: list[list[str]] = []
         enter = ENTER_BY_TYPE
+        entered = 0
         while self._ready:
+            if out_of_budget is not None:
+                entered += 1
+                if entered % BUDGET_CHECK_EVERY == 0 and out_of_budget():
+                    self.frontier["ready"] = held + list(self._ready)
+                    self._ready.clear()
+                    self.exhausted = True
+                    return
             key, mode = self._ready.popleft()
             if self.run.state in s.RUN_ENDED:
                 self._ready.clear()

@@ -36,6 +36,12 @@ def async_commit() -> bool:
     return bool(getattr(settings, "SOPS_ENGINE_ASYNC_COMMIT", True))
 
 
+def start_walk_seconds() -> float:
+    """How much CPU time the caller of run_pipeline may spend walking a new run's first step
+    itself (SOPS_ENGINE_START_WALK_MS, default 5 ms; 0: every step is a worker's)."""
+    return float(getattr(settings, "SOPS_ENGINE_START_WALK_MS", 5)) / 1000.0
+
+
 def db_retry_wait_seconds() -> float:
     """How long a worker, the sweep or the scheduler waits for the database before its one retry."""
     return float(getattr(settings, "SOPS_DB_RETRY_WAIT_SECONDS", 10.0))

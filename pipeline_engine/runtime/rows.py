@@ -150,25 +150,31 @@ def record_from_row(row: NodeState) -> NodeRecord:
 _INSERT_RUN = (
     "INSERT INTO {table} (id, state, display_state, tree, context, frontier, outputs, meta, time_zone, "
     "executor, priority, created_at, started_at, finished_at, lease_until, steps) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, %s, 0) ON CONFLICT (id) DO NOTHING"
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING"
 )
 
 
 def insert_run(run_id: str, tree: dict[str, Any], *, context: dict[str, Any], frontier: dict[str, Any],
                meta: dict[str, Any], time_zone: str, executor: str, priority: int, now: datetime,
-               lease_until: datetime) -> bool:
-    """INSERT the run row (RUNNING); False when a run with this id exists already.
+               lease_until: datetime | None, state: str = s.RUNNING, display_state: str = s.RUNNING,
+               outputs: dict[str, Any] | None = None, finished_at: datetime | None = None,
+               steps: int = 0) -> bool:
+    """INSERT the run row; False when a run with this id exists already.
 
     ON CONFLICT DO NOTHING (PostgreSQL, SQLite >= 3.24) and the row count
     replace the ORM create in a SAVEPOINT that caught IntegrityError: that
     cost two more round trips and the ORM's compile on every start. The tree
-    is serialised as it is, in the INSERT itself.
+    is serialised as it is, in the INSERT itself. A run whose first step was
+    walked by its starter is inserted as that step left it (state, frontier,
+    outputs, `steps` 1).
     """
     adapt = datetime_adapter()
     dumps = json.dumps
     params = [
-        run_id, s.RUNNING, s.RUNNING, dumps(tree), dumps(context), dumps(frontier), _EMPTY_JSON, dumps(meta),
-        time_zone, executor, priority, adapt(now), adapt(now), adapt(lease_until),
+        run_id, state, display_state, dumps(tree), dumps(context), dumps(frontier),
+        dumps(outputs) if outputs else _EMPTY_JSON, dumps(meta), time_zone, executor, priority, adapt(now),
+        adapt(now), adapt(finished_at) if finished_at else None, adapt(lease_until) if lease_until else None,
+        steps,
     ]
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_RUN.format(table=connection.ops.quote_name(Run._meta.db_table)), params)

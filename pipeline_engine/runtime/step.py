@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import copy
+import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -35,11 +36,23 @@ T = TypeVar("T")
 
 def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str = "UTC", executor: str = "",
               priority: int = 100, meta: dict[str, Any] | None = None) -> str:
-    """Validate and start a run; the first advance step runs in a worker after commit.
+    """Validate and start a run, walking its first step here within a small budget.
 
     The caller's tree is not changed. It is copied only when validation has
     converge gateway ids to fill in (the stored tree carries them); otherwise
     it is serialised as it is, in the INSERT itself.
+
+    The first step is walked in memory before the run row exists, for up to
+    SOPS_ENGINE_START_WALK_MS of this thread's CPU time: inline nodes run here, so a chain of them is
+    finished when the caller's transaction commits, and the first slow
+    components' messages go straight to the workers after commit, without an
+    advance message in between. The run row and its node rows are then
+    inserted as the step left them, in the caller's transaction: nobody else
+    can see, lock or write the run before that commit, so this is still the
+    run's only writer. A walk that runs out of budget leaves its tokens ready
+    and owes an advance step (sent after commit; the run's lease makes the
+    sweep send it again if that message is lost), exactly like a start that
+    walks nothing.
     """
     compiled = validate_tree(tree, fill_converges=False)
     if missing_converge_ids(tree, compiled):
@@ -48,16 +61,46 @@ def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str
     compiled.detach()
     run_id = run_id or uuid.uuid4().hex
     now = timezone.now()
-    if not rows.insert_run(run_id, tree, context=start_context(compiled), frontier=start_frontier(compiled),
-                           meta=meta or {}, time_zone=time_zone or "UTC", executor=executor or "",
-                           priority=priority, now=now, lease_until=now + timedelta(seconds=config.lease_seconds())):
+    time_zone, executor = time_zone or "UTC", executor or ""
+    data = RunData(run_id=run_id, state=s.RUNNING, frontier=start_frontier(compiled),
+                   context=start_context(compiled), time_zone=time_zone, executor=executor, started_at=now)
+    budget = config.start_walk_seconds()
+    walker: Walker | None = None
+    if budget > 0:
+        # No node row of this run exists yet: the walker's loader has nothing to find.
+        walker = Walker(compiled, data, lambda keys: {}, now=config.clock(), rerun_limit=config.rerun_limit())
+        # The budget is this thread's CPU time: on a busy machine, time spent waiting for a core
+        # would otherwise cut the walk short and send to a worker what costs a millisecond here.
+        deadline = time.thread_time() + budget
+        walker.walk(lambda: time.thread_time() >= deadline)
+    owed = walker is None or (walker.exhausted and data.state == s.RUNNING)
+    lease_until = now + timedelta(seconds=config.lease_seconds()) if owed else None
+    if not rows.insert_run(run_id, tree, context=data.context, frontier=data.frontier, meta=meta or {},
+                           time_zone=time_zone, executor=executor, priority=priority, now=now,
+                           lease_until=lease_until, state=data.state,
+                           display_state=walker.display_state() if walker else s.RUNNING,
+                           outputs=data.outputs, finished_at=data.finished_at, steps=0 if walker is None else 1):
         raise InvalidOperation(f"pipeline({run_id}) has already been started")
     # This process compiled it already: a step it runs itself (a worker that
     # starts runs, the embedded mode) does not read and compile the tree again.
     tree_cache.remember(run_id, compiled)
     metrics.RUNS_STARTED.inc()
-    started = run_id
-    transaction.on_commit(lambda: dispatch.send_advance(started))
+    effects: list[Effect] = []
+    finished: list[NodeRecord] = []
+    if walker is not None:
+        if walker.created:
+            rows.insert_nodes(run_id, list(walker.created.values()))
+        if walker.histories:
+            rows.insert_histories(run_id, walker.histories)
+        if walker.logs:  # what the inline components of the first step logged
+            rows.append_logs(run_id, walker.logs)
+        effects, finished = list(walker.effects), list(walker.finished_nodes)
+    if owed:
+        effects.append(Effect("advance"))
+    if effects or finished:
+        run_meta = meta or {}
+        transaction.on_commit(
+            lambda: dispatch.after_commit(run_id, run_meta, time_zone, executor, effects, finished))
     return run_id
 
 

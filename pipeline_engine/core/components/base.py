@@ -78,11 +78,19 @@ class ExecutionContext:
     executor: str = ""
     schedule_count: int = 0
     version: str = ""
-    stop_event: threading.Event = field(default_factory=threading.Event)
     log: NodeLogger = field(default_factory=NodeLogger)
+    _stop_event: threading.Event | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def stop_event(self) -> threading.Event:
+        """Made on first use: an inline node's call never looks at it, and an Event (a lock
+        and a condition) cost more than a no-op node's whole execute."""
+        if self._stop_event is None:
+            self._stop_event = threading.Event()
+        return self._stop_event
 
     def should_stop(self) -> bool:
-        return self.stop_event.is_set()
+        return self._stop_event is not None and self._stop_event.is_set()
 
 
 #: Display names of the groups the built-ins belong to, as the original's plugin list shows them.

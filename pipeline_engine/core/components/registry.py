@@ -104,14 +104,16 @@ def unregister(code: str, version: str | None = None) -> None:
 
 
 def _default_version(code: str) -> str | None:
+    # Two dict lookups answer nearly every call (the walker asks once per node); only a
+    # code with neither a chosen default nor a legacy version scans the registry.
+    chosen = _defaults.get(code)
+    if chosen is not None and (code, chosen) in _registry:
+        return chosen
+    if (code, DEFAULT_VERSION) in _registry:
+        return DEFAULT_VERSION
     versions = [v for (c, v) in _registry if c == code]
     if not versions:
         return None
-    chosen = _defaults.get(code)
-    if chosen in versions:
-        return chosen
-    if DEFAULT_VERSION in versions:
-        return DEFAULT_VERSION
     return max(versions, key=_version_key)
 
 

@@ -87,7 +87,8 @@ class StartTaskView(_TaskView):
                    description="Errors: `task already started`, `task with current_flow:func_claim cannot be "
                                "started` (3545000).")
     def post(self, request, task_id: str, bk_biz_id: str) -> JsonResponse:
-        services.start_task(task=self.task(task_id), executor=self.username, source=API)
+        # start_task reads the whole row (tree included) again under its lock: no tree here.
+        services.start_task(task=self.task(task_id, with_tree=False), executor=self.username, source=API)
         return ok("success")
 
 

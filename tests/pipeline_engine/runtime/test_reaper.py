@@ -25,6 +25,7 @@ def walked(tree: dict) -> str:
 @pytest.mark.django_db
 def test_one_pass_counts_what_it_acted_on(settings):
     settings.SOPS_REAPER_LEASE_SECONDS = 5
+    settings.SOPS_ENGINE_START_WALK_MS = 0  # the start leaves its first step to a worker: an advance is owed
     assert api.sweep() == {"timers": 0, "leases": 0, "timeouts": 0, "runs": 0}
     owed = api.run_pipeline(linear(1))  # started, its first advance not taken yet
     assert api.sweep() == {"timers": 0, "leases": 0, "timeouts": 0, "runs": 0}  # its lease holds
@@ -52,6 +53,7 @@ def test_lost_start_message_is_recovered_by_the_reaper(transactional_db, celery_
     from pipeline_engine.runtime import dispatch
 
     settings.SOPS_REAPER_LEASE_SECONDS = 1
+    settings.SOPS_ENGINE_START_WALK_MS = 0  # the first step is a worker's, so a start message is owed
     real_send = dispatch.send_advance
     monkeypatch.setattr(dispatch, "send_advance", lambda *a, **kw: None)  # the broker "loses" it
     run_id = api.run_pipeline(linear(3))

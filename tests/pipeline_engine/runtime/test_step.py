@@ -13,7 +13,7 @@ from pipeline_engine.errors import InvalidOperation
 from pipeline_engine.runtime.models import Run
 from pipeline_engine.runtime.step import step
 from tests.pipeline_engine import runs
-from tests.pipeline_engine.trees import failing, parallel, waiting_tree
+from tests.pipeline_engine.trees import TreeBuilder, failing, linear, parallel, waiting_tree
 
 
 @pytest.mark.django_db
@@ -33,6 +33,112 @@ def test_an_operation_leaving_tokens_owes_an_advance_and_a_refused_one_writes_no
     assert run.frontier["ready"] == [] and run.lease_until is None and run.steps == 3
 
 
+
+
+def _sent(monkeypatch) -> list[tuple]:
+    """What the start sends after commit (advance and component messages), instead of sending it."""
+    from pipeline_engine.runtime import dispatch
+
+    sent: list[tuple] = []
+    monkeypatch.setattr(dispatch, "send_advance", lambda run_id, **kw: sent.append(("advance", run_id)))
+    monkeypatch.setattr(dispatch, "send_component",
+                        lambda run_id, key, *a, **kw: sent.append(("component", run_id, key)))
+    return sent
+
+
+@pytest.mark.django_db
+def test_a_start_walks_its_inline_nodes_before_the_callers_commit(monkeypatch, django_capture_on_commit_callbacks):
+    from pipeline_engine import signals
+    from pipeline_engine.runtime.models import NodeState
+
+    sent = _sent(monkeypatch)
+    ends: list[str] = []
+
+    def on_end(sender=None, *, run_id, state, **_):
+        ends.append(state)
+
+    signals.run_finished.connect(on_end, dispatch_uid="test_step.on_end")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            with transaction.atomic():
+                run_id = api.run_pipeline(linear(3))
+                assert ends == []  # nothing is told before the caller's commit
+    finally:
+        signals.run_finished.disconnect(dispatch_uid="test_step.on_end")
+    run = Run.objects.get(pk=run_id)
+    assert (run.state, run.display_state, run.steps, run.lease_until) == ("FINISHED", "FINISHED", 1, None)
+    assert run.finished_at is not None and run.frontier["ready"] == []
+    assert sorted(NodeState.objects.filter(run_id=run_id).values_list("node_id", "state")) == [
+        ("end", "FINISHED"), ("n0", "FINISHED"), ("n1", "FINISHED"), ("n2", "FINISHED"), ("start", "FINISHED")]
+    assert sent == [] and ends == ["FINISHED"]  # no worker was needed
+
+
+@pytest.mark.django_db
+def test_what_a_start_walk_runs_inline_keeps_its_log(monkeypatch, django_capture_on_commit_callbacks):
+    from pipeline_engine.core.components import Component, ExecutionContext, Outcome, register, unregister
+
+    @register
+    class Chatty(Component):
+        code = "testing_step_chatty"
+        inline = True
+
+        def execute(self, ctx: ExecutionContext) -> Outcome:
+            ctx.log.info("ran %s", ctx.node_id)
+            return Outcome.success()
+
+    _sent(monkeypatch)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            run_id = api.run_pipeline(linear(2, "testing_step_chatty"))
+    finally:
+        unregister("testing_step_chatty")
+    assert Run.objects.get(pk=run_id).state == "FINISHED"  # walked here, by the start
+    for node_id in ("n0", "n1"):
+        (attempt,) = api.get_node_logs(run_id, node_id)
+        assert [line[2] for line in attempt["lines"]] == [f"ran {node_id}"] and not attempt["truncated"]
+    assert api.get_node_logs(run_id, "start") == []  # an event logs nothing
+
+
+@pytest.mark.django_db
+def test_a_start_hands_a_slow_component_to_the_workers_at_once(monkeypatch, django_capture_on_commit_callbacks):
+    sent = _sent(monkeypatch)
+    b = TreeBuilder()
+    b.act("a", "noop")
+    b.act("slow", "bench_poll")
+    b.chain(b.start_id, "a", "slow", b.end_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_id = api.run_pipeline(b.build())
+    assert sent == [("component", run_id, "slow")]  # no advance message in between
+    run = Run.objects.get(pk=run_id)
+    assert run.state == "RUNNING" and run.lease_until is None and run.frontier["active"]["slow"]["s"] == "RUNNING"
+    assert runs.node(run_id, "a").state == "FINISHED"
+
+
+@pytest.mark.django_db
+def test_a_start_out_of_budget_leaves_the_rest_to_an_owed_advance(monkeypatch, settings,
+                                                                  django_capture_on_commit_callbacks):
+    settings.SOPS_ENGINE_START_WALK_MS = 1e-9  # spent at the first look (after 8 tokens)
+    sent = _sent(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_id = api.run_pipeline(linear(20))
+    run = Run.objects.get(pk=run_id)
+    assert run.state == "RUNNING" and run.lease_until is not None and run.steps == 1
+    assert len(run.frontier["ready"]) == 1  # the token it did not enter yet
+    assert sent == [("advance", run_id)]
+    step(run_id, lambda w: None)  # the worker's advance carries on
+    run.refresh_from_db()
+    assert run.state == "FINISHED" and run.lease_until is None
+
+
+@pytest.mark.django_db
+def test_a_start_with_no_budget_walks_nothing(monkeypatch, settings, django_capture_on_commit_callbacks):
+    settings.SOPS_ENGINE_START_WALK_MS = 0
+    sent = _sent(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_id = api.run_pipeline(linear(2))
+    run = Run.objects.get(pk=run_id)
+    assert run.steps == 0 and run.lease_until is not None and run.frontier["ready"] == [["start", "enter"]]
+    assert sent == [("advance", run_id)]
 
 
 @pytest.mark.worker
