@@ -19,7 +19,7 @@ from pipeline_engine.core.components import all_components
 from pipeline_engine.core.components import config as component_config
 from pipeline_engine.core.nodes.activity import preview_inputs
 from pipeline_engine.core.validation import compile_checked, validate_tree
-from pipeline_engine.runtime import queries, reaper
+from pipeline_engine.runtime import dispatch, queries, reaper
 from pipeline_engine.runtime.db_retry import connection_lost, retry_if_unchanged
 from pipeline_engine.runtime.db_retry import describe as describe_db_error
 from pipeline_engine.runtime.queries import RunSummary
@@ -34,6 +34,8 @@ __all__ = [
     "egress_policy", "EgressSession", "EgressRefused", "EgressConfigError",
     # The rule for a lost database connection, for the apps' own loops and requests (runtime/db_retry.py).
     "connection_lost", "retry_if_unchanged", "describe_db_error",
+    # The rule for a message sent after its commit, for the apps' own messages (runtime/dispatch.py).
+    "publish", "publish_after_commit",
 ]
 
 
@@ -129,6 +131,13 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
     """One pass of the sweep (due timers, expired leases, timeouts, owed advances);
     how many items of each kind it acted on."""
     return reaper.sweep(now)
+
+
+# --------------------------------------------------------------------------- messages
+# A message whose state is committed is sent once, and a broker that cannot take it never turns
+# the caller's answer into an error: it is logged, counted, and left to the sweeps.
+publish = dispatch.publish
+publish_after_commit = dispatch.publish_after_commit
 
 
 # --------------------------------------------------------------------------- tree editing

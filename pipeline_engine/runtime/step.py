@@ -57,7 +57,8 @@ def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str
     tree_cache.remember(run_id, compiled)
     metrics.RUNS_STARTED.inc()
     started = run_id
-    transaction.on_commit(lambda: dispatch.send_advance(started))
+    # The run's lease (above) makes the sweep send this again if the broker cannot take it now.
+    dispatch.publish_after_commit(f"run={started} advance", lambda: dispatch.send_advance(started))
     return run_id
 
 
