@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pipeline_engine.core import egress, egress_http, operations, tree_edit
+from pipeline_engine.core import egress, egress_http, expansion, operations, tree_edit
 from pipeline_engine.core import tree as t
 from pipeline_engine.core.components import all_components
 from pipeline_engine.core.components import config as component_config
@@ -30,7 +30,7 @@ __all__ = [
     "revoke_pipeline", "retry_node", "skip_node", "skip_exclusive_gateway", "forced_fail", "callback",
     "pause_subprocess", "resume_subprocess", "get_status_tree", "get_status_trees", "get_node_detail",
     "preview_node_inputs", "get_run_summary", "get_run_summaries", "list_components", "sweep",
-    "prepare_task_tree", "unfold_subprocesses", "regenerate_ids", "merge_constants", "find_node", "node_names", "all_nodes", "as_list",
+    "prepare_task_tree", "unfold_subprocesses", "check_expansion", "regenerate_ids", "merge_constants", "find_node", "node_names", "all_nodes", "as_list",
     "egress_policy", "EgressSession", "EgressRefused", "EgressConfigError",
     # The rule for a lost database connection, for the apps' own loops and requests (runtime/db_retry.py).
     "connection_lost", "retry_if_unchanged", "describe_db_error",
@@ -148,6 +148,15 @@ GATEWAY_TYPES = t.GATEWAY_TYPES
 
 prepare_task_tree = tree_edit.prepare_task_tree
 unfold_subprocesses = tree_edit.unfold_subprocesses
+
+
+def check_expansion(tree: dict[str, Any], *, label: str = "the pipeline tree") -> None:
+    """Refuse (TreeInvalid) a tree over the expansion budget as it is, inline SubProcesses counted
+    (SOPS_MAX_EXPANDED_NODES, SOPS_MAX_SUBPROCESS_DEPTH; core/expansion.py). Iterative: safe on any
+    input, so callers run it before any walk that recurses per level."""
+    expansion.check(tree, label=label)
+
+
 regenerate_ids = tree_edit.regenerate_ids
 merge_constants = tree_edit.merge_constants
 find_node = tree_edit.find_node

@@ -230,6 +230,11 @@ SOPS_MAX_BODY_BYTES = int(os.environ.get("SOPS_MAX_BODY_BYTES", str(2 * 1024 * 1
 SOPS_MAX_JSON_DEPTH = int(os.environ.get("SOPS_MAX_JSON_DEPTH", "64"))
 SOPS_MAX_FORM_FIELDS = int(os.environ.get("SOPS_MAX_FORM_FIELDS", "1000"))
 SOPS_MAX_LIST_ITEMS = int(os.environ.get("SOPS_MAX_LIST_ITEMS", "1000"))
+# The expansion budget of a template or task tree: nodes once every SubProcess (inline or a
+# referenced template) is unfolded, and SubProcess levels; checked at import, template save,
+# create_task, create_periodic_task and preview_task_tree (pipeline_engine/core/expansion.py).
+SOPS_MAX_EXPANDED_NODES = int(os.environ.get("SOPS_MAX_EXPANDED_NODES", "20000"))
+SOPS_MAX_SUBPROCESS_DEPTH = int(os.environ.get("SOPS_MAX_SUBPROCESS_DEPTH", "8"))
 # Django enforces the same two numbers where it parses bodies itself (the admin).
 DATA_UPLOAD_MAX_MEMORY_SIZE = SOPS_MAX_BODY_BYTES
 DATA_UPLOAD_MAX_NUMBER_FIELDS = SOPS_MAX_FORM_FIELDS
