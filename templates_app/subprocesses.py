@@ -9,7 +9,7 @@ templates it asks for, with the business's rules on which it may use.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from access_app.models import Business
@@ -51,21 +51,6 @@ def _resolve(business: Business | None, act: dict) -> tuple[int, dict]:
     return template.pk, _subprocess_tree(template, act.get("version"))
 
 
-def _memo_resolver(business: Business | None) -> Callable[[dict], tuple[int, dict]]:
-    """One query per distinct (template, version) of an unfolding, however many nodes name it: a tree
-    that fans out names the same few templates many times."""
-    found: dict[tuple[str, str, str], tuple[int, dict]] = {}
-
-    def resolve(act: dict) -> tuple[int, dict]:
-        key = (str(act.get("template_id")), str(act.get("template_source") or ""), str(act.get("version") or ""))
-        hit = found.get(key)
-        if hit is None:
-            hit = found[key] = _resolve(business, act)
-        return hit[0], copy.deepcopy(hit[1])
-
-    return resolve
-
-
 def unfold_subprocesses(tree: dict, business: Business | None, ancestors: tuple[int, ...] = (), *,
                         label: str = "pipeline_tree") -> dict:
     """Put each SubProcess node's template tree into its `pipeline`, at every level, in place.
@@ -81,7 +66,7 @@ def unfold_subprocesses(tree: dict, business: Business | None, ancestors: tuple[
     from pipeline_engine.errors import TreeInvalid
 
     try:
-        return api.unfold_subprocesses(tree, _memo_resolver(business), ancestors, label=label)
+        return api.unfold_subprocesses(tree, partial(_resolve, business), ancestors, label=label)
     except TreeInvalid as exc:
         raise InvalidInput(exc.message) from exc
 
@@ -110,7 +95,7 @@ def check_unfolded_expansion(tree: dict, business: Business | None, ancestors: t
 
     check_expansion(tree, label=label)
     try:
-        api.unfold_subprocesses(copy.deepcopy(tree), _memo_resolver(business), ancestors, label=label)
+        api.unfold_subprocesses(copy.deepcopy(tree), partial(_resolve, business), ancestors, label=label)
     except ExpansionExceeded as exc:
         raise InvalidInput(exc.message) from exc
     except (TreeInvalid, InvalidInput):

@@ -19,11 +19,16 @@ and a tree that passes leaves every recursive walker far from the
 interpreter's limit (8 levels x the API's JSON depth of 64 < 1,000 frames).
 
 The error is ExpansionExceeded, a TreeInvalid (the apps answer 3540000): it names the tree (the
-caller's `label`, e.g. "template[id=12]") and the count reached.
+caller's `label`, e.g. "template[id=12]") and the count.
+
+`measure` counts an unfolding before it is made: each referenced template is
+resolved and counted once, however many nodes name it, so the four-level fan
+out above is measured exactly (43,012 nodes) from five trees, in milliseconds,
+and refused before a single copy is made.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +47,16 @@ DEPTH_SETTING = "SOPS_MAX_SUBPROCESS_DEPTH"
 class Budget:
     max_nodes: int = DEFAULT_MAX_NODES
     max_depth: int = DEFAULT_MAX_DEPTH
+
+    def too_many(self, label: str, nodes: int) -> ExpansionExceeded:
+        return ExpansionExceeded(
+            f"{label} has {nodes} nodes once its subprocesses are unfolded, more than {self.max_nodes} "
+            f"(the limit is {NODES_SETTING})")
+
+    def too_deep(self, label: str, act: dict[str, Any], depth: int) -> ExpansionExceeded:
+        return ExpansionExceeded(
+            f"{label} nests subprocesses {depth} levels deep at subprocess node[id={act.get('id')}], "
+            f"more than {self.max_depth} (the limit is {DEPTH_SETTING})")
 
     @classmethod
     def configured(cls) -> Budget:
@@ -81,22 +96,20 @@ class Tally:
     def add_level(self, level: dict[str, Any]) -> None:
         self.nodes += level_nodes(level)
         if self.nodes > self.budget.max_nodes:
-            raise ExpansionExceeded(
-                f"{self.label} has more than {self.budget.max_nodes} nodes once its subprocesses are "
-                f"unfolded ({self.nodes} counted so far; the limit is {NODES_SETTING})")
+            raise self.budget.too_many(self.label, self.nodes)
 
     def enter(self, act: dict[str, Any], depth: int) -> None:
         """Check that SubProcess `act`'s tree, at `depth` levels below the top, is within the budget."""
         self.deepest = max(self.deepest, depth)
         if depth > self.budget.max_depth:
-            raise ExpansionExceeded(
-                f"{self.label} nests subprocesses {depth} levels deep at subprocess node[id={act.get('id')}], "
-                f"more than {self.budget.max_depth} (the limit is {DEPTH_SETTING})")
+            raise self.budget.too_deep(self.label, act, depth)
 
 
 def check(tree: dict[str, Any], budget: Budget | None = None, *, label: str = "the pipeline tree") -> Tally:
-    """Count the tree as it is (inline SubProcesses only), without recursion; raise when over budget."""
+    """Count the tree as it is (inline SubProcesses only), without recursion; raise when over budget
+    (too deep: at once; too many nodes: once all are counted, so the message gives the count)."""
     tally = Tally(budget, label)
+    limit, tally.budget = tally.budget, Budget(max_nodes=2**63, max_depth=tally.budget.max_depth)
     stack: list[tuple[dict[str, Any], int]] = [(tree, 0)]
     while stack:
         level, depth = stack.pop()
@@ -106,4 +119,72 @@ def check(tree: dict[str, Any], budget: Budget | None = None, *, label: str = "t
             if isinstance(child, dict):
                 tally.enter(act, depth + 1)
                 stack.append((child, depth + 1))
+    tally.budget = limit
+    if tally.nodes > limit.max_nodes:
+        raise limit.too_many(label, tally.nodes)
     return tally
+
+
+# What `measure` asks for a SubProcess node naming a template: (a key naming the template, its tree).
+# The tree is only read. The same contract as tree_edit's Resolver, so one resolver serves both.
+Resolve = Callable[[dict[str, Any]], tuple[Hashable, dict[str, Any]]]
+
+
+def reference(act: dict[str, Any]) -> tuple[str, str, str]:
+    """What a SubProcess node names: template id, version, source (two nodes naming the same are one)."""
+    return (str(act.get("template_id")), str(act.get("version") or ""), str(act.get("template_source") or ""))
+
+
+@dataclass
+class Measured:
+    """What `measure` found: the unfolded size, and each distinct reference's (key, tree) as resolved."""
+
+    nodes: int
+    depth: int
+    resolved: dict[tuple[str, str, str], tuple[Hashable, dict[str, Any]]]
+
+
+def measure(tree: dict[str, Any], resolve: Resolve, ancestors: tuple[Hashable, ...] = (),
+            budget: Budget | None = None, *, label: str = "the pipeline tree") -> Measured:
+    """The size of `tree` once every SubProcess is unfolded, computed without unfolding.
+
+    Each distinct reference is resolved and counted once (its count and depth are remembered),
+    so the work is one pass over each distinct tree, whatever the fan-out. A depth over the
+    budget, or a template that would include itself, is refused on the way down, before it is
+    entered: the recursion below is at most the depth budget deep. The node count is exact
+    and refused once known.
+    """
+    from pipeline_engine.errors import TreeInvalid
+
+    budget = budget or Budget.configured()
+    sizes: dict[tuple[str, str, str], tuple[int, int]] = {}
+    resolved: dict[tuple[str, str, str], tuple[Hashable, dict[str, Any]]] = {}
+
+    def walk(level: dict[str, Any], depth: int, above: tuple[Hashable, ...]) -> tuple[int, int]:
+        nodes, deepest = level_nodes(level), 0
+        for act in subprocess_nodes(level):
+            if depth + 1 > budget.max_depth:
+                raise budget.too_deep(label, act, depth + 1)
+            inline = act.get("pipeline")
+            if isinstance(inline, dict):
+                count, below = walk(inline, depth + 1, above)
+            else:
+                ref = reference(act)
+                if ref not in resolved:
+                    resolved[ref] = resolve(act)
+                key, child = resolved[ref]
+                if key in above:
+                    raise TreeInvalid(f"subprocess node[id={act.get('id')}] makes template[id={key}] include itself")
+                if ref not in sizes:
+                    sizes[ref] = walk(child, depth + 1, (*above, key))
+                count, below = sizes[ref]
+                if depth + 1 + below > budget.max_depth:
+                    raise budget.too_deep(label, act, depth + 1 + below)
+            nodes += count
+            deepest = max(deepest, 1 + below)
+        return nodes, deepest
+
+    nodes, depth = walk(tree, 0, tuple(ancestors))
+    if nodes > budget.max_nodes:
+        raise budget.too_many(label, nodes)
+    return Measured(nodes, depth, resolved)

@@ -278,19 +278,24 @@ def unfold_subprocesses(tree: dict[str, Any], resolve: Resolver, ancestors: tupl
                         label: str = "the pipeline tree") -> dict[str, Any]:
     """Put each SubProcess node's template tree into its `pipeline`, at every level, in place.
 
-    `resolve(node)` returns (a key naming the template, a copy of its tree) and
-    raises the caller's own error when the node names nothing usable. The
+    `resolve(node)` returns (a key naming the template, its tree) and raises the
+    caller's own error when the node names nothing usable; it is asked once per
+    distinct (template_id, version, template_source), and every node naming
+    that gets its own copy. The
     node's own `constants` (the values the parent gives the child) overwrite
     the child's. Nodes that already carry a `pipeline` (inline, or a periodic
     snapshot) keep it, and their trees are unfolded in turn. `ancestors` are
     the templates the tree already sits in (a template being saved is its own
     ancestor): naming one of them would make the template include itself.
 
-    The walk is iterative and counted against the expansion budget
-    (core/expansion.py) level by level, before each template is resolved, so a
-    tree that fans out or nests too far is refused after at most the budget's
-    worth of work; the error names `label`.
+    The expansion budget (core/expansion.py) is measured first, each distinct
+    template counted once, so a tree that fans out or nests too far is refused
+    before anything is copied; the error names `label`. The unfolding itself is
+    iterative and counted again as it goes.
     """
+    budget = budget or expansion.Budget.configured()
+    # Each distinct template is resolved once, here; every node naming it gets a copy below.
+    resolved = expansion.measure(tree, resolve, ancestors, budget, label=label).resolved
     tally = expansion.Tally(budget, label)
     stack: list[tuple[dict[str, Any], int, tuple[Hashable, ...]]] = [(tree, 0, tuple(ancestors))]
     while stack:
@@ -302,7 +307,11 @@ def unfold_subprocesses(tree: dict[str, Any], resolve: Resolver, ancestors: tupl
             if isinstance(inline, dict):
                 stack.append((inline, depth + 1, above))
                 continue
-            key, child = resolve(act)
+            ref = expansion.reference(act)
+            if ref in resolved:
+                key, child = resolved[ref][0], copy.deepcopy(resolved[ref][1])
+            else:  # pragma: no cover - measure resolved every reference it met
+                key, child = resolve(act)
             if key in above:
                 raise TreeInvalid(f"subprocess node[id={act.get('id')}] makes template[id={key}] include itself")
             child.pop("form", None)
