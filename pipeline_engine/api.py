@@ -15,6 +15,7 @@ from typing import Any
 
 from pipeline_engine.core import egress, egress_http, expansion, operations, tree_edit
 from pipeline_engine.core import tree as t
+from pipeline_engine.core.bounded_cache import BoundedCache, approx_size
 from pipeline_engine.core.components import all_components
 from pipeline_engine.core.components import config as component_config
 from pipeline_engine.core.nodes.activity import preview_inputs
@@ -36,6 +37,8 @@ __all__ = [
     "connection_lost", "retry_if_unchanged", "describe_db_error",
     # The rule for a message sent after its commit, for the apps' own messages (runtime/dispatch.py).
     "publish", "publish_after_commit",
+    # In-process caches bounded in entries and bytes, for the apps' own caches (core/bounded_cache.py).
+    "BoundedCache", "approx_size",
 ]
 
 

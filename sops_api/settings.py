@@ -250,6 +250,11 @@ SOPS_HTTP_ALLOWLIST = env_list("SOPS_HTTP_ALLOWLIST", "")
 # How long a process may remember identity lookups (app, ticket, business,
 # role); see access_app/cache.py. 0 turns it off.
 SOPS_AUTH_CACHE_SECONDS = float(os.environ.get("SOPS_AUTH_CACHE_SECONDS", "2"))
+# Every in-process cache is bounded in approximate bytes as well as in entries; an entry heavier
+# than a quarter of its cache's budget is not cached (pipeline_engine/core/bounded_cache.py).
+SOPS_AUTH_CACHE_BYTES = int(os.environ.get("SOPS_AUTH_CACHE_BYTES", str(8 * 1024 * 1024)))
+SOPS_TREE_CACHE_BYTES = int(os.environ.get("SOPS_TREE_CACHE_BYTES", str(64 * 1024 * 1024)))
+SOPS_EXPRESSION_CACHE_BYTES = int(os.environ.get("SOPS_EXPRESSION_CACHE_BYTES", str(16 * 1024 * 1024)))
 # The built-in script executor runs scripts on the worker host; off unless an
 # operator turns it on.
 SOPS_SCRIPT_EXECUTION_ENABLED = env_bool("SOPS_SCRIPT_EXECUTION_ENABLED", False)

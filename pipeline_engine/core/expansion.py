@@ -35,7 +35,7 @@ from typing import Any
 from pipeline_engine.errors import ExpansionExceeded
 
 from . import tree as t
-from .components.config import setting
+from .settings import setting
 
 DEFAULT_MAX_NODES = 20_000
 DEFAULT_MAX_DEPTH = 8
@@ -60,7 +60,7 @@ class Budget:
 
     @classmethod
     def configured(cls) -> Budget:
-        """The budget of the host's settings (the core reads them through components.config)."""
+        """The budget of the host's settings (core/settings.py)."""
         return cls(max_nodes=int(setting(NODES_SETTING, DEFAULT_MAX_NODES)),
                    max_depth=int(setting(DEPTH_SETTING, DEFAULT_MAX_DEPTH)))
 
