@@ -36,7 +36,7 @@ __all__ = [
     # The rule for a lost database connection, for the apps' own loops and requests (runtime/db_retry.py).
     "connection_lost", "retry_if_unchanged", "describe_db_error",
     # The rule for a message sent after its commit, for the apps' own messages (runtime/dispatch.py).
-    "publish", "publish_after_commit",
+    "publish", "publish_after_commit", "broker_unavailable",
     # In-process caches bounded in entries and bytes, for the apps' own caches (core/bounded_cache.py).
     "BoundedCache", "approx_size",
 ]
@@ -141,6 +141,7 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
 # the caller's answer into an error: it is logged, counted, and left to the sweeps.
 publish = dispatch.publish
 publish_after_commit = dispatch.publish_after_commit
+broker_unavailable = dispatch.broker_unavailable
 
 
 # --------------------------------------------------------------------------- tree editing

@@ -83,6 +83,11 @@ else:
     BROKER_ERRORS = (*BROKER_ERRORS, RedisError)
 
 
+def broker_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` is what a broker that cannot take a message raises."""
+    return isinstance(exc, BROKER_ERRORS)
+
+
 def publish(what: str, send: Callable[[], Any]) -> bool:
     """Send one message whose state is already committed; never raise. False when it was not sent.
 
