@@ -10,7 +10,9 @@ loops (a caller polling get_task_status) while keeping revocation prompt:
   with `QuerySet.update()` clear it explicitly;
 - other processes see a change within SOPS_AUTH_CACHE_SECONDS (default 2 s;
   0 turns the memory off);
-- a remembered ticket's expiry is re-checked on every use.
+- a remembered ticket's expiry is re-checked on every use;
+- at most 4,096 entries and SOPS_AUTH_CACHE_BYTES (default 8 MiB) of them, approximately; an
+  entry heavier than a quarter of that is not remembered.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from typing import Any
 from django.conf import settings
 
 _MAX_ENTRIES = 4096
-_entries: dict[Any, tuple[float, Any]] = {}
+_cache: Any = None
 _lock = threading.Lock()
 
 
@@ -31,28 +33,42 @@ def ttl() -> float:
     return float(getattr(settings, "SOPS_AUTH_CACHE_SECONDS", 2.0))
 
 
+def max_bytes() -> int:
+    """The memory's budget in approximate bytes (SOPS_AUTH_CACHE_BYTES): keys carry what callers
+    send (app codes, tokens), so entries alone would not bound it."""
+    return int(getattr(settings, "SOPS_AUTH_CACHE_BYTES", 8 * 1024 * 1024))
+
+
+def _entries() -> Any:
+    global _cache
+    if _cache is None:
+        with _lock:
+            if _cache is None:
+                from sops_common.caches import bounded_cache
+
+                _cache = bounded_cache("identity lookups", max_entries=_MAX_ENTRIES, max_bytes=max_bytes)
+    return _cache
+
+
 def remember(key: Any, compute: Callable[[], Any]) -> Any:
     """The value for `key`, computed at most once per TTL. Exceptions are not remembered."""
     seconds = ttl()
     if seconds <= 0:
         return compute()
     now = time.monotonic()
-    with _lock:
-        hit = _entries.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+    entries = _entries()
+    hit = entries.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
     value = compute()
-    with _lock:
-        if len(_entries) >= _MAX_ENTRIES:
-            _entries.clear()
-        _entries[key] = (now + seconds, value)
+    entries.put(key, (now + seconds, value))
     return value
 
 
 def clear(**_: Any) -> None:
     """Forget everything (a signal receiver, hence the keyword arguments)."""
-    with _lock:
-        _entries.clear()
+    if _cache is not None:
+        _cache.clear()
 
 
 def connect_invalidation() -> None:

@@ -24,6 +24,7 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from pipeline_engine import api as engine_api
+from sops_common import limits
 from sops_common.errors import InvalidInput, NotFound
 from sops_common.timefmt import format_time
 from tasks_app import selectors as task_selectors
@@ -461,7 +462,8 @@ def _tree_from_text(text: str) -> dict:
     if len(text.encode()) > PREVIEW_MAX_BYTES:
         raise InvalidInput(f"the tree is larger than {PREVIEW_MAX_BYTES // 1_000_000} MB")
     try:
-        value = json.loads(text)
+        # The API's JSON limits (depth: a RecursionError of the parser is refused, not a server error).
+        value = limits.loads(text, "the text")
     except ValueError as exc:
         raise InvalidInput(f"the text is not JSON: {exc}") from exc
     if isinstance(value, list) and len(value) == 1:

@@ -59,9 +59,11 @@ def build_tree(template: Template, *, business: Business, constants: Mapping[str
     """The tree create_task builds (exclusions, pruning, merge, subprocesses unfolded, new ids,
     validated), frozen once so that every firing runs the same thing."""
     from tasks_app.services import build_task_tree
+    from templates_app.subprocesses import template_label
 
     return build_task_tree(business=business, source_tree=template.pipeline_tree,
-                           exclude_task_nodes_id=exclude_task_nodes_id, constants=dict(constants or {}))
+                           exclude_task_nodes_id=exclude_task_nodes_id, constants=dict(constants or {}),
+                           label=template_label(template))
 
 
 @transaction.atomic

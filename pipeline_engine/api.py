@@ -13,14 +13,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pipeline_engine.core import egress, egress_http, operations, tree_edit
+from pipeline_engine.core import egress, egress_http, expansion, operations, tree_edit
 from pipeline_engine.core import tree as t
+from pipeline_engine.core.bounded_cache import BoundedCache, approx_size
 from pipeline_engine.core.components import all_components, node_log
 from pipeline_engine.core.components import config as component_config
 from pipeline_engine.core.components.registry import ComponentNotFound, get_component
 from pipeline_engine.core.nodes.activity import preview_inputs
 from pipeline_engine.core.validation import compile_checked, validate_tree
-from pipeline_engine.runtime import queries, reaper
+from pipeline_engine.runtime import dispatch, queries, reaper
 from pipeline_engine.runtime.db_retry import connection_lost, retry_if_unchanged
 from pipeline_engine.runtime.db_retry import describe as describe_db_error
 from pipeline_engine.runtime.queries import RunSummary
@@ -32,10 +33,14 @@ __all__ = [
     "pause_subprocess", "resume_subprocess", "get_status_tree", "get_status_trees", "get_node_detail",
     "preview_node_inputs", "get_run_summary", "get_run_summaries", "list_components", "describe_component", "sweep",
     "get_node_executions", "get_node_logs", "node_log_limit", "NODE_LOG_TRUNCATION_NOTE",
-    "prepare_task_tree", "unfold_subprocesses", "regenerate_ids", "merge_constants", "find_node", "node_names", "all_nodes", "as_list", "referenced_keys",
+    "prepare_task_tree", "unfold_subprocesses", "check_expansion", "regenerate_ids", "merge_constants", "find_node", "node_names", "all_nodes", "as_list", "referenced_keys",
     "egress_policy", "EgressSession", "EgressRefused", "EgressConfigError",
     # The rule for a lost database connection, for the apps' own loops and requests (runtime/db_retry.py).
     "connection_lost", "retry_if_unchanged", "describe_db_error",
+    # The rule for a message sent after its commit, for the apps' own messages (runtime/dispatch.py).
+    "publish", "publish_after_commit", "broker_unavailable",
+    # In-process caches bounded in entries and bytes, for the apps' own caches (core/bounded_cache.py).
+    "BoundedCache", "approx_size",
 ]
 
 
@@ -160,6 +165,14 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
     return reaper.sweep(now)
 
 
+# --------------------------------------------------------------------------- messages
+# A message whose state is committed is sent once, and a broker that cannot take it never turns
+# the caller's answer into an error: it is logged, counted, and left to the sweeps.
+publish = dispatch.publish
+publish_after_commit = dispatch.publish_after_commit
+broker_unavailable = dispatch.broker_unavailable
+
+
 # --------------------------------------------------------------------------- tree editing
 SERVICE_ACTIVITY = t.ACTIVITY  # the node type whose inputs preview_node_inputs renders
 # The tree's node type names, for callers that draw or inspect trees (one definition: core/tree.py).
@@ -168,6 +181,15 @@ GATEWAY_TYPES = t.GATEWAY_TYPES
 
 prepare_task_tree = tree_edit.prepare_task_tree
 unfold_subprocesses = tree_edit.unfold_subprocesses
+
+
+def check_expansion(tree: dict[str, Any], *, label: str = "the pipeline tree") -> None:
+    """Refuse (TreeInvalid) a tree over the expansion budget as it is, inline SubProcesses counted
+    (SOPS_MAX_EXPANDED_NODES, SOPS_MAX_SUBPROCESS_DEPTH; core/expansion.py). Iterative: safe on any
+    input, so callers run it before any walk that recurses per level."""
+    expansion.check(tree, label=label)
+
+
 regenerate_ids = tree_edit.regenerate_ids
 merge_constants = tree_edit.merge_constants
 find_node = tree_edit.find_node

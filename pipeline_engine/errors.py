@@ -13,6 +13,10 @@ class TreeInvalid(EngineError):
     """The pipeline tree breaks a structural or reference rule."""
 
 
+class ExpansionExceeded(TreeInvalid):
+    """A tree with more nodes or deeper SubProcesses than the expansion budget allows (core/expansion.py)."""
+
+
 class RunNotFound(EngineError):
     """No run with that id."""
 

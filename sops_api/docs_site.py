@@ -44,6 +44,8 @@ def _source(path: str) -> Path:
     return target
 
 
+# Bounded in bytes by construction: keys are the project's own Markdown files (`_source` refuses any
+# other path), so the cache holds at most the rendered docs folder, whatever callers ask for.
 @lru_cache(maxsize=128)
 def _render(source: Path, mtime: float) -> str:
     html = markdown.markdown(source.read_text(encoding="utf-8"),

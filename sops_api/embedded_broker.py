@@ -20,6 +20,10 @@ kombu's own filesystem transport are changed here.
   timeout and checks for a shutdown only between two such calls: every stop of
   an idle worker waited up to 2 s. Capping each call at POLL_SECONDS costs one
   more directory listing per cap and makes a warm shutdown start within it.
+- **An outage is waited out.** A message folder that cannot be listed (gone, unmounted) is
+  an empty queue with one warning, not an error that ends the worker; a message that cannot
+  be written raises kombu's ChannelError, which the sender logs (pipeline_engine's `publish`)
+  and the engine's sweep sends again later.
 
 `register()` (called by sops_api/celery.py) makes `filesystem://` URLs use this
 transport, through kombu's alias table; a URL of another scheme is not affected.
@@ -27,6 +31,7 @@ transport, through kombu's alias table; a URL of another scheme is not affected.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import uuid
 from queue import Empty
@@ -37,6 +42,8 @@ from kombu import transport
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
 from kombu.utils.json import dumps, loads
+
+logger = logging.getLogger("sops.broker")
 
 POLL_SECONDS = 0.25
 TEMP_PREFIX = ".incoming-"  # no queue's ".<queue>.msg" suffix: consumers never pick these up
@@ -58,7 +65,16 @@ class Channel(filesystem.Channel):
 
     def _get(self, queue: str) -> Any:
         suffix = f".{queue}.msg"
-        for name in sorted(os.listdir(self.data_folder_in)):
+        try:
+            names = sorted(os.listdir(self.data_folder_in))
+        except OSError as exc:
+            # The folder is gone or unreadable (a disk unmounted or full, a folder moved): the
+            # broker is down, as a Redis server can be. kombu's transport would let the error end
+            # the worker ("Unrecoverable error"); polling on finds the messages once it is back.
+            _report_outage(self.data_folder_in, exc)
+            raise Empty() from exc
+        _report_recovery(self.data_folder_in)
+        for name in names:
             if not name.endswith(suffix):
                 continue
             taken = os.path.join(self.processed_folder, name)
@@ -76,6 +92,22 @@ class Channel(filesystem.Channel):
                 raise ChannelError(f"Cannot read file {taken!r} from queue.") from exc
             return loads(payload.decode("utf-8"))
         raise Empty()
+
+
+_outages: set[str] = set()
+
+
+def _report_outage(folder: str, exc: OSError) -> None:
+    """One warning per outage of a folder, not one per poll."""
+    if folder not in _outages:
+        _outages.add(folder)
+        logger.warning("embedded broker: cannot read %s (%s); waiting for it to come back", folder, exc)
+
+
+def _report_recovery(folder: str) -> None:
+    if _outages and folder in _outages:
+        _outages.discard(folder)
+        logger.warning("embedded broker: %s is readable again", folder)
 
 
 class Transport(filesystem.Transport):

@@ -68,5 +68,8 @@ class Maintenance:
             if api.connection_lost(exc):
                 logger.warning("%s failed; retrying on the next tick: database unavailable: %s",
                                name, api.describe_db_error(exc))
+            elif api.broker_unavailable(exc):
+                logger.warning("%s failed; retrying on the next tick: the broker is unavailable: %s: %s",
+                               name, exc.__class__.__name__, exc)
             else:
                 logger.exception("%s failed; retrying on the next tick", name)

@@ -231,6 +231,11 @@ SOPS_MAX_BODY_BYTES = int(os.environ.get("SOPS_MAX_BODY_BYTES", str(2 * 1024 * 1
 SOPS_MAX_JSON_DEPTH = int(os.environ.get("SOPS_MAX_JSON_DEPTH", "64"))
 SOPS_MAX_FORM_FIELDS = int(os.environ.get("SOPS_MAX_FORM_FIELDS", "1000"))
 SOPS_MAX_LIST_ITEMS = int(os.environ.get("SOPS_MAX_LIST_ITEMS", "1000"))
+# The expansion budget of a template or task tree: nodes once every SubProcess (inline or a
+# referenced template) is unfolded, and SubProcess levels; checked at import, template save,
+# create_task, create_periodic_task and preview_task_tree (pipeline_engine/core/expansion.py).
+SOPS_MAX_EXPANDED_NODES = int(os.environ.get("SOPS_MAX_EXPANDED_NODES", "20000"))
+SOPS_MAX_SUBPROCESS_DEPTH = int(os.environ.get("SOPS_MAX_SUBPROCESS_DEPTH", "8"))
 # Django enforces the same two numbers where it parses bodies itself (the admin).
 DATA_UPLOAD_MAX_MEMORY_SIZE = SOPS_MAX_BODY_BYTES
 DATA_UPLOAD_MAX_NUMBER_FIELDS = SOPS_MAX_FORM_FIELDS
@@ -252,6 +257,11 @@ SOPS_AUTH_CACHE_SECONDS = float(os.environ.get("SOPS_AUTH_CACHE_SECONDS", "2"))
 APP_WHITELIST = env_list("APP_WHITELIST", "")
 # Limited apps may call import_project_template too (the original's BKAPP_ALLOWED_LIMITED_API_APPS).
 BKAPP_ALLOWED_LIMITED_API_APPS = env_list("BKAPP_ALLOWED_LIMITED_API_APPS", "")
+# Every in-process cache is bounded in approximate bytes as well as in entries; an entry heavier
+# than a quarter of its cache's budget is not cached (pipeline_engine/core/bounded_cache.py).
+SOPS_AUTH_CACHE_BYTES = int(os.environ.get("SOPS_AUTH_CACHE_BYTES", str(8 * 1024 * 1024)))
+SOPS_TREE_CACHE_BYTES = int(os.environ.get("SOPS_TREE_CACHE_BYTES", str(64 * 1024 * 1024)))
+SOPS_EXPRESSION_CACHE_BYTES = int(os.environ.get("SOPS_EXPRESSION_CACHE_BYTES", str(16 * 1024 * 1024)))
 # The built-in script executor runs scripts on the worker host; off unless an
 # operator turns it on.
 SOPS_SCRIPT_EXECUTION_ENABLED = env_bool("SOPS_SCRIPT_EXECUTION_ENABLED", False)

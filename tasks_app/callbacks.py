@@ -96,13 +96,23 @@ def queue_callback(task: TaskInstance, state: str, node_id: str = "") -> TaskCal
                 node_id=node_id, next_attempt_at=timezone.now())
     except IntegrityError:
         return None  # this final state was already reported
-    transaction.on_commit(lambda: _dispatch(record.pk, record.resends))
+    _publish_after_commit(record.pk, record.resends)
     return record
 
 
 def _dispatch(record_id: int, dispatch: int) -> None:
     """Queue one delivery message (a function of its own so tests can lose one)."""
     send_task_callback.apply_async((record_id, dispatch))
+
+
+def _publish_after_commit(record_id: int, dispatch: int) -> None:
+    """Queue the message once the record is committed, by the engine's rule for such messages: a
+    broker that cannot take it is logged, never raised (the record says the delivery is due, and
+    `resend_stuck` dispatches it again)."""
+    from pipeline_engine import api
+
+    api.publish_after_commit(f"callback {record_id} dispatch {dispatch}",
+                             functools.partial(_dispatch, record_id, dispatch))
 
 
 def backoff(attempt: int) -> int:
@@ -229,7 +239,7 @@ def resend_stuck(now: dt.datetime | None = None, *, grace_seconds: float | None 
                 resent.append((pk, resends + 1))
         for pk, dispatch in resent:
             logger.info("callback %s re-dispatched (dispatch %s): its message was lost", pk, dispatch)
-            transaction.on_commit(functools.partial(_dispatch, pk, dispatch))
+            _publish_after_commit(pk, dispatch)
     return len(resent)
 
 
@@ -241,7 +251,11 @@ def send_task_callback(record_id: int, dispatch: int | None = None) -> None:
     delay = attempt_delivery(record_id, dispatch)
     if delay is not None:
         # A fresh message per attempt (not Celery's retry) so the record, not the broker, counts attempts.
-        send_task_callback.apply_async((record_id, dispatch), countdown=delay)
+        # The attempt is committed (attempt_delivery's own transaction): publish now, by the same rule.
+        from pipeline_engine import api
+
+        api.publish(f"callback {record_id} attempt after {delay}s",
+                    functools.partial(send_task_callback.apply_async, (record_id, dispatch), countdown=delay))
 
 
 @shared_task(name="tasks_app.resend_stuck_callbacks", ignore_result=True)

@@ -522,9 +522,15 @@ def task_list(business: Business, *, keyword: str = "", creator: str = "", execu
 
 
 def preview_tree(business: Business, template: Template, exclude_task_nodes_id: list[str]) -> dict[str, Any]:
-    """The tree a task would get (template node ids kept), and the constants that pruning drops."""
-    from pipeline_engine.errors import TreeInvalid
+    """The tree a task would get (template node ids kept), and the constants that pruning drops.
 
+    A template whose unfolding exceeds the expansion budget is refused here as create_task would
+    refuse it (the unfolding, on a copy, is not shown: the preview keeps the template's own levels).
+    """
+    from pipeline_engine.errors import TreeInvalid
+    from templates_app.subprocesses import check_unfolded_expansion, template_label
+
+    check_unfolded_expansion(template.pipeline_tree, business, (template.pk,), label=template_label(template))
     try:
         tree = _trees().prepare_task_tree(template.pipeline_tree, exclude_task_nodes_id=exclude_task_nodes_id)
     except TreeInvalid as exc:

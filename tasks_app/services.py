@@ -17,7 +17,7 @@ from access_app.models import Business
 from sops_common.errors import InvalidInput, InvalidOperation, NotFound
 from sops_common.prepared import compiled
 from templates_app.models import Template, TemplateSource
-from templates_app.subprocesses import unfold_subprocesses
+from templates_app.subprocesses import check_expansion, template_label, unfold_subprocesses
 
 from . import audit, callbacks, selection
 from .models import (
@@ -79,8 +79,12 @@ def _existing_request(business: Business, app_code: str, request_id: str) -> Tas
 
 
 def build_task_tree(*, business: Business, source_tree: dict, exclude_task_nodes_id: list[str] | None,
-                    constants: dict | None) -> dict:
-    """Prepare, unfold, regenerate ids and validate: the tree a task will run."""
+                    constants: dict | None, label: str = "pipeline_tree") -> dict:
+    """Prepare, unfold, regenerate ids and validate: the tree a task will run.
+
+    The expansion budget is checked first on the tree as it is (nothing below may recurse
+    through a too-deep tree), then while unfolding; its error names `label`.
+    """
     if not isinstance(source_tree, dict):
         raise InvalidInput("pipeline_tree must be a JSON object")
     if exclude_task_nodes_id is not None and (
@@ -88,10 +92,11 @@ def build_task_tree(*, business: Business, source_tree: dict, exclude_task_nodes
         raise InvalidInput("task params is invalid: exclude_task_nodes_id must be a list of node ids")
     from pipeline_engine.errors import TreeInvalid
 
+    check_expansion(source_tree, label=label)
     try:
         tree = _trees().prepare_task_tree(source_tree, exclude_task_nodes_id=exclude_task_nodes_id,
                                           constants=constants)
-        unfold_subprocesses(tree, business)
+        unfold_subprocesses(tree, business, label=label)
         tree = _trees().regenerate_ids(tree)
         _engine().validate_pipeline(tree)
     except TreeInvalid as exc:
@@ -141,8 +146,10 @@ def create_task(*, business: Business, template: Template | None, name: str, cre
             execute_task_nodes_id=execute_task_nodes_id, template_schemes_id=template_schemes_id)
     else:
         raise InvalidInput("a task needs a template or a pipeline_tree")
+    label = template_label(template) if template is not None and pipeline_tree is None else (
+        f"periodic task[id={periodic_task_id}]" if periodic_task_id is not None else "pipeline_tree")
     tree = build_task_tree(business=business, source_tree=source_tree,
-                           exclude_task_nodes_id=exclude_task_nodes_id, constants=constants)
+                           exclude_task_nodes_id=exclude_task_nodes_id, constants=constants, label=label)
 
     create_info = app_code if create_method == CreateMethod.API else (
         str(periodic_task_id) if periodic_task_id is not None else app_code)

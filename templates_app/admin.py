@@ -7,13 +7,15 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
+from django.forms.fields import InvalidJSONInput
 from django.http import HttpRequest
 from django.utils.html import format_html
 
 from access_app.admin import BusinessAdmin
 from access_app.models import Business
+from sops_common import limits
 from sops_common.admin import ReadOnlyAdminMixin
-from sops_common.errors import DomainError
+from sops_common.errors import DomainError, InvalidInput
 
 from . import schemes, services
 from .models import Template, TemplateScheme, TemplateVersion
@@ -38,7 +40,32 @@ admin.site.register(Business, BusinessWithTemplatesAdmin)
 
 
 class PrettyJSONField(forms.JSONField):
-    """Shows the tree indented, so an operator can read and edit it."""
+    """Shows the tree indented, so an operator can read and edit it; parses it within the API's JSON limits.
+
+    Django's own field lets a RecursionError of the parser through (a server error); here text
+    deeper than SOPS_MAX_JSON_DEPTH is refused with the API's message.
+    """
+
+    def _within_limits(self, value: Any) -> InvalidInput | None:
+        if isinstance(value, str) and value.strip():
+            try:
+                limits.loads(value, "pipeline_tree")
+            except InvalidInput as exc:
+                return exc
+            except ValueError:
+                pass  # not JSON: Django's field says so its own way
+        return None
+
+    def to_python(self, value: Any) -> Any:
+        refused = None if self.disabled else self._within_limits(value)
+        if refused is not None:
+            raise forms.ValidationError(refused.message, code="invalid")
+        return super().to_python(value)
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        if not self.disabled and self._within_limits(data) is not None:
+            return InvalidJSONInput(data)
+        return super().bound_data(data, initial)
 
     def prepare_value(self, value: Any) -> str:
         if isinstance(value, str):
@@ -65,7 +92,8 @@ class TemplateForm(forms.ModelForm):
         tree = self.cleaned_data["pipeline_tree"]
         try:
             # `business` is cleaned first (field order): it says whose subprocess templates may be named.
-            services.validate_template_tree(tree, self.cleaned_data.get("business"), self.instance.pk)
+            services.validate_template_tree(tree, self.cleaned_data.get("business"), self.instance.pk,
+                                            self.cleaned_data.get("name"))
         except DomainError as exc:
             # The engine's message names the node and the rule broken.
             raise forms.ValidationError(exc.message) from exc

@@ -12,7 +12,8 @@ from sops_common.errors import InvalidInput
 from .models import TEMPLATE_NAME_MAX_LENGTH, Category, Template, TemplateSource, TemplateVersion, tree_digest
 
 
-def validate_template_tree(tree: Any, business: Business | None = None, template_pk: int | None = None) -> None:
+def validate_template_tree(tree: Any, business: Business | None = None, template_pk: int | None = None,
+                           name: str | None = None) -> None:
     """Refuse a tree the engine would refuse, with the engine's message naming node and rule.
 
     SubProcess nodes that name another template are checked with that template's tree in
@@ -25,13 +26,15 @@ def validate_template_tree(tree: Any, business: Business | None = None, template
     from pipeline_engine import api as engine
     from pipeline_engine.errors import TreeInvalid
 
-    from .subprocesses import unfold_subprocesses
+    from .subprocesses import check_expansion, template_label, unfold_subprocesses
 
     if not isinstance(tree, dict):
         raise InvalidInput("pipeline_tree must be a JSON object")
+    label = template_label(pk=template_pk, name=name)
     try:
+        check_expansion(tree, label=label)  # before the copy: deepcopy recurses per level
         ancestors = (template_pk,) if template_pk else ()
-        engine.validate_pipeline(unfold_subprocesses(copy.deepcopy(tree), business, ancestors))
+        engine.validate_pipeline(unfold_subprocesses(copy.deepcopy(tree), business, ancestors, label=label))
     except TreeInvalid as exc:
         raise InvalidInput(f"pipeline_tree is invalid: {exc.message}") from exc
 
@@ -73,7 +76,7 @@ def create_template(*, name: str, pipeline_tree: dict, creator: str, business: B
     _check_fields(name, category)
     extra = {key: value for key, value in (settings or {}).items() if key in TEMPLATE_SETTINGS}
     if validate:
-        validate_template_tree(pipeline_tree, business)
+        validate_template_tree(pipeline_tree, business, name=name)
     template = Template.objects.create(
         pk=pk,
         source=TemplateSource.BUSINESS if business else TemplateSource.COMMON,
@@ -87,7 +90,7 @@ def create_template(*, name: str, pipeline_tree: dict, creator: str, business: B
 @transaction.atomic
 def update_template_tree(*, template: Template, pipeline_tree: dict, editor: str, validate: bool = True) -> Template:
     if validate:
-        validate_template_tree(pipeline_tree, template.business, template.pk)
+        validate_template_tree(pipeline_tree, template.business, template.pk, template.name)
     template.pipeline_tree = pipeline_tree
     template.editor = editor
     template.save(update_fields=["pipeline_tree", "editor", "edit_time"])
@@ -103,7 +106,7 @@ def save_template_from_admin(*, template: Template, editor: str) -> Template:
     editor recorded, as an edit through the API would.
     """
     _check_fields(template.name, template.category)
-    validate_template_tree(template.pipeline_tree, template.business, template.pk)
+    validate_template_tree(template.pipeline_tree, template.business, template.pk, template.name)
     template.source = TemplateSource.BUSINESS if template.business_id else TemplateSource.COMMON
     if template.pk is None:
         template.creator = template.creator or editor

@@ -51,11 +51,14 @@ def _resolve(business: Business | None, act: dict) -> tuple[int, dict]:
     return template.pk, _subprocess_tree(template, act.get("version"))
 
 
-def unfold_subprocesses(tree: dict, business: Business | None, ancestors: tuple[int, ...] = ()) -> dict:
-    """Put each SubProcess node's template tree into its `pipeline`, recursively, in place.
+def unfold_subprocesses(tree: dict, business: Business | None, ancestors: tuple[int, ...] = (), *,
+                        label: str = "pipeline_tree") -> dict:
+    """Put each SubProcess node's template tree into its `pipeline`, at every level, in place.
 
     `business` says whose templates the nodes may name; `ancestors` are the
     templates the tree already sits in (a template being saved is its own).
+    The engine counts the unfolding against the expansion budget
+    (SOPS_MAX_EXPANDED_NODES, SOPS_MAX_SUBPROCESS_DEPTH) and refuses naming `label`.
     """
     # Imported late: the engine's runtime imports Django models, and this
     # module is imported while apps load.
@@ -63,6 +66,47 @@ def unfold_subprocesses(tree: dict, business: Business | None, ancestors: tuple[
     from pipeline_engine.errors import TreeInvalid
 
     try:
-        return api.unfold_subprocesses(tree, partial(_resolve, business), ancestors)
+        return api.unfold_subprocesses(tree, partial(_resolve, business), ancestors, label=label)
     except TreeInvalid as exc:
         raise InvalidInput(exc.message) from exc
+
+
+def check_expansion(tree: Any, *, label: str = "pipeline_tree") -> None:
+    """Refuse a tree over the expansion budget as it is (inline SubProcesses counted), before
+    anything walks it recursively (a copy, the unfolding's merges, validation)."""
+    from pipeline_engine import api
+    from pipeline_engine.errors import TreeInvalid
+
+    if not isinstance(tree, dict):
+        return
+    try:
+        api.check_expansion(tree, label=label)
+    except TreeInvalid as exc:
+        raise InvalidInput(exc.message) from exc
+
+
+def check_unfolded_expansion(tree: dict, business: Business | None, ancestors: tuple[int, ...] = (), *,
+                             label: str = "pipeline_tree") -> None:
+    """Refuse a tree whose unfolding (on a copy) exceeds the expansion budget, as a task made from it
+    would be refused. Other problems of the tree (a subprocess naming a missing template) are not
+    this check's: a read that shows the tree (preview_task_tree) keeps showing it."""
+    from pipeline_engine import api
+    from pipeline_engine.errors import ExpansionExceeded, TreeInvalid
+
+    check_expansion(tree, label=label)
+    try:
+        api.unfold_subprocesses(copy.deepcopy(tree), partial(_resolve, business), ancestors, label=label)
+    except ExpansionExceeded as exc:
+        raise InvalidInput(exc.message) from exc
+    except (TreeInvalid, InvalidInput):
+        pass
+
+
+def template_label(template: Template | None = None, *, pk: int | None = None, name: str | None = None) -> str:
+    """How budget errors name a template: by id and name where known."""
+    if template is not None:
+        pk, name = template.pk, template.name
+    parts = [f"id={pk}"] if pk else []
+    if name:
+        parts.append(f"name={name[:80]}")
+    return f"template[{', '.join(parts)}]" if parts else "pipeline_tree"

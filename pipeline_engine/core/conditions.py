@@ -22,10 +22,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-from pipeline_engine.core.expressions import ExpressionError, render_text
+from pipeline_engine.core.bounded_cache import BoundedCache
+from pipeline_engine.core.expressions import ExpressionError, expression_cache_bytes, render_text
 
 __all__ = ["evaluate_condition", "evaluate_rule"]
 
@@ -84,10 +84,14 @@ def _number(text: str) -> int | float:
         return float(text)
 
 
-@lru_cache(maxsize=4096)
+# Cached: a gateway's rendered condition text repeats from run to run. Bounded in bytes too: a
+# text may be long (up to the tree's size), and 4,096 long ones would hold hundreds of MB.
+_tokens: BoundedCache[tuple[_Token, ...]] = BoundedCache(
+    "condition tokens", max_entries=4096, max_bytes=lambda: expression_cache_bytes())
+
+
 def _tokenize(text: str) -> tuple[_Token, ...]:
-    # Cached: a gateway's rendered condition text repeats from run to run.
-    return tuple(_scan(text))
+    return _tokens.get_or_compute(text, lambda: tuple(_scan(text)))
 
 
 def _scan(text: str) -> list[_Token]:

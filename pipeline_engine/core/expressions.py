@@ -26,9 +26,11 @@ import keyword
 import operator
 import re
 from collections.abc import Callable, Mapping
-from functools import lru_cache
 from graphlib import CycleError, TopologicalSorter
 from typing import Any
+
+from .bounded_cache import BoundedCache
+from .settings import setting
 
 __all__ = [
     "ExpressionError",
@@ -460,13 +462,30 @@ class _Evaluator:
 _MISSING = object()
 
 
-@lru_cache(maxsize=8192)
+EXPRESSION_CACHE_SETTING = "SOPS_EXPRESSION_CACHE_BYTES"
+DEFAULT_EXPRESSION_CACHE_BYTES = 16 * 1024 * 1024
+
+# Parsed fragments, bounded in entries and in bytes (a fragment's tree can be far larger than
+# its text); SOPS_EXPRESSION_CACHE_BYTES per process.
+_fragments: BoundedCache[tuple[ast.expr, frozenset[str]] | None] = BoundedCache(
+    "expression fragments", max_entries=8192, max_bytes=lambda: expression_cache_bytes())
+
+
+def expression_cache_bytes() -> int:
+    """The byte budget of each expression cache (fragments here, condition tokens in conditions.py)."""
+    return int(setting(EXPRESSION_CACHE_SETTING, DEFAULT_EXPRESSION_CACHE_BYTES))
+
+
 def _compile_fragment(fragment: str) -> tuple[ast.expr, frozenset[str]] | None:
     """Parse and check one `${...}` fragment: (body, free names), or None to keep it literally.
 
     Cached because the walker renders the same few fragments for every node
     of every run; exceptions (forbidden fragments) are not cached.
     """
+    return _fragments.get_or_compute(fragment, lambda: _compile_fragment_uncached(fragment))
+
+
+def _compile_fragment_uncached(fragment: str) -> tuple[ast.expr, frozenset[str]] | None:
     if len(fragment) > MAX_FRAGMENT_CHARS:
         raise ExpressionError(f"Expression {fragment[:60]}... is longer than {MAX_FRAGMENT_CHARS} characters.")
     body = fragment[2:-1].strip()

@@ -24,12 +24,11 @@ from typing import Any
 
 from pipeline_engine.errors import TreeInvalid
 
+from . import expansion
 from . import tree as t
 from .expressions import references
 from .nodes.converge_gateway import find_converge as _find_converge
 from .tree import as_list
-
-SUBPROCESS_MAX_DEPTH = 8
 
 # What `unfold_subprocesses` asks the caller for a SubProcess node that names a
 # template: a key naming that template (to refuse cycles) and a copy of its tree.
@@ -274,34 +273,56 @@ def prepare_task_tree(tree: dict[str, Any], *, exclude_task_nodes_id: list[str] 
 
 # --- subprocesses ---------------------------------------------------------------------------------
 
-def unfold_subprocesses(tree: dict[str, Any], resolve: Resolver,
-                        ancestors: tuple[Hashable, ...] = ()) -> dict[str, Any]:
-    """Put each SubProcess node's template tree into its `pipeline`, recursively, in place.
+def unfold_subprocesses(tree: dict[str, Any], resolve: Resolver, ancestors: tuple[Hashable, ...] = (), *,
+                        budget: expansion.Budget | None = None,
+                        label: str = "the pipeline tree") -> dict[str, Any]:
+    """Put each SubProcess node's template tree into its `pipeline`, at every level, in place.
 
-    `resolve(node)` returns (a key naming the template, a copy of its tree) and
-    raises the caller's own error when the node names nothing usable. The
+    `resolve(node)` returns (a key naming the template, its tree) and raises the
+    caller's own error when the node names nothing usable; it is asked once per
+    distinct (template_id, version, template_source), and every node naming
+    that gets its own copy. The
     node's own `constants` (the values the parent gives the child) overwrite
-    the child's. Nodes that already carry a `pipeline` (a periodic snapshot)
-    are left alone. `ancestors` are the templates the tree already sits in (a
-    template being saved is its own ancestor): naming one of them would make
-    the template include itself.
+    the child's. Nodes that already carry a `pipeline` (inline, or a periodic
+    snapshot) keep it, and their trees are unfolded in turn. `ancestors` are
+    the templates the tree already sits in (a template being saved is its own
+    ancestor): naming one of them would make the template include itself.
+
+    The expansion budget (core/expansion.py) is measured first, each distinct
+    template counted once, so a tree that fans out or nests too far is refused
+    before anything is copied; the error names `label`. The unfolding itself is
+    iterative and counted again as it goes.
     """
-    for act in (tree.get("activities") or {}).values():
-        if act.get("type") != t.SUBPROCESS or isinstance(act.get("pipeline"), dict):
-            continue
-        key, child = resolve(act)
-        if key in ancestors or len(ancestors) >= SUBPROCESS_MAX_DEPTH:
-            raise TreeInvalid(f"subprocess node[id={act.get('id')}] makes template[id={key}] "
-                              f"include itself or nests deeper than {SUBPROCESS_MAX_DEPTH} levels")
-        child.pop("form", None)
-        child_constants = child.setdefault("constants", {})
-        for const_key, given in (act.get("constants") or {}).items():
-            if const_key in child_constants and isinstance(given, dict):
-                child_constants[const_key] = {**child_constants[const_key], "value": given.get("value")}
-            elif isinstance(given, dict):
-                child_constants[const_key] = copy.deepcopy(given)
-        unfold_subprocesses(child, resolve, (*ancestors, key))
-        act["pipeline"] = child
+    budget = budget or expansion.Budget.configured()
+    # Each distinct template is resolved once, here; every node naming it gets a copy below.
+    resolved = expansion.measure(tree, resolve, ancestors, budget, label=label).resolved
+    tally = expansion.Tally(budget, label)
+    stack: list[tuple[dict[str, Any], int, tuple[Hashable, ...]]] = [(tree, 0, tuple(ancestors))]
+    while stack:
+        level, depth, above = stack.pop()
+        tally.add_level(level)
+        for act in expansion.subprocess_nodes(level):
+            tally.enter(act, depth + 1)
+            inline = act.get("pipeline")
+            if isinstance(inline, dict):
+                stack.append((inline, depth + 1, above))
+                continue
+            ref = expansion.reference(act)
+            if ref in resolved:
+                key, child = resolved[ref][0], copy.deepcopy(resolved[ref][1])
+            else:  # pragma: no cover - measure resolved every reference it met
+                key, child = resolve(act)
+            if key in above:
+                raise TreeInvalid(f"subprocess node[id={act.get('id')}] makes template[id={key}] include itself")
+            child.pop("form", None)
+            child_constants = child.setdefault("constants", {})
+            for const_key, given in (act.get("constants") or {}).items():
+                if const_key in child_constants and isinstance(given, dict):
+                    child_constants[const_key] = {**child_constants[const_key], "value": given.get("value")}
+                elif isinstance(given, dict):
+                    child_constants[const_key] = copy.deepcopy(given)
+            act["pipeline"] = child
+            stack.append((child, depth + 1, (*above, key)))
     return tree
 
 

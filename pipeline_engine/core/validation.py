@@ -15,6 +15,7 @@ from typing import Any
 
 from pipeline_engine.errors import TreeInvalid
 
+from . import expansion
 from . import tree as t
 from .nodes import KINDS
 from .nodes.base import Names, label
@@ -22,8 +23,10 @@ from .nodes.converge_gateway import match_forks
 
 
 def compile_checked(tree: dict[str, Any]) -> t.CompiledTree:
-    """Compile a web tree; one too malformed to compile raises TreeInvalid."""
+    """Compile a web tree; one too malformed to compile, or over the expansion budget, raises TreeInvalid."""
     try:
+        # First, and without recursion: compiling recurses per SubProcess level.
+        expansion.check(tree)
         return t.compile_tree(tree)
     except (t.TreeShapeError, KeyError, TypeError, AttributeError) as exc:
         raise TreeInvalid(f"pipeline tree is malformed: {exc}") from exc

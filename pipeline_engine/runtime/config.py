@@ -47,6 +47,11 @@ def db_retry_wait_seconds() -> float:
     return float(getattr(settings, "SOPS_DB_RETRY_WAIT_SECONDS", 10.0))
 
 
+def tree_cache_bytes() -> int:
+    """The compiled-tree cache's budget per process, in approximate bytes (runtime/tree_cache.py)."""
+    return int(getattr(settings, "SOPS_TREE_CACHE_BYTES", 64 * 1024 * 1024))
+
+
 def clock() -> Callable[[], datetime]:
     """What timezone.now returns, without its settings lookup on each of the
     several calls per node a walk makes."""

@@ -4,15 +4,28 @@ run_finished signal, metrics; and the thread-local queue of work a task keeps fo
 Messages go through the tasks registered under the names below (runtime.tasks
 registers them), looked up in the Celery app's registry, so this module needs
 no import of the entry points that call down into it.
+
+**A message is sent after its commit, and its failure never undoes what the commit said.**
+`publish` is the one rule for every message whose state is already committed (the engine's
+and the apps', through `pipeline_engine.api.publish_after_commit`): a broker that cannot take
+it (Redis down, the embedded broker's folder gone) is logged as a warning and counted in
+`sops_engine_messages_unsent_total`, and the caller goes on to answer what the database says
+happened. The rows already say the work is due (a run's lease, a node's wake-up time, a
+callback record's next attempt), so the sweep sends the message again once the broker is back.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from celery import current_app
+from django.db import transaction
+from kombu.exceptions import ChannelError, KombuError
+from kombu.exceptions import ConnectionError as BrokerConnectionError
 
 from pipeline_engine.core import states as s
 from pipeline_engine.core.records import Effect, NodeRecord
@@ -58,6 +71,51 @@ def send_component(run_id: str, key: str, version: str, schedule_count: int, *, 
                                      argsrepr=repr(args), kwargsrepr=repr(kwargs))
 
 
+# What a broker that cannot take a message raises: kombu's errors (a refused or lost Redis
+# connection arrives as kombu's OperationalError; the embedded broker raises ChannelError when
+# its folder cannot be written; kombu re-exports ChannelError and ConnectionError from amqp,
+# outside KombuError), and the socket and file errors below them.
+BROKER_ERRORS: tuple[type[BaseException], ...] = (KombuError, ChannelError, BrokerConnectionError, OSError)
+try:
+    from redis.exceptions import RedisError
+except ImportError:  # pragma: no cover - redis is a dependency of the Redis transport only
+    pass
+else:
+    BROKER_ERRORS = (*BROKER_ERRORS, RedisError)
+
+
+def broker_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` is what a broker that cannot take a message raises."""
+    return isinstance(exc, BROKER_ERRORS)
+
+
+def publish(what: str, send: Callable[[], Any]) -> bool:
+    """Send one message whose state is already committed; never raise. False when it was not sent.
+
+    `what` names the message in the log ("run=... advance", "callback 12"). A broker error is
+    one warning line (the broker is down: every message meets it, a traceback each would
+    bury the log); any other error is logged with its traceback. Both leave the message to
+    the sweep, which finds the work due in the database.
+    """
+    try:
+        send()
+    except BROKER_ERRORS as exc:
+        metrics.child(metrics.UNSENT_MESSAGES, "broker").inc()
+        logger.warning("%s: message not sent, the broker is unavailable (%s: %s); the sweep sends it "
+                       "again once the broker is back", what, exc.__class__.__name__, exc)
+        return False
+    except Exception:  # noqa: BLE001 - the commit happened; its answer must not turn into an error
+        metrics.child(metrics.UNSENT_MESSAGES, "error").inc()
+        logger.exception("%s: message not sent; the sweep sends it again", what)
+        return False
+    return True
+
+
+def publish_after_commit(what: str, send: Callable[[], Any]) -> None:
+    """`publish` once the current transaction commits (at once outside a transaction)."""
+    transaction.on_commit(lambda: publish(what, send))
+
+
 def after_commit(run_id: str, meta: dict[str, Any], time_zone: str, executor: str, effects: list[Effect],
                  finished: list[NodeRecord]) -> None:
     """Send what a committed step produced. A message that cannot be sent is logged and
@@ -73,21 +131,23 @@ def after_commit(run_id: str, meta: dict[str, Any], time_zone: str, executor: st
             except Exception:  # noqa: BLE001 - a receiver's failure must not stop the messages below
                 logger.exception("run=%s node_failed receiver failed", run_id)
     for effect in effects:
-        try:
-            if effect.kind == "component":
-                if not effect.countdown and _keep_local(run_id, effect, time_zone, executor):
-                    continue
-                send_component(run_id, effect.key, effect.version, effect.schedule_count,
-                               countdown=effect.countdown, time_zone=time_zone, executor=executor)
-            elif effect.kind == "event":
-                send_advance(run_id, event=effect.event, key=effect.key, version=effect.version,
-                             countdown=effect.countdown)
-            elif effect.kind == "advance":
-                send_advance(run_id)
-            elif effect.kind == "finished":
+        if effect.kind == "component":
+            if not effect.countdown and _keep_local(run_id, effect, time_zone, executor):
+                continue
+            publish(f"run={run_id} node={effect.key} component",
+                    partial(send_component, run_id, effect.key, effect.version, effect.schedule_count,
+                            countdown=effect.countdown, time_zone=time_zone, executor=executor))
+        elif effect.kind == "event":
+            publish(f"run={run_id} node={effect.key} event={effect.event}",
+                    partial(send_advance, run_id, event=effect.event, key=effect.key, version=effect.version,
+                            countdown=effect.countdown))
+        elif effect.kind == "advance":
+            publish(f"run={run_id} advance", lambda: send_advance(run_id))
+        elif effect.kind == "finished":
+            try:
                 _send_finished(run_id, meta, effect.state)
-        except Exception:  # noqa: BLE001 - a lost message is recovered by the sweep
-            logger.exception("run=%s effect=%s could not be sent", run_id, effect.kind)
+            except Exception:  # noqa: BLE001 - receivers' failures are theirs; the run-end reconciler catches up
+                logger.exception("run=%s run_finished could not be sent", run_id)
 
 
 def _send_finished(run_id: str, meta: dict[str, Any], state: str) -> None:

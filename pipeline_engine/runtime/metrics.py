@@ -22,6 +22,8 @@ QUEUE_WAIT = Histogram("sops_engine_queue_wait_seconds", "Time an engine message
                        ["task"], buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30))
 STEPS = Counter("sops_engine_steps_total", "Advance steps taken", ["reason"])
 STALE_MESSAGES = Counter("sops_engine_stale_messages_total", "Messages dropped by a fence", ["task"])
+UNSENT_MESSAGES = Counter("sops_engine_messages_unsent_total",
+                          "Messages not sent after their commit (left to the sweep)", ["reason"])
 REAPER_RECOVERIES = Counter("sops_engine_reaper_recoveries_total", "Work the reaper re-sent", ["kind"])
 
 

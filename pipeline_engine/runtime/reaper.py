@@ -91,6 +91,10 @@ def loop(stop: threading.Event | None = None) -> None:
         except Exception as exc:  # noqa: BLE001 - keep sweeping through transient DB errors
             if db_retry.connection_lost(exc):
                 logger.warning("sweep failed, database unavailable: %s", db_retry.describe(exc))
+            elif dispatch.broker_unavailable(exc):
+                # One line per pass while the broker is down; the next pass sends what is still due.
+                logger.warning("sweep stopped, the broker is unavailable (%s: %s); retrying on the next pass",
+                               exc.__class__.__name__, exc)
             else:
                 logger.exception("sweep failed")
         finally:

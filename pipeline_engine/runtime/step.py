@@ -83,7 +83,7 @@ def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str
         raise InvalidOperation(f"pipeline({run_id}) has already been started")
     # This process compiled it already: a step it runs itself (a worker that
     # starts runs, the embedded mode) does not read and compile the tree again.
-    tree_cache.remember(run_id, compiled)
+    tree_cache.remember(run_id, compiled, tree)
     metrics.RUNS_STARTED.inc()
     effects: list[Effect] = []
     finished: list[NodeRecord] = []

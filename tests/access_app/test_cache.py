@@ -67,3 +67,26 @@ def test_a_remembered_ticket_still_expires(client, gate):
     assert result(client, gate.creds())["result"] is True  # now remembered for 60 s
     time.sleep(1.1)
     assert "expired" in result(client, gate.creds())["message"]
+
+
+def test_the_memory_is_bounded_in_bytes_and_a_huge_entry_is_not_remembered(settings):
+    """Keys carry what callers send: 4,096 entries of 2 MiB app codes would hold 8 GiB."""
+    settings.SOPS_AUTH_CACHE_BYTES = 64 * 1024
+    calls: list[str] = []
+
+    def compute(key: str) -> str:
+        calls.append(key)
+        return "found"
+
+    huge = "x" * 100_000  # heavier than a quarter of the budget
+    for _ in range(2):
+        assert auth_cache.remember(("app", huge), lambda: compute("huge")) == "found"
+    assert calls == ["huge", "huge"]  # asked again: never stored
+    for i in range(40):  # ~5 KB each: the budget holds about a dozen
+        auth_cache.remember(("app", f"{i:05d}" + "y" * 5000), lambda i=i: compute(str(i)))
+    entries = auth_cache._entries()
+    assert 5 < len(entries) < 20 and entries.bytes <= 64 * 1024
+    calls.clear()
+    auth_cache.remember(("app", f"{39:05d}" + "y" * 5000), lambda: compute("39"))
+    auth_cache.remember(("app", f"{0:05d}" + "y" * 5000), lambda: compute("0"))
+    assert calls == ["0"]  # the newest is still remembered, the oldest was dropped

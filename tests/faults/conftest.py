@@ -277,11 +277,13 @@ def faults(transactional_db: None, settings: Any, tmp_path: Path, faults_redis_u
         _purge_redis_db(url)
     else:
         broker = tmp_path / "var" / "broker"
-        for sub in ("in", "processed"):
+        for sub in ("in", "processed", "control"):
             (broker / sub).mkdir(parents=True)
         url = "filesystem://"
+        # control_folder too: without it kombu writes its broadcast exchanges to ./control in the CWD.
         options = {"data_folder_in": str(broker / "in"), "data_folder_out": str(broker / "in"),
-                   "processed_folder": str(broker / "processed"), "store_processed": False}
+                   "processed_folder": str(broker / "processed"), "control_folder": str(broker / "control"),
+                   "store_processed": False}
     probe_file = tmp_path / "probe.jsonl"
     os.environ[probe_mod.PROBE_ENV] = str(probe_file)
     env_broker = os.environ.get("CELERY_BROKER_URL")

@@ -362,3 +362,15 @@ def test_a_pasted_tree_is_checked_and_drawn_before_importing_it(people):
     not_json = viewer.post("/templates/preview/", {"tree": "{oops"})
     assert not_json.status_code == 400 and "not JSON" in not_json.content.decode()
     assert viewer.post("/templates/preview/?biz=1", {"tree": "{}"}).status_code == 403
+
+
+def test_a_pasted_tree_too_deep_or_over_the_budget_is_refused_with_a_message(people):
+    """JSON nested past the API's limit was a RecursionError in the page's parser (a 500)."""
+    from tests.support import task_trees
+
+    viewer = client_for("victor")
+    deep = viewer.post("/templates/preview/", {"tree": "[" * 100_000 + "]" * 100_000})
+    assert deep.status_code == 400 and "the text is nested deeper than 64 levels" in deep.content.decode()
+    nested = viewer.post("/templates/preview/", {"tree": json.dumps(task_trees.inline_nest(9))})
+    html = nested.content.decode()
+    assert nested.status_code == 200 and "nests subprocesses 9 levels deep" in html and "The tree is valid" not in html

@@ -93,3 +93,23 @@ def test_a_folder_that_cannot_be_written_is_a_channel_error(tmp_path: Path) -> N
         with pytest.raises(ChannelError, match="Cannot add file"):
             channel._put(QUEUE, {"n": 1})
     assert not any(name.startswith(embedded_broker.TEMP_PREFIX) for name in os.listdir(tmp_path / "in"))
+
+
+def test_a_folder_that_cannot_be_read_is_an_empty_queue_until_it_is_back(tmp_path: Path, caplog: Any) -> None:
+    """kombu's own channel lets the listing's OSError end the worker ("Unrecoverable error");
+    here the outage is waited out, with one warning, and the messages are taken once it is back."""
+    with _connection(embedded_broker.Transport, tmp_path) as conn:
+        channel = conn.default_channel
+        channel._put(QUEUE, {"n": 1})
+        folder, away = tmp_path / "in", tmp_path / "in.away"
+        os.replace(folder, away)
+        folder.write_text("not a folder")
+        with caplog.at_level("WARNING", logger="sops.broker"):
+            for _ in range(3):
+                with pytest.raises(Empty):
+                    channel._get(QUEUE)
+            folder.unlink()
+            os.replace(away, folder)
+            assert channel._get(QUEUE) == {"n": 1}
+    messages = [r.getMessage() for r in caplog.records if r.name == "sops.broker"]
+    assert len(messages) == 2 and "cannot read" in messages[0] and "readable again" in messages[1], messages

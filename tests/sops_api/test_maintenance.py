@@ -54,6 +54,21 @@ def test_a_failing_job_is_logged_and_the_others_still_run(jobs, monkeypatch, cap
     assert "periodic tick failed" in caplog.text
 
 
+def test_a_job_that_meets_a_broker_outage_is_one_warning_line(jobs, monkeypatch, caplog):
+    from kombu.exceptions import OperationalError
+
+    def broker_down() -> None:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+    monkeypatch.setattr(maintenance, "engine_sweep", broker_down)
+    with caplog.at_level(logging.WARNING, logger="sops.maintenance"):
+        maintenance.Maintenance(batch_size=1).tick()
+    [record] = [r for r in caplog.records if r.name == "sops.maintenance"]
+    assert record.levelname == "WARNING" and record.exc_info is None
+    assert record.getMessage() == ("engine sweep failed; retrying on the next tick: the broker is unavailable: "
+                                   "OperationalError: Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+    assert [name for name, _ in jobs] == ["tick", "reconcile", "resend"]
+
+
 @pytest.mark.django_db
 def test_the_tick_records_a_lost_run_end_and_queues_its_callback_once(
         world, fake_engine, monkeypatch, django_capture_on_commit_callbacks, settings):

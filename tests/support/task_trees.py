@@ -194,3 +194,32 @@ def two_timers(seconds: str) -> dict[str, Any]:
     b.act(timer("t1", seconds)).act(timer("t2", seconds))
     b.chain("start", "t1", "t2", "end")
     return b.build()
+
+
+def inline_nest(depth: int) -> dict[str, Any]:
+    """start -> SubProcess -> end, the SubProcess holding the same shape `depth` levels down to one
+    noop; built bottom-up without recursion, so any depth can be made."""
+    b = TreeBuilder()
+    b.act(activity("leaf", "noop"))
+    b.chain("start", "leaf", "end")
+    tree = b.build()
+    for level in range(depth):
+        b = TreeBuilder()
+        b.act({"id": f"sub{level}", "type": "SubProcess", "name": f"level {level}", "incoming": "",
+               "outgoing": "", "pipeline": {}})
+        b.chain("start", f"sub{level}", "end")
+        outer = b.build()  # copies its nodes: the inner tree goes in afterwards, not copied
+        outer["activities"][f"sub{level}"]["pipeline"] = tree
+        tree = outer
+    return tree
+
+
+def fan_out(template_id: int, width: int) -> dict[str, Any]:
+    """start -> `width` SubProcess nodes in a row, each naming template `template_id` -> end."""
+    b = TreeBuilder()
+    ids = [f"sub{i}" for i in range(width)]
+    for node_id in ids:
+        b.act({"id": node_id, "type": "SubProcess", "name": node_id, "template_id": template_id,
+               "incoming": "", "outgoing": "", "constants": {}})
+    b.chain("start", *ids, "end")
+    return b.build()

@@ -227,3 +227,21 @@ def test_a_finished_delivery_queues_nothing(monkeypatch):
 @pytest.mark.django_db
 def test_the_resend_task_runs_resend_stuck():
     assert callbacks.resend_stuck_callbacks() == 0  # nothing pending
+
+
+@pytest.mark.django_db
+def test_a_broker_that_cannot_take_the_delivery_message_is_logged_not_raised(world, fake_engine, monkeypatch,
+                                                                            django_capture_on_commit_callbacks,
+                                                                            caplog):
+    """The record is committed: the request that ended the run is not told otherwise, and
+    resend_stuck dispatches the delivery once the broker is back."""
+    from kombu.exceptions import OperationalError
+
+    def broker_down(record_id: int, dispatch: int) -> None:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(callbacks, "_dispatch", broker_down)
+    with django_capture_on_commit_callbacks(execute=True), caplog.at_level("WARNING", logger="pipeline_engine"):
+        record = _pending(world)
+    assert record.status == CallbackStatus.PENDING and record.next_attempt_at is not None
+    assert f"callback {record.pk} dispatch 0: message not sent, the broker is unavailable" in caplog.text

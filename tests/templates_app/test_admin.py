@@ -102,3 +102,26 @@ def test_templates_cannot_be_hard_deleted(admin_client, templates):
     url = reverse("admin:templates_app_template_delete", args=[templates["first"].pk])
     assert admin_client.post(url, {"post": "yes"}).status_code == 403
     assert Template.objects.filter(pk=templates["first"].pk).exists()
+
+
+def test_a_tree_over_the_expansion_budget_is_a_form_error(admin_client, gate):
+    from tests.support.task_trees import inline_nest
+
+    response = admin_client.post(reverse("admin:templates_app_template_add"),
+                                 template_form(inline_nest(9), gate.biz, name="too deep"))
+    assert response.status_code == 200
+    [error] = response.context["adminform"].form.errors["pipeline_tree"]
+    assert error.startswith("template[name=too deep] nests subprocesses 9 levels deep at "
+                            "subprocess node[id=sub0], more than 8 (the limit is SOPS_MAX_SUBPROCESS_DEPTH)"), error
+    assert not Template.objects.exists()
+
+
+def test_json_nested_past_the_limit_is_a_form_error_not_a_server_error(admin_client, gate):
+    """Django's JSONField let the parser's RecursionError through: a 500."""
+    data = template_form({}, gate.biz)
+    data["pipeline_tree"] = "[" * 100_000 + "]" * 100_000
+    response = admin_client.post(reverse("admin:templates_app_template_add"), data)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["pipeline_tree"] == [
+        "pipeline_tree is nested deeper than 64 levels"]
+    assert not Template.objects.exists()

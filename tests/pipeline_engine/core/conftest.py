@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipeline_engine.core.components import config
+from pipeline_engine.core import settings as config
 
 
 @pytest.fixture(autouse=True)

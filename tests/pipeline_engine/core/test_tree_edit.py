@@ -304,7 +304,7 @@ def test_unfold_recurses_and_refuses_cycles_and_depth():
     with pytest.raises(TreeInvalid, match=r"template\[id=7\] include itself"):
         unfold_subprocesses(nesting(7), lambda node: (node["template_id"], nesting(7)), ancestors=(7,))
     deep = {n: nesting(n + 1) for n in range(1, 30)}
-    with pytest.raises(TreeInvalid, match="nests deeper than 8 levels"):
+    with pytest.raises(TreeInvalid, match=r"nests subprocesses 9 levels deep at subprocess node\[id=sub\], more than 8"):
         unfold_subprocesses(nesting(1), lambda node: (node["template_id"], copy.deepcopy(deep[node["template_id"]])))
 
 

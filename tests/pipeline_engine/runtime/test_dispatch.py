@@ -77,3 +77,52 @@ def test_node_failed_is_sent_for_each_failure_that_waits_for_an_operator():
     finally:
         node_failed.disconnect(dispatch_uid="test-node-failed")
     assert heard == [("run", "failed", {"task_id": 7})]
+
+
+def _unsent(reason: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("sops_engine_messages_unsent_total", {"reason": reason}) or 0.0
+
+
+@pytest.mark.parametrize("error", [
+    __import__("kombu.exceptions", fromlist=["OperationalError"]).OperationalError("Connection refused."),
+    __import__("kombu.exceptions", fromlist=["ChannelError"]).ChannelError("Cannot add file to directory"),
+    ConnectionRefusedError(111, "Connection refused"),
+])
+def test_publish_logs_a_broker_error_in_one_line_and_never_raises(error, caplog):
+    before = _unsent("broker")
+
+    def send() -> None:
+        raise error
+
+    with caplog.at_level("WARNING", logger="pipeline_engine"):
+        assert dispatch.publish("run=r1 advance", send) is False
+    assert _unsent("broker") == before + 1
+    [record] = [r for r in caplog.records if r.name == "pipeline_engine"]
+    assert record.levelname == "WARNING" and record.exc_info is None
+    assert record.getMessage().startswith("run=r1 advance: message not sent, the broker is unavailable")
+
+
+def test_publish_logs_any_other_error_with_its_traceback_and_never_raises(caplog):
+    before = _unsent("error")
+    with caplog.at_level("WARNING", logger="pipeline_engine"):
+        assert dispatch.publish("run=r2 advance", lambda: 1 / 0) is False
+    assert _unsent("error") == before + 1
+    [record] = [r for r in caplog.records if r.name == "pipeline_engine"]
+    assert record.levelname == "ERROR" and record.exc_info is not None
+    assert dispatch.publish("run=r3 advance", lambda: None) is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_publish_after_commit_runs_after_the_commit_and_a_failure_does_not_escape_it():
+    sent: list[str] = []
+
+    def send() -> None:
+        sent.append("tried")
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    with transaction.atomic():
+        dispatch.publish_after_commit("run=r4 advance", send)
+        assert sent == []
+    assert sent == ["tried"]  # ran on commit; the atomic block above did not raise

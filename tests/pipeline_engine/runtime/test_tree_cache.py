@@ -1,4 +1,5 @@
-"""The compiled-tree cache (runtime/tree_cache.py): compiled once per run, least recently used dropped."""
+"""The compiled-tree cache (runtime/tree_cache.py): compiled once per run, least recently used dropped,
+bounded in bytes (SOPS_TREE_CACHE_BYTES) as well as in runs."""
 from __future__ import annotations
 
 import pytest
@@ -9,8 +10,11 @@ from tests.pipeline_engine.trees import linear
 
 @pytest.fixture(autouse=True)
 def small_cache(monkeypatch):
-    monkeypatch.setattr(tree_cache, "TREE_CACHE_SIZE", 2)
-    monkeypatch.setattr(tree_cache, "_cache", type(tree_cache._cache)())
+    from pipeline_engine.core.bounded_cache import BoundedCache
+    from pipeline_engine.runtime import config
+
+    monkeypatch.setattr(tree_cache, "_cache", BoundedCache("test trees", max_entries=2,
+                                                           max_bytes=config.tree_cache_bytes))
 
 
 def test_a_tree_is_compiled_once_and_served_from_the_cache():
@@ -22,7 +26,7 @@ def test_a_tree_is_compiled_once_and_served_from_the_cache():
 def test_the_least_recently_used_run_leaves_first():
     a, b = tree_cache.compiled_tree("a", linear(1)), tree_cache.compiled_tree("b", linear(1))
     assert tree_cache.cached("a") is a  # "a" used again: "b" is now the oldest
-    tree_cache.remember("c", tree_cache.compiled_tree("c", linear(1)))
+    tree_cache.compiled_tree("c", linear(1))
     assert tree_cache.cached("b") is None and tree_cache.cached("a") is a and tree_cache.cached("c") is not None
     assert b is not None
 
@@ -34,3 +38,19 @@ def test_a_tree_not_given_is_read_from_the_runs_row():
     run_id = api.run_pipeline(linear(3))
     tree_cache._cache.clear()
     assert set(tree_cache.compiled_tree(run_id).root.nodes) == {"start", "n0", "n1", "n2", "end"}
+
+
+def test_the_byte_budget_drops_the_oldest_and_a_tree_too_heavy_is_never_cached(settings):
+    one = tree_cache.weight(linear(50)) + 1
+    settings.SOPS_TREE_CACHE_BYTES = 4 * one + 100  # room for 4 such trees; an entry may weigh 1/4 of it
+    tree_cache._cache.max_entries = 100
+    for name in "abcde":
+        tree_cache.compiled_tree(name, linear(50))
+    assert tree_cache.cached("a") is None and all(tree_cache.cached(n) for n in "bcde")
+    assert tree_cache._cache.bytes <= settings.SOPS_TREE_CACHE_BYTES
+    huge = linear(300)
+    assert tree_cache.weight(huge) > settings.SOPS_TREE_CACHE_BYTES // 4
+    compiled = tree_cache.compiled_tree("huge", huge)
+    assert tree_cache.cached("huge") is None  # compiled, answered, not kept
+    assert set(compiled.root.nodes) >= {"start", "n299", "end"}
+    assert all(tree_cache.cached(n) for n in "bcde")  # and nothing else was pushed out for it

@@ -143,3 +143,32 @@ def test_a_recursion_error_below_the_command_is_one_line(monkeypatch: Any, tmp_p
     monkeypatch.setattr(import_templates, "import_templates", recurse)
     with pytest.raises(CommandError, match="nested too deeply"):
         call_command("import_templates", str(shallow), "--bk-biz-id", "5")
+
+
+# --- the expansion budget: one line naming the template and the count ------------------------------
+
+def test_inline_subprocesses_past_the_depth_budget_answer_one_line(tmp_path: Path, biz5) -> None:
+    from tests.support.task_trees import inline_nest
+
+    payload = [{"name": "fine", "pipeline_tree": simple_tree()}, {"name": "nine deep", "pipeline_tree": inline_nest(9)}]
+    with pytest.raises(CommandError, match=r"template #2 \(nine deep\): "
+                                           r"template\[name=nine deep\] nests subprocesses 9 levels deep"):
+        run("import_templates", write(tmp_path, payload), "--bk-biz-id", "5")
+    assert not Template.objects.exists()
+
+
+def test_a_template_that_fans_out_past_the_node_budget_answers_one_line(tmp_path: Path, biz5) -> None:
+    """Ten SubProcess nodes naming a template that unfolds into 4,332 nodes: 43,332 in all."""
+    from templates_app.services import create_template
+    from tests.support.task_trees import fan_out, inline_nest
+
+    leaf = create_template(name="leaf", pipeline_tree=inline_nest(0), creator="t", business=biz5)
+    below = leaf
+    for n in range(3):
+        below = create_template(name=f"fan {n}", pipeline_tree=fan_out(below.pk, 10), creator="t", business=biz5)
+    payload = {"name": "the bomb", "pipeline_tree": fan_out(below.pk, 10)}
+    with pytest.raises(CommandError, match=r"template #1 \(the bomb\): template\[name=the "
+                                           r"bomb\] has 43332 nodes once its subprocesses are unfolded, more than "
+                                           r"20000 \(the limit is SOPS_MAX_EXPANDED_NODES\)"):
+        run("import_templates", write(tmp_path, payload), "--bk-biz-id", "5")
+    assert not Template.objects.filter(name="the bomb").exists()

@@ -204,7 +204,9 @@ def test_star_is_no_longer_an_entry(server):
 
 def test_the_allowlist_is_empty_without_django_settings(monkeypatch):
     monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
-    monkeypatch.setattr(config, "_overrides", {})
+    from pipeline_engine.core import settings as core_settings
+
+    monkeypatch.setattr(core_settings, "_overrides", {})
     from django.conf import settings
 
     if settings.configured:
