@@ -6,8 +6,7 @@ import zoneinfo
 from typing import Any
 
 from access_app.models import Business
-from sops_common.errors import InvalidInput
-from sops_common.timefmt import format_time
+from sops_common.timefmt import expected_zone, format_time
 
 from .models import ClockedState, ClockedTask
 
@@ -46,14 +45,6 @@ def clocked_task_data(plan: ClockedTask, *, tz: zoneinfo.ZoneInfo | None = None,
     return data
 
 
-def parse_time_zone(name: str) -> zoneinfo.ZoneInfo | None:
-    if not name:
-        return None
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidInput(f"expected_timezone {name} is unknown.") from exc
-
 
 def list_clocked_tasks(business: Business, *, id: int | None = None, task_name: str = "", creator: str = "",
                        editor: str = "", state: str = "", offset: int = 0, limit: int = 100,
@@ -61,7 +52,7 @@ def list_clocked_tasks(business: Business, *, id: int | None = None, task_name: 
                        ) -> tuple[list[dict[str, Any]], int]:
     """The business's plans, newest id first, filtered and paged; and how many match before paging.
     `auth_actions` (what the caller's role allows) is given with every item."""
-    tz = parse_time_zone(expected_timezone) or business.tzinfo
+    tz = expected_zone(expected_timezone) or business.tzinfo
     qs = ClockedTask.objects.filter(business=business)
     if id is not None:
         qs = qs.filter(pk=id)

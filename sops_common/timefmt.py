@@ -5,6 +5,8 @@ import datetime as dt
 import functools
 import zoneinfo
 
+from .errors import InvalidInput
+
 FORMAT = "%Y-%m-%d %H:%M:%S %z"
 
 
@@ -43,3 +45,18 @@ def parse_time(value: str, tz: zoneinfo.ZoneInfo) -> dt.datetime:
     except ValueError as exc:
         raise ValueError(f"{value!r} is not a time in the form YYYY-mm-dd HH:MM:SS") from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+
+
+def expected_zone(name: object, parameter: str = "expected_timezone") -> zoneinfo.ZoneInfo | None:
+    """The zone a caller asked answers in (`expected_timezone`); None when none was asked.
+
+    Raises InvalidInput naming the parameter for a value that is not a known zone name."""
+    if name is None or name == "":
+        return None
+    if not isinstance(name, str):
+        raise InvalidInput(f"{parameter} must be a string")
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidInput(f"{parameter} {name} is unknown.") from exc
+

@@ -210,14 +210,6 @@ def page_bounds(offset: Any, limit: Any) -> tuple[int, int]:
     return values[0], min(values[1], MAX_LIMIT)
 
 
-def expected_zone(name: str | None) -> zoneinfo.ZoneInfo | None:
-    if not name:
-        return None
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidInput(f"expected_timezone {name} is unknown.") from exc
-
 
 def raw_time(value: dt.datetime | None, zone: zoneinfo.ZoneInfo | None) -> str | None:
     """ISO 8601 in UTC with milliseconds and Z (null when unset), or, with expected_timezone,

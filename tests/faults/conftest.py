@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -418,3 +419,21 @@ def run_threads(fns: list[Callable[[], Any]]) -> list[BaseException | None]:
     for th in threads:
         th.join(60)
     return errors
+
+
+@contextmanager
+def own_redis(faults: FaultsEnv, log_name: str) -> Iterator[redis_server.OwnRedis]:
+    """A Redis server of the test's own as the broker, for tests that stop it (never the shared one)."""
+    if not redis_server.available():
+        pytest.skip("redis-server is not installed: this test runs a Redis server of its own to stop it")
+    server = redis_server.OwnRedis(faults.tmp / log_name)
+    server.start()
+    switch_broker(server.url, {"visibility_timeout": 3600})
+    try:
+        yield server
+    finally:
+        # Workers first: a worker whose broker is gone would spin on reconnecting.
+        for worker in faults.workers:
+            worker.stop()
+        server.kill()
+

@@ -23,15 +23,13 @@ import datetime as dt
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.faults import redis_server
-from tests.faults.conftest import FaultsEnv, switch_broker
+from tests.faults.conftest import FaultsEnv, own_redis
 from tests.support import task_trees as trees
 from tests.support.live_http import Http, node_id_of
 from tests.support.task_world import make_template, make_world
@@ -191,19 +189,6 @@ def http(live_server: Any) -> Http:
     return Http(live_server.url, CREDS)
 
 
-@contextmanager
-def own_redis(faults: FaultsEnv) -> Iterator[redis_server.OwnRedis]:
-    if not redis_server.available():
-        pytest.skip("redis-server is not installed: the outage test runs a server of its own to stop it")
-    server = redis_server.OwnRedis(faults.tmp / "redis-outage.log")
-    server.start()
-    switch_broker(server.url, {"visibility_timeout": 3600})
-    try:
-        yield server
-    finally:
-        for worker in faults.workers:
-            worker.stop()
-        server.kill()
 
 
 def test_redis_down_every_publishing_endpoint_answers_what_was_committed(faults: FaultsEnv, http: Http) -> None:
@@ -211,7 +196,7 @@ def test_redis_down_every_publishing_endpoint_answers_what_was_committed(faults:
 
     if connection.vendor == "sqlite":
         pytest.skip("the embedded mode has no Redis: test_embedded_broker_down_... covers its broker")
-    with own_redis(faults) as server:
+    with own_redis(faults, "redis-outage.log") as server:
         faults.start_worker("a", broker_url=server.url)
 
         def down() -> None:

@@ -10,14 +10,11 @@ with no finished node running again.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
-from tests.faults import redis_server
-from tests.faults.conftest import FaultsEnv, switch_broker
+from tests.faults.conftest import FaultsEnv, own_redis
 from tests.faults.helpers import chain, start, summaries, wait_state
 
 pytest.importorskip("tests.faults.components", reason="the engine's component registry is not available yet",
@@ -26,20 +23,6 @@ pytest.importorskip("tests.faults.components", reason="the engine's component re
 pytestmark = [pytest.mark.worker]
 
 
-@contextmanager
-def own_redis(faults: FaultsEnv) -> Iterator[redis_server.OwnRedis]:
-    if not redis_server.available():
-        pytest.skip("redis-server is not installed: the restart test runs its own server")
-    server = redis_server.OwnRedis(faults.tmp / "redis.log")
-    server.start()
-    switch_broker(server.url, {"visibility_timeout": 3600})
-    try:
-        yield server
-    finally:
-        # Workers first: a worker whose broker is gone would spin on reconnecting.
-        for worker in faults.workers:
-            worker.stop()
-        server.kill()
 
 
 def restart_scenario(faults: FaultsEnv, runs: int, outages: list[str]) -> dict[str, Any]:
@@ -48,7 +31,7 @@ def restart_scenario(faults: FaultsEnv, runs: int, outages: list[str]) -> dict[s
     if connection.vendor == "sqlite":
         pytest.skip("needs PostgreSQL: the embedded mode has no Redis to restart")
     report: dict[str, Any] = {"runs": runs, "outages": []}
-    with own_redis(faults) as server:
+    with own_redis(faults, "redis.log") as server:
         faults.start_worker("a", broker_url=server.url)
         faults.start_worker("b", broker_url=server.url)
         specs = [("bench_poll", None), ("faults_mark_slow", {"ms": 100}), ("sleep_timer", {"bk_timing": 1}),

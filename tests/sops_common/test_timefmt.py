@@ -6,7 +6,8 @@ import zoneinfo
 
 import pytest
 
-from sops_common.timefmt import format_time, parse_time
+from sops_common.errors import InvalidInput
+from sops_common.timefmt import expected_zone, format_time, parse_time
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 
@@ -38,3 +39,14 @@ def test_parse_the_forms_callers_send(text, expected):
 def test_parse_refuses_what_is_not_a_time():
     with pytest.raises(ValueError, match="is not a time in the form"):
         parse_time("yesterday", SHANGHAI)
+
+
+def test_expected_zone_reads_a_zone_name_and_names_the_parameter_when_it_cannot():
+    assert expected_zone("Asia/Shanghai") == zoneinfo.ZoneInfo("Asia/Shanghai")
+    assert expected_zone("") is None and expected_zone(None) is None  # none asked: the caller's default
+    with pytest.raises(InvalidInput, match=r"^expected_timezone Mars/Olympus is unknown\.$"):
+        expected_zone("Mars/Olympus")
+    with pytest.raises(InvalidInput, match=r"^tz \.\./etc is unknown\.$"):
+        expected_zone("../etc", "tz")
+    with pytest.raises(InvalidInput, match=r"^expected_timezone must be a string$"):
+        expected_zone(8)

@@ -13,6 +13,7 @@ from sops_api.apigw.envelope import ok
 from sops_api.apigw.serializers import task_inspection as io
 from sops_api.apigw.views import ApigwView
 from sops_api.logs import redact_value
+from sops_common.timefmt import expected_zone
 from tasks_app import inspection, selectors, services
 from tasks_app.models import OperateSource
 
@@ -87,7 +88,7 @@ class FunctionalizationTaskListView(ApigwView):
                                "expected_timezone. Errors: a bad filter, offset or limit (3540000).")
     def get(self, request) -> JsonResponse:
         given = self.input
-        zone = inspection.expected_zone(given["expected_timezone"])
+        zone = expected_zone(given["expected_timezone"])
         offset, limit = inspection.page_bounds(given["offset"], given["limit"])
         filters = inspection.TicketFilters(project_id=given.get("project_id"), **{k: given[k] for k in (
             "status", "execute_status", "id_in", "task_id_in", "creator", "claimant", "create_time_gte",

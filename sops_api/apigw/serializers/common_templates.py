@@ -1,13 +1,12 @@
 """Inputs and outputs of the common-template endpoints (common_templates.py): list, info, preview, import."""
 from __future__ import annotations
 
-import zoneinfo
 from typing import Any
 
 from rest_framework import serializers
 
 from sops_api.apigw.scope import SCOPE_HELP
-from sops_common.errors import InvalidInput
+from sops_common.timefmt import expected_zone
 from templates_app.models import Category
 
 from .base import Input
@@ -17,13 +16,6 @@ from .fields import Boolean, Choice, Integer, List, Object, Parsed, String, Time
 ACCEPTED_IGNORED = "accepted for the original's clients and validated, but ignored (as by the original)"
 
 
-def _zone(value: Any) -> zoneinfo.ZoneInfo:
-    if not isinstance(value, str):
-        raise InvalidInput("expected_timezone must be a string")
-    try:
-        return zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidInput(f"expected_timezone {value} is unknown.") from exc
 
 
 def scope() -> Choice:
@@ -48,7 +40,7 @@ def flag(help_text: str) -> Flag:
 
 class CommonTemplateListInput(Input):
     include_notify = flag("add notify_type and notify_receivers to each item")
-    expected_timezone = Parsed(_zone, required=False, schema={"type": "string"}, example="Asia/Shanghai",
+    expected_timezone = Parsed(expected_zone, required=False, schema={"type": "string"}, example="Asia/Shanghai",
                                help_text="an IANA time zone for the times (default: the server's)")
     include_executor_proxy = flag(ACCEPTED_IGNORED)
     include_subprocess = flag(ACCEPTED_IGNORED)
