@@ -46,7 +46,7 @@ def validate_tree(tree: dict[str, Any], *, check_components: bool = True,
     """
     compiled = compile_checked(tree)
     errors = _Collector()
-    _validate_scope(compiled.root, tree, errors, check_components)
+    _validate_scope(compiled.root, errors, check_components)
     if fill_converges:
         fill_converge_ids(tree, compiled)  # also when invalid, as callers always saw
     if errors.errors:
@@ -88,7 +88,7 @@ def fill_converge_ids(tree: dict[str, Any], compiled: t.CompiledTree) -> None:
                 gateways[node.id]["converge_gateway_id"] = node.converge_id
 
 
-def _validate_scope(scope: t.Scope, raw_tree: dict[str, Any], errors: _Collector, check_components: bool) -> None:
+def _validate_scope(scope: t.Scope, errors: _Collector, check_components: bool) -> None:
     before = len(errors.errors)
     _check_flows_and_degrees(scope, errors)
     if len(errors.errors) == before:
@@ -98,8 +98,7 @@ def _validate_scope(scope: t.Scope, raw_tree: dict[str, Any], errors: _Collector
     _check_references(scope, errors, check_components)
     for node in scope.nodes.values():
         if node.child is not None:
-            raw_child = (raw_tree.get("activities") or {}).get(node.id, {}).get("pipeline") or {}
-            _validate_scope(node.child, raw_child, errors, check_components)
+            _validate_scope(node.child, errors, check_components)
 
 
 def _check_flows_and_degrees(scope: t.Scope, errors: _Collector) -> None:
@@ -134,11 +133,11 @@ def _check_reachability(scope: t.Scope, errors: _Collector) -> None:
             if target not in seen:
                 seen.add(target)
                 queue.append(target)
+    # Runs only once every node has the flows its kind needs (isolated nodes were
+    # reported then): a node not seen here is on a part of the graph the start never leads to.
     for node in scope.nodes.values():
         if node.id not in seen:
-            isolated = not node.incoming and not node.outgoing
-            rule = "is isolated (no flows)" if isolated else "is not reachable from the start event"
-            errors.add(f"{label(node)}: {rule}")
+            errors.add(f"{label(node)}: is not reachable from the start event")
 
 
 def _check_references(scope: t.Scope, errors: _Collector, check_components: bool) -> None:

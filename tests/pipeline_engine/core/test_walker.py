@@ -9,6 +9,7 @@ import pytest
 from pipeline_engine.core import operations
 from pipeline_engine.core import states as s
 from pipeline_engine.core.components import Outcome
+from pipeline_engine.core.records import Effect
 from pipeline_engine.errors import NodeNotFound
 from pipeline_engine.testing import Simulator
 from tests.pipeline_engine.trees import (
@@ -132,3 +133,137 @@ def test_the_fence_matches_state_version_and_schedule_count():
     assert not fenced("n0", "other", s.RUNNING, 0)
     assert not fenced("n0", version, s.FAILED)
     assert not fenced("start", sim.rows["start"].version, s.FINISHED)  # finished nodes leave the fence
+
+
+# --- stale results: every new pass of a node fences off the messages of the one before -----------
+
+
+def _poll_node() -> dict:
+    """start -> p (bench_poll: polls once, then succeeds) -> after -> end."""
+    b = TreeBuilder()
+    b.act("p", "bench_poll")
+    b.act("after", "noop")
+    b.chain(b.start_id, "p", "after", b.end_id)
+    return b.build()
+
+
+def _failed_by_its_component() -> tuple[Simulator, Effect]:
+    """p failed by what its component reported (no operator changed its version), and that message."""
+    sim = Simulator(_poll_node()).start()
+    first = sim.effects.popleft()
+    assert sim.report(first, Outcome.failure("boom")) is True
+    assert sim.state("p") == s.FAILED
+    return sim, first
+
+
+def test_a_result_of_the_pass_before_a_retry_is_stale():
+    sim, first = _failed_by_its_component()
+    sim.step(lambda w: operations.retry(w, "p"), walk=False)
+    sim.step()  # the advance step: p runs again
+    second = sim.effects.popleft()
+    assert (second.key, second.schedule_count) == (first.key, first.schedule_count)
+    assert second.version != first.version
+    assert sim.rows["p"].version == second.version
+    # The first pass's message arrives again (a redelivery): same node, same count, old pass.
+    assert sim.report(first, Outcome.success()) is False
+    assert sim.state("p") == s.RUNNING and "after" not in sim.rows
+    assert sim.report(second, Outcome.poll(0)) is True
+    assert sim.report(second, Outcome.success()) is False  # its schedule count has moved on
+    sim.drain()
+    assert sim.run.state == s.FINISHED
+    assert [(h["key"], h["version"]) for h in sim.histories] == [("p", first.version)]
+
+
+def test_a_result_of_a_skipped_pass_is_stale():
+    sim, first = _failed_by_its_component()
+    sim.step(lambda w: operations.skip(w, "p"))
+    assert sim.run.state == s.FINISHED
+    assert sim.rows["p"].skip is True and sim.rows["p"].version != first.version
+    assert [(h["key"], h["version"]) for h in sim.histories] == [("p", first.version)]
+    assert sim.report(first, Outcome.success()) is False
+    assert sim.signals == [s.FAILED, s.FINISHED]
+
+
+def test_a_result_after_revoke_is_stale_and_the_work_sees_a_new_version():
+    sim = Simulator(_poll_node()).start()
+    first = sim.effects.popleft()
+    sim.step(lambda w: operations.revoke(w), walk=False)
+    assert sim.state("p") == s.REVOKED
+    assert sim.rows["p"].version != first.version  # the running work reads this and stops
+    assert sim.run_component(first) is False
+    assert sim.report(first, Outcome.success()) is False
+    assert sim.state("p") == s.REVOKED and "after" not in sim.rows
+    assert sim.signals == [s.REVOKED]
+
+
+def test_revoke_keeps_a_failed_node_failed_and_cancels_its_automatic_retry(tmp_path):
+    b = TreeBuilder()
+    b.act("f", "test_flaky", {"counter": str(tmp_path / "c"), "fail_times": 99},
+          auto_retry={"enable": True, "times": 3, "interval": 5})
+    b.chain(b.start_id, "f", b.end_id)
+    sim = Simulator(b.build()).start()
+    assert sim.run_component(sim.effects.popleft()) is True
+    (retry_event,) = sim.effects
+    assert sim.rows["f"].phase == s.PHASE_RETRY_WAIT and sim.rows["f"].wake_at is not None
+    sim.step(lambda w: operations.revoke(w), walk=False)
+    assert sim.state("f") == s.FAILED
+    assert sim.rows["f"].phase == s.PHASE_NONE and sim.rows["f"].wake_at is None
+    assert sim.step(lambda w: operations.apply_auto_retry(w, "f", retry_event.version)) is False
+    assert sim.rows["f"].retry == 0
+
+
+def test_an_automatic_retry_applies_once_and_only_to_its_own_pass(tmp_path):
+    b = TreeBuilder()
+    b.act("f", "test_flaky", {"counter": str(tmp_path / "c"), "fail_times": 99},
+          auto_retry={"enable": True, "times": 3, "interval": 5})
+    b.chain(b.start_id, "f", b.end_id)
+    sim = Simulator(b.build()).start()
+    assert sim.run_component(sim.effects.popleft()) is True
+    retry_event = sim.effects.popleft()
+    assert sim.step(lambda w: operations.apply_auto_retry(w, "f", "not-its-version")) is False
+    assert sim.rows["f"].retry == 0 and sim.state("f") == s.FAILED
+    assert sim.step(lambda w: operations.apply_auto_retry(w, "f", retry_event.version)) is True
+    assert sim.rows["f"].retry == 1 and sim.state("f") == s.RUNNING
+    # The same event delivered twice retries once.
+    assert sim.step(lambda w: operations.apply_auto_retry(w, "f", retry_event.version)) is False
+    assert sim.rows["f"].retry == 1
+
+
+def test_an_operator_retry_makes_the_pending_automatic_retry_stale(tmp_path):
+    b = TreeBuilder()
+    b.act("f", "test_flaky", {"counter": str(tmp_path / "c"), "fail_times": 99},
+          auto_retry={"enable": True, "times": 3, "interval": 5})
+    b.chain(b.start_id, "f", b.end_id)
+    sim = Simulator(b.build()).start()
+    assert sim.run_component(sim.effects.popleft()) is True
+    retry_event = sim.effects.popleft()
+    sim.step(lambda w: operations.retry(w, "f"))
+    assert sim.rows["f"].retry == 1
+    assert sim.step(lambda w: operations.apply_auto_retry(w, "f", retry_event.version)) is False
+    assert sim.rows["f"].retry == 1
+
+
+# --- the rerun limit, at its bound ----------------------------------------------------------------
+
+
+def test_the_rerun_limit_allows_exactly_that_many_passes():
+    sim = Simulator(loop_tree("${_loop} < 5"), rerun_limit=5).start()
+    assert sim.run.state == s.FINISHED and sim.rows["a"].loop == 5
+    sim = Simulator(loop_tree("${_loop} < 6"), rerun_limit=5).start()
+    assert sim.display == s.FAILED and sim.signals == [s.FAILED]
+    assert sim.rows["a"].state == s.FAILED and sim.rows["a"].loop == 6
+    assert sim.rows["a"].ex_data == "node re-entered more than 5 times (SOPS_NODE_RERUN_LIMIT)"
+
+
+def test_the_rerun_limit_is_neither_ignored_nor_retried_automatically():
+    b = TreeBuilder()
+    b.act("a", "noop", error_ignorable=True, auto_retry={"enable": True, "times": 5, "interval": 1})
+    b.gw("g", "ExclusiveGateway")
+    b.chain(b.start_id, "a", "g")
+    b.flow("g", "a", condition="True")
+    b.flow("g", b.end_id, condition="False")
+    sim = Simulator(b.build(), rerun_limit=2).start()
+    assert sim.state("a") == s.FAILED and sim.rows["a"].loop == 3
+    assert sim.rows["a"].error_ignored is False
+    assert not sim.effects  # no automatic retry is due
+    assert sim.signals == [s.FAILED]
