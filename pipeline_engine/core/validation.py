@@ -72,7 +72,7 @@ def missing_converge_ids(tree: dict[str, Any], compiled: t.CompiledTree) -> bool
     for raw, scope in _raw_scopes(tree, compiled.root):
         gateways = raw.get("gateways") or {}
         for node in scope.nodes.values():
-            if node.type in t.FORK_TYPES and node.converge_id:
+            if node.converge_id:  # only fork gateways have one
                 gw = gateways.get(node.id)
                 if isinstance(gw, dict) and gw.get("converge_gateway_id") != node.converge_id:
                     return True
@@ -84,7 +84,7 @@ def fill_converge_ids(tree: dict[str, Any], compiled: t.CompiledTree) -> None:
     for raw, scope in _raw_scopes(tree, compiled.root):
         gateways = raw.get("gateways") or {}
         for node in scope.nodes.values():
-            if node.type in t.FORK_TYPES and node.converge_id and isinstance(gateways.get(node.id), dict):
+            if node.converge_id and isinstance(gateways.get(node.id), dict):  # only fork gateways have one
                 gateways[node.id]["converge_gateway_id"] = node.converge_id
 
 
@@ -103,14 +103,15 @@ def _validate_scope(scope: t.Scope, errors: _Collector, check_components: bool) 
 
 def _check_flows_and_degrees(scope: t.Scope, errors: _Collector) -> None:
     """Flows join existing nodes; then each kind's rules on its degrees and its own fields."""
-    incoming: dict[str, int] = {nid: 0 for nid in scope.nodes}
+    # No rule counts incoming flows (a converge's are counted by match_forks): only whether one exists.
+    targeted: set[str] = set()
     for fid, (source, target) in scope.flows.items():
         if source not in scope.nodes:
             errors.add(f"flow {fid} starts at unknown node {source}")
         if target not in scope.nodes:
             errors.add(f"flow {fid} ends at unknown node {target}")
         else:
-            incoming[target] += 1
+            targeted.add(target)
     for node in scope.nodes.values():
         for fid in node.outgoing:
             if fid not in scope.flows:
@@ -118,11 +119,11 @@ def _check_flows_and_degrees(scope: t.Scope, errors: _Collector) -> None:
             elif scope.flows[fid][0] != node.id:
                 errors.add(f"{label(node)}: outgoing flow {fid} starts at another node")
         out_degree = len(node.outgoing)
-        in_degree = incoming[node.id]
-        if not in_degree and not out_degree and node.type not in (t.START, t.END):
+        reached = node.id in targeted
+        if not reached and not out_degree and node.type not in (t.START, t.END):
             errors.add(f"{label(node)}: is isolated (no incoming or outgoing flows)")
             continue
-        KINDS[node.type].check_shape(scope, node, in_degree, out_degree, errors.add)
+        KINDS[node.type].check_shape(scope, node, reached, out_degree, errors.add)
 
 
 def _check_reachability(scope: t.Scope, errors: _Collector) -> None:

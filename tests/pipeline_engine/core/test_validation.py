@@ -10,7 +10,7 @@ from pipeline_engine.core.nodes.base import MAX_BRANCHES
 from pipeline_engine.core.validation import fill_converge_ids, missing_converge_ids, validate_tree
 from pipeline_engine.errors import TreeInvalid
 from pipeline_engine.testing import Simulator
-from tests.pipeline_engine.trees import TreeBuilder, linear, parallel
+from tests.pipeline_engine.trees import TreeBuilder, exclusive, linear, parallel
 
 
 def _invalid(tree: dict, *fragments: str) -> str:
@@ -461,3 +461,30 @@ def test_a_gateway_needs_one_to_a_thousand_branches():
     b.flow("x", "g", condition="False")
     b.chain("a", b.end_id)
     assert _only_error(b.build()) == f"ParallelGateway g (g): needs 1 to {MAX_BRANCHES} outgoing flows, has 0"
+
+
+def test_only_fork_gateways_are_given_a_converge_gateway_id():
+    tree = exclusive("${x} > 1", "${x} <= 1")
+    compiled = validate_tree(tree)
+    assert "converge_gateway_id" not in tree["gateways"]["g"] and "converge_gateway_id" not in tree["gateways"]["c"]
+    assert missing_converge_ids(tree, compiled) is False
+
+
+def test_a_fork_filed_among_the_activities_is_validated_without_writing_into_it():
+    tree = parallel(2)
+    tree["activities"]["pg"] = tree["gateways"].pop("pg")  # an editor's odd placement; it still compiles
+    compiled = validate_tree(tree)
+    assert compiled.root.nodes["pg"].converge_id == "cg"
+    assert "converge_gateway_id" not in tree["activities"]["pg"]
+    assert missing_converge_ids(tree, compiled) is False
+
+
+def test_no_flow_may_lead_to_the_start_event():
+    b = TreeBuilder()
+    b.gw("g", "ExclusiveGateway")
+    b.act("a")
+    b.chain(b.start_id, "g")
+    b.flow("g", "a", condition="True")
+    b.flow("g", b.start_id, condition="False")
+    b.chain("a", b.end_id)
+    assert _only_error(b.build()) == "EmptyStartEvent start: a start event cannot be the target of a flow"

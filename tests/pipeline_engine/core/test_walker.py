@@ -267,3 +267,59 @@ def test_the_rerun_limit_is_neither_ignored_nor_retried_automatically():
     assert sim.rows["a"].error_ignored is False
     assert not sim.effects  # no automatic retry is due
     assert sim.signals == [s.FAILED]
+
+
+# --- held tokens and outputs -------------------------------------------------------------------
+
+
+def _poll_then_noop() -> dict:
+    child = TreeBuilder()
+    child.act("c1", "bench_poll")
+    child.act("c2", "noop")
+    child.chain(child.start_id, "c1", "c2", child.end_id)
+    return child.build()
+
+
+def test_pausing_a_subprocess_holds_its_own_tokens_only():
+    # "sp" and "sp2": a paused key must not hold the keys that merely start with the same text.
+    b = TreeBuilder()
+    b.gw("pg", "ParallelGateway")
+    b.gw("cg", "ConvergeGateway")
+    b.sub("sp", _poll_then_noop())
+    b.sub("sp2", _poll_then_noop())
+    b.chain(b.start_id, "pg", "sp", "cg", b.end_id)
+    b.chain("pg", "sp2", "cg")
+    sim = Simulator(b.build()).start()
+    sim.step(lambda w: operations.pause_subprocess(w, "sp"), walk=False)
+    sim.drain()
+    assert sim.state("sp/c1") == s.FINISHED and "sp/c2" not in sim.rows
+    assert sim.state("sp2/c2") == s.FINISHED and sim.state("sp2") == s.FINISHED
+    assert sim.run.frontier["ready"] == [["sp/c2", "enter"]]
+    sim.step(lambda w: operations.resume_subprocess(w, "sp"))
+    assert sim.run.state == s.FINISHED
+
+
+@pytest.mark.parametrize("source_key", ["${echoed}", "echoed"])
+def test_a_subprocess_output_feeds_the_parent_constant_named_either_way(source_key):
+    child = TreeBuilder()
+    child.const("${echoed}", "", source_type="component_outputs", source_info={"assign": ["value"]})
+    child.act("assign", "var_assign", {"value": "hi"})
+    child.chain(child.start_id, "assign", child.end_id)
+    child.outputs = ["${echoed}"]
+    b = TreeBuilder()
+    b.const("${result}", "none", source_type="component_outputs", source_info={"sp": [source_key]})
+    b.outputs = ["${result}"]
+    b.sub("sp", child.build())
+    b.chain(b.start_id, "sp", b.end_id)
+    sim = Simulator(b.build()).start()
+    assert sim.run.outputs == {"${result}": "hi"}
+
+
+def test_an_output_the_node_did_not_write_leaves_its_constant_alone():
+    b = TreeBuilder()
+    b.const("${result}", "before", source_type="component_outputs", source_info={"a": ["missing"]})
+    b.outputs = ["${result}"]
+    b.act("a", "var_assign", {"value": "hi"})
+    b.chain(b.start_id, "a", b.end_id)
+    sim = Simulator(b.build()).start()
+    assert sim.run.outputs == {"${result}": "before"}
