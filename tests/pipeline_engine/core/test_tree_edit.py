@@ -378,3 +378,115 @@ def test_find_node_and_node_names_look_into_subprocesses():
     assert tree_edit.find_node(tree, "ghost") == (None, [])
     names = tree_edit.node_names(tree)
     assert names["top"] == "Top" and names["inner"] == "inner" and names["sp"] == "sp"
+
+
+# --------------------------------------------------------------------------- details of each edit
+def test_exclusion_moves_the_layout_lines_with_their_flows():
+    tree = prepare_task_tree(parallel_with_optional(), exclude_task_nodes_id=["opt_b", "last"])
+    lines = {ln["id"]: ln for ln in tree["line"]}
+    for fid, flow in tree["flows"].items():
+        assert lines[fid]["source"]["id"] == flow["source"] and lines[fid]["target"]["id"] == flow["target"]
+    assert tree["flows"][as_list(tree["end_event"]["incoming"])[0]]["source"] == "cg"
+
+
+def test_exclusion_keeps_the_form_of_the_successors_incoming():
+    b = TreeBuilder()
+    b.act("a", "noop", optional=True)
+    b.act("z", "noop")
+    b.chain(b.start_id, "a", "z", b.end_id)
+    tree = b.build()
+    tree["activities"]["z"]["incoming"] = tree["activities"]["z"]["incoming"][0]  # one id, written as text
+    out = prepare_task_tree(tree, exclude_task_nodes_id=["a"])
+    assert out["activities"]["z"]["incoming"] == out["start_event"]["outgoing"]
+    assert isinstance(out["activities"]["z"]["incoming"], str)
+    out = prepare_task_tree(b.build(), exclude_task_nodes_id=["a"])  # a list stays a list
+    assert out["activities"]["z"]["incoming"] == [out["start_event"]["outgoing"]]
+    check_links(out)
+    validate_tree(out)
+
+
+def test_a_node_with_several_outgoing_flows_cannot_be_excluded():
+    tree = parallel_with_optional()
+    tree["activities"]["opt_a"]["outgoing"] = [tree["activities"]["opt_a"]["outgoing"], "extra"]
+    with pytest.raises(TreeInvalid) as exc:
+        prepare_task_tree(tree, exclude_task_nodes_id=["opt_a"])
+    assert exc.value.message == "task node[id=opt_a] cannot be excluded: it has 2 outgoing flows"
+
+
+def test_a_node_named_twice_for_exclusion_is_excluded_once():
+    once = prepare_task_tree(parallel_with_optional(), exclude_task_nodes_id=["opt_a"])
+    twice = prepare_task_tree(parallel_with_optional(), exclude_task_nodes_id=["opt_a", "opt_a"])
+    assert twice == once
+
+
+def test_a_tree_without_layout_or_sections_can_be_edited():
+    tree = parallel_with_optional()
+    del tree["line"], tree["location"]
+    out = prepare_task_tree(tree, exclude_task_nodes_id=["opt_a", "opt_b", "last"])
+    assert "line" not in out and "location" not in out
+    validate_tree(out)
+    b = TreeBuilder()
+    b.chain(b.start_id, b.end_id)
+    bare = {k: v for k, v in b.build().items() if k in ("start_event", "end_event", "flows")}
+    out = prepare_task_tree(bare)
+    assert (out["activities"], out["gateways"], out["constants"], out["outputs"]) == ({}, {}, {}, [])
+
+
+def test_constants_are_reindexed_in_their_order_and_a_bad_index_counts_as_zero():
+    b = TreeBuilder()
+    b.act("a", "noop", {"v": "${c} ${b} ${a}"})
+    b.chain(b.start_id, "a", b.end_id)
+    for key, index in (("${a}", 7), ("${b}", "junk"), ("${c}", 3)):
+        b.const(key, "1")
+        b.constants[key]["index"] = index
+    out = prepare_task_tree(b.build())
+    assert list(out["constants"]) == ["${b}", "${c}", "${a}"]
+    assert [c["index"] for c in out["constants"].values()] == [0, 1, 2]
+
+
+def test_component_outputs_without_a_source_are_kept_and_an_excluded_source_is_dropped():
+    b = TreeBuilder()
+    b.act("a", "noop", optional=True)
+    b.act("b", "noop")
+    b.chain(b.start_id, "a", "b", b.end_id)
+    b.const("${free}", "", source_type="component_outputs", source_info={})
+    b.const("${both}", "", source_type="component_outputs", source_info={"a": ["x"], "b": ["y"]})
+    out = prepare_task_tree(b.build(), exclude_task_nodes_id=["a"])
+    assert set(out["constants"]) == {"${free}", "${both}"}
+    assert out["constants"]["${both}"]["source_info"] == {"b": ["y"]}
+
+
+def test_regenerate_ids_renames_the_layout_the_legacy_inputs_and_the_tree_id():
+    b = TreeBuilder()
+    b.act("a", "noop")
+    b.act("b", "noop")
+    b.chain(b.start_id, "a", "b", b.end_id)
+    tree = b.build()
+    tree["id"] = "old_root"
+    tree["activities"]["b"]["data"] = {"inputs": {"k": {"source_act": "a", "value": 1}, "j": {"value": 2}}}
+    tree["line"].append("not a line")
+    new = regenerate_ids(tree)
+    assert ID.match(new["id"]) and new["id"] != "old_root"
+    by_name = {n["name"]: i for i, n in new["activities"].items()}
+    b_new = new["activities"][by_name["b"]]
+    assert b_new["data"]["inputs"]["k"]["source_act"] == by_name["a"]
+    assert b_new["data"]["inputs"]["j"] == {"value": 2}
+    nodes = tree_edit.all_nodes(new)
+    assert {loc["id"] for loc in new["location"]} == set(nodes)
+    lines = [ln for ln in new["line"] if isinstance(ln, dict)]
+    assert {ln["id"] for ln in lines} == set(new["flows"])
+    for ln in lines:
+        flow = new["flows"][ln["id"]]
+        assert (ln["source"]["id"], ln["target"]["id"]) == (flow["source"], flow["target"])
+    assert "not a line" in new["line"]
+    assert "id" not in regenerate_ids(b.build())  # a tree without an id gets none
+
+
+def test_find_node_with_a_path_that_does_not_hold_it():
+    b = TreeBuilder()
+    b.nodes["sp"] = {**subprocess_node("sp", 1), "pipeline": _child()}
+    b.chain(b.start_id, "sp", b.end_id)
+    tree = b.build()
+    assert tree_edit.find_node(tree, "ghost", ["sp"]) == (None, [])
+    assert tree_edit.find_node(tree, "inner", ["nope"]) == (None, [])
+    assert tree_edit.find_node(tree, "sp", []) == (tree["activities"]["sp"], [])

@@ -2,6 +2,7 @@
 and the one FAILED stop signal, whatever stopped the run."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from pipeline_engine.core import operations
 from pipeline_engine.core import states as s
 from pipeline_engine.core.components import Outcome
 from pipeline_engine.core.records import Effect
+from pipeline_engine.core.walker import new_version
 from pipeline_engine.errors import NodeNotFound
 from pipeline_engine.testing import Simulator
 from tests.pipeline_engine.trees import (
@@ -323,3 +325,9 @@ def test_an_output_the_node_did_not_write_leaves_its_constant_alone():
     b.chain(b.start_id, "a", b.end_id)
     sim = Simulator(b.build()).start()
     assert sim.run.outputs == {"${result}": "before"}
+
+
+def test_versions_are_32_hex_characters_and_never_repeat():
+    versions = {new_version() for _ in range(100)}
+    assert len(versions) == 100
+    assert all(re.fullmatch(r"[0-9a-f]{32}", v) for v in versions)
