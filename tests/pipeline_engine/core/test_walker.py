@@ -331,3 +331,105 @@ def test_versions_are_32_hex_characters_and_never_repeat():
     versions = {new_version() for _ in range(100)}
     assert len(versions) == 100
     assert all(re.fullmatch(r"[0-9a-f]{32}", v) for v in versions)
+
+
+def test_the_record_of_a_node_that_never_ran_is_not_found_by_its_own_id():
+    b = TreeBuilder()
+    b.sub("sp", _poll_then_noop())
+    b.chain(b.start_id, "sp", b.end_id)
+    sim = Simulator(b.build()).start()
+    assert sim.step(lambda w: w.record("sp/c1"), walk=False).state == s.RUNNING
+    with pytest.raises(NodeNotFound) as exc:
+        sim.step(lambda w: w.record("sp/c2"), walk=False)
+    assert exc.value.message == "node(c2) does not exist, may have not been executed"
+
+
+def test_every_record_carries_its_component_and_a_version_of_its_own():
+    sim = Simulator(linear(2, "bench_poll")).start()
+    sim.drain()
+    assert sim.rows["n0"].component_code == "bench_poll" and sim.rows["start"].component_code == ""
+    versions = [rec.version for rec in sim.rows.values()]
+    assert all(versions) and len(set(versions)) == len(versions)
+
+
+def test_each_pass_through_a_loop_has_its_own_version():
+    sim = Simulator(loop_tree("${_loop} < 3")).start()
+    passes = [h["version"] for h in sim.histories if h["key"] == "a"] + [sim.rows["a"].version]
+    assert len(passes) == 3 and all(passes) and len(set(passes)) == 3
+
+
+def test_a_loop_through_work_that_waits_reenters_the_stored_record():
+    # Each pass of p ends in another step, so the loop's re-entry reads p's row back.
+    b = TreeBuilder()
+    b.act("p", "bench_poll")
+    b.gw("g", "ExclusiveGateway")
+    b.chain(b.start_id, "p", "g")
+    b.flow("g", "p", condition="${_loop} < 3")
+    b.flow("g", b.end_id, default=True)
+    sim = Simulator(b.build()).start()
+    sim.drain()
+    assert sim.run.state == s.FINISHED
+    assert sim.rows["p"].loop == 3 and [h["loop"] for h in sim.histories if h["key"] == "p"] == [1, 2]
+
+
+def test_a_failed_node_counts_among_the_nodes_a_step_ended():
+    sim = Simulator(_poll_node()).start()
+    first = sim.effects.popleft()
+    walker = sim.step(lambda w: (operations.apply_result(
+        w, "p", first.version, 0, Outcome.failure("boom"), {}, {}, 0), w)[1])
+    assert [rec.key for rec in walker.finished_nodes] == ["p"]
+    assert walker.finished_nodes[0].state == s.FAILED
+
+
+def _flaky_beside_slow(tmp_path) -> Simulator:
+    b = TreeBuilder()
+    pg, cg = b.gw("pg", "ParallelGateway"), b.gw("cg", "ConvergeGateway")
+    b.act("f", "test_flaky", {"counter": str(tmp_path / "c"), "fail_times": 99},
+          auto_retry={"enable": True, "times": 1, "interval": 5})
+    b.act("slow", "test_sleep", {"seconds": 0})
+    b.chain(b.start_id, pg)
+    b.flow(pg, "f")
+    b.flow(pg, "slow")
+    b.chain("f", cg)
+    b.chain("slow", cg)
+    b.chain(cg, b.end_id)
+    return Simulator(b.build()).start()
+
+
+def test_the_frontier_tells_whether_a_failed_node_waits_for_its_automatic_retry(tmp_path):
+    sim = _flaky_beside_slow(tmp_path)
+    by_key = {e.key: e for e in sim.effects}
+    sim.effects.clear()
+    sim.run_component(by_key["f"])
+    assert sim.run.frontier["active"]["f"]["rw"]
+    sim.drain()  # nothing queued: the retry event was cleared with the other effects
+    sim.step(lambda w: operations.apply_auto_retry(w, "f", sim.rows["f"].version))
+    sim.drain()
+    assert sim.rows["f"].retry == 1 and not sim.run.frontier["active"]["f"]["rw"]
+
+
+@pytest.mark.parametrize("retry_due", [True, False])
+def test_a_frontier_written_before_the_retry_flag_reads_the_nodes_row(tmp_path, retry_due):
+    sim = _flaky_beside_slow(tmp_path)
+    by_key = {e.key: e for e in sim.effects}
+    sim.effects.clear()
+    sim.run_component(by_key["f"])
+    if not retry_due:
+        sim.rows["f"].phase = s.PHASE_NONE  # as after its retries were used up
+    del sim.run.frontier["active"]["f"]["rw"]  # an older frontier
+    assert sim.report(by_key["slow"], Outcome.success()) is True
+    assert sim.signals == ([] if retry_due else [s.FAILED])
+
+
+def test_inputs_and_conditions_read_the_nodes_loop_counters():
+    b = TreeBuilder()
+    b.act("a", "noop", {"loop": "${_loop}", "inner": "${_inner_loop}", "both": "${_loop}-${_inner_loop}"})
+    b.gw("g", "ExclusiveGateway")
+    b.chain(b.start_id, "a", "g")
+    b.flow("g", "a", condition="${_inner_loop} < 3")
+    b.flow("g", b.end_id, default=True)
+    sim = Simulator(b.build()).start()
+    assert sim.run.state == s.FINISHED
+    inputs = sim.rows["a"].inputs
+    assert (inputs["loop"], inputs["inner"], inputs["both"]) == (3, 3, "3-3")
+    assert sim.rows["g"].loop == 3
