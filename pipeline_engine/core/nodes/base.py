@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # the walker imports the kinds; they only need its type
 
 # A node kind's parts, as the walker and validation call them.
 EnterFn = Callable[["Walker", t.Scope, t.Node, str, str], None]
-FailFn = Callable[["Walker", t.Scope, t.Node, "NodeRecord", str, "dict[str, Any] | None", bool, bool], None]
+FailFn = Callable[["Walker", t.Scope, t.Node, "NodeRecord", str], None]
 Add = Callable[[str], None]
 # (scope, node, whether some flow leads to it, its number of outgoing flows, add)
 ShapeCheck = Callable[[t.Scope, t.Node, bool, int, Add], None]
@@ -44,7 +44,7 @@ class Kind:
     check_shape: ShapeCheck
     # `${...}` references and registered components; None when the kind has none.
     check_references: ReferenceCheck | None = None
-    # Own failure rules (error_ignorable, automatic retry); None: wait for an operator.
+    # Its own bookkeeping when the walker fails a node for good; None: nothing beyond waiting for an operator.
     fail: FailFn | None = None
     # Whether an operator may retry a node of this kind once it failed.
     retryable: bool = False

@@ -124,6 +124,10 @@ def test_a_node_id_resolves_to_its_active_key_when_ids_repeat():
     assert sim.step(lambda w: w.resolve_key("sp"), walk=False) == "sp"
     with pytest.raises(NodeNotFound, match=r"node\(ghost\) does not exist in pipeline\(run\)"):
         sim.step(lambda w: w.resolve_key("ghost"), walk=False)
+    sim.drain()  # nothing active any more: the root's node comes first
+    assert sim.run.state == s.FINISHED
+    assert sim.step(lambda w: w.resolve_key("a"), walk=False) == "a"
+    assert sim.step(lambda w: w.resolve_key("sp"), walk=False) == "sp"
 
 
 def test_the_fence_matches_state_version_and_schedule_count():
@@ -433,3 +437,65 @@ def test_inputs_and_conditions_read_the_nodes_loop_counters():
     inputs = sim.rows["a"].inputs
     assert (inputs["loop"], inputs["inner"], inputs["both"]) == (3, 3, "3-3")
     assert sim.rows["g"].loop == 3
+
+
+def test_one_node_feeds_every_constant_mapped_to_its_outputs():
+    b = TreeBuilder()
+    b.const("${c1}", "", source_type="component_outputs", source_info={"a": ["one"]})
+    b.const("${c2}", "", source_type="component_outputs", source_info={"a": ["two"]})
+    b.outputs = ["${c1}", "${c2}"]
+    b.act("a", "var_assign", {"one": 1, "two": 2})
+    b.chain(b.start_id, "a", b.end_id)
+    sim = Simulator(b.build()).start()
+    assert sim.run.outputs == {"${c1}": 1, "${c2}": 2}
+
+
+def test_a_step_says_whether_the_run_must_be_written():
+    sim = Simulator(_poll_node()).start()
+    first = sim.effects.popleft()
+    probe = lambda apply: sim.step(lambda w: (apply(w), w)[1])  # noqa: E731
+    assert probe(lambda w: None).changed is False  # nothing to do
+    assert probe(lambda w: operations.apply_result(w, "p", "stale", 0, Outcome.success(), {}, {}, 0)).changed is False
+    assert probe(lambda w: operations.apply_result(w, "p", first.version, 0, Outcome.failure("x"), {}, {}, 0)).changed
+    assert sim.signals == [s.FAILED]
+    # A run stopped before the frontier remembered its signal is told once more, and that is a change.
+    del sim.run.frontier["failed_notified"]
+    walker = probe(lambda w: None)
+    assert walker.changed is True and sim.signals == [s.FAILED, s.FAILED]
+    assert probe(lambda w: None).changed is False and sim.signals == [s.FAILED, s.FAILED]
+
+
+@pytest.mark.parametrize("ended", ["finished", "revoked"])
+def test_a_walk_on_an_ended_run_enters_nothing_and_drops_its_tokens(ended):
+    sim = Simulator(linear(2, "bench_poll")).start()
+    if ended == "revoked":
+        sim.step(lambda w: operations.revoke(w), walk=False)
+    else:
+        sim.drain()
+    assert sim.run.state in s.RUN_ENDED
+    rows = {k: (r.state, r.loop) for k, r in sim.rows.items()}
+    sim.run.frontier["ready"] = [["n1", "enter"], ["n0", "retry"]]  # tokens an older step left
+    sim.step()
+    assert sim.run.frontier["ready"] == []
+    assert {k: (r.state, r.loop) for k, r in sim.rows.items()} == rows
+
+
+def test_no_stop_is_signalled_while_a_token_waits_to_run():
+    b = TreeBuilder()
+    pg, cg = b.gw("pg", "ParallelGateway"), b.gw("cg", "ConvergeGateway")
+    b.act("x", "test_fail", {"message": "x failed"})
+    b.act("y", "test_fail", {"message": "y failed"})
+    b.chain(b.start_id, pg)
+    b.chain(pg, "x", cg)
+    b.chain(pg, "y", cg)
+    b.chain(cg, b.end_id)
+    sim = Simulator(b.build()).start()
+    assert sim.state("x") == s.FAILED and sim.state("y") == s.FAILED
+    assert sim.signals == [s.FAILED]
+    sim.step(lambda w: operations.retry(w, "x"), walk=False)  # x waits READY in the ready list
+    assert sim.signals == [s.FAILED]
+    sim.step()  # x runs and fails again: stopped again, told again
+    assert sim.signals == [s.FAILED, s.FAILED]
+    sim.step(lambda w: operations.pause(w), walk=False)
+    sim.step(lambda w: operations.retry(w, "y"))  # held: the run is paused
+    assert sim.signals == [s.FAILED, s.FAILED] and sim.state("y") == s.READY
