@@ -490,3 +490,93 @@ def test_find_node_with_a_path_that_does_not_hold_it():
     assert tree_edit.find_node(tree, "ghost", ["sp"]) == (None, [])
     assert tree_edit.find_node(tree, "inner", ["nope"]) == (None, [])
     assert tree_edit.find_node(tree, "sp", []) == (tree["activities"]["sp"], [])
+
+
+def _two_parallel_blocks(kind: str = "ParallelGateway") -> dict:
+    """start -> pg1 -> (o1 | k1) -> cg1 -> pg2 -> (o2 | k2) -> cg2 -> end; o1, o2 optional."""
+    b = TreeBuilder()
+    previous = b.start_id
+    for i in (1, 2):
+        b.gw(f"pg{i}", kind)
+        b.gw(f"cg{i}", "ConvergeGateway")
+        b.act(f"o{i}", "noop", optional=True)
+        b.act(f"k{i}", "noop")
+        b.chain(previous, f"pg{i}")
+        for node_id in (f"o{i}", f"k{i}"):
+            if kind == "ParallelGateway":
+                b.chain(f"pg{i}", node_id, f"cg{i}")
+            else:
+                b.flow(f"pg{i}", node_id, condition="1 == 1")
+                b.chain(node_id, f"cg{i}")
+        previous = f"cg{i}"
+    b.chain(previous, b.end_id)
+    return b.build()
+
+
+def test_every_parallel_block_loses_its_empty_branches():
+    out = prepare_task_tree(_two_parallel_blocks(), exclude_task_nodes_id=["o1", "o2"])
+    for i in (1, 2):
+        (branch,) = as_list(out["gateways"][f"pg{i}"]["outgoing"])
+        assert out["flows"][branch]["target"] == f"k{i}"
+        assert len(as_list(out["gateways"][f"cg{i}"]["incoming"])) == 1
+    check_links(out)
+    validate_tree(out)
+
+
+def test_a_conditional_parallel_gateway_keeps_its_flows():
+    out = prepare_task_tree(_two_parallel_blocks("ConditionalParallelGateway"), exclude_task_nodes_id=["o1"])
+    gateway = out["gateways"]["pg1"]
+    assert len(gateway["outgoing"]) == 2 and set(gateway["conditions"]) == set(gateway["outgoing"])
+    assert "cg1" in [out["flows"][f]["target"] for f in gateway["outgoing"]]
+    check_links(out)
+    validate_tree(out)
+
+
+def test_a_parallel_gateway_whose_branches_never_meet_is_left_alone():
+    b = TreeBuilder()
+    b.gw("pg", "ParallelGateway")
+    b.act("a", "noop", optional=True)
+    b.act("b", "noop")
+    b.act("z", "noop")
+    b.chain(b.start_id, "pg", "a", "z", b.end_id)
+    b.chain("pg", "b", b.end_id)
+    out = prepare_task_tree(b.build(), exclude_task_nodes_id=["a"])
+    assert len(out["gateways"]["pg"]["outgoing"]) == 2
+
+
+def test_subprocess_constants_count_as_shown_unless_hidden_and_odd_entries_are_skipped():
+    b = TreeBuilder()
+    b.nodes["sub"] = subprocess_node("sub", 1, {
+        "${x}": {"key": "${x}", "value": "${no_show_type}"},
+        "${y}": "${not_an_object}"})
+    b.gw("eg", "ExclusiveGateway")
+    b.gw("cg", "ConvergeGateway")
+    b.act("a", "noop")
+    b.chain(b.start_id, "sub", "eg")
+    b.flow("eg", "a", condition="${cond} == 1")
+    b.flow("eg", "cg", default=True)
+    b.chain("a", "cg", b.end_id)
+    tree = b.build()
+    tree["gateways"]["eg"]["conditions"]["odd"] = "${odd}"  # not an object: ignored
+    for key in ("${no_show_type}", "${not_an_object}", "${cond}", "${odd}"):
+        tree["constants"][key] = {"key": key, "value": "1", "source_type": "custom", "index": 0}
+    assert set(prepare_task_tree(tree)["constants"]) == {"${no_show_type}", "${cond}"}
+
+
+def test_unfold_gives_a_child_without_constants_the_parents_values_and_skips_odd_ones():
+    child = _child()
+    del child["constants"]
+    b = TreeBuilder()
+    b.nodes["s"] = subprocess_node("s", 1, {"${given}": {"key": "${given}", "value": "v"}, "${odd}": "text"})
+    b.chain(b.start_id, "s", b.end_id)
+    tree = unfold_subprocesses(b.build(), lambda node: (1, copy.deepcopy(child)))
+    assert tree["activities"]["s"]["pipeline"]["constants"] == {"${given}": {"key": "${given}", "value": "v"}}
+
+
+def test_node_names_of_unnamed_nodes_are_empty():
+    b = TreeBuilder()
+    b.act("a", "noop")
+    b.chain(b.start_id, "a", b.end_id)
+    tree = b.build()
+    tree["activities"]["a"]["name"] = None
+    assert tree_edit.node_names(tree) == {"start": "", "end": "", "a": ""}
