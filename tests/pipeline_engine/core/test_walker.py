@@ -352,6 +352,7 @@ def test_every_record_carries_its_component_and_a_version_of_its_own():
     sim = Simulator(linear(2, "bench_poll")).start()
     sim.drain()
     assert sim.rows["n0"].component_code == "bench_poll" and sim.rows["start"].component_code == ""
+    assert (sim.rows["n0"].name, sim.rows["n0"].node_type, sim.rows["n0"].scope) == ("n0", "ServiceActivity", "")
     versions = [rec.version for rec in sim.rows.values()]
     assert all(versions) and len(set(versions)) == len(versions)
 
