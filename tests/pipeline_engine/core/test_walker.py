@@ -259,6 +259,8 @@ def test_the_rerun_limit_allows_exactly_that_many_passes():
     assert sim.display == s.FAILED and sim.signals == [s.FAILED]
     assert sim.rows["a"].state == s.FAILED and sim.rows["a"].loop == 6
     assert sim.rows["a"].ex_data == "node re-entered more than 5 times (SOPS_NODE_RERUN_LIMIT)"
+    # The activity keeps its books as on any failure: its _result is False.
+    assert sim.rows["a"].outputs == {"_result": False, "_loop": 6, "_inner_loop": 6}
 
 
 def test_the_rerun_limit_is_neither_ignored_nor_retried_automatically():
@@ -346,6 +348,12 @@ def test_the_record_of_a_node_that_never_ran_is_not_found_by_its_own_id():
     with pytest.raises(NodeNotFound) as exc:
         sim.step(lambda w: w.record("sp/c2"), walk=False)
     assert exc.value.message == "node(c2) does not exist, may have not been executed"
+    outer = TreeBuilder()
+    outer.sub("top", b.build())
+    outer.chain(outer.start_id, "top", outer.end_id)
+    sim = Simulator(outer.build()).start()
+    with pytest.raises(NodeNotFound, match=r"^node\(c2\) does not exist"):
+        sim.step(lambda w: w.record("top/sp/c2"), walk=False)
 
 
 def test_every_record_carries_its_component_and_a_version_of_its_own():
