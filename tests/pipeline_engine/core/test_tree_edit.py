@@ -436,11 +436,11 @@ def test_constants_are_reindexed_in_their_order_and_a_bad_index_counts_as_zero()
     b = TreeBuilder()
     b.act("a", "noop", {"v": "${c} ${b} ${a}"})
     b.chain(b.start_id, "a", b.end_id)
-    for key, index in (("${a}", 7), ("${b}", "junk"), ("${c}", 3)):
+    for key, index in (("${a}", 1), ("${b}", "junk"), ("${c}", 3)):
         b.const(key, "1")
         b.constants[key]["index"] = index
     out = prepare_task_tree(b.build())
-    assert list(out["constants"]) == ["${b}", "${c}", "${a}"]
+    assert list(out["constants"]) == ["${b}", "${a}", "${c}"]
     assert [c["index"] for c in out["constants"].values()] == [0, 1, 2]
 
 
@@ -451,9 +451,13 @@ def test_component_outputs_without_a_source_are_kept_and_an_excluded_source_is_d
     b.chain(b.start_id, "a", "b", b.end_id)
     b.const("${free}", "", source_type="component_outputs", source_info={})
     b.const("${both}", "", source_type="component_outputs", source_info={"a": ["x"], "b": ["y"]})
-    out = prepare_task_tree(b.build(), exclude_task_nodes_id=["a"])
-    assert set(out["constants"]) == {"${free}", "${both}"}
+    tree = b.build()
+    tree["activities"]["b"]["component"]["data"]["v"] = {"hook": False, "value": "${odd}"}
+    tree["constants"]["${odd}"] = {"key": "${odd}", "value": "1", "source_type": "custom", "source_info": None}
+    out = prepare_task_tree(tree, exclude_task_nodes_id=["a"])
+    assert set(out["constants"]) == {"${free}", "${both}", "${odd}"}
     assert out["constants"]["${both}"]["source_info"] == {"b": ["y"]}
+    assert out["constants"]["${odd}"]["source_info"] is None  # left as written
 
 
 def test_regenerate_ids_renames_the_layout_the_legacy_inputs_and_the_tree_id():
