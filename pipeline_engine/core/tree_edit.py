@@ -253,9 +253,7 @@ def prepare_task_tree(tree: dict[str, Any], *, exclude_task_nodes_id: list[str] 
     tree = copy.deepcopy(tree)
     tree.setdefault("activities", {})
     tree.setdefault("gateways", {})
-    tree.setdefault("flows", {})
-    tree.setdefault("constants", {})
-    tree.setdefault("outputs", [])
+    tree.setdefault("flows", {})  # constants and outputs are rewritten by remove_useless_constants
     excluded = list(dict.fromkeys(exclude_task_nodes_id or []))
     for node_id in excluded:
         act = tree["activities"].get(node_id)

@@ -584,3 +584,22 @@ def test_node_names_of_unnamed_nodes_are_empty():
     tree = b.build()
     tree["activities"]["a"]["name"] = None
     assert tree_edit.node_names(tree) == {"start": "", "end": "", "a": ""}
+
+
+@pytest.mark.parametrize(("levels", "refused"), [(8, False), (9, True)])
+def test_unfold_allows_eight_levels_of_subprocesses(levels, refused):
+    def nesting(target: int) -> dict:
+        b = TreeBuilder()
+        b.nodes["sub"] = subprocess_node("sub", target)
+        b.chain(b.start_id, "sub", b.end_id)
+        return b.build()
+
+    def resolve(node: dict) -> tuple[int, dict]:
+        n = node["template_id"]
+        return n, nesting(n + 1) if n < levels else _child()
+
+    if refused:
+        with pytest.raises(TreeInvalid, match=r"template\[id=9\] include itself or nests deeper than 8 levels"):
+            unfold_subprocesses(nesting(1), resolve)
+    else:
+        unfold_subprocesses(nesting(1), resolve)
