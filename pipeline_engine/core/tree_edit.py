@@ -382,7 +382,7 @@ def _regenerate_level(tree: dict[str, Any], new_root_id: str | None = None) -> N
     flows = tree.get("flows") or {}
     new_flows = {}
     for fid, flow in flows.items():
-        flow["id"] = mapping.get(fid, fid)
+        flow["id"] = mapping[fid]  # every flow of the level is in the mapping
         flow["source"] = _renamed(mapping, flow.get("source"))
         flow["target"] = _renamed(mapping, flow.get("target"))
         new_flows[flow["id"]] = flow

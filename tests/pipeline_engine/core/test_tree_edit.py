@@ -603,3 +603,22 @@ def test_unfold_allows_eight_levels_of_subprocesses(levels, refused):
             unfold_subprocesses(nesting(1), resolve)
     else:
         unfold_subprocesses(nesting(1), resolve)
+
+
+def test_regenerate_ids_keeps_references_to_ids_the_level_does_not_have():
+    b = TreeBuilder()
+    b.act("a", "noop")
+    b.gw("pg", "ParallelGateway")
+    b.gw("cg", "ConvergeGateway")
+    b.chain(b.start_id, "pg", "a", "cg", b.end_id)
+    b.const("${o}", "", source_type="component_outputs", source_info={"a": ["x"], "elsewhere": ["y"]})
+    tree = b.build()
+    tree["gateways"]["pg"]["converge_gateway_id"] = "not_here"
+    tree["activities"]["a"]["incoming"].append("dangling_flow")
+    new = regenerate_ids(tree)
+    a_id = next(i for i, n in new["activities"].items() if n["name"] == "a")
+    assert new["constants"]["${o}"]["source_info"] == {a_id: ["x"], "elsewhere": ["y"]}
+    (pg,) = [g for g in new["gateways"].values() if g["type"] == "ParallelGateway"]
+    assert pg["converge_gateway_id"] == "not_here"
+    incoming = new["activities"][a_id]["incoming"]
+    assert incoming[-1] == "dangling_flow" and ID.match(incoming[0])
