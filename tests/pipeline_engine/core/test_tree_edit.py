@@ -432,16 +432,17 @@ def test_a_tree_without_layout_or_sections_can_be_edited():
     assert (out["activities"], out["gateways"], out["constants"], out["outputs"]) == ({}, {}, {}, [])
 
 
-def test_constants_are_reindexed_in_their_order_and_a_bad_index_counts_as_zero():
+def test_constants_are_reindexed_in_their_order_and_a_missing_or_bad_index_counts_as_zero():
     b = TreeBuilder()
-    b.act("a", "noop", {"v": "${c} ${b} ${a}"})
+    b.act("a", "noop", {"v": "${c} ${b} ${a} ${d}"})
     b.chain(b.start_id, "a", b.end_id)
-    for key, index in (("${a}", 1), ("${b}", "junk"), ("${c}", 3)):
+    for key, index in (("${a}", 1), ("${b}", "junk"), ("${c}", 3), ("${d}", None)):
         b.const(key, "1")
         b.constants[key]["index"] = index
+    del b.constants["${d}"]["index"]  # no index: as 0
     out = prepare_task_tree(b.build())
-    assert list(out["constants"]) == ["${b}", "${a}", "${c}"]
-    assert [c["index"] for c in out["constants"].values()] == [0, 1, 2]
+    assert list(out["constants"]) == ["${b}", "${d}", "${a}", "${c}"]
+    assert [c["index"] for c in out["constants"].values()] == [0, 1, 2, 3]
 
 
 def test_component_outputs_without_a_source_are_kept_and_an_excluded_source_is_dropped():
