@@ -284,7 +284,7 @@ def parse_host(text: str) -> tuple[str, IPAddress | None]:
         host = host[:-1]
     if not host.isascii():
         try:
-            host = host.encode("idna").decode("ascii")
+            host = host.encode("idna").decode()  # IDNA output is ASCII
         except UnicodeError as exc:
             raise ValueError(f"{text!r} is not a valid host name") from exc
     if not _NAME_RE.fullmatch(host) or len(host) > 253:

@@ -252,9 +252,7 @@ def prepare_task_tree(tree: dict[str, Any], *, exclude_task_nodes_id: list[str] 
     tree = copy.deepcopy(tree)
     tree.setdefault("activities", {})
     tree.setdefault("gateways", {})
-    tree.setdefault("flows", {})
-    tree.setdefault("constants", {})
-    tree.setdefault("outputs", [])
+    tree.setdefault("flows", {})  # constants and outputs are rewritten by remove_useless_constants
     excluded = list(dict.fromkeys(exclude_task_nodes_id or []))
     for node_id in excluded:
         act = tree["activities"].get(node_id)
@@ -411,7 +409,7 @@ def _regenerate_level(tree: dict[str, Any], new_root_id: str | None = None) -> N
     flows = tree.get("flows") or {}
     new_flows = {}
     for fid, flow in flows.items():
-        flow["id"] = mapping.get(fid, fid)
+        flow["id"] = mapping[fid]  # every flow of the level is in the mapping
         flow["source"] = _renamed(mapping, flow.get("source"))
         flow["target"] = _renamed(mapping, flow.get("target"))
         new_flows[flow["id"]] = flow

@@ -49,7 +49,7 @@ def validate_tree(tree: dict[str, Any], *, check_components: bool = True,
     """
     compiled = compile_checked(tree)
     errors = _Collector()
-    _validate_scope(compiled.root, tree, errors, check_components)
+    _validate_scope(compiled.root, errors, check_components)
     if fill_converges:
         fill_converge_ids(tree, compiled)  # also when invalid, as callers always saw
     if errors.errors:
@@ -75,7 +75,7 @@ def missing_converge_ids(tree: dict[str, Any], compiled: t.CompiledTree) -> bool
     for raw, scope in _raw_scopes(tree, compiled.root):
         gateways = raw.get("gateways") or {}
         for node in scope.nodes.values():
-            if node.type in t.FORK_TYPES and node.converge_id:
+            if node.converge_id:  # only fork gateways have one
                 gw = gateways.get(node.id)
                 if isinstance(gw, dict) and gw.get("converge_gateway_id") != node.converge_id:
                     return True
@@ -87,11 +87,11 @@ def fill_converge_ids(tree: dict[str, Any], compiled: t.CompiledTree) -> None:
     for raw, scope in _raw_scopes(tree, compiled.root):
         gateways = raw.get("gateways") or {}
         for node in scope.nodes.values():
-            if node.type in t.FORK_TYPES and node.converge_id and isinstance(gateways.get(node.id), dict):
+            if node.converge_id and isinstance(gateways.get(node.id), dict):  # only fork gateways have one
                 gateways[node.id]["converge_gateway_id"] = node.converge_id
 
 
-def _validate_scope(scope: t.Scope, raw_tree: dict[str, Any], errors: _Collector, check_components: bool) -> None:
+def _validate_scope(scope: t.Scope, errors: _Collector, check_components: bool) -> None:
     before = len(errors.errors)
     _check_flows_and_degrees(scope, errors)
     if len(errors.errors) == before:
@@ -101,20 +101,20 @@ def _validate_scope(scope: t.Scope, raw_tree: dict[str, Any], errors: _Collector
     _check_references(scope, errors, check_components)
     for node in scope.nodes.values():
         if node.child is not None:
-            raw_child = (raw_tree.get("activities") or {}).get(node.id, {}).get("pipeline") or {}
-            _validate_scope(node.child, raw_child, errors, check_components)
+            _validate_scope(node.child, errors, check_components)
 
 
 def _check_flows_and_degrees(scope: t.Scope, errors: _Collector) -> None:
     """Flows join existing nodes; then each kind's rules on its degrees and its own fields."""
-    incoming: dict[str, int] = {nid: 0 for nid in scope.nodes}
+    # No rule counts incoming flows (a converge's are counted by match_forks): only whether one exists.
+    targeted: set[str] = set()
     for fid, (source, target) in scope.flows.items():
         if source not in scope.nodes:
             errors.add(f"flow {fid} starts at unknown node {source}")
         if target not in scope.nodes:
             errors.add(f"flow {fid} ends at unknown node {target}")
         else:
-            incoming[target] += 1
+            targeted.add(target)
     for node in scope.nodes.values():
         for fid in node.outgoing:
             if fid not in scope.flows:
@@ -122,11 +122,11 @@ def _check_flows_and_degrees(scope: t.Scope, errors: _Collector) -> None:
             elif scope.flows[fid][0] != node.id:
                 errors.add(f"{label(node)}: outgoing flow {fid} starts at another node")
         out_degree = len(node.outgoing)
-        in_degree = incoming[node.id]
-        if not in_degree and not out_degree and node.type not in (t.START, t.END):
+        reached = node.id in targeted
+        if not reached and not out_degree and node.type not in (t.START, t.END):
             errors.add(f"{label(node)}: is isolated (no incoming or outgoing flows)")
             continue
-        KINDS[node.type].check_shape(scope, node, in_degree, out_degree, errors.add)
+        KINDS[node.type].check_shape(scope, node, reached, out_degree, errors.add)
 
 
 def _check_reachability(scope: t.Scope, errors: _Collector) -> None:
@@ -137,11 +137,11 @@ def _check_reachability(scope: t.Scope, errors: _Collector) -> None:
             if target not in seen:
                 seen.add(target)
                 queue.append(target)
+    # Runs only once every node has the flows its kind needs (isolated nodes were
+    # reported then): a node not seen here is on a part of the graph the start never leads to.
     for node in scope.nodes.values():
         if node.id not in seen:
-            isolated = not node.incoming and not node.outgoing
-            rule = "is isolated (no flows)" if isolated else "is not reachable from the start event"
-            errors.add(f"{label(node)}: {rule}")
+            errors.add(f"{label(node)}: is not reachable from the start event")
 
 
 def _check_references(scope: t.Scope, errors: _Collector, check_components: bool) -> None:

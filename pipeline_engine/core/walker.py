@@ -15,7 +15,8 @@ Frontier (stored on the run row, protected by its lock):
           the run or the token's subprocess is paused
   active  {key: {"s": state, "v": version, "sc": schedule_count}} nodes that
           are RUNNING / FAILED / SUSPENDED: the fence every message is checked
-          against
+          against; a FAILED node's entry also has "rw": whether an automatic
+          retry is due (older frontiers lack it: the node's row tells)
   joins   {converge key: [arrived, needed]} open parallel joins
   seen    {key: 1} re-enterable nodes that already have a record
   paused  [subprocess key, ...] paused subprocesses
@@ -147,7 +148,7 @@ class Walker:
         self.touch(rec)
         if rec.loop > self.rerun_limit:
             self.fail(scope, node, rec, f"node re-entered more than {self.rerun_limit} times "
-                                        f"(SOPS_NODE_RERUN_LIMIT)", auto_retry=False, ignorable=False)
+                                        f"(SOPS_NODE_RERUN_LIMIT)")
             return None
         return rec
 
@@ -164,34 +165,34 @@ class Walker:
             # Whether an automatic retry is due, kept in the frontier so any later
             # step can tell "stopped" from "waiting to retry" without loading this
             # node's row (see _maybe_signal_failed).
-            entry["rw"] = 1 if rec.phase == s.PHASE_RETRY_WAIT else 0
+            entry["rw"] = rec.phase == s.PHASE_RETRY_WAIT
         self.active[rec.key] = entry
         self.touch(rec)
 
-    def fail(self, scope: t.Scope, node: t.Node, rec: NodeRecord, ex_data: str, *,
-             outputs: dict[str, Any] | None = None, auto_retry: bool = True, ignorable: bool = True) -> None:
-        """The node failed; a kind with its own failure rules (an activity may ignore
-        the error or retry by itself) decides what follows, others wait for an operator."""
+    def fail(self, scope: t.Scope, node: t.Node, rec: NodeRecord, ex_data: str) -> None:
+        """The node failed for good (a gateway's conditions, a subprocess's variables, the
+        rerun limit): it waits for an operator. A kind that keeps its own books on failure
+        (an activity's `_result` output) does so; neither error_ignorable nor an automatic
+        retry applies, those answer only what a component reports."""
         on_fail = FAIL_BY_TYPE.get(node.type)
         if on_fail is not None:
-            on_fail(self, scope, node, rec, ex_data, outputs, auto_retry, ignorable)
+            on_fail(self, scope, node, rec, ex_data)
             return
         rec.fail(ex_data, self.now())
         self.hold_failed(rec)
 
-    def hold_failed(self, rec: NodeRecord, *, retry_due: bool = False) -> None:
-        """A failed node stays in the fence; unless it retries by itself, the run may
-        now be stopped, which is told again (see _maybe_signal_failed)."""
+    def hold_failed(self, rec: NodeRecord) -> None:
+        """A failed node stays in the fence (see _maybe_signal_failed for the stop signal:
+        a node can only fail while nothing has been signalled, as something was running,
+        and the operations that run a node again reset the signal)."""
         self.finished_nodes.append(rec)
-        if not retry_due:
-            self.frontier.pop("failed_notified", None)
         self.activate(rec)
 
     # ------------------------------------------------------------------ contexts
     def scope_context(self, path: str) -> ScopeContext:
         ctx = self._contexts.get(path)
         if ctx is None:
-            stored = self.run.context.setdefault(path, {"values": {}, "plain": []})
+            stored = self.run.context.setdefault(path, {})  # ScopeContext fills in its parts
             ctx = self._contexts[path] = ScopeContext(stored)
         return ctx
 
@@ -202,8 +203,7 @@ class Walker:
 
     def names_context(self, scope: t.Scope, value: Any, rec: NodeRecord) -> dict[str, Any]:
         """The resolved values of the names `value` references, plus the node's loop counters."""
-        names = references(value)
-        ctx = self.scope_context(scope.path).resolve(names) if names else {}
+        ctx = self.scope_context(scope.path).resolve(references(value))
         ctx.setdefault("_loop", rec.loop)
         ctx.setdefault("_inner_loop", rec.inner_loop)
         return ctx
@@ -217,14 +217,14 @@ class Walker:
         for name, out_key in mapping:
             for candidate in (out_key, t.bare(out_key), f"${{{t.bare(out_key)}}}"):
                 if candidate in outputs:
-                    ctx.set_plain(name, outputs[candidate])
-                    self.changed = True
+                    ctx.set_plain(name, outputs[candidate])  # the caller finishes or fails the node: changed
                     break
 
     # ------------------------------------------------------------------ walking
     def push(self, key: str, mode: str = ENTER) -> None:
+        # No `changed` here: a token is pushed only by a step that also ends, fails or
+        # starts a node (which marks it), and the ready list is written with the run.
         self._ready.append([key, mode])
-        self.changed = True
 
     def push_target(self, scope: t.Scope, target: str) -> None:
         self.push(scope.key(target))
@@ -306,13 +306,7 @@ class Walker:
     def _waits_for_retry(self, key: str) -> bool:
         """Whether a FAILED node waits for an automatic retry (frontiers written before
         the "rw" flag existed: read the node's row, loading it if this step has not)."""
-        rec = self.records.get(key)
-        if rec is None:
-            rec = self.load([key]).get(key)
-            if rec is None:
-                return False
-            self.records[key] = rec
-        return rec.phase == s.PHASE_RETRY_WAIT
+        return self.record(key).phase == s.PHASE_RETRY_WAIT
 
     # ------------------------------------------------------------------ the fence
     def fenced(self, key: str, version: str, state: str, schedule_count: int | None = None) -> bool:
@@ -339,9 +333,10 @@ class Walker:
 
 
 def start_frontier(tree: t.CompiledTree) -> dict[str, Any]:
-    return {"ready": [[tree.root.key(tree.root.start_id), ENTER]], "active": {}, "joins": {}, "seen": {},
-            "paused": []}
+    """A new run's frontier: one token at the start event (RunData adds the empty parts)."""
+    return {"ready": [[tree.root.key(tree.root.start_id), ENTER]]}
 
 
 def start_context(tree: t.CompiledTree) -> dict[str, Any]:
-    return {"": {"values": dict(tree.root.constants), "plain": []}}
+    """A new run's root context: the tree's constants (ScopeContext adds the empty parts)."""
+    return {"": {"values": dict(tree.root.constants)}}

@@ -153,13 +153,17 @@ def fail(w: Walker, scope: t.Scope, node: t.Node, rec: NodeRecord, ex_data: str,
         w.finish(rec)
         w.push_target(scope, node.targets[0])
         return
-    retry_due = auto_retry and rec.retry < node.auto_retry_times
-    if retry_due:
+    if auto_retry and rec.retry < node.auto_retry_times:
         rec.phase = s.PHASE_RETRY_WAIT
         rec.wake_at = w.now() + timedelta(seconds=node.auto_retry_interval)
         w.effects.append(Effect("event", key=rec.key, version=rec.version,
                                 countdown=node.auto_retry_interval, event="auto_retry"))
-    w.hold_failed(rec, retry_due=retry_due)
+    w.hold_failed(rec)
+
+
+def fail_for_good(w: Walker, scope: t.Scope, node: t.Node, rec: NodeRecord, ex_data: str) -> None:
+    """Failed by the walker (the rerun limit): neither ignored nor retried by itself."""
+    fail(w, scope, node, rec, ex_data, auto_retry=False, ignorable=False)
 
 
 def force_fail(w: Walker, rec: NodeRecord, ex_data: str) -> None:
@@ -187,4 +191,4 @@ def check_references(node: t.Node, names: Names, add: Add, check_components: boo
             add(f"{label(node)}: input {key} references undefined variable {shown}")
 
 
-KIND = Kind(t.ACTIVITY, enter, check_one_way, check_references, fail=fail, retryable=True)
+KIND = Kind(t.ACTIVITY, enter, check_one_way, check_references, fail=fail_for_good, retryable=True)

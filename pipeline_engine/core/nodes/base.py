@@ -19,9 +19,10 @@ if TYPE_CHECKING:  # the walker imports the kinds; they only need its type
 
 # A node kind's parts, as the walker and validation call them.
 EnterFn = Callable[["Walker", t.Scope, t.Node, str, str], None]
-FailFn = Callable[["Walker", t.Scope, t.Node, "NodeRecord", str, "dict[str, Any] | None", bool, bool], None]
+FailFn = Callable[["Walker", t.Scope, t.Node, "NodeRecord", str], None]
 Add = Callable[[str], None]
-ShapeCheck = Callable[[t.Scope, t.Node, int, int, Add], None]
+# (scope, node, whether some flow leads to it, its number of outgoing flows, add)
+ShapeCheck = Callable[[t.Scope, t.Node, bool, int, Add], None]
 ReferenceCheck = Callable[[t.Node, "Names", Add, bool], None]
 
 MAX_BRANCHES = 1000
@@ -39,11 +40,11 @@ class Kind:
 
     type: str
     enter: EnterFn
-    # Degrees and the node's own fields, given its in- and out-degree (flows exist).
+    # Degrees and the node's own fields, given whether a flow leads to it and its out-degree.
     check_shape: ShapeCheck
     # `${...}` references and registered components; None when the kind has none.
     check_references: ReferenceCheck | None = None
-    # Own failure rules (error_ignorable, automatic retry); None: wait for an operator.
+    # Its own bookkeeping when the walker fails a node for good; None: nothing beyond waiting for an operator.
     fail: FailFn | None = None
     # Whether an operator may retry a node of this kind once it failed.
     retryable: bool = False
@@ -84,17 +85,17 @@ class Names:
         return []
 
 
-def check_one_way(scope: t.Scope, node: t.Node, in_degree: int, out_degree: int, add: Add) -> None:
+def check_one_way(scope: t.Scope, node: t.Node, targeted: bool, out_degree: int, add: Add) -> None:
     """A node on one path: reached by a flow, left by exactly one."""
-    if not in_degree:
+    if not targeted:
         add(f"{label(node)}: needs at least one incoming flow (not reachable from the start event)")
     if out_degree != 1:
         add(f"{label(node)}: needs exactly one outgoing flow, has {out_degree}")
 
 
-def check_divergent(scope: t.Scope, node: t.Node, in_degree: int, out_degree: int, add: Add) -> None:
+def check_divergent(scope: t.Scope, node: t.Node, targeted: bool, out_degree: int, add: Add) -> None:
     """A gateway that opens branches: reached by a flow, left by 1 to MAX_BRANCHES."""
-    if not in_degree:
+    if not targeted:
         add(f"{label(node)}: needs at least one incoming flow (not reachable from the start event)")
     if not 1 <= out_degree <= MAX_BRANCHES:
         add(f"{label(node)}: needs 1 to {MAX_BRANCHES} outgoing flows, has {out_degree}")

@@ -44,8 +44,8 @@ def enter_end(w: Walker, scope: t.Scope, node: t.Node, key: str, mode: str) -> N
     w.effects.append(Effect("finished", state=s.FINISHED))
 
 
-def check_start(scope: t.Scope, node: t.Node, in_degree: int, out_degree: int, add: Add) -> None:
-    if in_degree:
+def check_start(scope: t.Scope, node: t.Node, targeted: bool, out_degree: int, add: Add) -> None:
+    if targeted:
         add(f"{label(node)}: a start event cannot be the target of a flow")
     if out_degree != 1:
         add(f"{label(node)}: a start event needs exactly one outgoing flow, has {out_degree}")
@@ -53,10 +53,10 @@ def check_start(scope: t.Scope, node: t.Node, in_degree: int, out_degree: int, a
         add(f"{label(node)}: the start event cannot link straight to the end event")
 
 
-def check_end(scope: t.Scope, node: t.Node, in_degree: int, out_degree: int, add: Add) -> None:
+def check_end(scope: t.Scope, node: t.Node, targeted: bool, out_degree: int, add: Add) -> None:
     if out_degree:
         add(f"{label(node)}: an end event cannot have outgoing flows")
-    if not in_degree:
+    if not targeted:
         add(f"{label(node)}: the end event is not the target of any flow")
 
 

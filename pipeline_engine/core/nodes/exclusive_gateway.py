@@ -72,9 +72,9 @@ def skip_to(w: Walker, key: str, flow_id: str) -> None:
     take_flow(w, scope, node, rec, flow_id)
 
 
-def check_shape(scope: t.Scope, node: t.Node, in_degree: int, out_degree: int, add: Add) -> None:
+def check_shape(scope: t.Scope, node: t.Node, targeted: bool, out_degree: int, add: Add) -> None:
     """A divergent gateway whose conditions (and default flow) name its own outgoing flows."""
-    check_divergent(scope, node, in_degree, out_degree, add)
+    check_divergent(scope, node, targeted, out_degree, add)
     for fid in node.conditions:
         if fid not in node.outgoing:
             add(f"{label(node)}: condition on flow {fid} which is not one of its outgoing flows")

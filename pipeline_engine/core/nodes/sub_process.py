@@ -22,7 +22,7 @@ def enter(w: Walker, scope: t.Scope, node: t.Node, key: str, mode: str) -> None:
     try:
         stored = child_context(child.constants, w.scope_context(scope.path))
     except ExpressionError as exc:
-        w.fail(scope, node, rec, f"subprocess variables could not be resolved: {exc}", ignorable=False)
+        w.fail(scope, node, rec, f"subprocess variables could not be resolved: {exc}")
         return
     w.set_scope_context(child.path, stored)
     rec.inputs = {child.constant_keys.get(n, n): v for n, v in stored["values"].items()}

@@ -492,6 +492,7 @@ BAD_ENTRIES = [
     ("10.0.0.0/8/8", "is not a valid CIDR network"),
     ("[::1", "opens a bracket it does not close"),
     ("[::1]x", "only ':port' may follow ']'"),
+    ("[::1]]:80", "only ':port' may follow ']'"),  # the first ']' closes the bracket
     ("[::1]:", "the port must be a number from 1 to 65535"),
     ("host:0", "the port must be a number from 1 to 65535"),
     ("host:65536", "the port must be a number from 1 to 65535"),
@@ -645,3 +646,10 @@ def test_classes_opened_by_a_name_entry():
                                egress.BROADCAST) if not c.opened_by_name}
     assert opened == {"private", "shared", "unique-local", "site-local", "reserved"}
     assert closed == {"loopback", "link-local", "unspecified", "multicast", "broadcast"}
+
+
+@pytest.mark.parametrize("entry", ["host:0", "[::1]:0"])
+def test_a_bad_port_names_its_entry(entry):
+    with pytest.raises(EgressConfigError) as bad:
+        parse_rule(entry)
+    assert str(bad.value) == f"SOPS_HTTP_ALLOWLIST entry {entry!r}: the port must be a number from 1 to 65535"

@@ -378,3 +378,248 @@ def test_find_node_and_node_names_look_into_subprocesses():
     assert tree_edit.find_node(tree, "ghost") == (None, [])
     names = tree_edit.node_names(tree)
     assert names["top"] == "Top" and names["inner"] == "inner" and names["sp"] == "sp"
+
+
+# --------------------------------------------------------------------------- details of each edit
+def test_exclusion_moves_the_layout_lines_with_their_flows():
+    tree = prepare_task_tree(parallel_with_optional(), exclude_task_nodes_id=["opt_b", "last"])
+    lines = {ln["id"]: ln for ln in tree["line"]}
+    for fid, flow in tree["flows"].items():
+        assert lines[fid]["source"]["id"] == flow["source"] and lines[fid]["target"]["id"] == flow["target"]
+    assert tree["flows"][as_list(tree["end_event"]["incoming"])[0]]["source"] == "cg"
+
+
+def test_exclusion_keeps_the_form_of_the_successors_incoming():
+    b = TreeBuilder()
+    b.act("a", "noop", optional=True)
+    b.act("z", "noop")
+    b.chain(b.start_id, "a", "z", b.end_id)
+    tree = b.build()
+    tree["activities"]["z"]["incoming"] = tree["activities"]["z"]["incoming"][0]  # one id, written as text
+    out = prepare_task_tree(tree, exclude_task_nodes_id=["a"])
+    assert out["activities"]["z"]["incoming"] == out["start_event"]["outgoing"]
+    assert isinstance(out["activities"]["z"]["incoming"], str)
+    out = prepare_task_tree(b.build(), exclude_task_nodes_id=["a"])  # a list stays a list
+    assert out["activities"]["z"]["incoming"] == [out["start_event"]["outgoing"]]
+    check_links(out)
+    validate_tree(out)
+
+
+def test_a_node_with_several_outgoing_flows_cannot_be_excluded():
+    tree = parallel_with_optional()
+    tree["activities"]["opt_a"]["outgoing"] = [tree["activities"]["opt_a"]["outgoing"], "extra"]
+    with pytest.raises(TreeInvalid) as exc:
+        prepare_task_tree(tree, exclude_task_nodes_id=["opt_a"])
+    assert exc.value.message == "task node[id=opt_a] cannot be excluded: it has 2 outgoing flows"
+
+
+def test_a_node_named_twice_for_exclusion_is_excluded_once():
+    once = prepare_task_tree(parallel_with_optional(), exclude_task_nodes_id=["opt_a"])
+    twice = prepare_task_tree(parallel_with_optional(), exclude_task_nodes_id=["opt_a", "opt_a"])
+    assert twice == once
+
+
+def test_a_tree_without_layout_or_sections_can_be_edited():
+    tree = parallel_with_optional()
+    del tree["line"], tree["location"]
+    out = prepare_task_tree(tree, exclude_task_nodes_id=["opt_a", "opt_b", "last"])
+    assert "line" not in out and "location" not in out
+    validate_tree(out)
+    b = TreeBuilder()
+    b.chain(b.start_id, b.end_id)
+    bare = {k: v for k, v in b.build().items() if k in ("start_event", "end_event", "flows")}
+    out = prepare_task_tree(bare)
+    assert (out["activities"], out["gateways"], out["constants"], out["outputs"]) == ({}, {}, {}, [])
+
+
+def test_constants_are_reindexed_in_their_order_and_a_missing_or_bad_index_counts_as_zero():
+    b = TreeBuilder()
+    b.act("a", "noop", {"v": "${c} ${b} ${a} ${d}"})
+    b.chain(b.start_id, "a", b.end_id)
+    for key, index in (("${a}", 1), ("${b}", "junk"), ("${c}", 3), ("${d}", None)):
+        b.const(key, "1")
+        b.constants[key]["index"] = index
+    del b.constants["${d}"]["index"]  # no index: as 0
+    out = prepare_task_tree(b.build())
+    assert list(out["constants"]) == ["${b}", "${d}", "${a}", "${c}"]
+    assert [c["index"] for c in out["constants"].values()] == [0, 1, 2, 3]
+
+
+def test_component_outputs_without_a_source_are_kept_and_an_excluded_source_is_dropped():
+    b = TreeBuilder()
+    b.act("a", "noop", optional=True)
+    b.act("b", "noop")
+    b.chain(b.start_id, "a", "b", b.end_id)
+    b.const("${free}", "", source_type="component_outputs", source_info={})
+    b.const("${both}", "", source_type="component_outputs", source_info={"a": ["x"], "b": ["y"]})
+    tree = b.build()
+    tree["activities"]["b"]["component"]["data"]["v"] = {"hook": False, "value": "${odd}"}
+    tree["constants"]["${odd}"] = {"key": "${odd}", "value": "1", "source_type": "custom", "source_info": None}
+    out = prepare_task_tree(tree, exclude_task_nodes_id=["a"])
+    assert set(out["constants"]) == {"${free}", "${both}", "${odd}"}
+    assert out["constants"]["${both}"]["source_info"] == {"b": ["y"]}
+    assert out["constants"]["${odd}"]["source_info"] is None  # left as written
+
+
+def test_regenerate_ids_renames_the_layout_the_legacy_inputs_and_the_tree_id():
+    b = TreeBuilder()
+    b.act("a", "noop")
+    b.act("b", "noop")
+    b.chain(b.start_id, "a", "b", b.end_id)
+    tree = b.build()
+    tree["id"] = "old_root"
+    tree["activities"]["b"]["data"] = {"inputs": {"k": {"source_act": "a", "value": 1}, "j": {"value": 2}}}
+    tree["line"].append("not a line")
+    new = regenerate_ids(tree)
+    assert ID.match(new["id"]) and new["id"] != "old_root"
+    by_name = {n["name"]: i for i, n in new["activities"].items()}
+    b_new = new["activities"][by_name["b"]]
+    assert b_new["data"]["inputs"]["k"]["source_act"] == by_name["a"]
+    assert b_new["data"]["inputs"]["j"] == {"value": 2}
+    nodes = tree_edit.all_nodes(new)
+    assert {loc["id"] for loc in new["location"]} == set(nodes)
+    lines = [ln for ln in new["line"] if isinstance(ln, dict)]
+    assert {ln["id"] for ln in lines} == set(new["flows"])
+    for ln in lines:
+        flow = new["flows"][ln["id"]]
+        assert (ln["source"]["id"], ln["target"]["id"]) == (flow["source"], flow["target"])
+    assert "not a line" in new["line"]
+    assert "id" not in regenerate_ids(b.build())  # a tree without an id gets none
+
+
+def test_find_node_with_a_path_that_does_not_hold_it():
+    b = TreeBuilder()
+    b.nodes["sp"] = {**subprocess_node("sp", 1), "pipeline": _child()}
+    b.chain(b.start_id, "sp", b.end_id)
+    tree = b.build()
+    assert tree_edit.find_node(tree, "ghost", ["sp"]) == (None, [])
+    assert tree_edit.find_node(tree, "inner", ["nope"]) == (None, [])
+    assert tree_edit.find_node(tree, "sp", []) == (tree["activities"]["sp"], [])
+
+
+def _two_parallel_blocks(kind: str = "ParallelGateway") -> dict:
+    """start -> pg1 -> (o1 | k1) -> cg1 -> pg2 -> (o2 | k2) -> cg2 -> end; o1, o2 optional."""
+    b = TreeBuilder()
+    previous = b.start_id
+    for i in (1, 2):
+        b.gw(f"pg{i}", kind)
+        b.gw(f"cg{i}", "ConvergeGateway")
+        b.act(f"o{i}", "noop", optional=True)
+        b.act(f"k{i}", "noop")
+        b.chain(previous, f"pg{i}")
+        for node_id in (f"o{i}", f"k{i}"):
+            if kind == "ParallelGateway":
+                b.chain(f"pg{i}", node_id, f"cg{i}")
+            else:
+                b.flow(f"pg{i}", node_id, condition="1 == 1")
+                b.chain(node_id, f"cg{i}")
+        previous = f"cg{i}"
+    b.chain(previous, b.end_id)
+    return b.build()
+
+
+def test_every_parallel_block_loses_its_empty_branches():
+    out = prepare_task_tree(_two_parallel_blocks(), exclude_task_nodes_id=["o1", "o2"])
+    for i in (1, 2):
+        (branch,) = as_list(out["gateways"][f"pg{i}"]["outgoing"])
+        assert out["flows"][branch]["target"] == f"k{i}"
+        assert len(as_list(out["gateways"][f"cg{i}"]["incoming"])) == 1
+    check_links(out)
+    validate_tree(out)
+
+
+def test_a_conditional_parallel_gateway_keeps_its_flows():
+    out = prepare_task_tree(_two_parallel_blocks("ConditionalParallelGateway"), exclude_task_nodes_id=["o1"])
+    gateway = out["gateways"]["pg1"]
+    assert len(gateway["outgoing"]) == 2 and set(gateway["conditions"]) == set(gateway["outgoing"])
+    assert "cg1" in [out["flows"][f]["target"] for f in gateway["outgoing"]]
+    check_links(out)
+    validate_tree(out)
+
+
+def test_a_parallel_gateway_whose_branches_never_meet_is_left_alone():
+    b = TreeBuilder()
+    b.gw("pg", "ParallelGateway")
+    b.act("a", "noop", optional=True)
+    b.act("b", "noop")
+    b.act("z", "noop")
+    b.chain(b.start_id, "pg", "a", "z", b.end_id)
+    b.chain("pg", "b", b.end_id)
+    out = prepare_task_tree(b.build(), exclude_task_nodes_id=["a"])
+    assert len(out["gateways"]["pg"]["outgoing"]) == 2
+
+
+def test_subprocess_constants_count_as_shown_unless_hidden_and_odd_entries_are_skipped():
+    b = TreeBuilder()
+    b.nodes["sub"] = subprocess_node("sub", 1, {
+        "${x}": {"key": "${x}", "value": "${no_show_type}"},
+        "${y}": "${not_an_object}"})
+    b.gw("eg", "ExclusiveGateway")
+    b.gw("cg", "ConvergeGateway")
+    b.act("a", "noop")
+    b.chain(b.start_id, "sub", "eg")
+    b.flow("eg", "a", condition="${cond} == 1")
+    b.flow("eg", "cg", default=True)
+    b.chain("a", "cg", b.end_id)
+    tree = b.build()
+    tree["gateways"]["eg"]["conditions"]["odd"] = "${odd}"  # not an object: ignored
+    for key in ("${no_show_type}", "${not_an_object}", "${cond}", "${odd}"):
+        tree["constants"][key] = {"key": key, "value": "1", "source_type": "custom", "index": 0}
+    assert set(prepare_task_tree(tree)["constants"]) == {"${no_show_type}", "${cond}"}
+
+
+def test_unfold_gives_a_child_without_constants_the_parents_values_and_skips_odd_ones():
+    child = _child()
+    del child["constants"]
+    b = TreeBuilder()
+    b.nodes["s"] = subprocess_node("s", 1, {"${given}": {"key": "${given}", "value": "v"}, "${odd}": "text"})
+    b.chain(b.start_id, "s", b.end_id)
+    tree = unfold_subprocesses(b.build(), lambda node: (1, copy.deepcopy(child)))
+    assert tree["activities"]["s"]["pipeline"]["constants"] == {"${given}": {"key": "${given}", "value": "v"}}
+
+
+def test_node_names_of_unnamed_nodes_are_empty():
+    b = TreeBuilder()
+    b.act("a", "noop")
+    b.chain(b.start_id, "a", b.end_id)
+    tree = b.build()
+    tree["activities"]["a"]["name"] = None
+    assert tree_edit.node_names(tree) == {"start": "", "end": "", "a": ""}
+
+
+@pytest.mark.parametrize(("levels", "refused"), [(8, False), (9, True)])
+def test_unfold_allows_eight_levels_of_subprocesses(levels, refused):
+    def nesting(target: int) -> dict:
+        b = TreeBuilder()
+        b.nodes["sub"] = subprocess_node("sub", target)
+        b.chain(b.start_id, "sub", b.end_id)
+        return b.build()
+
+    def resolve(node: dict) -> tuple[int, dict]:
+        n = node["template_id"]
+        return n, nesting(n + 1) if n < levels else _child()
+
+    if refused:
+        with pytest.raises(TreeInvalid, match=r"template\[id=9\] include itself or nests deeper than 8 levels"):
+            unfold_subprocesses(nesting(1), resolve)
+    else:
+        unfold_subprocesses(nesting(1), resolve)
+
+
+def test_regenerate_ids_keeps_references_to_ids_the_level_does_not_have():
+    b = TreeBuilder()
+    b.act("a", "noop")
+    b.gw("pg", "ParallelGateway")
+    b.gw("cg", "ConvergeGateway")
+    b.chain(b.start_id, "pg", "a", "cg", b.end_id)
+    b.const("${o}", "", source_type="component_outputs", source_info={"a": ["x"], "elsewhere": ["y"]})
+    tree = b.build()
+    tree["gateways"]["pg"]["converge_gateway_id"] = "not_here"
+    tree["activities"]["a"]["incoming"].append("dangling_flow")
+    new = regenerate_ids(tree)
+    a_id = next(i for i, n in new["activities"].items() if n["name"] == "a")
+    assert new["constants"]["${o}"]["source_info"] == {a_id: ["x"], "elsewhere": ["y"]}
+    (pg,) = [g for g in new["gateways"].values() if g["type"] == "ParallelGateway"]
+    assert pg["converge_gateway_id"] == "not_here"
+    incoming = new["activities"][a_id]["incoming"]
+    assert incoming[-1] == "dangling_flow" and ID.match(incoming[0])
