@@ -600,7 +600,9 @@ def test_unfold_allows_eight_levels_of_subprocesses(levels, refused):
         return n, nesting(n + 1) if n < levels else _child()
 
     if refused:
-        with pytest.raises(TreeInvalid, match=r"template\[id=9\] include itself or nests deeper than 8 levels"):
+        # the expansion budget (core/expansion.py, SOPS_MAX_SUBPROCESS_DEPTH = 8) refuses it before any copy
+        with pytest.raises(TreeInvalid, match=r"nests subprocesses 9 levels deep at subprocess node\[id=sub\], "
+                                              r"more than 8 \(the limit is SOPS_MAX_SUBPROCESS_DEPTH\)"):
             unfold_subprocesses(nesting(1), resolve)
     else:
         unfold_subprocesses(nesting(1), resolve)
