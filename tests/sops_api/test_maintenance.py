@@ -17,6 +17,7 @@ def jobs(monkeypatch):
     """Each job of the tick replaced by a recorder (the real ones are tested in their apps)."""
     calls: list[tuple[str, dict]] = []
     monkeypatch.setattr(maintenance.scheduler, "tick", lambda **kw: calls.append(("tick", kw)) or [])
+    monkeypatch.setattr(maintenance.clocked_scheduler, "tick", lambda **kw: calls.append(("clocked", kw)) or [])
     monkeypatch.setattr(maintenance, "engine_sweep", lambda: calls.append(("sweep", {})) or {})
     monkeypatch.setattr(maintenance.callbacks, "resend_stuck", lambda: calls.append(("resend", {})) or 0)
 
@@ -29,12 +30,16 @@ def jobs(monkeypatch):
 
 def test_a_tick_runs_every_job_once_in_order(jobs):
     maintenance.Maintenance(batch_size=7).tick()
-    assert jobs == [("tick", {"batch_size": 7}), ("sweep", {}), ("reconcile", {"after_id": 0}), ("resend", {})]
+    (clocked,) = [kw for name, kw in jobs if name == "clocked"]
+    assert clocked["batch_size"] == 7 and clocked["now"].tzinfo is not None
+    assert [(name, kw) for name, kw in jobs if name != "clocked"] == [
+        ("tick", {"batch_size": 7}), ("sweep", {}), ("reconcile", {"after_id": 0}), ("resend", {})]
+    assert [name for name, _ in jobs] == ["tick", "clocked", "sweep", "reconcile", "resend"]
 
 
 def test_without_the_sweep(jobs):
     maintenance.Maintenance(batch_size=7, sweep=False).tick()
-    assert [name for name, _ in jobs] == ["tick", "reconcile", "resend"]
+    assert [name for name, _ in jobs] == ["tick", "clocked", "reconcile", "resend"]
 
 
 def test_reconciliation_goes_on_where_the_last_tick_stopped(jobs):
@@ -50,7 +55,7 @@ def test_a_failing_job_is_logged_and_the_others_still_run(jobs, monkeypatch, cap
     monkeypatch.setattr(maintenance.scheduler, "tick", broken)
     with caplog.at_level(logging.ERROR, logger="sops.maintenance"):
         maintenance.Maintenance(batch_size=1).tick()
-    assert [name for name, _ in jobs] == ["sweep", "reconcile", "resend"]
+    assert [name for name, _ in jobs] == ["clocked", "sweep", "reconcile", "resend"]
     assert "periodic tick failed" in caplog.text
 
 
@@ -66,7 +71,7 @@ def test_a_job_that_meets_a_broker_outage_is_one_warning_line(jobs, monkeypatch,
     assert record.levelname == "WARNING" and record.exc_info is None
     assert record.getMessage() == ("engine sweep failed; retrying on the next tick: the broker is unavailable: "
                                    "OperationalError: Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-    assert [name for name, _ in jobs] == ["tick", "reconcile", "resend"]
+    assert [name for name, _ in jobs] == ["tick", "clocked", "reconcile", "resend"]
 
 
 @pytest.mark.django_db
