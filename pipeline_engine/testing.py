@@ -73,15 +73,17 @@ class Simulator:
     def _load(self, keys: list[str]) -> dict[str, NodeRecord]:
         return {k: copy.deepcopy(self.rows[k]) for k in keys if k in self.rows}
 
-    def step(self, apply: Callable[[Walker], Any] | None = None, *, walk: bool = True) -> Any:
+    def step(self, apply: Callable[[Walker], Any] | None = None, *, walk: bool = True,
+             out_of_budget: Callable[[], bool] | None = None) -> Any:
         """One step as the runtime takes it: `apply` (an operation or a report), then a walk
-        (`walk=False`: as an operator's operation, which leaves tokens for a later step).
+        (`walk=False`: as an operator's operation, which leaves tokens for a later step;
+        `out_of_budget`: as a start walk, which stops when it answers True).
         Returns what `apply` returned."""
         w = Walker(self.tree, self.run, self._load, now=self.now, rerun_limit=self.rerun_limit,
                    versions=self._version)
         result = apply(w) if apply else None
         if walk:
-            w.walk()
+            w.walk(out_of_budget)
         else:
             w.settle()
         for key, rec in w.created.items():

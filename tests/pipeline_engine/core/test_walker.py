@@ -508,3 +508,30 @@ def test_no_stop_is_signalled_while_a_token_waits_to_run():
     sim.step(lambda w: operations.pause(w), walk=False)
     sim.step(lambda w: operations.retry(w, "y"))  # held: the run is paused
     assert sim.signals == [s.FAILED, s.FAILED] and sim.state("y") == s.READY
+
+
+def test_a_walk_out_of_budget_stops_at_a_check_and_the_next_step_carries_on():
+    """The start walk's budget (runtime/step.py) is asked every 8 tokens; the tokens it did
+    not enter stay ready for the advance step that follows."""
+    sim = Simulator(linear(30))
+    checks: list[int] = []
+
+    def out_of_budget() -> bool:
+        checks.append(1)
+        return len(checks) == 2
+
+    sim.step(out_of_budget=out_of_budget)
+    assert len(checks) == 2  # asked at the 8th and the 16th token, not at every one
+    entered = sorted(key for key, rec in sim.rows.items() if rec.state == s.FINISHED)
+    assert len(entered) == 15 and "n13" in entered and "n14" not in entered  # start, n0..n13
+    assert [key for key, _mode in sim.run.frontier["ready"]] == ["n14"]
+    assert sim.signals == [] and not sim.effects
+    sim.step()  # the owed advance
+    assert sim.signals == ["FINISHED"] and sim.rows["end"].state == s.FINISHED
+
+
+def test_a_walk_whose_budget_never_runs_out_finishes_as_an_unbounded_one():
+    checks: list[int] = []
+    sim = Simulator(linear(30))
+    sim.step(out_of_budget=lambda: checks.append(1) or False)
+    assert sim.signals == ["FINISHED"] and len(checks) == 4  # 32 tokens: start, 30 nodes, end
