@@ -370,4 +370,5 @@ class TestKeywordKeys:
 
     def test_true_false_none_stay_literals(self):
         assert render("${True}", {}) is True
-        assert references("${None}") == set()
+        assert render("${False}", {}) is False and references("${False}") == set()
+        assert render("${None}", {}) is None and references("${None}") == set()
