@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
+from sops_common.errors import failure_reason
+
 from .models import ClockedState, ClockedTask
 from .services import task_kwargs
 
 logger = logging.getLogger("sops.clocked")
 
 DEFAULT_BATCH_SIZE = 20
-TASK_NAME_SUFFIX_LENGTH = len("_YYYYmmddHHMMSS")
 
 
 @dataclass(frozen=True)
@@ -45,13 +46,6 @@ class Firing:
     reason: str
 
 
-def task_name(name: str, fired_at: dt.datetime, tz: dt.tzinfo) -> str:
-    """`<task_name>_<YYYYmmddHHMMSS in the business's zone>`, cut so the whole fits a task's name."""
-    from tasks_app.models import TASK_NAME_MAX_LENGTH
-
-    stamp = fired_at.astimezone(tz).strftime("%Y%m%d%H%M%S")
-    return f"{name[: TASK_NAME_MAX_LENGTH - TASK_NAME_SUFFIX_LENGTH]}_{stamp}"
-
 
 def request_id(plan: ClockedTask) -> str:
     return f"clocked-{plan.pk}"
@@ -59,24 +53,20 @@ def request_id(plan: ClockedTask) -> str:
 
 def _create_and_start(plan: ClockedTask, now: dt.datetime) -> int:
     from sops_common.errors import NotFound
-    from tasks_app.models import CreateMethod, OperateSource
+    from tasks_app.models import CreateMethod, OperateSource, fired_task_name
     from tasks_app.services import create_task, start_task
 
     template = plan.template
     if template.is_deleted:
         raise NotFound(f"template[id={template.pk}] has been deleted")
     task = create_task(business=plan.business, template=template,
-                       name=task_name(plan.task_name, now, plan.business.tzinfo), creator=plan.creator,
+                       name=fired_task_name(plan.task_name, now, plan.business.tzinfo), creator=plan.creator,
                        app_code="", create_method=CreateMethod.CLOCKED, request_id=request_id(plan),
                        **task_kwargs(template, plan.task_parameters))
     if not task.is_started:  # a firing that already happened left its task started: keep that one
         start_task(task=task, executor=plan.creator, source=OperateSource.CLOCKED)
     return task.pk
 
-
-def _reason(exc: BaseException) -> str:
-    message = getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
-    return f"{exc.__class__.__name__}: {message}"[:2000]
 
 
 def fire(plan: ClockedTask, now: dt.datetime) -> Firing:
@@ -87,7 +77,7 @@ def fire(plan: ClockedTask, now: dt.datetime) -> Firing:
         with transaction.atomic():
             task_id = _create_and_start(plan, now)
     except Exception as exc:  # any failure of create/start is the firing's outcome, not the tick's
-        reason = _reason(exc)
+        reason = failure_reason(exc)
         logger.warning("clocked task %s: start failed: %s", plan.pk, reason)
     plan.state = ClockedState.STARTED if task_id is not None else ClockedState.START_FAILED
     plan.task_id, plan.fired_at, plan.reason = task_id, now, reason

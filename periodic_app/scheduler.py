@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
+from sops_common.errors import failure_reason
+
 from . import clock
 from .cron import fire_times, next_fire
 from .models import OverlapPolicy, PeriodicTask, PeriodicTaskHistory
@@ -46,7 +48,6 @@ logger = logging.getLogger("sops.periodic")
 # A firing this much after its scheduled time is flagged late (the scheduler was away or behind).
 LATE_AFTER = dt.timedelta(seconds=int(getattr(settings, "SOPS_PERIODIC_LATE_SECONDS", 60)))
 DEFAULT_BATCH_SIZE = 20
-TASK_NAME_SUFFIX_LENGTH = len("_YYYYmmddHHMMSS")
 
 
 @dataclass(frozen=True)
@@ -65,13 +66,6 @@ class Firing:
     next_run_at: dt.datetime | None
 
 
-def task_name(periodic_name: str, fired_at: dt.datetime, tz: dt.tzinfo) -> str:
-    """`<name>_<YYYYmmddHHMMSS in the business's zone>`, the name cut so the whole fits a task name."""
-    from tasks_app.models import TASK_NAME_MAX_LENGTH
-
-    stamp = fired_at.astimezone(tz).strftime("%Y%m%d%H%M%S")
-    return f"{periodic_name[: TASK_NAME_MAX_LENGTH - TASK_NAME_SUFFIX_LENGTH]}_{stamp}"
-
 
 def previous_run_still_going(task: PeriodicTask) -> int | None:
     """The id of the task the last firing created if it started and has not finished."""
@@ -87,12 +81,12 @@ def previous_run_still_going(task: PeriodicTask) -> int | None:
 
 
 def _create_and_start(task: PeriodicTask, fired_at: dt.datetime) -> int:
-    from tasks_app.models import CreateMethod, FlowType, OperateSource
+    from tasks_app.models import CreateMethod, FlowType, OperateSource, fired_task_name
     from tasks_app.services import create_task, start_task
 
     instance = create_task(
         business=task.business, template=task.template,
-        name=task_name(task.name, fired_at, task.business.tzinfo),
+        name=fired_task_name(task.name, fired_at, task.business.tzinfo),
         creator=task.creator, app_code="", flow_type=FlowType.COMMON,
         create_method=CreateMethod.PERIODIC, description="periodic task instance",
         pipeline_tree=task.pipeline_tree, periodic_task_id=task.pk,
@@ -100,10 +94,6 @@ def _create_and_start(task: PeriodicTask, fired_at: dt.datetime) -> int:
     start_task(task=instance, executor=task.creator, source=OperateSource.PERIODIC)
     return instance.pk
 
-
-def _reason(exc: BaseException) -> str:
-    message = getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
-    return f"{exc.__class__.__name__}: {message}"[:2000]
 
 
 def fire(task: PeriodicTask, now: dt.datetime) -> Firing:
@@ -121,7 +111,7 @@ def fire(task: PeriodicTask, now: dt.datetime) -> Firing:
         logger.exception("periodic task %s: cannot compute its schedule", task.pk)
         task.next_run_at = None
         task.save(update_fields=["next_run_at"])
-        return Firing(task.pk, scheduled, now, None, False, False, False, 0, _reason(exc), None)
+        return Firing(task.pk, scheduled, now, None, False, False, False, 0, failure_reason(exc), None)
 
     entry = PeriodicTaskHistory(periodic_task=task, scheduled_at=scheduled, fired_at=now, late=late,
                                 missed_windows=missed)
@@ -151,10 +141,10 @@ def fire(task: PeriodicTask, now: dt.datetime) -> Firing:
             logger.warning("periodic task %s: fire time %s was already handled; not firing again",
                            task.pk, scheduled)
         else:
-            reason = _reason(exc)
+            reason = failure_reason(exc)
     except Exception as exc:  # any failure of create/start is the firing's outcome, not the tick's
         task_id, success, skipped = None, False, False
-        reason = _reason(exc)
+        reason = failure_reason(exc)
         logger.warning("periodic task %s: firing for %s failed: %s", task.pk, scheduled, reason)
 
     if not success and not skipped and not duplicate:

@@ -33,3 +33,10 @@ class InvalidOperation(DomainError):
 
 class ServiceUnavailable(DomainError):
     """A backing service (the database) cannot be reached right now; the caller may retry later."""
+
+
+def failure_reason(exc: BaseException, limit: int = 2000) -> str:
+    """`<ExceptionClass>: <message>`, cut to `limit`: why a scheduled firing failed, as a history row keeps it."""
+    message = getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
+    return f"{exc.__class__.__name__}: {message}"[:limit]
+

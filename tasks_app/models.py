@@ -1,6 +1,8 @@
 """Task instances (a template's tree, prepared and bound to an engine run) and their callback records."""
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 
@@ -40,6 +42,14 @@ class TaskStatus(models.TextChoices):
 TASK_TEMPLATE_SOURCES = [*TemplateSource.choices, ("onetime", "one-off tree (fast_create_task)")]
 
 TASK_NAME_MAX_LENGTH = 100
+TASK_NAME_SUFFIX_LENGTH = len("_YYYYmmddHHMMSS")
+
+
+def fired_task_name(name: str, fired_at: dt.datetime, tz: dt.tzinfo) -> str:
+    """The name of a task a scheduler starts (periodic, clocked): `<name>_<YYYYmmddHHMMSS in the
+    business's zone>`, the name cut so the whole fits a task's name."""
+    stamp = fired_at.astimezone(tz).strftime("%Y%m%d%H%M%S")
+    return f"{name[: TASK_NAME_MAX_LENGTH - TASK_NAME_SUFFIX_LENGTH]}_{stamp}"
 # The engine's run states that end a task (is_finished; is_revoked for REVOKED). FAILED does not:
 # an operator may retry or skip.
 FINAL_RUN_STATES = ("FINISHED", "REVOKED")

@@ -61,10 +61,10 @@ def test_fires_once_when_due_and_advances(pt_world: Any) -> None:
 
 
 def test_long_name_is_cut_so_the_task_name_fits(pt_world: Any) -> None:
-    from tasks_app.models import TASK_NAME_MAX_LENGTH
+    from tasks_app.models import TASK_NAME_MAX_LENGTH, fired_task_name
 
     name = "n" * 50
-    assert len(scheduler.task_name(name * 3, utc(2025, 1, 1), pt_world.business.tzinfo)) == TASK_NAME_MAX_LENGTH
+    assert len(fired_task_name(name * 3, utc(2025, 1, 1), pt_world.business.tzinfo)) == TASK_NAME_MAX_LENGTH
     periodic = make(pt_world, name=name, now=utc(2025, 1, 1))
     scheduler.tick(now=utc(2025, 1, 1, 0, 1))
     assert tasks_of(periodic)[0].name == f"{name}_20250101090100"
