@@ -90,39 +90,6 @@ def test_condition_with_missing_constant():
     _invalid(b.build(), "ExclusiveGateway g", "condition", "${nope}")
 
 
-def test_parallel_branch_reaching_end_without_converge():
-    b = TreeBuilder()
-    pg = b.gw("pg", "ParallelGateway")
-    cg = b.gw("cg", "ConvergeGateway")
-    b.act("a")
-    b.act("b")
-    b.act("c")
-    b.chain(b.start_id, pg)
-    b.chain(pg, "a", cg)
-    b.chain(pg, "b", cg)
-    b.chain(cg, b.end_id)
-    g = b.gw("x", "ExclusiveGateway")
-    b.chain(pg, "c", g)
-    b.flow(g, cg, condition="True")
-    b.flow(g, b.end_id, condition="False")
-    _invalid(b.build(), "ParallelGateway pg")
-
-
-def test_node_reachable_from_two_parallel_branches():
-    b = TreeBuilder()
-    pg = b.gw("pg", "ParallelGateway")
-    cg = b.gw("cg", "ConvergeGateway")
-    g = b.gw("x", "ExclusiveGateway")
-    b.act("a")
-    b.act("b")
-    b.act("shared")
-    b.chain(b.start_id, pg)
-    b.chain(pg, "a", g)
-    b.flow(g, "shared", condition="True")
-    b.flow(g, cg, condition="False")
-    b.chain(pg, "b", "shared", cg)
-    b.chain(cg, b.end_id)
-    _invalid(b.build(), "shared", "two parallel branches")
 
 
 def test_nested_parallel_and_subprocess_are_checked():

@@ -202,13 +202,19 @@ def test_a_result_after_revoke_is_stale_and_the_work_sees_a_new_version():
     assert sim.signals == [s.REVOKED]
 
 
-def test_revoke_keeps_a_failed_node_failed_and_cancels_its_automatic_retry(tmp_path):
+def _failed_waiting_for_an_automatic_retry(tmp_path) -> Simulator:
+    """One node that always fails, with 3 automatic retries 5 s apart: its first pass has failed."""
     b = TreeBuilder()
     b.act("f", "test_flaky", {"counter": str(tmp_path / "c"), "fail_times": 99},
           auto_retry={"enable": True, "times": 3, "interval": 5})
     b.chain(b.start_id, "f", b.end_id)
     sim = Simulator(b.build()).start()
     assert sim.run_component(sim.effects.popleft()) is True
+    return sim
+
+
+def test_revoke_keeps_a_failed_node_failed_and_cancels_its_automatic_retry(tmp_path):
+    sim = _failed_waiting_for_an_automatic_retry(tmp_path)
     (retry_event,) = sim.effects
     assert sim.rows["f"].phase == s.PHASE_RETRY_WAIT and sim.rows["f"].wake_at is not None
     sim.step(lambda w: operations.revoke(w), walk=False)
@@ -219,12 +225,7 @@ def test_revoke_keeps_a_failed_node_failed_and_cancels_its_automatic_retry(tmp_p
 
 
 def test_an_automatic_retry_applies_once_and_only_to_its_own_pass(tmp_path):
-    b = TreeBuilder()
-    b.act("f", "test_flaky", {"counter": str(tmp_path / "c"), "fail_times": 99},
-          auto_retry={"enable": True, "times": 3, "interval": 5})
-    b.chain(b.start_id, "f", b.end_id)
-    sim = Simulator(b.build()).start()
-    assert sim.run_component(sim.effects.popleft()) is True
+    sim = _failed_waiting_for_an_automatic_retry(tmp_path)
     retry_event = sim.effects.popleft()
     assert sim.step(lambda w: operations.apply_auto_retry(w, "f", "not-its-version")) is False
     assert sim.rows["f"].retry == 0 and sim.state("f") == s.FAILED
@@ -236,12 +237,7 @@ def test_an_automatic_retry_applies_once_and_only_to_its_own_pass(tmp_path):
 
 
 def test_an_operator_retry_makes_the_pending_automatic_retry_stale(tmp_path):
-    b = TreeBuilder()
-    b.act("f", "test_flaky", {"counter": str(tmp_path / "c"), "fail_times": 99},
-          auto_retry={"enable": True, "times": 3, "interval": 5})
-    b.chain(b.start_id, "f", b.end_id)
-    sim = Simulator(b.build()).start()
-    assert sim.run_component(sim.effects.popleft()) is True
+    sim = _failed_waiting_for_an_automatic_retry(tmp_path)
     retry_event = sim.effects.popleft()
     sim.step(lambda w: operations.retry(w, "f"))
     assert sim.rows["f"].retry == 1
