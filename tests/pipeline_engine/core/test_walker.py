@@ -87,18 +87,7 @@ def test_auto_retry_pending_in_one_branch_is_not_a_stop(tmp_path):
     """A branch finishing while another waits for its automatic retry must not signal
     FAILED (the step that finishes it has not loaded the waiting node's row); the
     signal comes once, when the retries are used up."""
-    b = TreeBuilder()
-    pg, cg = b.gw("pg", "ParallelGateway"), b.gw("cg", "ConvergeGateway")
-    b.act("f", "test_flaky", {"counter": str(tmp_path / "c"), "fail_times": 99},
-          auto_retry={"enable": True, "times": 1, "interval": 5})
-    b.act("slow", "test_sleep", {"seconds": 0})
-    b.chain(b.start_id, pg)
-    b.flow(pg, "f")
-    b.flow(pg, "slow")
-    b.chain("f", cg)
-    b.chain("slow", cg)
-    b.chain(cg, b.end_id)
-    sim = Simulator(b.build()).start()
+    sim = _flaky_beside_slow(tmp_path)
     by_key = {e.key: e for e in sim.effects}
     sim.effects.clear()
     assert sim.run_component(by_key["f"]) is True  # fails, retry due in 5 s
