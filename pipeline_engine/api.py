@@ -25,10 +25,10 @@ from pipeline_engine.runtime import dispatch, queries, reaper
 from pipeline_engine.runtime.db_retry import connection_lost, retry_if_unchanged
 from pipeline_engine.runtime.db_retry import describe as describe_db_error
 from pipeline_engine.runtime.queries import RunSummary
-from pipeline_engine.runtime.step import start_run, step
+from pipeline_engine.runtime.step import Started, start_run, step
 
 __all__ = [
-    "RunSummary", "SERVICE_ACTIVITY", "START_EVENT", "END_EVENT", "SUB_PROCESS", "GATEWAY_TYPES", "validate_pipeline", "run_pipeline", "pause_pipeline", "resume_pipeline",
+    "RunSummary", "SERVICE_ACTIVITY", "START_EVENT", "END_EVENT", "SUB_PROCESS", "GATEWAY_TYPES", "validate_pipeline", "run_pipeline", "start_pipeline", "Started", "pause_pipeline", "resume_pipeline",
     "revoke_pipeline", "retry_node", "skip_node", "skip_exclusive_gateway", "forced_fail", "callback",
     "pause_subprocess", "resume_subprocess", "get_status_tree", "get_status_trees", "get_node_detail",
     "preview_node_inputs", "get_run_summary", "get_run_summaries", "list_components", "describe_component", "sweep",
@@ -53,7 +53,17 @@ def validate_pipeline(tree: dict[str, Any]) -> None:
 def run_pipeline(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str = "UTC", executor: str = "",
                  priority: int = 100, meta: dict[str, Any] | None = None) -> str:
     """Validate and start a run (the caller's tree is not changed); returns the run id."""
-    return start_run(tree, run_id=run_id, time_zone=time_zone, executor=executor, priority=priority, meta=meta)
+    return start_run(tree, run_id=run_id, time_zone=time_zone, executor=executor, priority=priority,
+                     meta=meta).run_id
+
+
+def start_pipeline(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str = "UTC", executor: str = "",
+                   priority: int = 100, meta: dict[str, Any] | None = None) -> Started:
+    """run_pipeline for a caller that records the run's end itself: when the first step (walked
+    in the caller's transaction) already ends the run, `Started.state` says so and run_finished
+    is not sent for that end; the caller records it in the same transaction."""
+    return start_run(tree, run_id=run_id, time_zone=time_zone, executor=executor, priority=priority,
+                     meta=meta, signal_end=False)
 
 
 # --------------------------------------------------------------------------- operations

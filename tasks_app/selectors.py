@@ -56,9 +56,14 @@ def get_task(business: Business, task_id: Any, *, with_tree: bool = True) -> Tas
     sql, params = compiled(f"get_task:{with_tree}", build, pk=pk, business_id=business.pk)
     task = next(iter(TaskInstance.objects.raw(sql, params)), None)
     if task is None:
-        raise NotFound(f"task[id={pk}] of business[bk_biz_id={business.bk_biz_id}] does not exist")
+        raise task_missing(business, pk)
     task.business = business
     return task
+
+
+def task_missing(business: Business, pk: int) -> NotFound:
+    """The error of a task id that names no task of `business` (deleted ones included)."""
+    return NotFound(f"task[id={pk}] of business[bk_biz_id={business.bk_biz_id}] does not exist")
 
 
 def end_flags(task: TaskInstance, run_state: str | None) -> tuple[bool, bool]:

@@ -15,11 +15,12 @@ from django.utils import timezone
 
 from access_app.models import Business
 from sops_common.errors import InvalidInput, InvalidOperation, NotFound
+from sops_common.limits import parse_id
 from sops_common.prepared import compiled
 from templates_app.models import Template, TemplateSource
 from templates_app.subprocesses import check_expansion, template_label, unfold_subprocesses
 
-from . import audit, callbacks, selection
+from . import audit, callbacks, selection, selectors
 from .models import (
     FINAL_RUN_STATES,
     TASK_NAME_MAX_LENGTH,
@@ -195,14 +196,18 @@ def _locked(task: TaskInstance) -> TaskInstance:
 
     The SQL is compiled once per process (sops_common.prepared: the ORM's compile cost
     more than the statement); the business is the one the caller's task row named."""
-    sql, params = compiled("tasks_app._locked", lambda pk: TaskInstance.objects.select_for_update().filter(pk=pk),
-                           pk=task.pk)
-    found = next(iter(TaskInstance.objects.raw(sql, params)), None)
+    found = _lock_row(task.pk)
     if found is None:
         raise TaskInstance.DoesNotExist(f"task[id={task.pk}] does not exist")
     if found.business_id == task.business_id:
         found.business = task.business
     return found
+
+
+def _lock_row(pk: int) -> TaskInstance | None:
+    sql, params = compiled("tasks_app._locked", lambda pk: TaskInstance.objects.select_for_update().filter(pk=pk),
+                           pk=pk)
+    return next(iter(TaskInstance.objects.raw(sql, params)), None)
 
 
 @transaction.atomic
@@ -212,21 +217,48 @@ def start_task(*, task: TaskInstance, executor: str, source: str) -> None:
     task = _locked(task)
     if task.is_deleted:
         raise NotFound(f"task[id={task.pk}] does not exist")
+    _start_locked(task, executor, source)
+
+
+@transaction.atomic
+def start_task_in(*, business: Business, task_id: Any, executor: str, source: str) -> None:
+    """start_task for a caller that has the task's id, not its row (the start_task endpoint):
+    the locked read is the only read, where a lookup first would read the row twice."""
+    pk = parse_id(task_id, "task_id")
+    task = _lock_row(pk)
+    if task is None or task.business_id != business.pk or task.is_deleted:
+        raise selectors.task_missing(business, pk)
+    task.business = business
+    _start_locked(task, executor, source)
+
+
+def _start_locked(task: TaskInstance, executor: str, source: str) -> None:
+    """Start a task read under its row lock.
+
+    An end the engine's first step already reaches (a chain of inline nodes) is recorded
+    here, in the same UPDATE and transaction as the start, instead of by the run_finished
+    receiver in a second transaction after the commit (start_pipeline does not send it)."""
     if task.current_flow != CurrentFlow.EXECUTE_TASK:
         raise InvalidOperation(f"task with current_flow:{task.current_flow} cannot be started")
     if task.is_started:
         # The newest original's message; the older "pipeline instance already started." is not used.
         raise InvalidOperation("task already started")
-    run_id = task.run_id or uuid.uuid4().hex
     now = timezone.now()
-    TaskInstance.objects.filter(pk=task.pk).update(is_started=True, start_time=now, executor=executor, run_id=run_id)
-    engine_run_id = _engine().run_pipeline(
-        task.pipeline_tree, run_id=run_id, time_zone=task.business.time_zone or "UTC",
+    started = _engine().start_pipeline(
+        task.pipeline_tree, run_id=task.run_id or uuid.uuid4().hex, time_zone=task.business.time_zone or "UTC",
         executor=executor, meta={"task_id": task.pk},
     )
-    if engine_run_id and engine_run_id != run_id:
-        TaskInstance.objects.filter(pk=task.pk).update(run_id=engine_run_id)
+    fields: dict[str, Any] = {"is_started": True, "start_time": now, "executor": executor, "run_id": started.run_id}
+    ended = started.state in FINAL_RUN_STATES
+    if ended:
+        fields.update(is_finished=True, is_revoked=started.state == "REVOKED",
+                      finish_time=started.finished_at or timezone.now())
+    TaskInstance.objects.filter(pk=task.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(task, name, value)
     audit.record(task=task, operate_type=OperateType.START, operator=executor, source=source)
+    if ended and task.callback_url:
+        callbacks.queue_callback(task, started.state)
 
 
 @transaction.atomic

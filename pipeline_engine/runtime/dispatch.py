@@ -117,9 +117,10 @@ def publish_after_commit(what: str, send: Callable[[], Any]) -> None:
 
 
 def after_commit(run_id: str, meta: dict[str, Any], time_zone: str, executor: str, effects: list[Effect],
-                 finished: list[NodeRecord]) -> None:
+                 finished: list[NodeRecord], *, signal_end: bool = True) -> None:
     """Send what a committed step produced. A message that cannot be sent is logged and
-    left to the sweep (the rows say the work is due)."""
+    left to the sweep (the rows say the work is due). `signal_end=False`: the caller
+    recorded the run's end in the step's own transaction (step.start_run)."""
     try:
         metrics.nodes_finished(finished)
     except Exception:  # noqa: BLE001 - metrics must never stop the messages below
@@ -145,15 +146,16 @@ def after_commit(run_id: str, meta: dict[str, Any], time_zone: str, executor: st
             publish(f"run={run_id} advance", lambda: send_advance(run_id))
         elif effect.kind == "finished":
             try:
-                _send_finished(run_id, meta, effect.state)
+                _send_finished(run_id, meta, effect.state, signal=signal_end)
             except Exception:  # noqa: BLE001 - receivers' failures are theirs; the run-end reconciler catches up
                 logger.exception("run=%s run_finished could not be sent", run_id)
 
 
-def _send_finished(run_id: str, meta: dict[str, Any], state: str) -> None:
+def _send_finished(run_id: str, meta: dict[str, Any], state: str, *, signal: bool = True) -> None:
     metrics.run_finished(state)
     logger.info("run=%s finished state=%s", run_id, state)
-    run_finished.send(sender=Run, run_id=run_id, state=state, meta=meta)
+    if signal:
+        run_finished.send(sender=Run, run_id=run_id, state=state, meta=meta)
 
 
 # --- running the next component in the same task ------------------------------

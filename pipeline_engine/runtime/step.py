@@ -17,7 +17,8 @@ import copy
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.db import transaction
@@ -34,8 +35,17 @@ from . import config, dispatch, metrics, rows, tree_cache
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Started:
+    """A run just started, as its first step left it."""
+
+    run_id: str
+    state: str  # RUNNING, or the end the first step reached (FINISHED, FAILED with nothing left to do)
+    finished_at: datetime | None
+
+
 def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str = "UTC", executor: str = "",
-              priority: int = 100, meta: dict[str, Any] | None = None) -> str:
+              priority: int = 100, meta: dict[str, Any] | None = None, signal_end: bool = True) -> Started:
     """Validate and start a run, walking its first step here within a small budget.
 
     The caller's tree is not changed. It is copied only when validation has
@@ -53,6 +63,11 @@ def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str
     and owes an advance step (sent after commit; the run's lease makes the
     sweep send it again if that message is lost), exactly like a start that
     walks nothing.
+
+    `signal_end=False` is for a caller that records an end the first step
+    reaches itself, from the returned state, in this same transaction: the
+    run_finished signal is then not sent for it (its log line and metric are),
+    which saves that caller a second transaction after the commit.
     """
     compiled = validate_tree(tree, fill_converges=False)
     if missing_converge_ids(tree, compiled):
@@ -99,9 +114,9 @@ def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str
         effects.append(Effect("advance"))
     if effects or finished:
         run_meta = meta or {}
-        transaction.on_commit(
-            lambda: dispatch.after_commit(run_id, run_meta, time_zone, executor, effects, finished))
-    return run_id
+        transaction.on_commit(lambda: dispatch.after_commit(run_id, run_meta, time_zone, executor, effects, finished,
+                                                            signal_end=signal_end))
+    return Started(run_id, data.state, data.finished_at)
 
 
 def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True,

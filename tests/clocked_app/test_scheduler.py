@@ -50,7 +50,7 @@ def test_fires_once_at_its_time(world, fake_engine):
     assert task.name == "nightly_20300101200000" and task.create_method == CreateMethod.CLOCKED
     assert task.is_started and task.executor == "alice" and task.creator == "alice" and task.description == "d"
     assert task.pipeline_tree["constants"]["${bk_timing}"]["value"] == "7"
-    assert fake_engine.names().count("run_pipeline") == 1
+    assert fake_engine.names().count("start_pipeline") == 1
     assert scheduler.tick(now=NOW + dt.timedelta(hours=1)) == []
     assert TaskInstance.objects.count() == 1
 
@@ -93,7 +93,7 @@ def test_a_second_firing_of_a_plan_finds_the_first_task(world, fake_engine):
     ClockedTask.objects.filter(pk=clocked.pk).update(state=ClockedState.NOT_STARTED)
     (second,) = scheduler.tick(now=NOW + dt.timedelta(seconds=1))
     assert second.success and second.task_id == first.task_id and TaskInstance.objects.count() == 1
-    assert fake_engine.names().count("run_pipeline") == 1
+    assert fake_engine.names().count("start_pipeline") == 1
 
 
 @pytest.mark.django_db

@@ -113,6 +113,7 @@ class FakeEngine:
         self.calls: list[tuple[str, tuple, dict]] = []
         self.fail_validation: str | None = None
         self.status_trees: dict[str, dict] = {}
+        self.start_state = "RUNNING"
 
     def __getattr__(self, name: str):
         def record(*args: Any, **kwargs: Any) -> Any:
@@ -127,9 +128,14 @@ class FakeEngine:
         if self.fail_validation:
             raise TreeInvalid(self.fail_validation)
 
-    def run_pipeline(self, tree: dict, **kwargs: Any) -> str:
-        self.calls.append(("run_pipeline", (tree,), kwargs))
-        return kwargs["run_id"]
+    def start_pipeline(self, tree: dict, **kwargs: Any) -> Any:
+        """A start whose first step ends in `start_state` (RUNNING: nothing ended yet)."""
+        from pipeline_engine.api import Started
+
+        self.calls.append(("start_pipeline", (tree,), kwargs))
+        ended = self.start_state != "RUNNING"
+        return Started(kwargs["run_id"], self.start_state,
+                       dt.datetime(2024, 1, 1, 0, 0, 1, tzinfo=dt.UTC) if ended else None)
 
     def get_status_tree(self, run_id: str) -> dict:
         return self.status_trees[run_id]

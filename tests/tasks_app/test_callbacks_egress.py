@@ -205,7 +205,7 @@ def test_loopback_callback_url_is_refused_at_create(world, fake_engine, client, 
     body = {**CREDS, "name": "x", "callback_url": url}
     answer = client.post(f"/apigw/{endpoint}/10/2/", json.dumps(body), content_type="text/plain").json()
     assert answer == {"result": False, "data": None, "message": message, "code": 3540000}
-    assert TaskInstance.objects.count() == 0 and "run_pipeline" not in fake_engine.names()
+    assert TaskInstance.objects.count() == 0 and "start_pipeline" not in fake_engine.names()
 
 
 @pytest.mark.parametrize("endpoint", ["create_task", "create_and_start_task"])

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from pipeline_engine import api as engine_api
-from sops_common.errors import InvalidInput, InvalidOperation
+from sops_common.errors import InvalidInput, InvalidOperation, NotFound
 from tasks_app import services
 from tasks_app.models import TaskInstance
 from tests.support.task_world import create_task, ended_run
@@ -96,10 +96,46 @@ def test_start_marks_and_runs_once(world, fake_engine):
     task.refresh_from_db()
     assert task.is_started and task.executor == "alice" and task.run_id and task.start_time
     (name, (tree,), kwargs) = fake_engine.calls[-1]
-    assert name == "run_pipeline" and tree == task.pipeline_tree
+    assert name == "start_pipeline" and tree == task.pipeline_tree
     assert kwargs["meta"] == {"task_id": task.pk} and kwargs["time_zone"] == "Asia/Shanghai"
     with pytest.raises(InvalidOperation, match="task already started"):
         services.start_task(task=task, executor="alice", source="api")
+
+
+@pytest.mark.parametrize("state, ends", [("FINISHED", True), ("FAILED", False), ("RUNNING", False)])
+def test_an_end_the_first_step_reaches_is_recorded_by_the_start_itself(world, fake_engine, settings, state, ends):
+    from tasks_app.models import TaskCallbackRecord
+
+    settings.SOPS_HTTP_ALLOWLIST = ["127.0.0.1"]  # the callback_url below is loopback, which only an entry opens
+    fake_engine.start_state = state
+    task = create_task(world, callback_url="http://127.0.0.1:9/hook")
+    services.start_task(task=task, executor="alice", source="api")
+    task.refresh_from_db()
+    assert task.is_started and task.is_finished is ends and not task.is_revoked
+    assert (task.finish_time is not None) is ends
+    if ends:  # the engine's own finish time, not the clock's at the update
+        assert task.finish_time == dt.datetime(2024, 1, 1, 0, 0, 1, tzinfo=dt.UTC)
+    # FINISHED is told to callback_url once; a FAILED stop is told node by node, by the engine's signal
+    assert list(TaskCallbackRecord.objects.filter(task=task).values_list("state", flat=True)) == (
+        ["FINISHED"] if ends else [])
+
+
+def test_start_task_in_reads_the_task_of_its_business_only(world, fake_engine):
+    task = create_task(world)
+    with pytest.raises(NotFound, match=rf"task\[id={task.pk}\] of business\[bk_biz_id=1\] does not exist"):
+        services.start_task_in(business=world.biz1, task_id=task.pk, executor="alice", source="api")
+    with pytest.raises(NotFound, match=r"task\[id=999999\] of business"):
+        services.start_task_in(business=task.business, task_id=999999, executor="alice", source="api")
+    with pytest.raises(InvalidInput):
+        services.start_task_in(business=task.business, task_id="x1", executor="alice", source="api")
+    assert "start_pipeline" not in fake_engine.names()
+    services.start_task_in(business=task.business, task_id=str(task.pk), executor="alice", source="api")
+    task.refresh_from_db()
+    assert task.is_started and task.executor == "alice"
+    task.is_deleted = True
+    task.save(update_fields=["is_deleted"])
+    with pytest.raises(NotFound):
+        services.start_task_in(business=task.business, task_id=task.pk, executor="alice", source="api")
 
 
 def test_functional_task_must_be_claimed_first(world, fake_engine):

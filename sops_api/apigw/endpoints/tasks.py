@@ -87,8 +87,7 @@ class StartTaskView(_TaskView):
                    description="Errors: `task already started`, `task with current_flow:func_claim cannot be "
                                "started` (3545000).")
     def post(self, request, task_id: str, bk_biz_id: str) -> JsonResponse:
-        # start_task reads the whole row (tree included) again under its lock: no tree here.
-        services.start_task(task=self.task(task_id, with_tree=False), executor=self.username, source=API)
+        services.start_task_in(business=self.business, task_id=task_id, executor=self.username, source=API)
         return ok("success")
 
 

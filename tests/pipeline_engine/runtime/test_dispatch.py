@@ -27,6 +27,36 @@ def test_a_task_keeps_one_due_component_for_itself():
 
 
 
+def test_start_pipeline_leaves_an_end_of_the_first_step_to_its_caller(transactional_db):
+    """run_pipeline tells run_finished of an end the start's own walk reached, after the commit;
+    start_pipeline returns that end instead (its caller records it in the same transaction),
+    and says RUNNING of a run its first step did not end."""
+    from pipeline_engine import signals
+
+    received: list[tuple[str, str]] = []
+    signals.run_finished.connect(lambda sender, run_id, state, **_: received.append((run_id, state)),
+                                 dispatch_uid="test-start-end", weak=False)
+    try:
+        b = TreeBuilder()
+        b.chain(b.start_id, b.act("a", "noop"), b.act("b", "noop"), b.end_id)
+        with transaction.atomic():
+            told = api.run_pipeline(b.build())
+        assert received == [(told, "FINISHED")]
+        with transaction.atomic():
+            started = api.start_pipeline(b.build())
+        assert started.state == "FINISHED" and started.finished_at is not None
+        assert received == [(told, "FINISHED")]  # nothing more: the caller records this end
+        assert api.get_run_summary(started.run_id).state == "FINISHED"
+
+        waiting = TreeBuilder()
+        waiting.chain(waiting.start_id, waiting.act("p", "pause_node"), waiting.end_id)
+        with transaction.atomic():
+            paused = api.start_pipeline(waiting.build())
+        assert (paused.state, paused.finished_at) == ("RUNNING", None)  # a later end is told as always
+    finally:
+        signals.run_finished.disconnect(dispatch_uid="test-start-end")
+
+
 @pytest.mark.worker
 def test_forced_fail_sends_run_finished_failed_after_commit(transactional_db, celery_worker_proc):
     """forced_fail through the API stops the run on a failed node: run_finished(FAILED)

@@ -275,7 +275,7 @@ def test_create_and_start_is_one_transaction(world, fake_engine, client):
 
     def refuse(tree, **kwargs):
         raise InvalidOperation("engine says no")
-    fake_engine.run_pipeline = refuse
+    fake_engine.start_pipeline = refuse
     body = {"app_code": "app_code", "app_secret": "app_secret", "access_token": "access_token", "name": "x"}
     answer = client.post("/apigw/create_and_start_task/10/2/", json.dumps(body), content_type="text/plain").json()
     assert answer == {"result": False, "data": None, "message": "engine says no", "code": 3545000}
@@ -290,7 +290,7 @@ def test_start_refused_by_engine_leaves_task_unstarted(world, fake_engine, clien
 
     def refuse(tree, **kwargs):
         raise InvalidOperation("engine says no")
-    fake_engine.run_pipeline = refuse
+    fake_engine.start_pipeline = refuse
     body = {"app_code": "app_code", "app_secret": "app_secret", "access_token": "access_token"}
     answer = client.post(f"/apigw/start_task/{task.pk}/2/", json.dumps(body), content_type="application/json")
     assert answer.json()["result"] is False
