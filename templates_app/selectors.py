@@ -7,6 +7,7 @@ from typing import Any
 from access_app.models import Business
 from sops_common.errors import InvalidInput, NotFound
 from sops_common.limits import parse_id
+from sops_common.prepared import compiled
 from sops_common.timefmt import format_time
 
 from .models import Template, TemplateSource
@@ -32,7 +33,16 @@ def template_queryset(business: Business, source: str):
 
 def get_template(business: Business, template_id: Any, source: str) -> Template:
     pk = parse_id(template_id, "template_id")
-    template = template_queryset(business, source).filter(pk=pk).first()
+    # create_task's first read: compiled once per source (sops_common.prepared).
+    if source == TemplateSource.BUSINESS:
+        sql, params = compiled("get_template:business", lambda pk, business_id: Template.objects.filter(
+            is_deleted=False, source=source, business_id=business_id, pk=pk)[:1], pk=pk, business_id=business.pk)
+    else:
+        sql, params = compiled(f"get_template:{source}", lambda pk: template_queryset(business, source).filter(
+            pk=pk)[:1], pk=pk)
+    template = next(iter(Template.objects.raw(sql, params)), None)
+    if template is not None and template.business_id == business.pk:
+        template.business = business
     if template is None:
         if source == TemplateSource.COMMON:
             raise NotFound(f"common template[id={pk}] does not exist")

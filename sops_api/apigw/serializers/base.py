@@ -8,6 +8,7 @@ the one reported, so a serializer lists its fields in the order the original che
 """
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from rest_framework import serializers
@@ -26,10 +27,26 @@ class Input(serializers.Serializer):
 
     @classmethod
     def parse(cls, params: dict[str, Any]) -> dict[str, Any]:
-        serializer = cls(data=params)
-        if not serializer.is_valid():
-            raise InvalidInput(first_message(serializer.errors))
-        return dict(serializer.validated_data)
+        try:
+            return dict(_validator(cls).run_validation(params))
+        except serializers.ValidationError as exc:
+            raise InvalidInput(first_message(exc.detail)) from exc
+
+
+# One serializer per class and thread validates every request's parameters: building one per request
+# deep-copies and binds its declared fields, ~0.5 ms of a create_task. `run_validation` keeps no state
+# on the serializer (no initial_data, no errors), and no Input reads the request's context.
+_validators = threading.local()
+
+
+def _validator(cls: type[Input]) -> Input:
+    cache: dict[type[Input], Input] | None = getattr(_validators, "by_class", None)
+    if cache is None:
+        cache = _validators.by_class = {}
+    found = cache.get(cls)
+    if found is None:
+        found = cache[cls] = cls()
+    return found
 
 
 def first_message(errors: Any, name: str = "") -> str:
