@@ -1,59 +1,26 @@
-"""Querysets compiled to SQL once per process: the hot reads of every request.
+"""Querysets compiled to SQL once per process: the engine's one implementation, for the apps.
 
-Building a queryset's SQL (clone, filters, select mask, compiler) costs Django
-~1 ms of CPU for a simple lookup, more than the statement itself on loopback.
-A hot read whose shape never changes is compiled once, with marker values in
-place of its parameters, and later calls only put their own values where the
-markers were. What runs is exactly the SQL Django built.
+`pipeline_engine/runtime/prepared.py` holds the rule (a hot read's SQL built once with marker
+values, later calls only put their own values in). The apps reach it here, through the engine's
+API, as they reach its caches (sops_common/caches.py).
 """
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from typing import Any
 
-from django.db import connection
 from django.db.models import QuerySet
-
-_plans: dict[tuple[str, str], tuple[str, tuple[Any, ...]]] = {}
-_seq = itertools.count(1)
-
-
-class _Slot(str):
-    """Where a parameter goes in a compiled statement's parameter list (a name, not a value)."""
-
-
-def _marker(value: Any) -> Any:
-    n = next(_seq)
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise TypeError(f"only int and str parameters can be prepared, not {type(value).__name__}")
-    return -(2**62) - n if isinstance(value, int) else f"\x00sops-prepared-{n}\x00"
 
 
 def compiled(name: str, build: Callable[..., QuerySet], /, **params: Any) -> tuple[str, list[Any]]:
-    """The SQL of `build(**params)` and its parameters, the SQL compiled on the first call only.
+    """The SQL of `build(**params)` and its parameters, compiled on the first call only."""
+    from pipeline_engine import api  # late: the engine's app loads with the others
 
-    `build` must give the same shape of query whatever the values (int and str
-    parameters, used as plain lookup values); `name` names that shape.
-    """
-    key = (connection.vendor, name)
-    plan = _plans.get(key)
-    if plan is None:
-        markers = {k: _marker(v) for k, v in params.items()}
-        sql, template = build(**markers).query.sql_with_params()
-        names = {m: k for k, m in markers.items()}
-        found = [names[v] for v in template if _hashable(v) and v in names]
-        if sorted(found) != sorted(markers):
-            raise ValueError(f"prepared query {name}: every parameter must appear once as a value")
-        plan = _plans[key] = (sql, tuple(_Slot(names[v]) if _hashable(v) and v in names else v
-                                         for v in template))
-    sql, template = plan
-    return sql, [params[v] if isinstance(v, _Slot) else v for v in template]
+    return api.compiled_sql(name, build, **params)
 
 
-def _hashable(value: Any) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
+def compiled_rows(name: str, build: Callable[..., QuerySet], /, **params: Any) -> list[tuple[Any, ...]]:
+    """The rows of `build(**params)`, a values_list of plain fields, compiled once per thread."""
+    from pipeline_engine import api
+
+    return api.compiled_rows(name, build, **params)

@@ -18,6 +18,7 @@ from pipeline_engine.errors import NodeNotFound, RunNotFound
 
 from . import tree_cache
 from .models import NodeHistory, NodeLog, NodeState, Run
+from .prepared import compiled_rows
 
 
 @dataclass
@@ -77,8 +78,12 @@ def status_trees(run_ids: list[str]) -> dict[str, dict[str, Any]]:
     One statement matters: read separately, a step committing between the run read and
     the node read would show half of itself (a FAILED node under a root still RUNNING).
     """
-    joined = list(Run.objects.filter(pk__in=list(run_ids)).order_by("nodes__started_at")
-                  .values_list(*_JOINED_COLUMNS))
+    if len(run_ids) == 1:  # a status poll: its SQL compiled once (sops_common.prepared)
+        joined = compiled_rows("engine.status_tree", lambda run_id: Run.objects.filter(pk=run_id).order_by(
+            "nodes__started_at").values_list(*_JOINED_COLUMNS), run_id=run_ids[0])
+    else:
+        joined = list(Run.objects.filter(pk__in=list(run_ids)).order_by("nodes__started_at")
+                      .values_list(*_JOINED_COLUMNS))
     if not joined:
         return {}
     now = timezone.now()
