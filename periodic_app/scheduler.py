@@ -82,16 +82,16 @@ def previous_run_still_going(task: PeriodicTask) -> int | None:
 
 def _create_and_start(task: PeriodicTask, fired_at: dt.datetime) -> int:
     from tasks_app.models import CreateMethod, FlowType, OperateSource, fired_task_name
-    from tasks_app.services import create_task, start_task
+    from tasks_app.services import create_and_start_task
 
-    instance = create_task(
+    instance = create_and_start_task(
         business=task.business, template=task.template,
         name=fired_task_name(task.name, fired_at, task.business.tzinfo),
         creator=task.creator, app_code="", flow_type=FlowType.COMMON,
         create_method=CreateMethod.PERIODIC, description="periodic task instance",
         pipeline_tree=task.pipeline_tree, periodic_task_id=task.pk,
+        executor=task.creator, source=OperateSource.PERIODIC,
     )
-    start_task(task=instance, executor=task.creator, source=OperateSource.PERIODIC)
     return instance.pk
 
 

@@ -211,6 +211,22 @@ def _lock_row(pk: int) -> TaskInstance | None:
 
 
 @transaction.atomic
+def create_and_start_task(*, executor: str, source: str, **create: Any) -> TaskInstance:
+    """create_task, then start the task, in one transaction (create_and_start_task, the schedulers).
+
+    The row this call inserted is invisible to every other transaction until the commit, so it
+    is started as it is, without a locked re-read. A request_id replay answers the task of the
+    first call: started already, it is left as it is; not yet, it is started under its lock as
+    any other start."""
+    task = create_task(**create)
+    if create.get("request_id") is None:
+        _start_locked(task, executor, source)
+    elif not task.is_started:
+        start_task(task=task, executor=executor, source=source)
+    return task
+
+
+@transaction.atomic
 def start_task(*, task: TaskInstance, executor: str, source: str) -> None:
     """Mark started and hand the tree to the engine, in one transaction. `source` (OperateSource)
     says through which door, for the audit log, as in every service below that operates."""

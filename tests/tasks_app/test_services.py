@@ -138,6 +138,36 @@ def test_start_task_in_reads_the_task_of_its_business_only(world, fake_engine):
         services.start_task_in(business=task.business, task_id=task.pk, executor="alice", source="api")
 
 
+def test_create_and_start_starts_the_new_row_without_reading_it_again(world, fake_engine):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    template = world.templates[10]
+    with CaptureQueriesContext(connection) as queries:
+        task = services.create_and_start_task(business=template.business, template=template, name="t",
+                                              creator="alice", app_code="app_code", executor="bob", source="api")
+    reads = [q["sql"] for q in queries.captured_queries
+             if q["sql"].startswith("SELECT") and 'FROM "tasks_app_taskinstance"' in q["sql"]]
+    assert reads == []
+    task.refresh_from_db()
+    assert task.is_started and task.executor == "bob" and fake_engine.names().count("start_pipeline") == 1
+
+
+def test_create_and_start_with_a_request_id_starts_once(world, fake_engine):
+    template = world.templates[10]
+
+    def call():
+        return services.create_and_start_task(business=template.business, template=template, name="t",
+                                              creator="alice", app_code="app_code", request_id="order-1",
+                                              executor="bob", source="api")
+
+    first, again = call(), call()
+    assert first.pk == again.pk and again.is_started
+    assert fake_engine.names().count("start_pipeline") == 1  # the replay answers the started task
+    TaskInstance.objects.filter(pk=first.pk).update(is_started=False, run_id="")  # a replay of an unstarted one
+    assert call().pk == first.pk and fake_engine.names().count("start_pipeline") == 2
+
+
 def test_functional_task_must_be_claimed_first(world, fake_engine):
     task = create_task(world, flow_type="common_func")
     with pytest.raises(InvalidOperation, match="task with current_flow:func_claim cannot be started"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.http import JsonResponse
 from drf_spectacular.utils import extend_schema
 
@@ -71,10 +70,7 @@ class CreateAndStartTaskView(_TaskView):
                    description="create_task's parameters; the task is started before the answer (a replay "
                                "with the same request_id answers the same started task).")
     def post(self, request, template_id: str, bk_biz_id: str) -> JsonResponse:
-        with transaction.atomic():
-            task = services.create_task(**_create_kwargs(self, template_id))
-            if not task.is_started:  # an idempotent replay of a started task must not fail
-                services.start_task(task=task, executor=self.username, source=API)
+        task = services.create_and_start_task(**_create_kwargs(self, template_id), executor=self.username, source=API)
         return ok(_created(task))
 
 
