@@ -327,8 +327,8 @@ class TaskBench:
                    "time until all FINISHED", Target("all FINISHED within 10 s; >= 200 callbacks/s", rps=200))
         from access_app.models import Role  # noqa: F401 - the seed made the caller an operator
         from pipeline_engine import api
-        from tasks_app.models import TaskInstance
-        from tasks_app.services import create_task, start_task
+        from tasks_app.models import OperateSource, TaskInstance
+        from tasks_app.services import create_and_start_task
         from templates_app.models import Template
 
         template = Template.objects.get(pk=self.pause)
@@ -336,9 +336,9 @@ class TaskBench:
             ids = []
             node_of: dict[int, str] = {}  # a task's node ids are its own (regenerated from the template's)
             for _ in range(count):
-                task = create_task(business=self.business, template=template, name=self.name(), creator="bench",
-                                   app_code=APP_CODE)
-                start_task(task=task, executor="bench")
+                task = create_and_start_task(business=self.business, template=template, name=self.name(),
+                                             creator="bench", app_code=APP_CODE, executor="bench",
+                                             source=OperateSource.API)
                 ids.append(task.pk)
                 node_of[task.pk] = next(iter(task.pipeline_tree["activities"]))
             run_ids = dict(TaskInstance.objects.filter(pk__in=ids).values_list("pk", "run_id"))
