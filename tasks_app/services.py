@@ -418,31 +418,41 @@ def _relaxed_commit() -> None:
         cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-@transaction.atomic
 def record_run_end(*, run_id: str, state: str, meta: dict | None = None,
                    finish_time: Any = None) -> TaskInstance | None:
     """Mirror the engine's end of a run on the task, and queue the callback_url notification.
 
     FINISHED and REVOKED end the task (is_finished; is_revoked for REVOKED) and are reported to
     callback_url. FAILED with nothing left to do does not end it (an operator may retry or skip);
-    callback_url heard of it from each node's failure (`record_node_failure`).
+    callback_url heard of it from each node's failure (`record_node_failure`): nothing to write.
 
-    This runs in a worker after every run, so it is one conditional UPDATE (idempotent: a
-    repeat finds is_finished already set; no row lock needed) and one small read. The
-    signal arrives right after the engine's commit, so "now" is the finish time unless the
-    caller knows better (`reconcile_run_ends` passes the run's own time).
+    This runs in a worker after most runs, so the usual case (a task without callback_url) is
+    one conditional UPDATE on its own, idempotent (a repeat finds is_finished already set; no
+    row lock needed). A task with a callback_url records its end and queues the notification
+    in one transaction, so neither is kept without the other. The signal arrives right after
+    the engine's commit, so "now" is the finish time unless the caller knows better
+    (`reconcile_run_ends` passes the run's own time).
     """
-    _relaxed_commit()
+    if state not in FINAL_RUN_STATES:
+        return None
+    finish_time = finish_time or timezone.now()
     task_id = (meta or {}).get("task_id")
+    if task_id and TaskInstance.objects.filter(pk=task_id, is_finished=False, callback_url="").update(
+            is_finished=True, is_revoked=state == "REVOKED", finish_time=finish_time):
+        return None
+    return _record_run_end_and_notify(run_id=run_id, state=state, task_id=task_id, finish_time=finish_time)
+
+
+@transaction.atomic
+def _record_run_end_and_notify(*, run_id: str, state: str, task_id: Any, finish_time: Any) -> TaskInstance | None:
+    _relaxed_commit()
     qs = TaskInstance.objects.filter(pk=task_id) if task_id else TaskInstance.objects.filter(run_id=run_id)
-    if state in FINAL_RUN_STATES:
-        qs.filter(is_finished=False).update(is_finished=True, is_revoked=state == "REVOKED",
-                                            finish_time=finish_time or timezone.now())
+    qs.filter(is_finished=False).update(is_finished=True, is_revoked=state == "REVOKED", finish_time=finish_time)
     row = qs.values_list("pk", "callback_url").first()
     if row is None:
         return None
     task = None
-    if row[1] and state in FINAL_RUN_STATES:  # a FAILED stop was told node by node (record_node_failure)
+    if row[1]:
         task = TaskInstance.objects.get(pk=row[0])
         callbacks.queue_callback(task, state)
     return task

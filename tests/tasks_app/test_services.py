@@ -213,6 +213,35 @@ def test_run_end_is_mirrored(world, fake_engine):
     assert task.is_finished and task.is_revoked and task.finish_time
 
 
+@pytest.mark.parametrize("callback_url, statements", [("", 1), ("http://127.0.0.1:9/hook", None)])
+def test_an_end_costs_one_update_unless_callback_url_must_hear_of_it(world, fake_engine, settings,
+                                                                     callback_url, statements):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tasks_app.models import TaskCallbackRecord
+
+    settings.SOPS_HTTP_ALLOWLIST = ["127.0.0.1"]  # the callback_url is loopback, which only an entry opens
+    task = create_task(world, callback_url=callback_url or None)
+    services.start_task(task=task, executor="alice", source="api")
+    task.refresh_from_db()
+    with CaptureQueriesContext(connection) as failed:
+        assert services.record_run_end(run_id=task.run_id, state="FAILED", meta={"task_id": task.pk}) is None
+    assert failed.captured_queries == []  # a FAILED stop writes nothing on the task
+    with CaptureQueriesContext(connection) as ended:
+        told = services.record_run_end(run_id=task.run_id, state="FINISHED", meta={"task_id": task.pk})
+    if statements is not None:
+        assert len(ended.captured_queries) == statements and told is None
+        assert ended.captured_queries[0]["sql"].startswith("UPDATE")
+    else:  # the end and its notification, together
+        assert told is not None and told.pk == task.pk
+    task.refresh_from_db()
+    assert task.is_finished and not task.is_revoked
+    assert TaskCallbackRecord.objects.filter(task=task, state="FINISHED").count() == (1 if callback_url else 0)
+    services.record_run_end(run_id=task.run_id, state="FINISHED", meta={"task_id": task.pk})  # a repeat
+    assert TaskCallbackRecord.objects.filter(task=task).count() == (1 if callback_url else 0)
+
+
 def test_reconcile_records_ended_runs_once_and_queues_their_callback_once(
         world, fake_engine, django_capture_on_commit_callbacks, monkeypatch, settings):
     from tasks_app import callbacks
