@@ -254,8 +254,14 @@ def update_run(run_id: str, data: RunData, display_state: str, lease: datetime |
 
 
 def load_tree(run_id: str) -> dict[str, Any]:
-    """The run's web tree as it was started."""
-    tree: dict[str, Any] = Run.objects.values_list("tree", flat=True).get(pk=run_id)
+    """The run's web tree as it was started (plain SQL, as lock_run: a worker's first read of a run)."""
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {quote('tree')} FROM {quote(Run._meta.db_table)} WHERE {quote('id')} = %s", [run_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise Run.DoesNotExist(f"pipeline({run_id}) does not exist")
+    tree: dict[str, Any] = _json_value(row[0])
     return tree
 
 
