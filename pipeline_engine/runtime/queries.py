@@ -78,7 +78,7 @@ def status_trees(run_ids: list[str]) -> dict[str, dict[str, Any]]:
     One statement matters: read separately, a step committing between the run read and
     the node read would show half of itself (a FAILED node under a root still RUNNING).
     """
-    if len(run_ids) == 1:  # a status poll: its SQL compiled once (sops_common.prepared)
+    if len(run_ids) == 1:  # a status poll: its SQL compiled once per thread (prepared.py)
         joined = compiled_rows("engine.status_tree", lambda run_id: Run.objects.filter(pk=run_id).order_by(
             "nodes__started_at").values_list(*_JOINED_COLUMNS), run_id=run_ids[0])
     else:
