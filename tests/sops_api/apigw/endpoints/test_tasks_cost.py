@@ -1,0 +1,84 @@
+"""What the hot task endpoints cost in statements, with the real engine (issue 11's fixed cost of a task).
+
+A chain of no-op nodes finishes in the start's own walk, so no worker is needed. Each test counts
+the statements of one request (the test's own transaction adds none: its savepoints are left out)
+and says which reads and writes there are, so a change that adds a read or a transaction to the
+hot path fails here before it shows in `make bench`.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tasks_app.models import TaskInstance
+from tests.support import task_trees as trees
+from tests.support.task_world import make_template
+
+pytestmark = pytest.mark.django_db
+CREDS = {"app_code": "app_code", "app_secret": "app_secret", "access_token": "access_token"}
+CHAIN = 50  # the template's id
+
+
+@pytest.fixture
+def chain(world):
+    b = trees.TreeBuilder()
+    ids = [f"n{i}" for i in range(10)]
+    for node_id in ids:
+        b.act(trees.activity(node_id, "noop"))
+    b.chain("start", *ids, "end")
+    return make_template(CHAIN, "ten no-ops", b.build(), world.biz2)
+
+
+def _post(client, path: str, **body):
+    answer = client.post(f"/apigw/{path}", json.dumps({**CREDS, **body}), content_type="application/json")
+    data = answer.json()
+    assert data["result"], data
+    return data["data"]
+
+
+def _statements(queries) -> list[str]:
+    # an executemany is logged as "<n> times: <sql>" (the node rows on SQLite)
+    sql = [re.sub(r"^\d+ times: ", "", q["sql"].lstrip()) for q in queries.captured_queries]
+    return [s for s in sql if not s.startswith(("SAVEPOINT", "RELEASE"))]
+
+
+def _on(table: str, verb: str, sql: list[str]) -> int:
+    return sum(1 for s in sql if s.startswith(verb) and f'"{table}"' in s.split(" WHERE ")[0])
+
+
+def test_start_task_reads_the_task_once_and_records_the_end_in_its_own_update(client, chain):
+    task_id = _post(client, f"create_task/{CHAIN}/2/", name="t")["task_id"]
+    with CaptureQueriesContext(connection) as queries:
+        assert _post(client, f"start_task/{task_id}/2/") == "success"
+    sql = _statements(queries)
+    assert _on("tasks_app_taskinstance", "SELECT", sql) == 1  # the locked read, nothing before it
+    assert _on("tasks_app_taskinstance", "UPDATE", sql) == 1  # started and finished at once
+    assert _on("pipeline_engine_run", "INSERT", sql) == 1 and _on("pipeline_engine_nodestate", "INSERT", sql) == 1
+    assert len(sql) <= 8, sql
+    task = TaskInstance.objects.get(pk=task_id)
+    assert task.is_started and task.is_finished and task.finish_time is not None  # before any worker
+
+
+def test_create_and_start_task_never_reads_the_task_it_inserts(client, chain):
+    _post(client, f"create_and_start_task/{CHAIN}/2/", name="first")  # the caller's identity is read once
+    with CaptureQueriesContext(connection) as queries:
+        task_id = _post(client, f"create_and_start_task/{CHAIN}/2/", name="t")["task_id"]
+    sql = _statements(queries)
+    assert _on("tasks_app_taskinstance", "SELECT", sql) == 0
+    assert _on("tasks_app_taskinstance", "INSERT", sql) == 1 and _on("tasks_app_taskinstance", "UPDATE", sql) == 1
+    assert _on("tasks_app_taskoperation", "INSERT", sql) == 2  # the audit log: create, start
+    assert len(sql) <= 7, sql
+    assert TaskInstance.objects.get(pk=task_id).is_finished
+
+
+def test_a_status_poll_is_two_reads(client, chain):
+    task_id = _post(client, f"create_and_start_task/{CHAIN}/2/", name="t")["task_id"]
+    with CaptureQueriesContext(connection) as queries:
+        answer = client.get(f"/apigw/get_task_status/{task_id}/2/", CREDS).json()
+    assert answer["result"] and answer["data"]["state"] == "FINISHED" and len(answer["data"]["children"]) == 12
+    sql = _statements(queries)
+    assert len(sql) == 2 and all(s.startswith("SELECT") for s in sql), sql
