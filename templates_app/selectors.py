@@ -25,21 +25,23 @@ def parse_source(raw: Any) -> str:
 
 
 def template_queryset(business: Business, source: str):
+    return _live_templates(source, business.pk)
+
+
+def _live_templates(source: str, business_id: int):
     qs = Template.objects.filter(is_deleted=False, source=source)
     if source == TemplateSource.BUSINESS:
-        qs = qs.filter(business=business)
+        qs = qs.filter(business_id=business_id)
     return qs
 
 
 def get_template(business: Business, template_id: Any, source: str) -> Template:
     pk = parse_id(template_id, "template_id")
-    # create_task's first read: compiled once per source (sops_common.prepared).
-    if source == TemplateSource.BUSINESS:
-        sql, params = compiled("get_template:business", lambda pk, business_id: Template.objects.filter(
-            is_deleted=False, source=source, business_id=business_id, pk=pk)[:1], pk=pk, business_id=business.pk)
-    else:
-        sql, params = compiled(f"get_template:{source}", lambda pk: template_queryset(business, source).filter(
-            pk=pk)[:1], pk=pk)
+    # create_task's first read: compiled once per source (sops_common.prepared); only a business
+    # template's query names the business.
+    scope = {"business_id": business.pk} if source == TemplateSource.BUSINESS else {}
+    sql, params = compiled(f"get_template:{source}", lambda pk, business_id=0: _live_templates(
+        source, business_id).filter(pk=pk)[:1], pk=pk, **scope)
     template = next(iter(Template.objects.raw(sql, params)), None)
     if template is not None and template.business_id == business.pk:
         template.business = business

@@ -43,14 +43,22 @@ def compiled(name: str, build: Callable[..., QuerySet], /, **params: Any) -> tup
     if plan is None:
         markers = {k: _marker(v) for k, v in params.items()}
         sql, template = build(**markers).query.sql_with_params()
-        names = {m: k for k, m in markers.items()}
-        found = [names[v] for v in template if _hashable(v) and v in names]
-        if sorted(found) != sorted(markers):
-            raise ValueError(f"prepared query {name}: every parameter must appear once as a value")
-        plan = _plans[key] = (sql, tuple(_Slot(names[v]) if _hashable(v) and v in names else v
-                                         for v in template))
-    sql, template = plan
-    return sql, [params[v] if isinstance(v, _Slot) else v for v in template]
+        plan = _plans[key] = (sql, _slots(name, markers, template))
+    sql, slots = plan
+    return sql, _values(slots, params)
+
+
+def _slots(name: str, markers: dict[str, Any], template: Any) -> tuple[Any, ...]:
+    """The compiled statement's parameters, each marker replaced by the name of its parameter."""
+    names = {m: k for k, m in markers.items()}
+    found = [names[v] for v in template if _hashable(v) and v in names]
+    if sorted(found) != sorted(markers):
+        raise ValueError(f"prepared query {name}: every parameter must appear once as a value")
+    return tuple(_Slot(names[v]) if _hashable(v) and v in names else v for v in template)
+
+
+def _values(slots: tuple[Any, ...], params: dict[str, Any]) -> list[Any]:
+    return [params[v] if isinstance(v, _Slot) else v for v in slots]
 
 
 def _hashable(value: Any) -> bool:
@@ -80,16 +88,14 @@ def compiled_rows(name: str, build: Callable[..., QuerySet], /, **params: Any) -
             raise ValueError(f"prepared rows {name}: a values_list of plain fields only")
         compiler = qs.query.get_compiler(connection=connection)
         sql, template = compiler.as_sql()
-        names = {m: k for k, m in markers.items()}
-        found = [names[v] for v in template if _hashable(v) and v in names]
-        if sorted(found) != sorted(markers) or compiler.col_count != len(fields):
-            raise ValueError(f"prepared rows {name}: every parameter must appear once as a value")
+        slots = _slots(name, markers, template)
+        if compiler.col_count != len(fields):
+            raise ValueError(f"prepared rows {name}: a values_list of plain fields only")
         converters = compiler.get_converters([col[0] for col in compiler.select[:compiler.col_count]])
-        slots = tuple(_Slot(names[v]) if _hashable(v) and v in names else v for v in template)
         plan = plans[name] = (compiler, sql, slots, converters)
     compiler, sql, slots, converters = plan
     with connection.cursor() as cursor:
-        cursor.execute(sql, [params[v] if isinstance(v, _Slot) else v for v in slots])
+        cursor.execute(sql, _values(slots, params))
         rows = cursor.fetchall()
     if converters:
         return [tuple(row) for row in compiler.apply_converters(rows, converters)]
