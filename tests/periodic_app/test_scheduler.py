@@ -227,3 +227,7 @@ def test_fired_task_runs_to_the_end(pt_world: Any, celery_worker_proc: Any, wait
     (second,) = scheduler.tick(now=due + dt.timedelta(minutes=1, seconds=1))
     assert second.success and not second.skipped
     assert PeriodicTaskHistory.objects.filter(periodic_task=periodic, success=True).count() == 2
+    # The test ends only once the worker is done with the second run too: a flush of the tables
+    # while the worker still writes them deadlocks on PostgreSQL (seen once in CI).
+    wait_for(lambda: TaskInstance.objects.get(pk=second.task_id).is_finished, timeout=60,
+             message="the second periodic task's run to finish")
