@@ -10,8 +10,12 @@ runtime.queries'.
 """
 from __future__ import annotations
 
+import functools
+import io
 import json
 import operator
+import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -293,7 +297,7 @@ def _insert_sql() -> tuple[str, str, Callable[[Any], tuple[Any, ...]], list[int]
 
 
 def insert_nodes(run_id: str, records: list[NodeRecord]) -> None:
-    """Insert new node rows in as few statements as possible.
+    """Insert new node rows in one statement (PostgreSQL's COPY; executemany elsewhere).
 
     Django's bulk_create prepares every value through the field machinery,
     which costs more than the walk itself for big trees; node rows have a
@@ -314,16 +318,82 @@ def insert_nodes(run_id: str, records: list[NodeRecord]) -> None:
             if row[i] is not None:
                 row[i] = adapt(row[i])
         rows.append((run_id, *row))
+    if connection.vendor == "postgresql":
+        _copy_in(_copy_sql(), copy_text(rows))
+        return
     with connection.cursor() as cursor:
         for start in range(0, len(rows), _INSERT_BATCH):
-            chunk = rows[start:start + _INSERT_BATCH]
-            if connection.vendor == "postgresql":
-                # One multi-row VALUES statement, each row quoted by psycopg2.
-                mogrify = cursor.cursor.mogrify
-                values = b", ".join([mogrify(placeholder, row) for row in chunk]).decode()
-                cursor.execute(head + values)
-            else:
-                cursor.executemany(head + placeholder, chunk)
+            cursor.executemany(head + placeholder, rows[start:start + _INSERT_BATCH])
+
+
+# COPY's text format: a row per line, columns split by tabs, \N for NULL, and a
+# backslash escape for the four characters that would break that layout.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+
+
+def _copy_value(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    return str(value).translate(_COPY_ESCAPES)
+
+
+def copy_text(rows: list[tuple[Any, ...]]) -> str:
+    """Rows of str / int / bool / None (JSON and datetimes already text) as COPY text data."""
+    lines = []
+    for row in rows:
+        # Almost no row has a character to escape: one scan of its text values tells,
+        # which costs less than escaping each value (a row has ~30).
+        if _COPY_SPECIAL.search("".join([v for v in row if v.__class__ is str])):
+            lines.append("\t".join([_copy_value(v) for v in row]))
+        else:
+            lines.append("\t".join(["\\N" if v is None else ("t" if v else "f") if v is True or v is False
+                                    else str(v) for v in row]))
+    lines.append("")
+    return "\n".join(lines)
+
+
+_copy_statement: list[str] = []
+
+
+def _copy_sql() -> str:
+    if not _copy_statement:
+        quote = connection.ops.quote_name
+        _copy_statement.append(f"COPY {quote(NodeState._meta.db_table)} "
+                               f"({', '.join(quote(c) for _, c, _ in _columns())}) FROM STDIN")
+    return _copy_statement[0]
+
+
+def _copy_in(sql: str, data: str) -> None:
+    """COPY ... FROM STDIN as one statement of this connection, seen like any other.
+
+    A 1,000-row multi-VALUES INSERT cost PostgreSQL ~80 ms to parse; the same
+    rows by COPY ~13 ms, and COPY is no slower at 5 rows. psycopg2 runs it
+    outside cursor.execute, so it is passed through the connection's execute
+    wrappers (db_retry counts it as a completed statement; the bench counts it)
+    and its errors are turned into Django's, as for every other statement.
+    The test client's query log sees it too.
+    """
+    with connection.cursor() as wrapper:
+        raw = wrapper.cursor
+
+        def execute(sql: str, params: Any, many: bool, context: dict[str, Any]) -> None:
+            with connection.wrap_database_errors:
+                raw.copy_expert(sql, io.StringIO(data))
+
+        executor: Callable[..., None] = execute
+        for wrap in reversed(connection.execute_wrappers):
+            executor = functools.partial(wrap, executor)
+        started = time.monotonic()
+        executor(sql, None, False, {"connection": connection, "cursor": wrapper})
+        if connection.queries_logged:
+            connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
 
 
 _update_plan: dict[str, tuple[str, list[str]]] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from pipeline_engine.core import states as s
@@ -61,6 +62,66 @@ def test_node_records_round_trip_through_insert_update_and_claim():
     assert rows.renew_lease("r1", "sp/a", "v-other", 30) is False
     rows.release_node("r1", "sp/a", "v1")
     assert rows.claim_node("r1", "sp/a", "v1", 0, 30) is not None  # released: due again
+
+
+# Every character COPY's text format gives a meaning to, and the NULL marker spelled as data.
+AWKWARD = ["tab\there", "line\nbreak", "cr\rhere", "back\\slash", "\\N", "end\\", "\\t", "ünï 中文", ""]
+
+
+@pytest.mark.parametrize("text", AWKWARD)
+def test_node_rows_keep_every_character_of_their_text_and_json(text):
+    start()
+    now = timezone.now()
+    rec = NodeRecord(key=f"k/{text}", scope="k", node_id="a", node_type="ServiceActivity", component_code="noop",
+                     name=text, state=s.FINISHED, version="v1", started_at=now, finished_at=now, ex_data=text,
+                     inputs={"v": text, text: [text, None, True, 1.5]}, outputs={}, skip=True, error_ignored=False,
+                     callback_data=None, inputs_override={"x": text})
+    other = NodeRecord(key="plain", scope="", node_id="b", node_type="EmptyEndEvent", state=s.READY, version="v2")
+    rows.insert_nodes("r1", [rec, other])
+    loaded = rows.load_records("r1", [rec.key, "plain"])
+    got = loaded[rec.key]
+    assert (got.name, got.ex_data, got.inputs, got.inputs_override) == (
+        text, text, {"v": text, text: [text, None, True, 1.5]}, {"x": text})
+    assert (got.skip, got.error_ignored, got.callback_data, got.outputs) == (True, False, None, {})
+    assert got.started_at == now and got.finished_at == now
+    plain = loaded["plain"]
+    assert (plain.name, plain.ex_data, plain.started_at, plain.inputs_override) == ("", None, None, None)
+
+
+def test_copy_text_escapes_only_what_its_format_gives_a_meaning_to():
+    assert rows.copy_text([("a", None, True, False, 3)]) == "a\t\\N\tt\tf\t3\n"
+    assert rows.copy_text([("a\tb", "c\nd\re", "\\N")]) == "a\\tb\tc\\nd\\re\t\\\\N\n"
+    assert rows.copy_text([]) == ""
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="COPY is PostgreSQL's")
+def test_the_node_copy_is_a_statement_like_any_other_for_execute_wrappers():
+    """db_retry counts completed statements through the connection's execute wrappers: a COPY
+    they did not see would let a lost connection after it be retried as if nothing had changed."""
+    start()
+    seen: list[str] = []
+
+    def wrapper(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        seen.append(sql)
+        return result
+
+    with connection.execute_wrapper(wrapper):
+        rows.insert_nodes("r1", [NodeRecord(key="a", scope="", node_id="a", node_type="EmptyStartEvent",
+                                            state=s.FINISHED, version="v")])
+    assert len(seen) == 1 and seen[0].startswith('COPY "pipeline_engine_nodestate"')
+    assert NodeState.objects.filter(run_id="r1", key="a").count() == 1
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="COPY is PostgreSQL's")
+def test_a_failing_node_copy_raises_djangos_error_and_writes_nothing():
+    start()
+    rec = NodeRecord(key="a", scope="", node_id="a", node_type="EmptyStartEvent", state=s.FINISHED, version="v")
+    rows.insert_nodes("r1", [rec])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows.insert_nodes("r1", [NodeRecord(key="b", scope="", node_id="b", node_type="EmptyEndEvent",
+                                            state=s.READY, version="v"), rec])  # "a" again: unique (run, key)
+    assert list(NodeState.objects.filter(run_id="r1").values_list("key", flat=True)) == ["a"]
 
 
 def test_the_sweeps_queries_find_due_expired_overdue_and_owed_work():
