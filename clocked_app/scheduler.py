@@ -54,17 +54,17 @@ def request_id(plan: ClockedTask) -> str:
 def _create_and_start(plan: ClockedTask, now: dt.datetime) -> int:
     from sops_common.errors import NotFound
     from tasks_app.models import CreateMethod, OperateSource, fired_task_name
-    from tasks_app.services import create_and_start_task
+    from tasks_app.services import create_and_start_in_savepoint
 
     template = plan.template
     if template.is_deleted:
         raise NotFound(f"template[id={template.pk}] has been deleted")
     # The request_id makes a repeated firing answer the task of the first, started or not.
-    task = create_and_start_task(business=plan.business, template=template,
-                                 name=fired_task_name(plan.task_name, now, plan.business.tzinfo),
-                                 creator=plan.creator, app_code="", create_method=CreateMethod.CLOCKED,
-                                 request_id=request_id(plan), **task_kwargs(template, plan.task_parameters),
-                                 executor=plan.creator, source=OperateSource.CLOCKED)
+    task = create_and_start_in_savepoint(business=plan.business, template=template,
+                                         name=fired_task_name(plan.task_name, now, plan.business.tzinfo),
+                                         creator=plan.creator, app_code="", create_method=CreateMethod.CLOCKED,
+                                         request_id=request_id(plan), **task_kwargs(template, plan.task_parameters),
+                                         executor=plan.creator, source=OperateSource.CLOCKED)
     return task.pk
 
 

@@ -16,8 +16,9 @@ How exactly-once holds with any number of scheduler processes:
    remains (the engine's messages are only sent on commit) and the next tick
    fires it.
 4. Belt and braces: the history table is unique on (periodic task, scheduled
-   time). A firing that would duplicate one already recorded fails its
-   savepoint, which also discards the task it created.
+   time), and a firing's history row is inserted last in its savepoint, with
+   its outcome. A firing that would duplicate one already recorded fails
+   there, and the savepoint's rollback discards the task it created.
 
 Catch-up: after downtime the row is simply still due, and step 3 moves it past
 *now*, so all the missed fire times collapse into one firing. Its history
@@ -82,9 +83,9 @@ def previous_run_still_going(task: PeriodicTask) -> int | None:
 
 def _create_and_start(task: PeriodicTask, fired_at: dt.datetime) -> int:
     from tasks_app.models import CreateMethod, FlowType, OperateSource, fired_task_name
-    from tasks_app.services import create_and_start_task
+    from tasks_app.services import create_and_start_in_savepoint
 
-    instance = create_and_start_task(
+    instance = create_and_start_in_savepoint(
         business=task.business, template=task.template,
         name=fired_task_name(task.name, fired_at, task.business.tzinfo),
         creator=task.creator, app_code="", flow_type=FlowType.COMMON,
@@ -121,20 +122,20 @@ def fire(task: PeriodicTask, now: dt.datetime) -> Firing:
     duplicate = False
     try:
         with transaction.atomic():
-            entry.save()  # claims (task, scheduled time); a duplicate fails here
             running = previous_run_still_going(task) if task.overlap_policy == OverlapPolicy.SKIP else None
             if running is not None:
-                skipped = True
                 reason = f"skipped: task {running} created by the previous firing is still running"
                 entry.skipped, entry.reason = True, reason
-                entry.save(update_fields=["skipped", "reason"])
             else:
-                task_id = _create_and_start(task, now)
-                success = True
-                entry.task_id, entry.success = task_id, True
-                entry.save(update_fields=["task_id", "success"])
+                entry.task_id = _create_and_start(task, now)
+                entry.success = True
+            # The history row claims (task, scheduled time) and says what the firing came to, in
+            # one INSERT: a duplicate fails here, and the savepoint takes its new task with it
+            # (the engine's messages for it are dropped with the savepoint, never sent).
+            entry.save(force_insert=True)
+        task_id, success, skipped = entry.task_id, entry.success, entry.skipped
     except IntegrityError as exc:
-        task_id, success, skipped = None, False, False
+        task_id, success, skipped, reason = None, False, False, ""
         if PeriodicTaskHistory.objects.filter(periodic_task=task, scheduled_at=scheduled).exists():
             duplicate = True
             reason = "duplicate firing prevented: this fire time was already handled"

@@ -20,8 +20,20 @@ def check_source(source: str) -> str:
 
 
 def record(*, task: TaskInstance, operate_type: str, operator: str, source: str, node_id: str = "",
-           extra_info: dict[str, Any] | None = None) -> TaskOperation:
-    """Write one audit row (in the caller's transaction)."""
-    return TaskOperation.objects.create(
+           extra_info: dict[str, Any] | None = None, into: list[TaskOperation] | None = None) -> TaskOperation:
+    """Write one audit row in the caller's transaction; with `into`, add it to a batch the caller
+    writes later with `record_all`, still in its transaction (two operations, one INSERT)."""
+    operation = TaskOperation(
         task_id=task.pk, operate_type=operate_type, operator=operator or "", operate_source=check_source(source),
         node_id=node_id or "", extra_info={k: v for k, v in (extra_info or {}).items() if v is not None})
+    if into is None:
+        operation.save(force_insert=True)
+    else:
+        into.append(operation)
+    return operation
+
+
+def record_all(operations: list[TaskOperation]) -> None:
+    """Write a batch `record(into=...)` collected, in order, in one INSERT (none when empty)."""
+    if operations:
+        TaskOperation.objects.bulk_create(operations)

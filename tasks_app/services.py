@@ -30,6 +30,7 @@ from .models import (
     OperateSource,
     OperateType,
     TaskInstance,
+    TaskOperation,
 )
 
 TASK_ACTIONS = ("start", "pause", "resume", "revoke")
@@ -111,7 +112,8 @@ def _new_task(*, business: Business, template: Template | None, name: str, creat
                 pipeline_tree: dict | None = None, callback_url: str | None = None,
                 request_id: str | None = None, periodic_task_id: int | None = None,
                 execute_task_nodes_id: list[str] | None = None, template_schemes_id: Any = None,
-                simplify_vars: list[str] | None = None, callback_version: str = "") -> TaskInstance:
+                simplify_vars: list[str] | None = None, callback_version: str = "",
+                audit_into: list[TaskOperation] | None = None) -> TaskInstance:
     """Create a task from a template (or from a given tree, e.g. a periodic snapshot).
 
     The template's nodes to run are chosen by exclude_task_nodes_id, execute_task_nodes_id or
@@ -179,7 +181,7 @@ def _new_task(*, business: Business, template: Template | None, name: str, creat
                 return existing
         raise
     audit.record(task=task, operate_type=OperateType.CREATE, operator=creator,
-                 source=CREATE_SOURCES.get(create_method, OperateSource.APP))
+                 source=CREATE_SOURCES.get(create_method, OperateSource.APP), into=audit_into)
     return task
 
 
@@ -216,16 +218,28 @@ def _lock_row(pk: int) -> TaskInstance | None:
 
 @transaction.atomic
 def create_and_start_task(*, executor: str, source: str, **create: Any) -> TaskInstance:
-    """create_task, then start the task, in one transaction (create_and_start_task, the schedulers).
+    """create_task, then start the task, in one transaction (the create_and_start_task endpoint)."""
+    return create_and_start_in_savepoint(executor=executor, source=source, **create)
+
+
+def create_and_start_in_savepoint(*, executor: str, source: str, **create: Any) -> TaskInstance:
+    """create_and_start_task for a caller that holds a savepoint of its own around it and rolls it
+    back when this raises (the schedulers' firings): no savepoint here, two round trips fewer.
 
     The row this call inserted is invisible to every other transaction until the commit, so it
-    is started as it is, without a locked re-read. A request_id replay answers the task of the
-    first call: started already, it is left as it is; not yet, it is started under its lock as
-    any other start."""
-    task = _new_task(**create)
+    is started as it is, without a locked re-read; the create and start audit rows are written
+    together. A request_id replay answers the task of the first call: started already, it is
+    left as it is; not yet, it is started under its lock as any other start."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("create_and_start_in_savepoint needs its caller's transaction and savepoint")
+    operations: list[TaskOperation] = []
+    task = _new_task(**create, audit_into=operations)
     if create.get("request_id") is None:
-        _start_locked(task, executor, source)
-    elif not task.is_started:
+        _start_locked(task, executor, source, audit_into=operations)
+        audit.record_all(operations)
+        return task
+    audit.record_all(operations)
+    if not task.is_started:
         start_task(task=task, executor=executor, source=source)
     return task
 
@@ -252,7 +266,8 @@ def start_task_in(*, business: Business, task_id: Any, executor: str, source: st
     _start_locked(task, executor, source)
 
 
-def _start_locked(task: TaskInstance, executor: str, source: str) -> None:
+def _start_locked(task: TaskInstance, executor: str, source: str,
+                  audit_into: list[TaskOperation] | None = None) -> None:
     """Start a task read under its row lock.
 
     An end the engine's first step already reaches (a chain of inline nodes) is recorded
@@ -276,7 +291,7 @@ def _start_locked(task: TaskInstance, executor: str, source: str) -> None:
     TaskInstance.objects.filter(pk=task.pk).update(**fields)
     for name, value in fields.items():
         setattr(task, name, value)
-    audit.record(task=task, operate_type=OperateType.START, operator=executor, source=source)
+    audit.record(task=task, operate_type=OperateType.START, operator=executor, source=source, into=audit_into)
     if ended and task.callback_url:
         callbacks.queue_callback(task, started.state)
 

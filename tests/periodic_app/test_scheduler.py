@@ -70,6 +70,53 @@ def test_long_name_is_cut_so_the_task_name_fits(pt_world: Any) -> None:
     assert tasks_of(periodic)[0].name == f"{name}_20250101090100"
 
 
+def test_a_firing_costs_one_history_insert_and_one_audit_insert(pt_world: Any) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    periodic = make(pt_world, cron={"minute": "*"}, now=utc(2025, 1, 1))
+    with CaptureQueriesContext(connection) as queries:
+        (firing,) = scheduler.tick(now=utc(2025, 1, 1, 0, 1, 1))
+    assert firing.success
+    sql = [q["sql"] for q in queries.captured_queries]
+
+    def on(table: str, verb: str) -> int:
+        return sum(1 for s in sql if s.startswith(verb) and f'"{table}"' in s.split(" WHERE ")[0])
+
+    # the history row is written once, with the firing's outcome (no INSERT then UPDATE)
+    assert on("periodic_app_periodictaskhistory", "INSERT") == 1
+    assert on("periodic_app_periodictaskhistory", "UPDATE") == 0
+    assert on("tasks_app_taskoperation", "INSERT") == 1  # create and start, one statement
+    # the firing's savepoint only: creating and starting the task takes none of its own
+    assert sum(s.startswith("SAVEPOINT") for s in sql) == 2  # the tick's transaction (in the test's) + the firing's
+    (task,) = tasks_of(periodic)
+    entry = PeriodicTaskHistory.objects.get(periodic_task=periodic)
+    assert (entry.task_id, entry.success, entry.skipped, entry.reason) == (task.pk, True, False, "")
+
+
+def test_a_fire_time_already_in_the_history_is_not_fired_again_and_leaves_nothing(
+        pt_world: Any, django_capture_on_commit_callbacks: Any) -> None:
+    from pipeline_engine.runtime.models import Run
+    from tasks_app.models import TaskOperation
+
+    periodic = make(pt_world, cron={"minute": "*"}, now=utc(2025, 1, 1))
+    PeriodicTaskHistory.objects.create(periodic_task=periodic, scheduled_at=utc(2025, 1, 1, 0, 1),
+                                       fired_at=utc(2025, 1, 1, 0, 1), success=True)
+    with django_capture_on_commit_callbacks() as callbacks:
+        (firing,) = scheduler.tick(now=utc(2025, 1, 1, 0, 1, 1))
+    assert not firing.success and not firing.skipped and firing.task_id is None
+    assert firing.reason == "duplicate firing prevented: this fire time was already handled"
+    # the firing's savepoint took the task it had created, its run and its audit rows with it
+    assert tasks_of(periodic) == [] and Run.objects.count() == 0 and TaskOperation.objects.count() == 0
+    assert callbacks == []  # and no engine message of that run will ever be sent
+    assert PeriodicTaskHistory.objects.filter(periodic_task=periodic).count() == 1  # only the earlier one
+    periodic.refresh_from_db()
+    assert periodic.next_run_at == utc(2025, 1, 1, 0, 2) and periodic.total_run_count == 0
+
+    (firing,) = scheduler.tick(now=utc(2025, 1, 1, 0, 2, 1))  # the next fire time is fired as usual
+    assert firing.success and len(tasks_of(periodic)) == 1
+
+
 def test_catch_up_after_downtime_fires_once_and_is_marked_late(pt_world: Any) -> None:
     periodic = make(pt_world, cron={"minute": "*"}, now=utc(2025, 1, 1, 0, 0))
     # The scheduler was down for a day: 1440 windows passed.

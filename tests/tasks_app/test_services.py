@@ -9,7 +9,7 @@ import pytest
 from pipeline_engine import api as engine_api
 from sops_common.errors import InvalidInput, InvalidOperation, NotFound
 from tasks_app import services
-from tasks_app.models import TaskInstance
+from tasks_app.models import TaskInstance, TaskOperation
 from tests.support.task_world import create_task, ended_run
 
 pytestmark = pytest.mark.django_db
@@ -153,6 +153,45 @@ def test_create_and_start_starts_the_new_row_without_reading_it_again(world, fak
     assert sum(q["sql"].startswith("SAVEPOINT") for q in queries.captured_queries) == 1
     task.refresh_from_db()
     assert task.is_started and task.executor == "bob" and fake_engine.names().count("start_pipeline") == 1
+
+
+def test_create_and_start_in_savepoint_needs_its_callers_transaction_and_takes_no_savepoint(world, fake_engine,
+                                                                                           monkeypatch):
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    template = world.templates[10]
+    kwargs = dict(business=template.business, template=template, name="t", creator="alice", app_code="app_code",
+                  executor="bob", source="periodic")
+    with monkeypatch.context() as patch:
+        patch.setattr(connection, "in_atomic_block", False)  # as a caller outside any transaction
+        with pytest.raises(RuntimeError):
+            services.create_and_start_in_savepoint(**kwargs)
+    assert not TaskInstance.objects.exists()
+
+    with CaptureQueriesContext(connection) as queries:
+        task = services.create_and_start_in_savepoint(**kwargs)
+    assert not any(q["sql"].startswith("SAVEPOINT") for q in queries.captured_queries)
+    assert list(task.operations.order_by("id").values_list("operate_type", "operate_source")) == [
+        ("create", "api"), ("start", "periodic")]
+
+    def refuse(tree, **kw):
+        raise InvalidOperation("engine says no")
+    fake_engine.start_pipeline = refuse
+    with pytest.raises(InvalidOperation), transaction.atomic():  # the caller's savepoint takes it all back
+        services.create_and_start_in_savepoint(**kwargs)
+    assert TaskInstance.objects.count() == 1 and TaskOperation.objects.count() == 2
+
+
+def test_a_request_id_replay_logs_the_create_before_the_start(world, fake_engine):
+    template = world.templates[10]
+    first = services.create_task(business=template.business, template=template, name="t", creator="alice",
+                                 app_code="app_code", request_id="order-9")
+    again = services.create_and_start_task(business=template.business, template=template, name="t",
+                                           creator="alice", app_code="app_code", request_id="order-9",
+                                           executor="bob", source="api")
+    assert again.pk == first.pk
+    assert list(first.operations.order_by("id").values_list("operate_type", flat=True)) == ["create", "start"]
 
 
 def test_create_and_start_with_a_request_id_starts_once(world, fake_engine):
