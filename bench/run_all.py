@@ -8,6 +8,7 @@ to bench/results/<timestamp>.json. See docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -172,16 +173,28 @@ def sql_detail(results: list[Any]) -> str:
     return "\n".join(out)
 
 
+def _has_profile(path: Path) -> bool:
+    import pstats
+
+    if path.stat().st_size == 0:
+        return False
+    try:
+        pstats.Stats(str(path), stream=io.StringIO())
+    except (TypeError, EOFError, ValueError):
+        return False
+    return True
+
+
 def profile_summary(directory: Path, names: list[str], top: int = 18) -> str:
     """Top functions by cumulative time per scenario: workers' files merged, the driver apart."""
-    import io
     import pstats
 
     out = ["", f"## Profiles (cProfile, cumulative; files in {directory})", ""]
     for name in names:
         for side, pattern in (("workers", f"{name}-[0-9]*.prof"), ("driver", f"{name}-driver.prof")):
-            # A process that ran no profiled code leaves an empty file, which pstats cannot read.
-            files = [f for f in sorted(directory.glob(pattern)) if f.stat().st_size > 0]
+            # A process (or a driver that started runs from threads) that ran no profiled code
+            # leaves an empty or empty-table file, which pstats refuses.
+            files = [f for f in sorted(directory.glob(pattern)) if _has_profile(f)]
             if not files:
                 continue
             buf = io.StringIO()
