@@ -41,11 +41,13 @@ class Maintenance:
 
     batch_size: int
     sweep: bool = True
+    firing_threads: int | None = None  # None: SOPS_SCHEDULER_FIRING_THREADS
     # reconcile_run_ends works through unfinished tasks a batch per tick; this is where it goes on.
     run_end_cursor: int = 0
 
     def tick(self) -> None:
-        self._run("periodic tick", lambda: scheduler.tick(batch_size=self.batch_size))
+        self._run("periodic tick", lambda: scheduler.tick(batch_size=self.batch_size,
+                                                          threads=self.firing_threads))
         self._run("clocked tick", lambda: clocked_scheduler.tick(now=clock.now(), batch_size=self.batch_size))
         if self.sweep:
             self._run("engine sweep", engine_sweep)

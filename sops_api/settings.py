@@ -300,6 +300,9 @@ SOPS_ENGINE_ASYNC_COMMIT = env_bool("SOPS_ENGINE_ASYNC_COMMIT", True)
 # How long the caller of run_pipeline (start_task's request) may walk a new run's first step
 # itself: inline nodes finish before the answer, slow components go to workers at once. 0: never.
 SOPS_ENGINE_START_WALK_MS = float(os.environ.get("SOPS_ENGINE_START_WALK_MS", "5"))
+# Threads of one scheduler that fire a burst of due periodic tasks (PostgreSQL's SKIP LOCKED;
+# periodic_app/scheduler.py). 1: one thread, as on SQLite.
+SOPS_SCHEDULER_FIRING_THREADS = int(os.environ.get("SOPS_SCHEDULER_FIRING_THREADS", "2"))
 # How long a worker, the engine's sweep and the scheduler wait for the database to accept
 # connections again before retrying work whose connection was lost before it changed
 # anything (pipeline_engine/runtime/db_retry.py). Web requests do not wait.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 
 
 def compiled(name: str, build: Callable[..., QuerySet], /, **params: Any) -> tuple[str, list[Any]]:
@@ -24,3 +24,10 @@ def compiled_rows(name: str, build: Callable[..., QuerySet], /, **params: Any) -
     from pipeline_engine import api
 
     return api.compiled_rows(name, build, **params)
+
+
+def insert_row(obj: Model) -> None:
+    """obj.save(force_insert=True) with the INSERT compiled once (no save signal is sent)."""
+    from pipeline_engine import api
+
+    api.insert_row(obj)

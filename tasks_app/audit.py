@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sops_common import prepared
 from sops_common.errors import InvalidInput
 
 from .models import OperateSource, TaskInstance, TaskOperation
@@ -27,7 +28,7 @@ def record(*, task: TaskInstance, operate_type: str, operator: str, source: str,
         task_id=task.pk, operate_type=operate_type, operator=operator or "", operate_source=check_source(source),
         node_id=node_id or "", extra_info={k: v for k, v in (extra_info or {}).items() if v is not None})
     if into is None:
-        operation.save(force_insert=True)
+        prepared.insert_row(operation)
     else:
         into.append(operation)
     return operation
@@ -35,5 +36,7 @@ def record(*, task: TaskInstance, operate_type: str, operator: str, source: str,
 
 def record_all(operations: list[TaskOperation]) -> None:
     """Write a batch `record(into=...)` collected, in order, in one INSERT (none when empty)."""
-    if operations:
+    if len(operations) == 1:
+        prepared.insert_row(operations[0])
+    elif operations:
         TaskOperation.objects.bulk_create(operations)

@@ -16,7 +16,7 @@ from django.utils import timezone
 from access_app.models import Business
 from sops_common.errors import InvalidInput, InvalidOperation, NotFound
 from sops_common.limits import parse_id
-from sops_common.prepared import compiled
+from sops_common.prepared import compiled, insert_row
 from templates_app.models import Template, TemplateSource
 from templates_app.subprocesses import check_expansion, template_label, unfold_subprocesses
 
@@ -172,7 +172,8 @@ def _new_task(*, business: Business, template: Template | None, name: str, creat
     try:
         # Only a request_id can collide (its unique index): only then is a savepoint needed to carry on.
         with transaction.atomic(savepoint=request_id is not None):
-            task = TaskInstance.objects.create(**fields)
+            task = TaskInstance(**fields)
+            insert_row(task)
     except IntegrityError:
         # Lost a race on the request_id unique index: the winner's task is the answer.
         if request_id is not None:

@@ -64,3 +64,38 @@ def test_compiled_rows_refuse_what_is_not_a_plain_values_list():
     with pytest.raises(ValueError, match="values_list of plain fields"):
         prepared.compiled_rows("test:annotated", lambda pk: Business.objects.filter(pk=pk).annotate(
             twice=F("bk_biz_id") * 2).values_list("twice"), pk=1)
+
+
+def _row(model, pk) -> dict:
+    return model.objects.filter(pk=pk).values().get()
+
+
+@pytest.mark.django_db
+def test_insert_row_writes_what_save_writes_and_sets_the_key(world):
+    from django.db.models import F
+
+    from tasks_app.models import OperateType, TaskInstance, TaskOperation
+
+    template = world.templates[10]
+    fields = dict(business=world.biz2, template=template, name="t", creator="alice", category="OpsTools",
+                  pipeline_tree={"a": ["ü", 1, None, {"b": True}]}, callback_url="", create_info="app",
+                  request_id=None, periodic_task_id=None)
+    saved = TaskInstance(**fields)
+    saved.save(force_insert=True)
+    inserted = TaskInstance(**fields)
+    prepared.insert_row(inserted)
+    assert inserted.pk and inserted.pk != saved.pk and not inserted._state.adding
+    a, b = _row(TaskInstance, saved.pk), _row(TaskInstance, inserted.pk)
+    assert b["create_time"] is not None and b["create_time"] >= a["create_time"]  # auto_now_add applied
+    for row in (a, b):
+        row.pop("id"), row.pop("create_time")
+    assert a == b
+
+    op = TaskOperation(task_id=inserted.pk, operate_type=OperateType.START, operator="bob", operate_source="api",
+                       extra_info={"k": "v"})
+    prepared.insert_row(op)  # a second model: a statement of its own
+    assert _row(TaskOperation, op.pk)["extra_info"] == {"k": "v"} and op.operate_date is not None
+    assert _row(TaskOperation, op.pk)["operate_type"] == "start"
+
+    with pytest.raises(TypeError, match="expression"):
+        prepared.insert_row(TaskOperation(task_id=F("id"), operate_type="x", operator="", operate_source="api"))

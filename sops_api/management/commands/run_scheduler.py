@@ -32,6 +32,9 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=1.0, help="seconds between ticks (default 1)")
         parser.add_argument("--batch-size", type=int, default=scheduler.DEFAULT_BATCH_SIZE,
                             help="due periodic tasks claimed per transaction")
+        parser.add_argument("--firing-threads", type=int, default=None,
+                            help="threads that fire a burst of due periodic tasks (default "
+                                 "SOPS_SCHEDULER_FIRING_THREADS, 2; PostgreSQL only)")
         parser.add_argument("--no-sweep", action="store_true", help="do not run the engine's sweep")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -46,11 +49,13 @@ class Command(BaseCommand):
             signal.signal(signal.SIGINT, request_stop)
             signal.signal(signal.SIGTERM, request_stop)
 
-        maintenance = Maintenance(batch_size=options["batch_size"], sweep=not options["no_sweep"])
+        threads = options["firing_threads"] or scheduler.firing_threads()
+        maintenance = Maintenance(batch_size=options["batch_size"], sweep=not options["no_sweep"],
+                                  firing_threads=threads)
         if clock.is_fake():
             logger.warning("scheduler clock is simulated (SOPS_SCHEDULER_* variables); now is %s", clock.now())
-        logger.info("scheduler started: interval %.2fs, batch size %s, engine sweep %s",
-                    interval, options["batch_size"], "on" if maintenance.sweep else "off")
+        logger.info("scheduler started: interval %.2fs, batch size %s, firing threads %s, engine sweep %s",
+                    interval, options["batch_size"], threads, "on" if maintenance.sweep else "off")
         while True:
             started = time.monotonic()
             if not connection.in_atomic_block:
