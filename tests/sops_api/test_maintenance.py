@@ -33,8 +33,13 @@ def test_a_tick_runs_every_job_once_in_order(jobs):
     (clocked,) = [kw for name, kw in jobs if name == "clocked"]
     assert clocked["batch_size"] == 7 and clocked["now"].tzinfo is not None
     assert [(name, kw) for name, kw in jobs if name != "clocked"] == [
-        ("tick", {"batch_size": 7}), ("sweep", {}), ("reconcile", {"after_id": 0}), ("resend", {})]
+        ("tick", {"batch_size": 7, "threads": None}), ("sweep", {}), ("reconcile", {"after_id": 0}), ("resend", {})]
     assert [name for name, _ in jobs] == ["tick", "clocked", "sweep", "reconcile", "resend"]
+
+
+def test_the_firing_threads_reach_the_periodic_tick(jobs):
+    maintenance.Maintenance(batch_size=5, firing_threads=3).tick()
+    assert [kw for name, kw in jobs if name == "tick"] == [{"batch_size": 5, "threads": 3}]
 
 
 def test_without_the_sweep(jobs):

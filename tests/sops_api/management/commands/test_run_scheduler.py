@@ -206,3 +206,13 @@ def test_run_scheduler_once(pt_world: Any) -> None:
     call_command("run_scheduler", "--once", "--no-sweep")
     assert TaskInstance.objects.filter(periodic_task_id=periodic.pk).count() == 1
     assert PeriodicTaskHistory.objects.get(periodic_task=periodic).late
+
+
+def test_run_scheduler_passes_its_firing_threads_to_the_periodic_tick(pt_world: Any, monkeypatch) -> None:
+    from periodic_app import scheduler
+
+    seen: list[int | None] = []
+    monkeypatch.setattr(scheduler, "tick", lambda **kw: seen.append(kw["threads"]) or [])
+    call_command("run_scheduler", "--once", "--no-sweep", "--firing-threads", "3")
+    call_command("run_scheduler", "--once", "--no-sweep")  # the setting's default
+    assert seen == [3, scheduler.firing_threads()] and scheduler.firing_threads() == 2
