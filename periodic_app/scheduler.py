@@ -178,23 +178,29 @@ def _due(now: dt.datetime, batch_size: int) -> list[PeriodicTask]:
     return list(qs[:batch_size])
 
 
+def _fire_batch(now: dt.datetime, batch_size: int) -> tuple[list[Firing], bool]:
+    """Claim up to `batch_size` due rows and fire them, in one transaction; and whether the claim
+    came back full (more may be due)."""
+    with transaction.atomic():
+        claimed = _due(now, batch_size)
+        return [fire(task, now) for task in claimed], len(claimed) == batch_size
+
+
 def _drain(now: dt.datetime, batch_size: int) -> list[Firing]:
     """Claim and fire batches of due rows until a claim comes back short."""
     firings: list[Firing] = []
     while True:
-        with transaction.atomic():
-            claimed = _due(now, batch_size)
-            for task in claimed:
-                firings.append(fire(task, now))
-        if len(claimed) < batch_size:
+        batch, full = _fire_batch(now, batch_size)
+        firings += batch
+        if not full:
             return firings
 
 
 def _drain_in_thread(now: dt.datetime, batch_size: int, out: list[Firing]) -> None:
     try:
         out.extend(_drain(now, batch_size))
-    except Exception:  # what it had claimed and not committed is still due: the next tick fires it
-        logger.exception("a periodic firing thread failed; its unfired rows stay due for the next tick")
+    except Exception:  # what it had claimed and not committed is due again: another thread or tick fires it
+        logger.exception("a periodic firing thread failed; the rows it had not fired stay due")
     finally:
         connection.close()  # this thread's own connection
 
@@ -217,10 +223,8 @@ def tick(*, now: dt.datetime | None = None, batch_size: int = DEFAULT_BATCH_SIZE
     # matters on SQLite, where every claiming transaction takes the database's write lock.
     if not PeriodicTask.objects.filter(enabled=True, next_run_at__lte=now).exists():
         return []
-    with transaction.atomic():
-        claimed = _due(now, batch_size)
-        firings = [fire(task, now) for task in claimed]
-    if len(claimed) < batch_size:
+    firings, full = _fire_batch(now, batch_size)
+    if not full:
         return firings
     threads = firing_threads() if threads is None else threads
     helpers: list[tuple[threading.Thread, list[Firing]]] = []
