@@ -11,6 +11,7 @@ import argparse
 import io
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -207,6 +208,16 @@ def profile_summary(directory: Path, names: list[str], top: int = 18) -> str:
     return "\n".join(out)
 
 
+def stop_on_sigterm() -> None:
+    """Make `kill <pid>` (SIGTERM, also what `timeout` sends) unwind like Ctrl-C: main's finally then
+    stops this run's gunicorn, workers and scheduler, which would otherwise outlive it, holding its
+    port and consuming its queue during the next run."""
+    def terminate(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     names = selected(args.only)
@@ -221,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.profile:
         cfg.profile_dir.mkdir(parents=True, exist_ok=True)
+    stop_on_sigterm()
     # The driver is a Django process on the benchmark's own database and broker.
     os.environ.update(cfg.child_env("driver"))
     log(f"fresh database {cfg.db_name}, Redis dbs {cfg.broker_db}/{cfg.counters_db}; logs in {cfg.log_dir}")
