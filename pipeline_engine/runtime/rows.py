@@ -146,10 +146,6 @@ def record_from_values(values: tuple[Any, ...]) -> NodeRecord:
     return NodeRecord(**fields)
 
 
-def record_from_row(row: NodeState) -> NodeRecord:
-    return NodeRecord(row_id=row.pk, **{f: getattr(row, f) for f in RECORD_FIELDS})
-
-
 # --------------------------------------------------------------------------- runs
 _INSERT_RUN = (
     "INSERT INTO {table} (id, state, display_state, tree, context, frontier, outputs, meta, time_zone, "
@@ -446,9 +442,31 @@ def append_logs(run_id: str, logs: list[tuple[str, str, str, list[list[str]], bo
         row.save()
 
 
+_load_sql: dict[str, str] = {}
+
+
 def load_records(run_id: str, keys: list[str]) -> dict[str, NodeRecord]:
-    rows = NodeState.objects.filter(run_id=run_id, key__in=keys)
-    return {row.key: record_from_row(row) for row in rows}
+    """The node rows of `keys` that exist, by key: every step that meets a node not read yet.
+
+    Plain SQL built once per vendor: the ORM's compile of this filter cost more than the
+    statement (about half a millisecond per step)."""
+    if not keys:
+        return {}
+    head = _load_sql.get(connection.vendor)
+    if head is None:
+        head = _load_sql[connection.vendor] = (
+            f"SELECT {returning_columns()} FROM {connection.ops.quote_name(NodeState._meta.db_table)} "
+            "WHERE run_id = %s AND key ")
+    unique = list(dict.fromkeys(keys))
+    params: list[Any]
+    if connection.vendor == "postgresql":
+        sql, params = head + "= ANY(%s)", [run_id, unique]
+    else:
+        sql, params = head + f"IN ({', '.join(['%s'] * len(unique))})", [run_id, *unique]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = [record_from_values(row) for row in cursor.fetchall()]
+    return {rec.key: rec for rec in found}
 
 
 # --------------------------------------------------------------------------- component work

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from pipeline_engine.core import states as s
@@ -86,6 +87,30 @@ def test_node_rows_keep_every_character_of_their_text_and_json(text):
     assert got.started_at == now and got.finished_at == now
     plain = loaded["plain"]
     assert (plain.name, plain.ex_data, plain.started_at, plain.inputs_override) == ("", None, None, None)
+
+
+def test_load_records_reads_what_the_orm_reads_for_the_keys_asked_of_this_run_only():
+    start()
+    start("r2")
+    now = timezone.now()
+    recs = [NodeRecord(key=k, scope="", node_id=k, node_type="ServiceActivity", component_code="noop", name=k,
+                       state=s.RUNNING, version="v1", started_at=now, inputs={"k": k}, phase=s.PHASE_CALLBACK,
+                       callback_data={"d": [1, None]}, wake_at=now, skip=True) for k in ("a", "b", "c")]
+    rows.insert_nodes("r1", recs)
+    rows.insert_nodes("r2", [NodeRecord(key="a", scope="", node_id="a", node_type="EmptyEndEvent",
+                                        state=s.READY, version="v9")])
+
+    loaded = rows.load_records("r1", ["a", "c", "a", "missing"])
+
+    assert sorted(loaded) == ["a", "c"]  # the other run's "a" and the unknown key are not there
+    for key, got in loaded.items():
+        row = NodeState.objects.get(run_id="r1", key=key)
+        assert got == NodeRecord(row_id=row.pk, **{f: getattr(row, f) for f in rows.RECORD_FIELDS})
+    assert loaded["a"].callback_data == {"d": [1, None]} and loaded["a"].skip is True
+    assert rows.load_records("r2", ["a"])["a"].version == "v9"
+    with CaptureQueriesContext(connection) as queries:
+        assert rows.load_records("r1", []) == {}
+    assert len(queries) == 0
 
 
 def test_copy_text_escapes_only_what_its_format_gives_a_meaning_to():
