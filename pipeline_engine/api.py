@@ -21,7 +21,7 @@ from pipeline_engine.core.components import config as component_config
 from pipeline_engine.core.components.registry import ComponentNotFound, get_component
 from pipeline_engine.core.nodes.activity import preview_inputs
 from pipeline_engine.core.validation import compile_checked, validate_tree
-from pipeline_engine.runtime import dispatch, queries, reaper
+from pipeline_engine.runtime import config, dispatch, queries, reaper
 from pipeline_engine.runtime.db_retry import connection_lost, retry_if_unchanged
 from pipeline_engine.runtime.db_retry import describe as describe_db_error
 from pipeline_engine.runtime.prepared import compiled as compiled_sql
@@ -100,8 +100,15 @@ def forced_fail(run_id: str, node_id: str, ex_data: str = "") -> None:
 
 
 def callback(run_id: str, node_id: str, data: Any, version: str | None = None) -> None:
-    """Deliver callback data to a waiting node; a repeat of an accepted callback is a no-op."""
-    step(run_id, lambda w: operations.callback(w, w.resolve_key(node_id), data, version), walk=False)
+    """Deliver callback data to a waiting node; a repeat of an accepted callback is a no-op.
+
+    As a start does, the caller's step walks on for up to SOPS_ENGINE_START_WALK_MS of CPU time:
+    an inline component (pause_node) takes the data at once, and the nodes after it run here
+    until a slow component or the budget hands the rest to the workers. With a budget of 0,
+    a worker makes every call and every walk, as before."""
+    budget = config.start_walk_seconds()
+    step(run_id, lambda w: operations.callback(w, w.resolve_key(node_id), data, version, inline=budget > 0),
+         walk=budget > 0, budget=budget)
 
 
 def pause_subprocess(run_id: str, node_id: str) -> None:

@@ -155,8 +155,10 @@ def forced_fail(w: Walker, key: str, ex_data: str = "") -> None:
     activity.force_fail(w, w.record(key), ex_data or "The node has been forced to fail.")
 
 
-def callback(w: Walker, key: str, data: Any, version: str | None = None) -> bool:
-    """Deliver a callback to a waiting activity; False when it repeats one already accepted."""
+def callback(w: Walker, key: str, data: Any, version: str | None = None, *, inline: bool = False) -> bool:
+    """Deliver a callback to a waiting activity; False when it repeats one already accepted.
+
+    `inline`: an inline component's schedule takes the data in this step (activity.take_callback)."""
     node_id = key.rpartition("/")[2]
     if w.run.state in s.RUN_ENDED:
         raise InvalidOperation(f"invalid operation, this node is finished or pipeline "
@@ -176,12 +178,12 @@ def callback(w: Walker, key: str, data: Any, version: str | None = None) -> bool
     if rec.phase == s.PHASE_POLL:
         raise InvalidOperation("can't callback a poll schedule.")
     rec.callback_data = data
-    entry["cb"] = 1  # tells apply_result to re-read the row
-    if rec.phase == s.PHASE_CALLBACK:
-        activity.queue_callback(w, rec)
-    else:
-        rec.callback_status = s.CB_PENDING  # execute still running: apply once it waits
     w.touch(rec)
+    if rec.phase != s.PHASE_CALLBACK:
+        rec.callback_status = s.CB_PENDING  # execute still running: apply once it waits
+    elif activity.take_callback(w, w.tree.scope_of_key(key)[0], node, rec, inline=inline):
+        return True
+    entry["cb"] = 1  # a worker holds or will read this row: tells apply_result to re-read it
     return True
 
 

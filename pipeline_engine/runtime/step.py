@@ -84,10 +84,7 @@ def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str
     if budget > 0:
         # No node row of this run exists yet: the walker's loader has nothing to find.
         walker = Walker(compiled, data, lambda keys: {}, now=config.clock(), rerun_limit=config.rerun_limit())
-        # The budget is this thread's CPU time: on a busy machine, time spent waiting for a core
-        # would otherwise cut the walk short and send to a worker what costs a millisecond here.
-        deadline = time.thread_time() + budget
-        walker.walk(lambda: time.thread_time() >= deadline)
+        walker.walk(cpu_budget(budget))
     owed = walker is None or (walker.exhausted and data.state == s.RUNNING)
     lease_until = now + timedelta(seconds=config.lease_seconds()) if owed else None
     if not rows.insert_run(run_id, tree, context=data.context, frontier=data.frontier, meta=meta or {},
@@ -119,12 +116,23 @@ def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str
     return Started(run_id, data.state, data.finished_at)
 
 
-def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True,
+def cpu_budget(seconds: float) -> Callable[[], bool]:
+    """A walk's out-of-budget test: True once this thread has spent `seconds` of CPU time.
+
+    CPU time, not wall time: on a busy machine, time spent waiting for a core would
+    otherwise cut the walk short and send to a worker what costs a millisecond here."""
+    deadline = time.thread_time() + seconds
+    return lambda: time.thread_time() >= deadline
+
+
+def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True, budget: float | None = None,
          records: dict[str, NodeRecord] | None = None) -> T:
     """Apply one change to a run under its lock, walk, persist; effects go after commit.
 
     `walk=False` (an operator's operation) leaves ready tokens for an advance
     step in a worker, so a web request stays short whatever the tree.
+    `budget` bounds the walk by this thread's CPU time (a web request that walks,
+    as a start does); what it leaves ready is owed to an advance step.
     `records` are node records the caller already holds as they are in the
     database (a runner's claimed row), so the step need not read them again.
     """
@@ -138,7 +146,7 @@ def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True,
                         rerun_limit=config.rerun_limit(), records=records)
         result = apply(walker)
         if walk:
-            walker.walk()
+            walker.walk(None if budget is None else cpu_budget(budget))
         else:
             walker.settle()
         _persist(run, data, walker, walked=walk)
@@ -157,8 +165,9 @@ def _persist(run: rows.RunRow, data: RunData, walker: Walker, *, walked: bool) -
         rows.insert_histories(run_id, walker.histories)
     if walker.logs:
         rows.append_logs(run_id, walker.logs)
-    # An advance is owed when an operation left runnable tokens without walking.
-    owed = (not walked) and bool(data.frontier["ready"]) and data.state == s.RUNNING
+    # An advance is owed when an operation left runnable tokens without walking, or a walk
+    # ran out of its budget.
+    owed = (not walked or walker.exhausted) and bool(data.frontier["ready"]) and data.state == s.RUNNING
     lease = now + timedelta(seconds=config.lease_seconds()) if owed else None
     if walker.changed or lease != run.lease_until:
         rows.update_run(run_id, data, walker.display_state(), lease)

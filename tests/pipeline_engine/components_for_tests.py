@@ -8,6 +8,9 @@ It also loads bench_poll (bench/components.py), which many engine tests run.
 - test_fail (inline): fails with `message`, outputs `partial`.
 - test_flaky (slow): fails until it has been executed `fail_times` times
   (counted in the file `counter`).
+- test_wait (slow): pause_node's behaviour in a worker: waits for a callback and
+  outputs its data. The tests of the callback's worker path use it, since
+  pause_node itself is inline.
 """
 from __future__ import annotations
 
@@ -72,7 +75,21 @@ class TestFlaky(Component):
         return Outcome.success()
 
 
-TEST_COMPONENTS = [TestSleep, TestFail, TestFlaky]
+class TestWait(Component):
+    code = "test_wait"
+    name = "Test wait"
+    inline = False
+    outputs_format = [FieldSpec("callback_data", "Callback data", "object")]
+
+    def execute(self, ctx):  # type: ignore[no-untyped-def]
+        return Outcome.wait_callback()
+
+    def schedule(self, ctx, callback_data=None):  # type: ignore[no-untyped-def]
+        ctx.outputs["callback_data"] = callback_data
+        return Outcome.success()
+
+
+TEST_COMPONENTS = [TestSleep, TestFail, TestFlaky, TestWait]
 
 for _component in TEST_COMPONENTS:
     register(_component)

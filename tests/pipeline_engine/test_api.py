@@ -92,7 +92,7 @@ def test_every_node_type_nested_subprocesses_loops_and_outputs(transactional_db,
 
 
 def test_callback_flow_and_refusals(transactional_db, celery_worker_proc):
-    run_id = api.run_pipeline(waiting_tree())
+    run_id = api.run_pipeline(waiting_tree("test_wait"))  # its callback's schedule runs in the worker
     node = runs.wait_node(run_id, "p", "RUNNING", "callback")
     with pytest.raises(InvalidOperation, match="not exist"):
         api.callback(run_id, "p", {"x": 1}, version="wrong")

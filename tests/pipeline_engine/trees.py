@@ -150,22 +150,22 @@ def failing(**flags) -> dict:
     return b.build()
 
 
-def callback_tree() -> dict:
-    """start -> p (pause_node, its callback data into the output ${cb}) -> end."""
+def callback_tree(code: str = "pause_node") -> dict:
+    """start -> p (pause_node, or test_wait in a worker; its callback data into the output ${cb}) -> end."""
     b = TreeBuilder()
     b.const("${cb}", "", source_type="component_outputs", source_info={"p": ["callback_data"]})
     b.outputs = ["${cb}"]
-    b.act("p", "pause_node")
+    b.act("p", code)
     b.chain(b.start_id, "p", b.end_id)
     return b.build()
 
 
-def waiting_tree() -> dict:
-    """start -> p (pause_node, its callback data into ${cb}) -> after (noop) -> end."""
+def waiting_tree(code: str = "pause_node") -> dict:
+    """start -> p (pause_node, or test_wait in a worker; its callback data into ${cb}) -> after (noop) -> end."""
     b = TreeBuilder()
     b.const("${cb}", "", source_type="component_outputs", source_info={"p": ["callback_data"]})
     b.outputs = ["${cb}"]
-    b.act("p", "pause_node")
+    b.act("p", code)
     b.act("after", "noop")
     b.chain(b.start_id, "p", "after", b.end_id)
     return b.build()

@@ -10,7 +10,7 @@ from pipeline_engine.errors import NodeNotFound
 
 from .. import states as s
 from .. import tree as t
-from ..components import ExecutionContext, Outcome, get_component, safe_call
+from ..components import Component, ExecutionContext, Outcome, call, get_component, safe_call
 from ..context import ScopeContext, child_context
 from ..expressions import ExpressionError, references, render
 from ..records import Effect, NodeRecord
@@ -134,8 +134,36 @@ def apply_outcome(w: Walker, scope: t.Scope, node: t.Node, rec: NodeRecord, outc
         w.activate(rec)
 
 
+def take_callback(w: Walker, scope: t.Scope, node: t.Node, rec: NodeRecord, *, inline: bool) -> bool:
+    """A callback reached a node that waits for one (its data is on `rec`).
+
+    An inline component's schedule takes it here, in the step that delivers it, under the
+    run's lock (`inline` False leaves every component's call to a worker): the same call and
+    bookkeeping as a worker's, without a message, a claim and a result step. Any other
+    component's schedule runs in a worker. True when it was taken here."""
+    cls = _inline_component(node) if inline else None
+    if cls is None:
+        queue_callback(w, rec)
+        return False
+    rec.callback_status = s.CB_APPLIED
+    ctx = execution_context(rec, run_id=w.run.run_id, time_zone=w.run.time_zone, executor=w.run.executor)
+    outcome, polls = call(cls(), ctx, s.PHASE_CALLBACK, rec.callback_data)
+    w.keep_log(rec.key, rec.node_id, ctx.version, ctx.log)
+    rec.schedule_count += polls
+    apply_outcome(w, scope, node, rec, outcome, ctx.outputs, ctx.state)
+    return True
+
+
+def _inline_component(node: t.Node) -> type[Component] | None:
+    try:
+        cls = get_component(node.code, node.version)
+    except KeyError:  # unregistered since the run started: a worker that has it takes the call
+        return None
+    return cls if cls.inline else None
+
+
 def queue_callback(w: Walker, rec: NodeRecord) -> None:
-    """Hand the callback's data to the node's next schedule call."""
+    """Hand the callback's data to the node's next schedule call, in a worker."""
     rec.callback_status = s.CB_QUEUED
     rec.wake_at = w.now()
     w.effects.append(Effect("component", key=rec.key, version=rec.version, schedule_count=rec.schedule_count))

@@ -141,6 +141,62 @@ def test_a_start_with_no_budget_walks_nothing(monkeypatch, settings, django_capt
     assert sent == [("advance", run_id)]
 
 
+def _pause_then(noops: int) -> dict:
+    b = TreeBuilder()
+    b.act("p", "pause_node")
+    names = [f"n{i}" for i in range(noops)]
+    for name in names:
+        b.act(name, "noop")
+    b.chain(b.start_id, "p", *names, b.end_id)
+    return b.build()
+
+
+@pytest.mark.django_db
+def test_a_callback_to_an_inline_node_finishes_the_run_in_the_callers_step(monkeypatch,
+                                                                          django_capture_on_commit_callbacks):
+    from pipeline_engine.runtime.models import NodeState
+
+    sent = _sent(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_id = api.run_pipeline(_pause_then(3))
+    assert runs.node(run_id, "p").phase == "callback" and sent == []  # pause_node waits, no worker involved
+    with django_capture_on_commit_callbacks(execute=True):
+        api.callback(run_id, "p", {"k": "v"})
+    run = Run.objects.get(pk=run_id)
+    assert (run.state, run.steps, run.lease_until, sent) == ("FINISHED", 2, None, [])
+    assert set(NodeState.objects.filter(run_id=run_id).values_list("state", flat=True)) == {"FINISHED"}
+    assert runs.node(run_id, "p").outputs["callback_data"] == {"k": "v"}
+
+
+@pytest.mark.django_db
+def test_a_callback_out_of_budget_leaves_the_rest_to_an_owed_advance(monkeypatch, settings,
+                                                                     django_capture_on_commit_callbacks):
+    sent = _sent(monkeypatch)
+    run_id = api.run_pipeline(_pause_then(20))
+    settings.SOPS_ENGINE_START_WALK_MS = 1e-9  # spent at the first look (after 8 tokens)
+    with django_capture_on_commit_callbacks(execute=True):
+        api.callback(run_id, "p", 1)
+    run = Run.objects.get(pk=run_id)
+    assert run.state == "RUNNING" and run.lease_until is not None and len(run.frontier["ready"]) == 1
+    assert runs.node(run_id, "p").state == "FINISHED" and sent == [("advance", run_id)]
+    step(run_id, lambda w: None)  # the worker's advance carries on
+    run.refresh_from_db()
+    assert run.state == "FINISHED" and run.lease_until is None
+
+
+@pytest.mark.django_db
+def test_a_callback_with_no_budget_leaves_the_schedule_call_to_a_worker(monkeypatch, settings,
+                                                                       django_capture_on_commit_callbacks):
+    sent = _sent(monkeypatch)
+    run_id = api.run_pipeline(_pause_then(1))
+    settings.SOPS_ENGINE_START_WALK_MS = 0
+    with django_capture_on_commit_callbacks(execute=True):
+        api.callback(run_id, "p", 1)
+    p = runs.node(run_id, "p")
+    assert (p.state, p.callback_status, sent) == ("RUNNING", "queued", [("component", run_id, "p")])
+    assert Run.objects.get(pk=run_id).state == "RUNNING"
+
+
 @pytest.mark.worker
 def test_run_pipeline_leaves_the_callers_tree_alone_and_refuses_a_repeated_id(transactional_db,
                                                                                celery_worker_proc):

@@ -12,7 +12,7 @@ class PauseNodeComponent(Component):
     code = "pause_node"
     group = "BK"
     name = "Pause"
-    inline = False
+    inline = True
     outputs_format = [
         FieldSpec("callback_data", "Callback data", "object",
                   description="The data sent with the callback that resumed the node."),

@@ -18,6 +18,7 @@ from tests.pipeline_engine.trees import (
     callback_tree,
     failing,
     linear,
+    waiting_tree,
 )
 
 
@@ -83,7 +84,7 @@ def test_callback_waits_and_applies_once():
 
 
 def test_callback_before_the_node_waits_is_kept():
-    sim = Simulator(callback_tree()).start()
+    sim = Simulator(callback_tree("test_wait")).start()
     execute = sim.effects.popleft()  # the execute message has not run yet
     sim.step(lambda w: operations.callback(w, "p", "early"), walk=False)
     assert sim.rows["p"].callback_status == s.CB_PENDING
@@ -91,6 +92,76 @@ def test_callback_before_the_node_waits_is_kept():
     sim.drain()
     assert sim.run.state == s.FINISHED
     assert sim.rows["p"].outputs["callback_data"] == "early"
+
+
+def test_an_inline_component_takes_its_callback_in_the_step_that_delivers_it():
+    sim = Simulator(waiting_tree()).start()
+    assert sim.rows["p"].phase == s.PHASE_CALLBACK and not sim.effects  # pause_node's execute ran in the walk
+    assert sim.step(lambda w: operations.callback(w, "p", {"ok": 1}, inline=True)) is True
+    assert not sim.effects  # no component message: its schedule ran in this step
+    p = sim.rows["p"]
+    assert (p.state, p.callback_status, p.outputs["callback_data"]) == (s.FINISHED, s.CB_APPLIED, {"ok": 1})
+    assert sim.rows["after"].state == s.FINISHED  # and the walk went on from it
+    assert sim.run.state == s.FINISHED and sim.signals == [s.FINISHED] and sim.run.outputs == {"${cb}": {"ok": 1}}
+    assert sim.logs[("p", p.version)][-1][2] == "callback received (dict): resuming"
+    with pytest.raises(InvalidOperation, match="FINISHED"):  # taken already: a repeat is refused
+        sim.step(lambda w: operations.callback(w, "p", {"ok": 1}, inline=True))
+
+
+def test_an_inline_callback_leaves_the_node_as_a_workers_would():
+    fields = ("state", "phase", "callback_status", "callback_data", "schedule_count", "outputs", "ex_data",
+              "lease_until", "retry")
+    here = Simulator(waiting_tree()).start()
+    here.step(lambda w: operations.callback(w, "p", [1, "x"], inline=True))
+    worker = Simulator(waiting_tree()).start()
+    worker.step(lambda w: operations.callback(w, "p", [1, "x"]), walk=False)
+    assert len(worker.effects) == 1  # the schedule call, sent to a worker
+    worker.drain()
+    assert [getattr(here.rows["p"], f) for f in fields] == [getattr(worker.rows["p"], f) for f in fields]
+    assert here.run.outputs == worker.run.outputs == {"${cb}": [1, "x"]}
+    logged = [[line[1:] for line in sim.logs[("p", sim.rows["p"].version)]] for sim in (here, worker)]
+    assert logged[0] == logged[1] and len(logged[0]) == 2  # the same lines (their times differ)
+
+
+def test_a_callback_to_a_component_that_is_not_inline_still_goes_to_a_worker():
+    sim = Simulator(callback_tree("test_wait")).start()
+    sim.drain()  # its execute, in a worker
+    assert sim.rows["p"].phase == s.PHASE_CALLBACK
+    sim.step(lambda w: operations.callback(w, "p", "data", inline=True))
+    (effect,) = sim.effects
+    assert (effect.kind, effect.key, sim.rows["p"].state, sim.rows["p"].callback_status) == (
+        "component", "p", s.RUNNING, s.CB_QUEUED)
+    sim.drain()
+    assert sim.run.state == s.FINISHED and sim.run.outputs == {"${cb}": "data"}
+
+
+def test_an_inline_component_may_wait_for_another_callback():
+    @register
+    class Twice(Component):
+        code = "test_activity_twice"
+        inline = True
+
+        def execute(self, ctx):
+            return Outcome.wait_callback()
+
+        def schedule(self, ctx, callback_data=None):
+            ctx.outputs.setdefault("seen", []).append(callback_data)
+            return Outcome.wait_callback() if callback_data == "again" else Outcome.success()
+
+    try:
+        b = TreeBuilder()
+        b.act("t", "test_activity_twice")
+        b.chain(b.start_id, "t", b.end_id)
+        sim = Simulator(b.build()).start()
+        sim.step(lambda w: operations.callback(w, "t", "again", inline=True))
+        t = sim.rows["t"]
+        assert (t.state, t.phase, t.callback_status, t.callback_data) == (s.RUNNING, s.PHASE_CALLBACK, s.CB_NONE, None)
+        assert sim.run.state == s.RUNNING and not sim.effects
+        sim.step(lambda w: operations.callback(w, "t", "done", inline=True))  # other data: a new callback
+        assert sim.rows["t"].state == s.FINISHED and sim.run.state == s.FINISHED
+        assert sim.rows["t"].schedule_count == 2  # one per wait: the execute's, then the first callback's
+    finally:
+        unregister("test_activity_twice")
 
 
 def test_callback_wrong_node_or_version():
