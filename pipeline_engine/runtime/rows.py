@@ -420,26 +420,59 @@ def insert_histories(run_id: str, histories: list[dict[str, Any]]) -> None:
     NodeHistory.objects.bulk_create([NodeHistory(run_id=run_id, **h) for h in histories], batch_size=500)
 
 
-def append_logs(run_id: str, logs: list[tuple[str, str, str, list[list[str]], bool]]) -> None:
+def append_logs(run_id: str, logs: list[tuple[str, str, str, list[list[str]], bool]], *,
+                fresh: bool = False) -> None:
     """Add components' log lines to their node attempt's log, within the bound (node_log.py).
 
     Runs in the step's transaction, under the run's lock, so two calls of one attempt never
-    append at once. One read and one write per attempt that logged; most steps log nothing.
+    append at once. One read for the step, then one write per attempt that logged; most steps
+    log nothing. `fresh`: the run was inserted in this transaction, so none of its log rows
+    exists yet and nothing is read. Plain SQL built once per vendor, as for node rows.
     """
     if not logs:
         return
     max_chars = node_log.limit()
-    found = {(row.key, row.version): row for row in NodeLog.objects.filter(
-        run_id=run_id, key__in={k for k, *_ in logs}, version__in={v for _k, _n, v, *_ in logs})}
+    found: dict[tuple[str, str], list[Any]] = {} if fresh else _read_logs(run_id, logs)
+    touched: dict[tuple[str, str], list[Any]] = {}
     for key, node_id, version, lines, truncated in logs:
-        row = found.get((key, version))
-        if row is None:
-            row = found[(key, version)] = NodeLog(run_id=run_id, key=key, node_id=node_id, version=version)
-        if not row.truncated:
-            row.lines, dropped = node_log.bounded(row.lines or [], lines, max_chars)
-            row.truncated = truncated or dropped
-            row.size = sum(node_log.line_size(x) for x in row.lines)
-        row.save()
+        # [row id or None, node id, lines, size, truncated]
+        row = found.setdefault((key, version), [None, node_id, [], 0, False])
+        if not row[4]:
+            row[2], dropped = node_log.bounded(row[2], lines, max_chars)
+            row[4] = truncated or dropped
+            row[3] = sum(node_log.line_size(x) for x in row[2])
+            touched[(key, version)] = row
+    now = datetime_adapter()(timezone.now())
+    table = connection.ops.quote_name(NodeLog._meta.db_table)
+    inserts = [(run_id, key, row[1], version, json.dumps(row[2]), row[3], row[4], now, now)
+               for (key, version), row in touched.items() if row[0] is None]
+    updates = [(json.dumps(row[2]), row[3], row[4], now, row[0]) for row in touched.values() if row[0] is not None]
+    with connection.cursor() as cursor:
+        if inserts:
+            cursor.executemany(f"INSERT INTO {table} (run_id, key, node_id, version, lines, size, truncated, "
+                               "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", inserts)
+        if updates:
+            cursor.executemany(f"UPDATE {table} SET lines = %s, size = %s, truncated = %s, updated_at = %s "
+                               "WHERE id = %s", updates)
+
+
+def _read_logs(run_id: str, logs: list[tuple[str, str, str, list[list[str]], bool]]
+               ) -> dict[tuple[str, str], list[Any]]:
+    keys = list({k for k, *_ in logs})
+    versions = list({v for _k, _n, v, *_ in logs})
+    table = connection.ops.quote_name(NodeLog._meta.db_table)
+    sql = f"SELECT id, key, version, node_id, lines, size, truncated FROM {table} WHERE run_id = %s AND "
+    if connection.vendor == "postgresql":
+        sql += "key = ANY(%s) AND version = ANY(%s)"
+        params: list[Any] = [run_id, keys, versions]
+    else:
+        sql += f"key IN ({', '.join(['%s'] * len(keys))}) AND version IN ({', '.join(['%s'] * len(versions))})"
+        params = [run_id, *keys, *versions]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {(key, version): [pk, node_id, json.loads(lines) if isinstance(lines, str | bytes) else lines,
+                                 size, bool(truncated)]
+                for pk, key, version, node_id, lines, size, truncated in cursor.fetchall()}
 
 
 _load_sql: dict[str, str] = {}

@@ -105,7 +105,7 @@ def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str
         if walker.histories:
             rows.insert_histories(run_id, walker.histories)
         if walker.logs:  # what the inline components of the first step logged
-            rows.append_logs(run_id, walker.logs)
+            rows.append_logs(run_id, walker.logs, fresh=True)
         effects, finished = list(walker.effects), list(walker.finished_nodes)
     if owed:
         effects.append(Effect("advance"))

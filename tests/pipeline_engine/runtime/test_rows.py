@@ -113,6 +113,35 @@ def test_load_records_reads_what_the_orm_reads_for_the_keys_asked_of_this_run_on
     assert len(queries) == 0
 
 
+def _line(text: str) -> list[str]:
+    return ["2026-01-01T00:00:00+00:00", "INFO", text]
+
+
+def test_node_logs_append_per_attempt_within_the_bound(settings):
+    from pipeline_engine.runtime.models import NodeLog
+
+    start()
+    settings.SOPS_NODE_LOG_MAX_CHARS = 10
+    with CaptureQueriesContext(connection) as queries:  # a new run has no log row: nothing is read
+        rows.append_logs("r1", [("sp/a", "a", "v1", [_line("abc")], False),
+                                ("sp/a", "a", "v1", [_line("de")], False),  # the same attempt: one row
+                                ("sp/a", "a", "v2", [_line("x\ty 中")], False)], fresh=True)
+    assert len(queries) == 1 and "INSERT INTO" in queries[0]["sql"]  # one executemany, two rows
+    rows.append_logs("r1", [("sp/a", "a", "v1", [_line("fgh")], False), ("b", "b", "v1", [_line("b")], True)])
+    rows.append_logs("r1", [("sp/a", "a", "v1", [_line("ijk")], False)])  # 8 + 3 > 10: dropped, cut marked
+    rows.append_logs("r1", [("sp/a", "a", "v1", [_line("l")], False)])  # nothing is kept after a cut
+    logs = {(log.key, log.version): log for log in NodeLog.objects.filter(run_id="r1")}
+    assert sorted(logs) == [("b", "v1"), ("sp/a", "v1"), ("sp/a", "v2")]
+    a1 = logs[("sp/a", "v1")]
+    assert ([line[2] for line in a1.lines], a1.size, a1.truncated, a1.node_id) == (["abc", "de", "fgh"], 8, True, "a")
+    assert a1.created_at is not None and a1.updated_at >= a1.created_at
+    assert (logs[("sp/a", "v2")].lines, logs[("sp/a", "v2")].size) == ([_line("x\ty 中")], 5)
+    assert (logs[("b", "v1")].lines, logs[("b", "v1")].truncated) == ([_line("b")], True)
+    with CaptureQueriesContext(connection) as queries:
+        rows.append_logs("r1", [])
+    assert len(queries) == 0
+
+
 def test_copy_text_escapes_only_what_its_format_gives_a_meaning_to():
     assert rows.copy_text([("a", None, True, False, 3)]) == "a\t\\N\tt\tf\t3\n"
     assert rows.copy_text([("a\tb", "c\nd\re", "\\N")]) == "a\\tb\tc\\nd\\re\t\\\\N\n"
