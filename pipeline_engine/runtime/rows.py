@@ -272,24 +272,32 @@ def run_locale(run_id: str) -> tuple[str, str]:
 
 
 # --------------------------------------------------------------------------- nodes
-_insert_plan: dict[str, tuple[str, str, Callable[[Any], tuple[Any, ...]], list[int], list[int]]] = {}
+_values_plan: list[tuple[Callable[[Any], tuple[Any, ...]], list[int], list[int]]] = []
 
 
-def _insert_sql() -> tuple[str, str, Callable[[Any], tuple[Any, ...]], list[int], list[int]]:
-    """(statement head, one row's placeholder, record getter, json positions, datetime positions)."""
-    plan = _insert_plan.get(connection.vendor)
-    if plan is None:
-        columns = _columns()
-        attrs = [a for a, _, _ in columns if a != "run_id"]
-        kinds = [k for a, _, k in columns if a != "run_id"]
+def _node_values_plan() -> tuple[Callable[[Any], tuple[Any, ...]], list[int], list[int]]:
+    """(record getter of every column but run_id, json positions, datetime positions)."""
+    if not _values_plan:
+        columns = [(a, k) for a, _, k in _columns() if a != "run_id"]
+        _values_plan.append((operator.attrgetter(*[a for a, _ in columns]),
+                             [i for i, (_, k) in enumerate(columns) if k == "json"],
+                             [i for i, (_, k) in enumerate(columns) if k == "datetime"]))
+    return _values_plan[0]
+
+
+_insert_statement: dict[str, str] = {}
+
+
+def _insert_sql() -> str:
+    """The one-row INSERT that executemany repeats where there is no COPY (SQLite)."""
+    sql = _insert_statement.get(connection.vendor)
+    if sql is None:
         quote = connection.ops.quote_name
-        head = (f"INSERT INTO {quote(NodeState._meta.db_table)} "
-                f"({', '.join(quote(c) for _, c, _ in columns)}) VALUES ")
-        placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
-        plan = _insert_plan[connection.vendor] = (
-            head, placeholder, operator.attrgetter(*attrs),
-            [i for i, k in enumerate(kinds) if k == "json"], [i for i, k in enumerate(kinds) if k == "datetime"])
-    return plan
+        columns = _columns()
+        sql = _insert_statement[connection.vendor] = (
+            f"INSERT INTO {quote(NodeState._meta.db_table)} ({', '.join(quote(c) for _, c, _ in columns)}) "
+            f"VALUES ({', '.join(['%s'] * len(columns))})")
+    return sql
 
 
 def insert_nodes(run_id: str, records: list[NodeRecord]) -> None:
@@ -299,7 +307,7 @@ def insert_nodes(run_id: str, records: list[NodeRecord]) -> None:
     which costs more than the walk itself for big trees; node rows have a
     fixed, known shape, so they are adapted here directly.
     """
-    head, placeholder, get, json_at, dt_at = _insert_sql()
+    get, json_at, dt_at = _node_values_plan()
     adapt = datetime_adapter()
     dumps = json.dumps
     rows = []
@@ -319,7 +327,7 @@ def insert_nodes(run_id: str, records: list[NodeRecord]) -> None:
         return
     with connection.cursor() as cursor:
         for start in range(0, len(rows), _INSERT_BATCH):
-            cursor.executemany(head + placeholder, rows[start:start + _INSERT_BATCH])
+            cursor.executemany(_insert_sql(), rows[start:start + _INSERT_BATCH])
 
 
 # COPY's text format: a row per line, columns split by tabs, \N for NULL, and a
