@@ -342,7 +342,8 @@ class TaskBench:
                 ids.append(task.pk)
                 node_of[task.pk] = next(iter(task.pipeline_tree["activities"]))
             run_ids = dict(TaskInstance.objects.filter(pk__in=ids).values_list("pk", "run_id"))
-            # The pause node's execute runs in a worker: wait until every task waits for its callback.
+            # pause_node is inline (its execute ran in the start), so this finds them all waiting at once;
+            # it still waits, so that a component run in a worker would be measured the same way.
             deadline = time.monotonic() + 120
             from pipeline_engine.runtime.models import NodeState
 
