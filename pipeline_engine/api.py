@@ -27,10 +27,10 @@ from pipeline_engine.runtime.db_retry import describe as describe_db_error
 from pipeline_engine.runtime.prepared import compiled as compiled_sql
 from pipeline_engine.runtime.prepared import compiled_rows, insert_row
 from pipeline_engine.runtime.queries import RunSummary
-from pipeline_engine.runtime.step import Started, start_run, step
+from pipeline_engine.runtime.step import Started, Stepped, start_run, step
 
 __all__ = [
-    "RunSummary", "SERVICE_ACTIVITY", "START_EVENT", "END_EVENT", "SUB_PROCESS", "GATEWAY_TYPES", "validate_pipeline", "run_pipeline", "start_pipeline", "Started", "pause_pipeline", "resume_pipeline",
+    "RunSummary", "SERVICE_ACTIVITY", "START_EVENT", "END_EVENT", "SUB_PROCESS", "GATEWAY_TYPES", "validate_pipeline", "run_pipeline", "start_pipeline", "Started", "Stepped", "callback_recording_end", "pause_pipeline", "resume_pipeline",
     "revoke_pipeline", "retry_node", "skip_node", "skip_exclusive_gateway", "forced_fail", "callback",
     "pause_subprocess", "resume_subprocess", "get_status_tree", "get_status_trees", "get_node_detail",
     "preview_node_inputs", "get_run_summary", "get_run_summaries", "list_components", "describe_component", "sweep",
@@ -106,9 +106,22 @@ def callback(run_id: str, node_id: str, data: Any, version: str | None = None) -
     an inline component (pause_node) takes the data at once, and the nodes after it run here
     until a slow component or the budget hands the rest to the workers. With a budget of 0,
     a worker makes every call and every walk, as before."""
+    _callback(run_id, node_id, data, version, signal_end=True)
+
+
+def callback_recording_end(run_id: str, node_id: str, data: Any, version: str | None = None) -> Stepped:
+    """callback for a caller that records the run's end itself, as start_pipeline's caller does:
+    when the caller's step ends the run, `Stepped.state` says so and run_finished is not sent
+    for that end; the caller records it in the same transaction."""
+    return _callback(run_id, node_id, data, version, signal_end=False)
+
+
+def _callback(run_id: str, node_id: str, data: Any, version: str | None, *, signal_end: bool) -> Stepped:
     budget = config.start_walk_seconds()
+    stepped: list[Stepped] = []
     step(run_id, lambda w: operations.callback(w, w.resolve_key(node_id), data, version, inline=budget > 0),
-         walk=budget > 0, budget=budget)
+         walk=budget > 0, budget=budget, signal_end=signal_end, stepped=stepped)
+    return stepped[0]
 
 
 def pause_subprocess(run_id: str, node_id: str) -> None:

@@ -284,17 +284,35 @@ def _start_locked(task: TaskInstance, executor: str, source: str,
         task.pipeline_tree, run_id=task.run_id or uuid.uuid4().hex, time_zone=task.business.time_zone or "UTC",
         executor=executor, meta={"task_id": task.pk},
     )
-    fields: dict[str, Any] = {"is_started": True, "start_time": now, "executor": executor, "run_id": started.run_id}
-    ended = started.state in FINAL_RUN_STATES
-    if ended:
-        fields.update(is_finished=True, is_revoked=started.state == "REVOKED",
-                      finish_time=started.finished_at or timezone.now())
+    fields: dict[str, Any] = {"is_started": True, "start_time": now, "executor": executor, "run_id": started.run_id,
+                              **_end_fields(started.state, started.finished_at)}
     TaskInstance.objects.filter(pk=task.pk).update(**fields)
     for name, value in fields.items():
         setattr(task, name, value)
     audit.record(task=task, operate_type=OperateType.START, operator=executor, source=source, into=audit_into)
-    if ended and task.callback_url:
+    if started.state in FINAL_RUN_STATES and task.callback_url:
         callbacks.queue_callback(task, started.state)
+
+
+def _end_fields(state: str, finished_at: Any) -> dict[str, Any]:
+    """The task's fields for a run's end (none while it runs or waits after a failure)."""
+    if state not in FINAL_RUN_STATES:
+        return {}
+    return {"is_finished": True, "is_revoked": state == "REVOKED", "finish_time": finished_at or timezone.now()}
+
+
+def _callback(task: TaskInstance, node_id: str, data: Any, version: str | None) -> None:
+    """Deliver a callback; an end its step reaches is recorded on the task here, in the caller's
+    transaction, instead of by the run_finished receiver in a second one after the commit."""
+    stepped = _engine().callback_recording_end(task.run_id, node_id, data, version=version)
+    fields = _end_fields(stepped.state, stepped.finished_at)
+    if not fields:
+        return
+    TaskInstance.objects.filter(pk=task.pk, is_finished=False).update(**fields)
+    for name, value in fields.items():
+        setattr(task, name, value)
+    if task.callback_url:
+        callbacks.queue_callback(task, stepped.state)
 
 
 @transaction.atomic
@@ -335,7 +353,7 @@ def operate_node(*, task: TaskInstance, node_id: str, action: str, username: str
             raise InvalidInput("flow_id is required for skip_exg")
         engine.skip_exclusive_gateway(run_id, node_id, flow_id)
     elif action == "callback":
-        engine.callback(run_id, node_id, data)
+        _callback(task, node_id, data, None)
     elif action == "pause_subproc":
         engine.pause_subprocess(run_id, node_id)
     elif action == "resume_subproc":
@@ -355,7 +373,7 @@ def node_callback(*, task: TaskInstance, node_id: str, data: Any, username: str,
         raise InvalidOperation("task not started")
     if task.is_finished:
         raise InvalidOperation("invalid operation, this node is finished or pipeline have been revoked")
-    _engine().callback(task.run_id, node_id, data, version=version or None)
+    _callback(task, node_id, data, version or None)
     audit.record(task=task, operate_type=OperateType.CALLBACK, operator=username, source=source, node_id=node_id,
                  extra_info={"data": data, "version": version or None})
 

@@ -125,8 +125,17 @@ def cpu_budget(seconds: float) -> Callable[[], bool]:
     return lambda: time.thread_time() >= deadline
 
 
+@dataclass(frozen=True)
+class Stepped:
+    """Where a run stands after a step its caller took: RUNNING, or the end the step reached."""
+
+    state: str
+    finished_at: datetime | None
+
+
 def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True, budget: float | None = None,
-         records: dict[str, NodeRecord] | None = None) -> T:
+         records: dict[str, NodeRecord] | None = None, signal_end: bool = True,
+         stepped: list[Stepped] | None = None) -> T:
     """Apply one change to a run under its lock, walk, persist; effects go after commit.
 
     `walk=False` (an operator's operation) leaves ready tokens for an advance
@@ -135,6 +144,8 @@ def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True, budget
     as a start does); what it leaves ready is owed to an advance step.
     `records` are node records the caller already holds as they are in the
     database (a runner's claimed row), so the step need not read them again.
+    `signal_end=False` is for a caller that records an end this step reaches itself,
+    in the same transaction, from what the step appends to `stepped` (as start_run's).
     """
     with transaction.atomic():
         cached = tree_cache.cached(run_id)
@@ -149,11 +160,13 @@ def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True, budget
             walker.walk(None if budget is None else cpu_budget(budget))
         else:
             walker.settle()
-        _persist(run, data, walker, walked=walk)
+        _persist(run, data, walker, walked=walk, signal_end=signal_end)
+        if stepped is not None:
+            stepped.append(Stepped(data.state, data.finished_at))
     return result
 
 
-def _persist(run: rows.RunRow, data: RunData, walker: Walker, *, walked: bool) -> None:
+def _persist(run: rows.RunRow, data: RunData, walker: Walker, *, walked: bool, signal_end: bool) -> None:
     now = timezone.now()
     run_id = run.id
     if walker.created:
@@ -177,4 +190,5 @@ def _persist(run: rows.RunRow, data: RunData, walker: Walker, *, walked: bool) -
     finished = list(walker.finished_nodes)
     if effects or finished:
         meta, time_zone, executor = run.meta, data.time_zone, data.executor
-        transaction.on_commit(lambda: dispatch.after_commit(run_id, meta, time_zone, executor, effects, finished))
+        transaction.on_commit(lambda: dispatch.after_commit(run_id, meta, time_zone, executor, effects, finished,
+                                                            signal_end=signal_end))

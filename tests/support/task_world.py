@@ -114,6 +114,7 @@ class FakeEngine:
         self.fail_validation: str | None = None
         self.status_trees: dict[str, dict] = {}
         self.start_state = "RUNNING"
+        self.callback_state = "RUNNING"
 
     def __getattr__(self, name: str):
         def record(*args: Any, **kwargs: Any) -> Any:
@@ -136,6 +137,14 @@ class FakeEngine:
         ended = self.start_state != "RUNNING"
         return Started(kwargs["run_id"], self.start_state,
                        dt.datetime(2024, 1, 1, 0, 0, 1, tzinfo=dt.UTC) if ended else None)
+
+    def callback_recording_end(self, run_id: str, node_id: str, data: Any, version: str | None = None) -> Any:
+        """A callback whose step leaves the run in `callback_state` (RUNNING: nothing ended yet)."""
+        from pipeline_engine.api import Stepped
+
+        self.calls.append(("callback_recording_end", (run_id, node_id, data), {"version": version}))
+        ended = self.callback_state != "RUNNING"
+        return Stepped(self.callback_state, dt.datetime(2024, 1, 1, 0, 0, 2, tzinfo=dt.UTC) if ended else None)
 
     def get_status_tree(self, run_id: str) -> dict:
         return self.status_trees[run_id]

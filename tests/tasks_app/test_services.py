@@ -120,6 +120,33 @@ def test_an_end_the_first_step_reaches_is_recorded_by_the_start_itself(world, fa
         ["FINISHED"] if ends else [])
 
 
+@pytest.mark.parametrize("via", ["node_callback", "operate_node"])
+@pytest.mark.parametrize("state, ends", [("FINISHED", True), ("FAILED", False), ("RUNNING", False)])
+def test_an_end_a_callback_reaches_is_recorded_by_the_callback_itself(world, fake_engine, settings, via, state, ends):
+    from tasks_app.models import TaskCallbackRecord
+
+    settings.SOPS_HTTP_ALLOWLIST = ["127.0.0.1"]  # the callback_url below is loopback, which only an entry opens
+    task = create_task(world, callback_url="http://127.0.0.1:9/hook")
+    services.start_task(task=task, executor="alice", source="api")
+    task.refresh_from_db()
+    node_id = next(iter(task.pipeline_tree["activities"]))
+    fake_engine.callback_state = state
+    if via == "node_callback":
+        services.node_callback(task=task, node_id=node_id, data={"a": 1}, username="alice", source="api", version="v7")
+    else:
+        services.operate_node(task=task, node_id=node_id, action="callback", data={"a": 1}, username="alice",
+                              source="api")
+    name, args, kwargs = fake_engine.calls[-1]
+    assert (name, args) == ("callback_recording_end", (task.run_id, node_id, {"a": 1}))
+    assert kwargs == {"version": "v7" if via == "node_callback" else None}
+    task.refresh_from_db()
+    assert task.is_finished is ends and not task.is_revoked
+    assert task.finish_time == (dt.datetime(2024, 1, 1, 0, 0, 2, tzinfo=dt.UTC) if ends else None)
+    # FINISHED is told to callback_url once, here; a FAILED stop is told node by node, by the engine's signal
+    assert list(TaskCallbackRecord.objects.filter(task=task).values_list("state", flat=True)) == (
+        ["FINISHED"] if ends else [])
+
+
 def test_start_task_in_reads_the_task_of_its_business_only(world, fake_engine):
     task = create_task(world)
     with pytest.raises(NotFound, match=rf"task\[id={task.pk}\] of business\[bk_biz_id=1\] does not exist"):

@@ -57,6 +57,34 @@ def test_start_pipeline_leaves_an_end_of_the_first_step_to_its_caller(transactio
         signals.run_finished.disconnect(dispatch_uid="test-start-end")
 
 
+def test_callback_recording_end_leaves_the_end_its_step_reaches_to_its_caller(transactional_db):
+    """callback tells run_finished of an end its own step reached, after the commit;
+    callback_recording_end returns that end instead, and says RUNNING while the run goes on."""
+    from pipeline_engine import signals
+
+    received: list[tuple[str, str]] = []
+    signals.run_finished.connect(lambda sender, run_id, state, **_: received.append((run_id, state)),
+                                 dispatch_uid="test-callback-end", weak=False)
+    try:
+        b = TreeBuilder()
+        b.chain(b.start_id, b.act("p", "pause_node"), b.act("q", "pause_node"), b.end_id)
+        told, kept = api.run_pipeline(b.build()), api.run_pipeline(b.build())
+        with transaction.atomic():
+            api.callback(told, "p", 1)
+            api.callback(told, "q", 2)
+        assert received == [(told, "FINISHED")]
+        with transaction.atomic():
+            first = api.callback_recording_end(kept, "p", 1)
+        assert (first.state, first.finished_at) == ("RUNNING", None)  # waiting at q
+        with transaction.atomic():
+            last = api.callback_recording_end(kept, "q", 2)
+        assert last.state == "FINISHED" and last.finished_at is not None
+        assert received == [(told, "FINISHED")]  # nothing more: the caller records this end
+        assert api.get_run_summary(kept).state == "FINISHED"
+    finally:
+        signals.run_finished.disconnect(dispatch_uid="test-callback-end")
+
+
 @pytest.mark.worker
 def test_forced_fail_sends_run_finished_failed_after_commit(transactional_db, celery_worker_proc):
     """forced_fail through the API stops the run on a failed node: run_finished(FAILED)

@@ -21,6 +21,7 @@ from tests.support.task_world import make_template
 pytestmark = pytest.mark.django_db
 CREDS = {"app_code": "app_code", "app_secret": "app_secret", "access_token": "access_token"}
 CHAIN = 50  # the template's id
+PAUSE = 51
 
 
 @pytest.fixture
@@ -31,6 +32,15 @@ def chain(world):
         b.act(trees.activity(node_id, "noop"))
     b.chain("start", *ids, "end")
     return make_template(CHAIN, "ten no-ops", b.build(), world.biz2)
+
+
+@pytest.fixture
+def pause(world):
+    b = trees.TreeBuilder()
+    b.act(trees.activity("p", "pause_node"))
+    b.act(trees.activity("after", "noop"))
+    b.chain("start", "p", "after", "end")
+    return make_template(PAUSE, "pause then a no-op", b.build(), world.biz2)
 
 
 def _post(client, path: str, **body):
@@ -85,3 +95,24 @@ def test_a_status_poll_is_two_reads(client, chain):
     assert answer["result"] and answer["data"]["state"] == "FINISHED" and len(answer["data"]["children"]) == 12
     sql = _statements(queries)
     assert len(sql) == 2 and all(s.startswith("SELECT") for s in sql), sql
+
+
+def test_a_callback_to_a_pause_node_ends_the_task_in_its_own_request(client, pause):
+    """pause_node is inline: the request that delivers the callback runs its schedule call, walks
+    to the end and records the end on the task, in its one transaction (no worker, no receiver
+    after the commit: a django_db test never runs on_commit callbacks)."""
+    task_id = _post(client, f"create_and_start_task/{PAUSE}/2/", name="t")["task_id"]
+    tree = TaskInstance.objects.get(pk=task_id).pipeline_tree
+    (node_id,) = [k for k, v in tree["activities"].items() if v["component"]["code"] == "pause_node"]
+    assert not TaskInstance.objects.get(pk=task_id).is_finished
+    with CaptureQueriesContext(connection) as queries:
+        _post(client, f"node_callback/{task_id}/2/", node_id=node_id, callback_data={"ok": 1})
+    sql = _statements(queries)
+    assert _on("tasks_app_taskinstance", "UPDATE", sql) == 1  # the end, in this transaction
+    run_updates = [x for x in sql if re.match(r'UPDATE "?pipeline_engine_run"? ', x)]
+    assert len(run_updates) == 1 and _on("tasks_app_taskoperation", "INSERT", sql) == 1
+    assert len(sql) <= 10, sql
+    task = TaskInstance.objects.get(pk=task_id)
+    assert task.is_finished and not task.is_revoked and task.finish_time is not None
+    status = client.get(f"/apigw/get_task_status/{task_id}/2/", CREDS).json()["data"]
+    assert status["state"] == "FINISHED" and status["children"][node_id]["state"] == "FINISHED"
