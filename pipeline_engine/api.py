@@ -20,7 +20,9 @@ from pipeline_engine.core.components import all_components, node_log
 from pipeline_engine.core.components import config as component_config
 from pipeline_engine.core.components.registry import ComponentNotFound, get_component
 from pipeline_engine.core.nodes.activity import preview_inputs
+from pipeline_engine.core.records import RunData
 from pipeline_engine.core.validation import compile_checked, validate_tree
+from pipeline_engine.core.walker import Walker
 from pipeline_engine.runtime import config, dispatch, queries, reaper
 from pipeline_engine.runtime.db_retry import connection_lost, retry_if_unchanged
 from pipeline_engine.runtime.db_retry import describe as describe_db_error
@@ -118,10 +120,13 @@ def callback_recording_end(run_id: str, node_id: str, data: Any, version: str | 
 
 def _callback(run_id: str, node_id: str, data: Any, version: str | None, *, signal_end: bool) -> Stepped:
     budget = config.start_walk_seconds()
-    stepped: list[Stepped] = []
-    step(run_id, lambda w: operations.callback(w, w.resolve_key(node_id), data, version, inline=budget > 0),
-         walk=budget > 0, budget=budget, signal_end=signal_end, stepped=stepped)
-    return stepped[0]
+
+    def deliver(w: Walker) -> RunData:
+        operations.callback(w, w.resolve_key(node_id), data, version, inline=budget > 0)
+        return w.run  # the step walks and persists it after this: read once the step is done
+
+    run = step(run_id, deliver, walk=budget > 0, budget=budget, signal_end=signal_end)
+    return Stepped(run.state, run.finished_at)
 
 
 def pause_subprocess(run_id: str, node_id: str) -> None:

@@ -134,8 +134,7 @@ class Stepped:
 
 
 def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True, budget: float | None = None,
-         records: dict[str, NodeRecord] | None = None, signal_end: bool = True,
-         stepped: list[Stepped] | None = None) -> T:
+         records: dict[str, NodeRecord] | None = None, signal_end: bool = True) -> T:
     """Apply one change to a run under its lock, walk, persist; effects go after commit.
 
     `walk=False` (an operator's operation) leaves ready tokens for an advance
@@ -144,8 +143,8 @@ def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True, budget
     as a start does); what it leaves ready is owed to an advance step.
     `records` are node records the caller already holds as they are in the
     database (a runner's claimed row), so the step need not read them again.
-    `signal_end=False` is for a caller that records an end this step reaches itself,
-    in the same transaction, from what the step appends to `stepped` (as start_run's).
+    `signal_end=False` is for a caller that records an end this step reaches itself, in
+    the same transaction (as start_run's): `apply`'s walker's `run` is where the step left it.
     """
     with transaction.atomic():
         cached = tree_cache.cached(run_id)
@@ -161,8 +160,6 @@ def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True, budget
         else:
             walker.settle()
         _persist(run, data, walker, walked=walk, signal_end=signal_end)
-        if stepped is not None:
-            stepped.append(Stepped(data.state, data.finished_at))
     return result
 
 
