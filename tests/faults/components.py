@@ -19,20 +19,35 @@ from pipeline_engine.core.components import register
 from pipeline_engine.core.components.base import Component, ExecutionContext, FieldSpec, Outcome
 from tests.faults.probe import probe
 
+# How long a probe read waits for the database to come back (the restart test's outage is 2 s).
+PROBE_DB_WAIT_SECONDS = 60
+
 
 def _already_finished(ctx: ExecutionContext) -> bool:
     """Does the engine's committed (or this step's) state say this node already FINISHED?"""
+    from django.db import connection
+
     from pipeline_engine import api
     from pipeline_engine.errors import EngineError
 
-    try:
-        # The database restart test stops the server while components run: wait for it, as the
-        # engine does, rather than fail the node over the probe's own read.
-        detail = api.retry_if_unchanged(lambda: api.get_node_detail(ctx.run_id, ctx.node_id),
-                                        label=f"faults probe read of run {ctx.run_id}")
-    except EngineError:
-        return False
-    return detail.get("state") == "FINISHED"
+    # The database restart test stops the server while components run: wait for it rather than
+    # fail the node over the probe's own read. One retry_if_unchanged waits for one reconnection
+    # (SOPS_DB_RETRY_WAIT_SECONDS); on a loaded machine the server may refuse a little longer, and a
+    # node failed by its probe would fail the test with a run that never finishes (seen once in CI).
+    deadline = time.monotonic() + PROBE_DB_WAIT_SECONDS
+    while True:
+        try:
+            detail = api.retry_if_unchanged(lambda: api.get_node_detail(ctx.run_id, ctx.node_id),
+                                            label=f"faults probe read of run {ctx.run_id}")
+        except EngineError:
+            return False
+        except Exception as exc:  # noqa: BLE001 - only a lost connection is waited out
+            # Inside a step (an inline component) the step's transaction is lost with it: raise.
+            if connection.in_atomic_block or not api.connection_lost(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+            continue
+        return detail.get("state") == "FINISHED"
 
 
 class FaultsMark(Component):
