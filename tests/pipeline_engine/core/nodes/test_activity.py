@@ -131,37 +131,66 @@ def test_a_callback_to_a_component_that_is_not_inline_still_goes_to_a_worker():
     (effect,) = sim.effects
     assert (effect.kind, effect.key, sim.rows["p"].state, sim.rows["p"].callback_status) == (
         "component", "p", s.RUNNING, s.CB_QUEUED)
+    assert sim.rows["p"].wake_at == sim.clock  # due now, for the worker's claim
+    assert sim.run.frontier["active"]["p"]["cb"] == 1  # the worker's result step re-reads the row
     sim.drain()
     assert sim.run.state == s.FINISHED and sim.run.outputs == {"${cb}": "data"}
 
 
-def test_an_inline_component_may_wait_for_another_callback():
-    @register
-    class Twice(Component):
-        code = "test_activity_twice"
-        inline = True
+def test_an_inline_callback_runs_the_nodes_version_with_its_run_state_polls_and_logs():
+    calls: list[tuple] = []
+
+    class Base(Component):
+        code = "test_activity_inline_cb"
 
         def execute(self, ctx):
+            ctx.state["n"] = 0
             return Outcome.wait_callback()
 
+    @register
+    class Inline(Base):
+        version = "v2"
+        inline = True
+
         def schedule(self, ctx, callback_data=None):
-            ctx.outputs.setdefault("seen", []).append(callback_data)
-            return Outcome.wait_callback() if callback_data == "again" else Outcome.success()
+            calls.append((ctx.run_id, ctx.time_zone, ctx.executor, callback_data))
+            ctx.state["n"] += 1
+            ctx.log.info("got %s", callback_data)
+            if callback_data == "poll-first":
+                return Outcome.poll(0)  # served at once, in the same call, with no data
+            if callback_data is None or callback_data == "again":
+                return Outcome.wait_callback()
+            ctx.outputs["last"] = callback_data
+            return Outcome.success()
+
+    @register
+    class Worker(Base):  # the code's default (legacy) version is not inline: the node asks for v2
+        inline = False
 
     try:
         b = TreeBuilder()
-        b.act("t", "test_activity_twice")
+        b.act("t", "test_activity_inline_cb")
+        b.nodes["t"]["component"]["version"] = "v2"
         b.chain(b.start_id, "t", b.end_id)
-        sim = Simulator(b.build()).start()
-        sim.step(lambda w: operations.callback(w, "t", "again", inline=True))
+        sim = Simulator(b.build(), run_id="r9", time_zone="Asia/Shanghai", executor="bob").start()
+        walkers = []
+        sim.step(lambda w: (walkers.append(w), operations.callback(w, "t", "poll-first", inline=True))[1])
         t = sim.rows["t"]
         assert (t.state, t.phase, t.callback_status, t.callback_data) == (s.RUNNING, s.PHASE_CALLBACK, s.CB_NONE, None)
+        assert calls == [("r9", "Asia/Shanghai", "bob", "poll-first"), ("r9", "Asia/Shanghai", "bob", None)]
+        assert t.comp_state == {"n": 2}  # kept for the next call
+        assert t.schedule_count == 3  # the execute's wait, the immediate poll, this wait
         assert sim.run.state == s.RUNNING and not sim.effects
-        sim.step(lambda w: operations.callback(w, "t", "done", inline=True))  # other data: a new callback
-        assert sim.rows["t"].state == s.FINISHED and sim.run.state == s.FINISHED
-        assert sim.rows["t"].schedule_count == 2  # one per wait: the execute's, then the first callback's
+        assert "cb" not in sim.run.frontier["active"]["t"]  # no worker holds the row
+        (logged,) = walkers[0].logs
+        assert logged[:3] == ("t", "t", t.version) and [line[2] for line in logged[3]] == ["got poll-first", "got None"]
+        sim.step(lambda w: operations.callback(w, "t", "again", inline=True))  # waits once more
+        assert sim.rows["t"].state == s.RUNNING and sim.rows["t"].schedule_count == 4
+        sim.step(lambda w: operations.callback(w, "t", "done", inline=True))
+        assert sim.rows["t"].state == s.FINISHED and sim.run.state == s.FINISHED and not sim.effects
+        assert sim.rows["t"].outputs["last"] == "done" and sim.rows["t"].comp_state == {"n": 4}
     finally:
-        unregister("test_activity_twice")
+        unregister("test_activity_inline_cb")
 
 
 def test_callback_wrong_node_or_version():
