@@ -193,6 +193,33 @@ def test_an_inline_callback_runs_the_nodes_version_with_its_run_state_polls_and_
         unregister("test_activity_inline_cb")
 
 
+def test_a_refused_callback_names_the_node_and_its_state():
+    sim = Simulator(failing()).start()  # f failed (its entry stays, FAILED); after never started
+    with pytest.raises(InvalidOperation, match=r"^node\(f\) is not waiting for a callback \(state FAILED\)$"):
+        sim.step(lambda w: operations.callback(w, "f", 1, inline=True))
+    with pytest.raises(InvalidOperation, match=r"^node\(after\) is not waiting for a callback \(state not started\)$"):
+        sim.step(lambda w: operations.callback(w, "after", 1, inline=True))
+    inner = TreeBuilder()
+    inner.act("p", "test_wait")
+    inner.chain(inner.start_id, "p", inner.end_id)
+    outer = TreeBuilder()
+    outer.sub("sp", inner.build())
+    outer.chain(outer.start_id, "sp", outer.end_id)
+    sim = Simulator(outer.build()).start()
+    sim.drain()
+    sim.step(lambda w: operations.callback(w, "sp/p", 1), walk=False)  # queued for a worker
+    with pytest.raises(InvalidOperation, match=r"^node\(p\) has already received a callback$"):
+        sim.step(lambda w: operations.callback(w, "sp/p", 2), walk=False)
+    timer = TreeBuilder()
+    timer.act("t", "sleep_timer", {"bk_timing": 30})
+    timer.chain(timer.start_id, "t", timer.end_id)
+    sim = Simulator(timer.build()).start()
+    sim.run_component(sim.effects.popleft())  # its execute answers a poll in 30 s
+    assert sim.rows["t"].phase == s.PHASE_POLL
+    with pytest.raises(InvalidOperation, match=r"^can't callback a poll schedule\.$"):
+        sim.step(lambda w: operations.callback(w, "t", 1, inline=True))
+
+
 def test_callback_wrong_node_or_version():
     sim = Simulator(callback_tree()).start()
     sim.drain()
