@@ -471,21 +471,20 @@ def record_run_end(*, run_id: str, state: str, meta: dict | None = None,
     the engine's commit, so "now" is the finish time unless the caller knows better
     (`reconcile_run_ends` passes the run's own time).
     """
-    if state not in FINAL_RUN_STATES:
+    fields = _end_fields(state, finish_time)
+    if not fields:
         return None
-    finish_time = finish_time or timezone.now()
     task_id = (meta or {}).get("task_id")
-    if task_id and TaskInstance.objects.filter(pk=task_id, is_finished=False, callback_url="").update(
-            is_finished=True, is_revoked=state == "REVOKED", finish_time=finish_time):
+    if task_id and TaskInstance.objects.filter(pk=task_id, is_finished=False, callback_url="").update(**fields):
         return None
-    return _record_run_end_and_notify(run_id=run_id, state=state, task_id=task_id, finish_time=finish_time)
+    return _record_run_end_and_notify(run_id=run_id, state=state, task_id=task_id, fields=fields)
 
 
 @transaction.atomic
-def _record_run_end_and_notify(*, run_id: str, state: str, task_id: Any, finish_time: Any) -> TaskInstance | None:
+def _record_run_end_and_notify(*, run_id: str, state: str, task_id: Any, fields: dict[str, Any]) -> TaskInstance | None:
     _relaxed_commit()
     qs = TaskInstance.objects.filter(pk=task_id) if task_id else TaskInstance.objects.filter(run_id=run_id)
-    qs.filter(is_finished=False).update(is_finished=True, is_revoked=state == "REVOKED", finish_time=finish_time)
+    qs.filter(is_finished=False).update(**fields)
     row = qs.values_list("pk", "callback_url").first()
     if row is None:
         return None
