@@ -25,64 +25,58 @@ def test_a_task_keeps_one_due_component_for_itself():
     assert dispatch.take_local_work() is None  # no longer collecting
 
 
+@pytest.fixture
+def ends_told():
+    """The (run_id, state) pairs run_finished tells while the test runs."""
+    from pipeline_engine import signals
+
+    received: list[tuple[str, str]] = []
+    signals.run_finished.connect(lambda sender, run_id, state, **_: received.append((run_id, state)),
+                                 dispatch_uid="test-dispatch-ends", weak=False)
+    yield received
+    signals.run_finished.disconnect(dispatch_uid="test-dispatch-ends")
 
 
-def test_start_pipeline_leaves_an_end_of_the_first_step_to_its_caller(transactional_db):
+def test_start_pipeline_leaves_an_end_of_the_first_step_to_its_caller(transactional_db, ends_told):
     """run_pipeline tells run_finished of an end the start's own walk reached, after the commit;
     start_pipeline returns that end instead (its caller records it in the same transaction),
     and says RUNNING of a run its first step did not end."""
-    from pipeline_engine import signals
+    b = TreeBuilder()
+    b.chain(b.start_id, b.act("a", "noop"), b.act("b", "noop"), b.end_id)
+    with transaction.atomic():
+        told = api.run_pipeline(b.build())
+    assert ends_told == [(told, "FINISHED")]
+    with transaction.atomic():
+        started = api.start_pipeline(b.build())
+    assert started.state == "FINISHED" and started.finished_at is not None
+    assert ends_told == [(told, "FINISHED")]  # nothing more: the caller records this end
+    assert api.get_run_summary(started.run_id).state == "FINISHED"
 
-    received: list[tuple[str, str]] = []
-    signals.run_finished.connect(lambda sender, run_id, state, **_: received.append((run_id, state)),
-                                 dispatch_uid="test-start-end", weak=False)
-    try:
-        b = TreeBuilder()
-        b.chain(b.start_id, b.act("a", "noop"), b.act("b", "noop"), b.end_id)
-        with transaction.atomic():
-            told = api.run_pipeline(b.build())
-        assert received == [(told, "FINISHED")]
-        with transaction.atomic():
-            started = api.start_pipeline(b.build())
-        assert started.state == "FINISHED" and started.finished_at is not None
-        assert received == [(told, "FINISHED")]  # nothing more: the caller records this end
-        assert api.get_run_summary(started.run_id).state == "FINISHED"
-
-        waiting = TreeBuilder()
-        waiting.chain(waiting.start_id, waiting.act("p", "pause_node"), waiting.end_id)
-        with transaction.atomic():
-            paused = api.start_pipeline(waiting.build())
-        assert (paused.state, paused.finished_at) == ("RUNNING", None)  # a later end is told as always
-    finally:
-        signals.run_finished.disconnect(dispatch_uid="test-start-end")
+    waiting = TreeBuilder()
+    waiting.chain(waiting.start_id, waiting.act("p", "pause_node"), waiting.end_id)
+    with transaction.atomic():
+        paused = api.start_pipeline(waiting.build())
+    assert (paused.state, paused.finished_at) == ("RUNNING", None)  # a later end is told as always
 
 
-def test_callback_recording_end_leaves_the_end_its_step_reaches_to_its_caller(transactional_db):
+def test_callback_recording_end_leaves_the_end_its_step_reaches_to_its_caller(transactional_db, ends_told):
     """callback tells run_finished of an end its own step reached, after the commit;
     callback_recording_end returns that end instead, and says RUNNING while the run goes on."""
-    from pipeline_engine import signals
-
-    received: list[tuple[str, str]] = []
-    signals.run_finished.connect(lambda sender, run_id, state, **_: received.append((run_id, state)),
-                                 dispatch_uid="test-callback-end", weak=False)
-    try:
-        b = TreeBuilder()
-        b.chain(b.start_id, b.act("p", "pause_node"), b.act("q", "pause_node"), b.end_id)
-        told, kept = api.run_pipeline(b.build()), api.run_pipeline(b.build())
-        with transaction.atomic():
-            api.callback(told, "p", 1)
-            api.callback(told, "q", 2)
-        assert received == [(told, "FINISHED")]
-        with transaction.atomic():
-            first = api.callback_recording_end(kept, "p", 1)
-        assert (first.state, first.finished_at) == ("RUNNING", None)  # waiting at q
-        with transaction.atomic():
-            last = api.callback_recording_end(kept, "q", 2)
-        assert last.state == "FINISHED" and last.finished_at is not None
-        assert received == [(told, "FINISHED")]  # nothing more: the caller records this end
-        assert api.get_run_summary(kept).state == "FINISHED"
-    finally:
-        signals.run_finished.disconnect(dispatch_uid="test-callback-end")
+    b = TreeBuilder()
+    b.chain(b.start_id, b.act("p", "pause_node"), b.act("q", "pause_node"), b.end_id)
+    told, kept = api.run_pipeline(b.build()), api.run_pipeline(b.build())
+    with transaction.atomic():
+        api.callback(told, "p", 1)
+        api.callback(told, "q", 2)
+    assert ends_told == [(told, "FINISHED")]
+    with transaction.atomic():
+        first = api.callback_recording_end(kept, "p", 1)
+    assert (first.state, first.finished_at) == ("RUNNING", None)  # waiting at q
+    with transaction.atomic():
+        last = api.callback_recording_end(kept, "q", 2)
+    assert last.state == "FINISHED" and last.finished_at is not None
+    assert ends_told == [(told, "FINISHED")]  # nothing more: the caller records this end
+    assert api.get_run_summary(kept).state == "FINISHED"
 
 
 @pytest.mark.worker
