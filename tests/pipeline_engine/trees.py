@@ -150,6 +150,17 @@ def failing(**flags) -> dict:
     return b.build()
 
 
+def in_subprocess(node_id: str, code: str, sp_id: str = "sp") -> dict:
+    """start -> sp_id (a SubProcess: start -> node_id (code) -> end) -> end."""
+    inner = TreeBuilder()
+    inner.act(node_id, code)
+    inner.chain(inner.start_id, node_id, inner.end_id)
+    b = TreeBuilder()
+    b.sub(sp_id, inner.build())
+    b.chain(b.start_id, sp_id, b.end_id)
+    return b.build()
+
+
 def callback_tree(code: str = "pause_node") -> dict:
     """start -> p (pause_node, or test_wait in a worker; its callback data into the output ${cb}) -> end."""
     b = TreeBuilder()

@@ -10,7 +10,7 @@ from pipeline_engine.core.nodes.base import MAX_BRANCHES
 from pipeline_engine.core.validation import fill_converge_ids, missing_converge_ids, validate_tree
 from pipeline_engine.errors import TreeInvalid
 from pipeline_engine.testing import Simulator
-from tests.pipeline_engine.trees import TreeBuilder, exclusive, linear, parallel
+from tests.pipeline_engine.trees import TreeBuilder, exclusive, in_subprocess, linear, parallel
 
 
 def _invalid(tree: dict, *fragments: str) -> str:
@@ -93,13 +93,7 @@ def test_condition_with_missing_constant():
 
 
 def test_nested_parallel_and_subprocess_are_checked():
-    inner = TreeBuilder()
-    inner.act("bad", "no_such_component")
-    inner.chain(inner.start_id, "bad", inner.end_id)
-    b = TreeBuilder()
-    b.sub("sp", inner.build())
-    b.chain(b.start_id, "sp", b.end_id)
-    _invalid(b.build(), "ServiceActivity bad", "not registered")
+    _invalid(in_subprocess("bad", "no_such_component"), "ServiceActivity bad", "not registered")
 
 
 def test_malformed_tree():

@@ -17,6 +17,7 @@ from tests.pipeline_engine.trees import (
     TreeBuilder,
     callback_tree,
     failing,
+    in_subprocess,
     linear,
     waiting_tree,
 )
@@ -199,13 +200,7 @@ def test_a_refused_callback_names_the_node_and_its_state():
         sim.step(lambda w: operations.callback(w, "f", 1, inline=True))
     with pytest.raises(InvalidOperation, match=r"^node\(after\) is not waiting for a callback \(state not started\)$"):
         sim.step(lambda w: operations.callback(w, "after", 1, inline=True))
-    inner = TreeBuilder()
-    inner.act("p", "test_wait")
-    inner.chain(inner.start_id, "p", inner.end_id)
-    outer = TreeBuilder()
-    outer.sub("sp", inner.build())
-    outer.chain(outer.start_id, "sp", outer.end_id)
-    sim = Simulator(outer.build()).start()
+    sim = Simulator(in_subprocess("p", "test_wait")).start()
     sim.drain()
     sim.step(lambda w: operations.callback(w, "sp/p", 1), walk=False)  # queued for a worker
     with pytest.raises(InvalidOperation, match=r"^node\(p\) has already received a callback$"):
