@@ -8,8 +8,32 @@ Node rows are written in bulk; the reaper's queries use the partial indexes.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.db.models import Q
+
+
+class StoredJSONField(models.JSONField):
+    """A JSON document stored as the text it was written: PostgreSQL `json`, not `jsonb`.
+
+    For a column written once and read back whole, never searched inside (the run's tree).
+    jsonb parses the text into its binary form on every write and prints it again on every
+    read: 7.3 ms and 2.4 ms for a 1,000-node tree (518 KB), against 4.6 ms and 0.7 ms as
+    `json`, and 2.7 ms for the write once the column is lz4-compressed (migration 0003).
+    Other databases store JSONField as text already.
+    """
+
+    def db_type(self, connection: Any) -> str | None:
+        if connection.vendor == "postgresql":
+            return "json"
+        return super().db_type(connection)
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        # psycopg2 decodes `json` columns itself (Django has it leave only jsonb as text).
+        if not isinstance(value, str):  # None, or the document psycopg2 decoded
+            return value
+        return super().from_db_value(value, expression, connection)
 
 
 class Run(models.Model):
@@ -18,7 +42,7 @@ class Run(models.Model):
     # What readers see (FAILED / NODE_SUSPENDED are derived), kept current by
     # every step so summaries need no node query.
     display_state = models.CharField(max_length=16)
-    tree = models.JSONField()
+    tree = StoredJSONField()
     context = models.JSONField(default=dict)
     frontier = models.JSONField(default=dict)
     outputs = models.JSONField(default=dict)

@@ -154,7 +154,7 @@ _INSERT_RUN = (
 )
 
 
-def insert_run(run_id: str, tree: dict[str, Any], *, context: dict[str, Any], frontier: dict[str, Any],
+def insert_run(run_id: str, tree_json: str, *, context: dict[str, Any], frontier: dict[str, Any],
                meta: dict[str, Any], time_zone: str, executor: str, priority: int, now: datetime,
                lease_until: datetime | None, state: str = s.RUNNING, display_state: str = s.RUNNING,
                outputs: dict[str, Any] | None = None, finished_at: datetime | None = None,
@@ -164,14 +164,14 @@ def insert_run(run_id: str, tree: dict[str, Any], *, context: dict[str, Any], fr
     ON CONFLICT DO NOTHING (PostgreSQL, SQLite >= 3.24) and the row count
     replace the ORM create in a SAVEPOINT that caught IntegrityError: that
     cost two more round trips and the ORM's compile on every start. The tree
-    is serialised as it is, in the INSERT itself. A run whose first step was
+    comes serialised (`tree_json`): its caller weighs the text too. A run whose first step was
     walked by its starter is inserted as that step left it (state, frontier,
     outputs, `steps` 1).
     """
     adapt = datetime_adapter()
     dumps = json.dumps
     params = [
-        run_id, state, display_state, dumps(tree), dumps(context), dumps(frontier),
+        run_id, state, display_state, tree_json, dumps(context), dumps(frontier),
         dumps(outputs) if outputs else _EMPTY_JSON, dumps(meta), time_zone, executor, priority, adapt(now),
         adapt(now), adapt(finished_at) if finished_at else None, adapt(lease_until) if lease_until else None,
         steps,
@@ -196,7 +196,7 @@ class RunRow:
     started_at: datetime | None
     finished_at: datetime | None
     lease_until: datetime | None
-    tree: dict[str, Any] | None = None
+    tree_json: str | None = None  # the tree's JSON text, when asked for
 
     def data(self) -> RunData:
         """What the walker reads and changes of this run."""
@@ -222,8 +222,8 @@ def lock_run(run_id: str, *, with_tree: bool) -> RunRow:
     sql = _lock_sql.get((vendor, with_tree))
     if sql is None:
         quote = connection.ops.quote_name
-        columns = [*_RUN_LOCK_COLUMNS, *(("tree",) if with_tree else ())]
-        sql = (f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(Run._meta.db_table)} "
+        columns = [quote(c) for c in _RUN_LOCK_COLUMNS] + ([_tree_text()] if with_tree else [])
+        sql = (f"SELECT {', '.join(columns)} FROM {quote(Run._meta.db_table)} "
                f"WHERE {quote('id')} = %s")
         if connection.features.has_select_for_update:
             sql += " FOR UPDATE"
@@ -237,7 +237,7 @@ def lock_run(run_id: str, *, with_tree: bool) -> RunRow:
         id=row[0], state=row[1], frontier=_json_value(row[2]) or {}, context=_json_value(row[3]) or {},
         outputs=_json_value(row[4]) or {}, meta=_json_value(row[5]) or {}, time_zone=row[6],
         executor=row[7], started_at=_aware(row[8]), finished_at=_aware(row[9]), lease_until=_aware(row[10]),
-        tree=_json_value(row[11]) if with_tree else None,
+        tree_json=row[11] if with_tree else None,
     )
 
 
@@ -253,16 +253,23 @@ def update_run(run_id: str, data: RunData, display_state: str, lease: datetime |
         ])
 
 
-def load_tree(run_id: str) -> dict[str, Any]:
-    """The run's web tree as it was started (plain SQL, as lock_run: a worker's first read of a run)."""
+def _tree_text() -> str:
+    """The tree column as text. PostgreSQL's `json` column would be decoded by psycopg2;
+    its text is what tree_cache weighs and decodes (elsewhere the column is text already)."""
+    column = connection.ops.quote_name("tree")
+    return f"{column}::text" if connection.vendor == "postgresql" else column
+
+
+def load_tree_json(run_id: str) -> str:
+    """The run's web tree as it was started, as JSON text (plain SQL, as lock_run: a worker's
+    first read of a run)."""
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {quote('tree')} FROM {quote(Run._meta.db_table)} WHERE {quote('id')} = %s", [run_id])
+        cursor.execute(f"SELECT {_tree_text()} FROM {quote(Run._meta.db_table)} WHERE {quote('id')} = %s", [run_id])
         row = cursor.fetchone()
     if row is None:
         raise Run.DoesNotExist(f"pipeline({run_id}) does not exist")
-    tree: dict[str, Any] = _json_value(row[0])
-    return tree
+    return str(row[0])
 
 
 def run_locale(run_id: str) -> tuple[str, str]:

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -49,8 +50,8 @@ def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str
     """Validate and start a run, walking its first step here within a small budget.
 
     The caller's tree is not changed. It is copied only when validation has
-    converge gateway ids to fill in (the stored tree carries them); otherwise
-    it is serialised as it is, in the INSERT itself.
+    converge gateway ids to fill in (the stored tree carries them). It is
+    serialised once: the INSERT stores that text and the tree cache weighs it.
 
     The first step is walked in memory before the run row exists, for up to
     SOPS_ENGINE_START_WALK_MS of this thread's CPU time: inline nodes run here, so a chain of them is
@@ -87,7 +88,8 @@ def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str
         walker.walk(cpu_budget(budget))
     owed = walker is None or (walker.exhausted and data.state == s.RUNNING)
     lease_until = now + timedelta(seconds=config.lease_seconds()) if owed else None
-    if not rows.insert_run(run_id, tree, context=data.context, frontier=data.frontier, meta=meta or {},
+    tree_json = json.dumps(tree)
+    if not rows.insert_run(run_id, tree_json, context=data.context, frontier=data.frontier, meta=meta or {},
                            time_zone=time_zone, executor=executor, priority=priority, now=now,
                            lease_until=lease_until, state=data.state,
                            display_state=walker.display_state() if walker else s.RUNNING,
@@ -95,7 +97,7 @@ def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str
         raise InvalidOperation(f"pipeline({run_id}) has already been started")
     # This process compiled it already: a step it runs itself (a worker that
     # starts runs, the embedded mode) does not read and compile the tree again.
-    tree_cache.remember(run_id, compiled, tree)
+    tree_cache.remember(run_id, compiled, tree_json)
     metrics.RUNS_STARTED.inc()
     effects: list[Effect] = []
     finished: list[NodeRecord] = []
@@ -149,8 +151,8 @@ def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True, budget
     with transaction.atomic():
         cached = tree_cache.cached(run_id)
         run = rows.lock_run(run_id, with_tree=cached is None)
-        tree = cached or tree_cache.compiled_tree(run_id, run.tree)
-        run.tree = None  # the compiled form is cached; do not keep the raw one alive in closures
+        tree = cached or tree_cache.compiled_tree(run_id, run.tree_json)
+        run.tree_json = None  # the compiled form is cached; do not keep the raw one alive in closures
         data = run.data()
         walker = Walker(tree, data, lambda keys: rows.load_records(run_id, keys), now=config.clock(),
                         rerun_limit=config.rerun_limit(), records=records)

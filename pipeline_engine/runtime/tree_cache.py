@@ -15,7 +15,6 @@ for 51 KB of JSON at 100 nodes, 948 KB for 506 KB at 1,000.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from pipeline_engine.core.bounded_cache import BoundedCache
 from pipeline_engine.core.tree import CompiledTree, compile_tree
@@ -28,14 +27,17 @@ _cache: BoundedCache[CompiledTree] = BoundedCache("compiled trees", max_entries=
                                                   max_bytes=config.tree_cache_bytes)
 
 
-def weight(raw: dict[str, Any]) -> int:
-    """The approximate bytes of `raw` compiled (see the module's docstring)."""
-    return COMPILED_PER_JSON_BYTE * len(json.dumps(raw, ensure_ascii=False, default=str))
+def weight(tree_json: str) -> int:
+    """The approximate bytes of a tree compiled, from its JSON text (see the module's docstring).
+
+    The text is the one the run's row holds, which its starter wrote and a worker reads: weighing
+    it costs nothing, where serialising a 1,000-node tree again to weigh it cost 2 ms."""
+    return COMPILED_PER_JSON_BYTE * len(tree_json)
 
 
-def remember(run_id: str, tree: CompiledTree, raw: dict[str, Any]) -> bool:
-    """Cache `tree`, compiled from `raw`; False when it is too heavy to be cached."""
-    return _cache.put(run_id, tree, size=weight(raw) + len(run_id))
+def remember(run_id: str, tree: CompiledTree, tree_json: str) -> bool:
+    """Cache `tree`, compiled from `tree_json`; False when it is too heavy to be cached."""
+    return _cache.put(run_id, tree, size=weight(tree_json) + len(run_id))
 
 
 def cached(run_id: str) -> CompiledTree | None:
@@ -43,13 +45,13 @@ def cached(run_id: str) -> CompiledTree | None:
     return tree
 
 
-def compiled_tree(run_id: str, raw: dict[str, Any] | None = None) -> CompiledTree:
-    """The run's compiled tree: from the cache, else compiled from `raw` (read from the run's row
-    when not given) and cached."""
+def compiled_tree(run_id: str, tree_json: str | None = None) -> CompiledTree:
+    """The run's compiled tree: from the cache, else compiled from `tree_json` (read from the run's
+    row when not given) and cached."""
     tree = cached(run_id)
     if tree is not None:
         return tree
-    raw = raw if raw is not None else rows.load_tree(run_id)
-    tree = compile_tree(raw)
-    remember(run_id, tree, raw)
+    tree_json = tree_json if tree_json is not None else rows.load_tree_json(run_id)
+    tree = compile_tree(json.loads(tree_json))
+    remember(run_id, tree, tree_json)
     return tree

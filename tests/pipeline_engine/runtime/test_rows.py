@@ -1,6 +1,7 @@
 """The engine's rows (runtime/rows.py): run and node rows round-trip, and the claim is a fence."""
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 def start(run_id: str = "r1") -> bool:
     now = timezone.now()
-    return rows.insert_run(run_id, {"tree": 1}, context={"": {"values": {"x": 1}, "plain": []}},
+    return rows.insert_run(run_id, '{"tree": 1}', context={"": {"values": {"x": 1}, "plain": []}},
                            frontier={"ready": [["start", "enter"]]}, meta={"task_id": 3}, time_zone="Asia/Shanghai",
                            executor="alice", priority=5, now=now, lease_until=now + timedelta(seconds=30))
 
@@ -28,13 +29,13 @@ def test_a_run_is_inserted_once_and_locked_back_as_it_was():
     assert start() is True
     assert start() is False  # the same id again: nothing written
     run = rows.lock_run("r1", with_tree=True)
-    assert (run.state, run.meta, run.time_zone, run.executor, run.tree) == (
+    assert (run.state, run.meta, run.time_zone, run.executor, json.loads(run.tree_json)) == (
         s.RUNNING, {"task_id": 3}, "Asia/Shanghai", "alice", {"tree": 1})
     assert run.started_at is not None and run.started_at.tzinfo is not None
-    assert rows.lock_run("r1", with_tree=False).tree is None
+    assert rows.lock_run("r1", with_tree=False).tree_json is None
     data = run.data()
     assert data.frontier["ready"] == [["start", "enter"]] and data.frontier["active"] == {}
-    assert rows.load_tree("r1") == {"tree": 1} and rows.run_locale("r1") == ("Asia/Shanghai", "alice")
+    assert json.loads(rows.load_tree_json("r1")) == {"tree": 1} and rows.run_locale("r1") == ("Asia/Shanghai", "alice")
     with pytest.raises(RunNotFound):
         rows.lock_run("nope", with_tree=False)
 
