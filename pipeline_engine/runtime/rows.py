@@ -31,6 +31,7 @@ from pipeline_engine.core.components import node_log
 from pipeline_engine.core.records import NODE_FIELDS, NodeRecord, RunData
 from pipeline_engine.errors import RunNotFound
 
+from . import jsontext
 from .models import NodeHistory, NodeLog, NodeState, Run
 
 RECORD_FIELDS = ("key", "scope", "node_id", "node_type", "component_code", "name", *NODE_FIELDS)
@@ -88,7 +89,7 @@ def _adapt_row(values: list[Any], kinds: list[str]) -> list[Any]:
     for value, kind in zip(values, kinds, strict=True):
         if value is not None:
             if kind == "json":
-                value = json.dumps(value)
+                value = jsontext.dumps(value)
             elif kind == "datetime":
                 value = adapt(value)
         out.append(value)
@@ -169,7 +170,7 @@ def insert_run(run_id: str, tree_json: str, *, context: dict[str, Any], frontier
     outputs, `steps` 1).
     """
     adapt = datetime_adapter()
-    dumps = json.dumps
+    dumps = jsontext.dumps
     params = [
         run_id, state, display_state, tree_json, dumps(context), dumps(frontier),
         dumps(outputs) if outputs else _EMPTY_JSON, dumps(meta), time_zone, executor, priority, adapt(now),
@@ -247,8 +248,8 @@ def update_run(run_id: str, data: RunData, display_state: str, lease: datetime |
            f"context = %s, outputs = %s, finished_at = %s, lease_until = %s, steps = steps + 1 WHERE id = %s")
     with connection.cursor() as cursor:
         cursor.execute(sql, [
-            data.state, display_state, json.dumps(data.frontier), json.dumps(data.context),
-            json.dumps(data.outputs), adapt(data.finished_at) if data.finished_at else None,
+            data.state, display_state, jsontext.dumps(data.frontier), jsontext.dumps(data.context),
+            jsontext.dumps(data.outputs), adapt(data.finished_at) if data.finished_at else None,
             adapt(lease) if lease else None, run_id,
         ])
 
@@ -316,7 +317,7 @@ def insert_nodes(run_id: str, records: list[NodeRecord]) -> None:
     """
     get, json_at, dt_at = _node_values_plan()
     adapt = datetime_adapter()
-    dumps = json.dumps
+    dumps = jsontext.dumps
     rows = []
     for rec in records:
         row = list(get(rec))
@@ -460,9 +461,9 @@ def append_logs(run_id: str, logs: list[tuple[str, str, str, list[list[str]], bo
             touched[(key, version)] = row
     now = datetime_adapter()(timezone.now())
     table = connection.ops.quote_name(NodeLog._meta.db_table)
-    inserts = [(run_id, key, row[1], version, json.dumps(row[2]), row[3], row[4], now, now)
+    inserts = [(run_id, key, row[1], version, jsontext.dumps(row[2]), row[3], row[4], now, now)
                for (key, version), row in touched.items() if row[0] is None]
-    updates = [(json.dumps(row[2]), row[3], row[4], now, row[0]) for row in touched.values() if row[0] is not None]
+    updates = [(jsontext.dumps(row[2]), row[3], row[4], now, row[0]) for row in touched.values() if row[0] is not None]
     with connection.cursor() as cursor:
         if inserts:
             cursor.executemany(f"INSERT INTO {table} (run_id, key, node_id, version, lines, size, truncated, "

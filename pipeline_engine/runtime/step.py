@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import time
 import uuid
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from pipeline_engine.core.validation import fill_converge_ids, missing_converge_
 from pipeline_engine.core.walker import Walker, start_context, start_frontier
 from pipeline_engine.errors import InvalidOperation
 
-from . import config, dispatch, metrics, rows, tree_cache
+from . import config, dispatch, jsontext, metrics, rows, tree_cache
 
 T = TypeVar("T")
 
@@ -88,7 +87,7 @@ def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str
         walker.walk(cpu_budget(budget))
     owed = walker is None or (walker.exhausted and data.state == s.RUNNING)
     lease_until = now + timedelta(seconds=config.lease_seconds()) if owed else None
-    tree_json = json.dumps(tree)
+    tree_json = jsontext.dumps(tree)
     if not rows.insert_run(run_id, tree_json, context=data.context, frontier=data.frontier, meta=meta or {},
                            time_zone=time_zone, executor=executor, priority=priority, now=now,
                            lease_until=lease_until, state=data.state,

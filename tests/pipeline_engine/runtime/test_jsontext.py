@@ -1,0 +1,65 @@
+"""The engine's JSON text (runtime/jsontext.py): orjson's speed, the standard library's answers."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline_engine.runtime import jsontext
+
+# What a tree, a context or a component's outputs hold: JSON values, integers of any size included.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_every_json_value_reads_back_as_the_standard_library_writes_it(value):
+    assert json.loads(jsontext.dumps(value)) == json.loads(json.dumps(value))
+
+
+def test_the_text_is_compact_and_keeps_non_ascii_characters():
+    assert jsontext.dumps({"a": [1, 2.5, None, True], "名": "é"}) == '{"a":[1,2.5,null,true],"名":"é"}'
+
+
+@pytest.mark.parametrize("value", [2**70, -(2**70), {1: "a", "b": 2}, {"nested": {2: [2**64]}}])
+def test_what_orjson_refuses_is_written_by_the_standard_library(value):
+    assert jsontext.dumps(value) == json.dumps(value)
+
+
+class Colour(str, enum.Enum):
+    RED = "red"
+
+
+class Tag(str):
+    pass
+
+
+def test_subclasses_of_json_types_are_written_as_the_standard_library_writes_them():
+    assert json.loads(jsontext.dumps({"c": Colour.RED, "t": Tag("x")})) == {"c": "red", "t": "x"}
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+
+
+@pytest.mark.parametrize("value", [dt.datetime(2026, 1, 1), dt.date(2026, 1, 1), {1, 2}, object(), Point(1),
+                                   {"deep": [dt.datetime(2026, 1, 1)]}])
+def test_what_the_standard_library_refuses_is_still_refused(value):
+    with pytest.raises(TypeError):
+        json.dumps(value)
+    with pytest.raises(TypeError):
+        jsontext.dumps(value)
+
+
+def test_a_float_that_json_cannot_hold_becomes_null_not_invalid_json():
+    # json.dumps writes NaN, which PostgreSQL's json types reject; orjson writes null.
+    assert jsontext.dumps({"x": float("nan"), "y": float("inf")}) == '{"x":null,"y":null}'
