@@ -6,7 +6,7 @@ API, as they reach its caches (sops_common/caches.py).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db.models import Model, QuerySet
@@ -31,3 +31,18 @@ def insert_row(obj: Model) -> None:
     from pipeline_engine import api
 
     api.insert_row(obj)
+
+
+def insert_rows(objs: Sequence[Model]) -> None:
+    """insert_row for a few instances of one model, in one INSERT compiled once per batch size."""
+    from pipeline_engine import api
+
+    api.insert_rows(objs)
+
+
+def update_rows(model: type[Model], where: dict[str, Any], values: dict[str, Any]) -> int:
+    """model.objects.filter(**where).update(**values) for plain values and equality conditions,
+    the UPDATE compiled once; the number of rows changed."""
+    from pipeline_engine import api
+
+    return api.update_rows(model, where, values)

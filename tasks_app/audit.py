@@ -36,7 +36,4 @@ def record(*, task: TaskInstance, operate_type: str, operator: str, source: str,
 
 def record_all(operations: list[TaskOperation]) -> None:
     """Write a batch `record(into=...)` collected, in order, in one INSERT (none when empty)."""
-    if len(operations) == 1:
-        prepared.insert_row(operations[0])
-    elif operations:
-        TaskOperation.objects.bulk_create(operations)
+    prepared.insert_rows(operations)

@@ -16,7 +16,7 @@ from django.utils import timezone
 from access_app.models import Business
 from sops_common.errors import InvalidInput, InvalidOperation, NotFound
 from sops_common.limits import parse_id
-from sops_common.prepared import compiled, insert_row
+from sops_common.prepared import compiled, insert_row, update_rows
 from templates_app.models import Template, TemplateSource
 from templates_app.subprocesses import check_expansion, template_label, unfold_subprocesses
 
@@ -286,7 +286,7 @@ def _start_locked(task: TaskInstance, executor: str, source: str,
     )
     fields: dict[str, Any] = {"is_started": True, "start_time": now, "executor": executor, "run_id": started.run_id,
                               **_end_fields(started.state, started.finished_at)}
-    TaskInstance.objects.filter(pk=task.pk).update(**fields)
+    update_rows(TaskInstance, {"pk": task.pk}, fields)
     for name, value in fields.items():
         setattr(task, name, value)
     audit.record(task=task, operate_type=OperateType.START, operator=executor, source=source, into=audit_into)
@@ -308,7 +308,7 @@ def _callback(task: TaskInstance, node_id: str, data: Any, version: str | None) 
     fields = _end_fields(stepped.state, stepped.finished_at)
     if not fields:
         return
-    TaskInstance.objects.filter(pk=task.pk, is_finished=False).update(**fields)
+    update_rows(TaskInstance, {"pk": task.pk, "is_finished": False}, fields)
     for name, value in fields.items():
         setattr(task, name, value)
     if task.callback_url:
@@ -475,7 +475,7 @@ def record_run_end(*, run_id: str, state: str, meta: dict | None = None,
     if not fields:
         return None
     task_id = (meta or {}).get("task_id")
-    if task_id and TaskInstance.objects.filter(pk=task_id, is_finished=False, callback_url="").update(**fields):
+    if task_id and update_rows(TaskInstance, {"pk": task_id, "is_finished": False, "callback_url": ""}, fields):
         return None
     return _record_run_end_and_notify(run_id=run_id, state=state, task_id=task_id, fields=fields)
 

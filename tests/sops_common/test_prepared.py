@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from access_app.models import Business
+from pipeline_engine.runtime import prepared as engine_prepared
 from sops_common import prepared
 
 
@@ -99,3 +100,69 @@ def test_insert_row_writes_what_save_writes_and_sets_the_key(world):
 
     with pytest.raises(TypeError, match="expression"):
         prepared.insert_row(TaskOperation(task_id=F("id"), operate_type="x", operator="", operate_source="api"))
+
+
+@pytest.mark.django_db
+def test_insert_rows_writes_a_batch_in_one_statement_in_order_and_sets_every_key(world, django_assert_num_queries):
+    from tasks_app.models import OperateType, TaskOperation
+
+    task_id = _any_task(world)
+    ops = [TaskOperation(task_id=task_id, operate_type=kind, operator=who, operate_source="api", extra_info={"i": i})
+           for i, (kind, who) in enumerate([(OperateType.CREATE, "ann"), (OperateType.START, "bob"),
+                                            (OperateType.PAUSE, "cat")])]
+    with django_assert_num_queries(1):
+        prepared.insert_rows(ops)
+    assert all(op.pk and not op._state.adding for op in ops)
+    assert [op.pk for op in ops] == sorted(op.pk for op in ops)  # in the order given
+    for i, op in enumerate(ops):
+        row = _row(TaskOperation, op.pk)
+        assert (row["operate_type"], row["operator"], row["extra_info"]) == (op.operate_type, op.operator, {"i": i})
+        assert row["operate_date"] is not None  # auto_now_add applied to each
+    with django_assert_num_queries(0):
+        prepared.insert_rows([])
+    with pytest.raises(TypeError, match="one model"):
+        prepared.insert_rows([TaskOperation(task_id=task_id, operate_type="x", operator="", operate_source="api"),
+                              Business(bk_biz_id=77, name="b")])
+    many = [TaskOperation(task_id=task_id, operate_type=OperateType.RESUME, operator=str(i), operate_source="api")
+            for i in range(engine_prepared.MAX_PREPARED_BATCH + 1)]
+    prepared.insert_rows(many)  # past the prepared sizes: bulk_create, same rows
+    assert TaskOperation.objects.filter(task_id=task_id, operate_type=OperateType.RESUME).count() == len(many)
+
+
+def _any_task(world):
+    from tasks_app.models import TaskInstance
+
+    task = TaskInstance(business=world.biz2, template=world.templates[10], name="t", creator="alice",
+                        category="OpsTools", pipeline_tree={}, callback_url="", create_info="app")
+    prepared.insert_row(task)
+    return task.pk
+
+
+@pytest.mark.django_db
+def test_update_rows_changes_what_queryset_update_changes_and_counts_the_rows(world, django_assert_num_queries):
+    from django.db.models import F
+    from django.utils import timezone
+
+    from tasks_app.models import TaskInstance
+
+    a, b = _any_task(world), _any_task(world)
+    now = timezone.now()
+    with django_assert_num_queries(1):
+        changed = prepared.update_rows(TaskInstance, {"pk": a}, {"is_started": True, "start_time": now,
+                                                                 "executor": "ann", "run_id": "r-a"})
+    assert changed == 1
+    row, other = _row(TaskInstance, a), _row(TaskInstance, b)
+    assert (row["is_started"], row["start_time"], row["executor"], row["run_id"]) == (True, now, "ann", "r-a")
+    assert (other["is_started"], other["executor"]) == (False, "")  # only the row matched
+    # Every condition must hold: a finished task is not ended twice.
+    ended = {"is_finished": True, "finish_time": now}
+    assert prepared.update_rows(TaskInstance, {"pk": a, "is_finished": False, "callback_url": ""}, ended) == 1
+    assert prepared.update_rows(TaskInstance, {"pk": a, "is_finished": False, "callback_url": ""}, ended) == 0
+    assert prepared.update_rows(TaskInstance, {"pk": b, "is_finished": False, "callback_url": "x"}, ended) == 0
+    assert _row(TaskInstance, b)["is_finished"] is False
+    assert prepared.update_rows(TaskInstance, {"pk": str(b)}, {"name": "renamed"}) == 1  # the lookup's conversion
+    assert _row(TaskInstance, b)["name"] == "renamed"
+    for where, values, error in [({"pk": a}, {"name": F("creator")}, TypeError), ({"pk": None}, {"name": "x"}, TypeError),
+                                 ({"pk": a}, {}, ValueError), ({}, {"name": "x"}, ValueError)]:
+        with pytest.raises(error):
+            prepared.update_rows(TaskInstance, where, values)
