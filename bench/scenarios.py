@@ -361,15 +361,21 @@ ENGINE_SCENARIOS: dict[str, Callable[[Env], Result]] = {
 
 
 def warm_up(env: Env) -> None:
-    """A few runs before timing: imports, connections and caches in every worker child."""
+    """A few runs before timing: imports, connections and caches in every worker child.
+
+    Small trees alone no longer reach the workers (their starter walks them to the end), so
+    the warm-up also runs a chain longer than the start's walk budget (an advance for a
+    worker) and a few polling nodes (the component path). Without them, the first timed runs
+    of linear_noop met worker children that had never taken a step."""
     if env.waiter is None:
         return
     try:
-        require_components("noop")
+        require_components("noop", "bench_poll")
     except Unavailable:
         return
     for _ in range(3):
-        measure_runs(env, lambda: [trees.exclusive_small() for _ in range(8)])
+        measure_runs(env, lambda: [trees.exclusive_small() for _ in range(8)] + [trees.linear_chain(1000)]
+                     + [trees.linear_chain(2, code="bench_poll", prefix=f"warm{i}") for i in range(4)])
 
 
 def engine_env(counters_client: Any, repeat: int, quick: bool, workers: Any) -> tuple[Env, str | None]:
