@@ -5,7 +5,7 @@ import os
 import sys
 
 from celery import Celery
-from celery.signals import worker_init, worker_shutdown
+from celery.signals import worker_init, worker_process_init, worker_shutdown
 
 from sops_api import embedded_broker
 
@@ -32,6 +32,15 @@ def refuse_unsafe_settings(**kwargs: object) -> None:
     except ImproperlyConfigured as exc:
         print(f"refusing to start the worker: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(1) from exc
+
+
+@worker_process_init.connect
+def freeze_pool_process_heap(**kwargs: object) -> None:
+    """A pool process, once forked and set up, keeps its start-up heap out of the collector's
+    reach (sops_api/heap.py): a full collection of it cost more than a 1,000-node run's step."""
+    from sops_api.heap import freeze_startup_heap
+
+    freeze_startup_heap()
 
 
 @worker_shutdown.connect

@@ -9,3 +9,7 @@ application = get_wsgi_application()
 from sops_api.checks import require_safe_deployment  # noqa: E402 - needs the settings loaded above
 
 require_safe_deployment()
+
+from sops_api.heap import freeze_startup_heap  # noqa: E402
+
+freeze_startup_heap(load_urls=True)
