@@ -26,6 +26,13 @@ def compiled_rows(name: str, build: Callable[..., QuerySet], /, **params: Any) -
     return api.compiled_rows(name, build, **params)
 
 
+def compiled_first(name: str, build: Callable[..., QuerySet], /, **params: Any) -> Model | None:
+    """The first model instance `build(**params)` gives, or None, compiled once per thread."""
+    from pipeline_engine import api
+
+    return api.compiled_first(name, build, **params)
+
+
 def insert_row(obj: Model) -> None:
     """obj.save(force_insert=True) with the INSERT compiled once (no save signal is sent)."""
     from pipeline_engine import api

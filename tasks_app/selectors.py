@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db.models import Count, Q, QuerySet
 
 from access_app.models import Business
 from sops_common.errors import InvalidInput, NotFound
 from sops_common.limits import MAX_TIMESTAMP_MS, check_list, loads, parse_id, parse_int, shown
-from sops_common.prepared import compiled
+from sops_common.prepared import compiled_first
 from sops_common.timefmt import format_time, parse_time
 from templates_app.models import Category, Template
 
@@ -53,8 +53,7 @@ def get_task(business: Business, task_id: Any, *, with_tree: bool = True) -> Tas
 
     # Every task endpoint reads its task first: compiled once (sops_common.prepared), and the
     # business is the caller's, already read, so it is not joined again.
-    sql, params = compiled(f"get_task:{with_tree}", build, pk=pk, business_id=business.pk)
-    task = next(iter(TaskInstance.objects.raw(sql, params)), None)
+    task = cast(TaskInstance | None, compiled_first(f"get_task:{with_tree}", build, pk=pk, business_id=business.pk))
     if task is None:
         raise task_missing(business, pk)
     task.business = business

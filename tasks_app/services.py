@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -16,7 +16,7 @@ from django.utils import timezone
 from access_app.models import Business
 from sops_common.errors import InvalidInput, InvalidOperation, NotFound
 from sops_common.limits import parse_id
-from sops_common.prepared import compiled, insert_row, update_rows
+from sops_common.prepared import compiled_first, insert_row, update_rows
 from templates_app.models import Template, TemplateSource
 from templates_app.subprocesses import check_expansion, template_label, unfold_subprocesses
 
@@ -212,9 +212,9 @@ def _locked(task: TaskInstance) -> TaskInstance:
 
 
 def _lock_row(pk: int) -> TaskInstance | None:
-    sql, params = compiled("tasks_app._locked", lambda pk: TaskInstance.objects.select_for_update().filter(pk=pk),
-                           pk=pk)
-    return next(iter(TaskInstance.objects.raw(sql, params)), None)
+    task = compiled_first("tasks_app._locked", lambda pk: TaskInstance.objects.select_for_update().filter(pk=pk),
+                          pk=pk)
+    return cast(TaskInstance | None, task)
 
 
 @transaction.atomic

@@ -67,6 +67,57 @@ def test_compiled_rows_refuse_what_is_not_a_plain_values_list():
             twice=F("bk_biz_id") * 2).values_list("twice"), pk=1)
 
 
+@pytest.mark.django_db
+def test_compiled_first_builds_the_instance_django_builds_with_each_calls_values(world, django_assert_num_queries):
+    from tasks_app.models import TaskInstance
+
+    tree = {"a": ["ü", 1, None, {"b": True}]}
+    ids = []
+    for name in ("one", "two"):
+        task = TaskInstance(business=world.biz2, template=world.templates[10], name=name, creator="alice",
+                            category="OpsTools", pipeline_tree=tree, callback_url="", create_info="app")
+        prepared.insert_row(task)
+        ids.append(task.pk)
+    built: list[int] = []
+
+    def build(pk: int, business_id: int):
+        built.append(pk)
+        return TaskInstance.objects.filter(pk=pk, business_id=business_id, is_deleted=False).defer("pipeline_tree")[:1]
+
+    for pk in ids:
+        expected = build(pk, world.biz2.pk).get()
+        with django_assert_num_queries(1):
+            got = prepared.compiled_first("test:first", build, pk=pk, business_id=world.biz2.pk)
+        assert type(got) is TaskInstance and not got._state.adding and got._state.db == "default"
+        assert {f.attname: getattr(got, f.attname) for f in TaskInstance._meta.concrete_fields
+                if f.name != "pipeline_tree"} == {f.attname: getattr(expected, f.attname)
+                                                  for f in TaskInstance._meta.concrete_fields if f.name != "pipeline_tree"}
+        assert got.create_time == expected.create_time and got.create_time.tzinfo is not None
+        assert got.get_deferred_fields() == {"pipeline_tree"}
+        with django_assert_num_queries(1):
+            assert got.pipeline_tree == tree  # the deferred field loads on access, decoded
+    assert len(built) == 3  # the two `expected` reads and one compile
+    assert prepared.compiled_first("test:first", build, pk=ids[0], business_id=world.biz2.pk + 1000) is None
+    full = prepared.compiled_first("test:first-full", lambda pk: TaskInstance.objects.filter(pk=pk), pk=ids[1])
+    assert full is not None and full.get_deferred_fields() == set() and full.pipeline_tree == tree
+    assert full.name == "two"
+
+
+def test_compiled_first_refuses_what_does_not_give_plain_instances():
+    from django.db.models import F
+
+    from tasks_app.models import TaskInstance
+
+    for name, build in [
+        ("values", lambda pk: Business.objects.filter(pk=pk).values_list("name")),
+        ("dicts", lambda pk: Business.objects.filter(pk=pk).values("name")),
+        ("annotated", lambda pk: Business.objects.filter(pk=pk).annotate(twice=F("bk_biz_id") * 2)),
+        ("related", lambda pk: TaskInstance.objects.filter(pk=pk).select_related("business")),
+    ]:
+        with pytest.raises(ValueError, match="plain filters"):
+            prepared.compiled_first(f"test:{name}", build, pk=1)
+
+
 def _row(model, pk) -> dict:
     return model.objects.filter(pk=pk).values().get()
 
