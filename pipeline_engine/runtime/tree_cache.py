@@ -6,11 +6,13 @@ never stale; a process that started the run caches the tree it compiled. A
 tree heavier than a quarter of the byte budget is compiled again at each
 step rather than crowding every other run out of the cache.
 
-A compiled tree is weighed as COMPILED_PER_JSON_BYTE times its web tree's JSON
-text: walking the compiled objects (`approx_size`) cost more than compiling
-them (1.5 ms against 1 ms for 100 nodes), while encoding the JSON is C-fast
-(0.1 ms). The ratio was measured on bench/trees.py's chains: 100 KB compiled
-for 51 KB of JSON at 100 nodes, 948 KB for 506 KB at 1,000.
+A compiled tree is weighed as COMPILED_PER_JSON_BYTE times the JSON text the
+run's row stores (its starter's serialisation, which a worker reads back), so
+weighing costs nothing: walking the compiled objects (`approx_size`) cost more
+than compiling them (1.5 ms against 1 ms for 100 nodes). The ratio was
+measured on bench/trees.py's chains: 100 KB compiled for 51 KB of `json.dumps`
+text at 100 nodes, 948 KB for 506 KB at 1,000; the stored text (orjson's,
+runtime/jsontext.py) is 6 % shorter, so the ratio is still about 2.
 """
 from __future__ import annotations
 
