@@ -7,9 +7,11 @@ API, as they reach its caches (sops_common/caches.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db.models import Model, QuerySet
+
+M = TypeVar("M", bound=Model)
 
 
 def compiled(name: str, build: Callable[..., QuerySet], /, **params: Any) -> tuple[str, list[Any]]:
@@ -26,7 +28,7 @@ def compiled_rows(name: str, build: Callable[..., QuerySet], /, **params: Any) -
     return api.compiled_rows(name, build, **params)
 
 
-def compiled_first(name: str, build: Callable[..., QuerySet], /, **params: Any) -> Model | None:
+def compiled_first(name: str, build: Callable[..., QuerySet[M]], /, **params: Any) -> M | None:
     """The first model instance `build(**params)` gives, or None, compiled once per thread."""
     from pipeline_engine import api
 

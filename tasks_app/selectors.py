@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q, QuerySet
 
@@ -53,7 +53,7 @@ def get_task(business: Business, task_id: Any, *, with_tree: bool = True) -> Tas
 
     # Every task endpoint reads its task first: compiled once (sops_common.prepared), and the
     # business is the caller's, already read, so it is not joined again.
-    task = cast(TaskInstance | None, compiled_first(f"get_task:{with_tree}", build, pk=pk, business_id=business.pk))
+    task = compiled_first(f"get_task:{with_tree}", build, pk=pk, business_id=business.pk)
     if task is None:
         raise task_missing(business, pk)
     task.business = business

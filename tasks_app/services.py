@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -212,9 +212,8 @@ def _locked(task: TaskInstance) -> TaskInstance:
 
 
 def _lock_row(pk: int) -> TaskInstance | None:
-    task = compiled_first("tasks_app._locked", lambda pk: TaskInstance.objects.select_for_update().filter(pk=pk),
+    return compiled_first("tasks_app._locked", lambda pk: TaskInstance.objects.select_for_update().filter(pk=pk),
                           pk=pk)
-    return cast(TaskInstance | None, task)
 
 
 @transaction.atomic

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, cast
+from typing import Any
 
 from access_app.models import Business
 from sops_common.errors import InvalidInput, NotFound
@@ -40,8 +40,8 @@ def get_template(business: Business, template_id: Any, source: str) -> Template:
     # create_task's first read: compiled once per source (sops_common.prepared); only a business
     # template's query names the business.
     scope = {"business_id": business.pk} if source == TemplateSource.BUSINESS else {}
-    template = cast(Template | None, compiled_first(f"get_template:{source}", lambda pk, business_id=0: _live_templates(
-        source, business_id).filter(pk=pk)[:1], pk=pk, **scope))
+    template = compiled_first(f"get_template:{source}", lambda pk, business_id=0: _live_templates(
+        source, business_id).filter(pk=pk)[:1], pk=pk, **scope)
     if template is not None and template.business_id == business.pk:
         template.business = business
     if template is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection
 from django.db.models import Field, Model, QuerySet
@@ -20,6 +20,7 @@ from django.db.models.query import ModelIterable
 from django.db.models.sql import InsertQuery
 
 _plans: dict[tuple[str, str], tuple[str, tuple[Any, ...]]] = {}
+M = TypeVar("M", bound=Model)
 _seq = itertools.count(1)
 
 
@@ -111,7 +112,7 @@ def compiled_rows(name: str, build: Callable[..., QuerySet], /, **params: Any) -
 # call, matching its columns to the model's fields again on every execution.
 
 
-def compiled_first(name: str, build: Callable[..., QuerySet], /, **params: Any) -> Model | None:
+def compiled_first(name: str, build: Callable[..., QuerySet[M]], /, **params: Any) -> M | None:
     """The first instance `build(**params)` gives, or None; its SQL compiled on this thread's
     first call only (same rules as `compiled`). `build` should slice ([:1]) if it may match more."""
     plans: dict[str, Any] = _compilers.__dict__.setdefault("instances", {})
@@ -138,7 +139,7 @@ def compiled_first(name: str, build: Callable[..., QuerySet], /, **params: Any) 
         return None
     if converters:
         (row,) = compiler.apply_converters([row], converters)
-    obj: Model = model.from_db(connection.alias, attnames, tuple(row[:len(attnames)]))
+    obj: M = model.from_db(connection.alias, attnames, tuple(row[:len(attnames)]))
     return obj
 
 
