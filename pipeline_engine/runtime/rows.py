@@ -159,15 +159,16 @@ def insert_run(run_id: str, tree_json: str, *, context: dict[str, Any], frontier
                meta: dict[str, Any], time_zone: str, executor: str, priority: int, now: datetime,
                lease_until: datetime | None, state: str = s.RUNNING, display_state: str = s.RUNNING,
                outputs: dict[str, Any] | None = None, finished_at: datetime | None = None,
-               steps: int = 0) -> bool:
-    """INSERT the run row; False when a run with this id exists already.
+               steps: int = 0, nodes: list[NodeRecord] | None = None) -> bool:
+    """INSERT the run row, and its first `nodes`; False (nothing written) when a run with this id
+    exists already.
 
     ON CONFLICT DO NOTHING (PostgreSQL, SQLite >= 3.24) and the row count
     replace the ORM create in a SAVEPOINT that caught IntegrityError: that
     cost two more round trips and the ORM's compile on every start. The tree
     comes serialised (`tree_json`): its caller weighs the text too. A run whose first step was
     walked by its starter is inserted as that step left it (state, frontier,
-    outputs, `steps` 1).
+    outputs, `steps` 1) with the node rows that step created.
     """
     adapt = datetime_adapter()
     dumps = jsontext.dumps
@@ -177,9 +178,20 @@ def insert_run(run_id: str, tree_json: str, *, context: dict[str, Any], frontier
         adapt(now), adapt(finished_at) if finished_at else None, adapt(lease_until) if lease_until else None,
         steps,
     ]
+    sql = _INSERT_RUN.format(table=connection.ops.quote_name(Run._meta.db_table))
+    if nodes and connection.vendor == "postgresql" and len(nodes) <= NODES_WITH_RUN:
+        # One statement, one round trip: the node rows are inserted by the run's INSERT, and only
+        # when it inserted the run (no row comes out of `run` on a conflict).
+        with connection.cursor() as cursor:
+            cursor.execute(f"WITH run AS ({sql} RETURNING id) {_nodes_from_json_sql()}",
+                           [*params, node_rows_json(nodes)])
+            return bool(cursor.rowcount == len(nodes))
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_RUN.format(table=connection.ops.quote_name(Run._meta.db_table)), params)
-        return bool(cursor.rowcount == 1)
+        cursor.execute(sql, params)
+        inserted = bool(cursor.rowcount == 1)
+    if inserted and nodes:
+        insert_nodes(run_id, nodes)
+    return inserted
 
 
 @dataclass(slots=True)
@@ -243,15 +255,21 @@ def lock_run(run_id: str, *, with_tree: bool) -> RunRow:
 
 
 def update_run(run_id: str, data: RunData, display_state: str, lease: datetime | None) -> None:
+    sql, params = _update_run_statement(run_id, data, display_state, lease)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _update_run_statement(run_id: str, data: RunData, display_state: str,
+                          lease: datetime | None) -> tuple[str, list[Any]]:
     adapt = datetime_adapter()
     sql = (f"UPDATE {Run._meta.db_table} SET state = %s, display_state = %s, frontier = %s, "
            f"context = %s, outputs = %s, finished_at = %s, lease_until = %s, steps = steps + 1 WHERE id = %s")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [
-            data.state, display_state, jsontext.dumps(data.frontier), jsontext.dumps(data.context),
-            jsontext.dumps(data.outputs), adapt(data.finished_at) if data.finished_at else None,
-            adapt(lease) if lease else None, run_id,
-        ])
+    return sql, [
+        data.state, display_state, jsontext.dumps(data.frontier), jsontext.dumps(data.context),
+        jsontext.dumps(data.outputs), adapt(data.finished_at) if data.finished_at else None,
+        adapt(lease) if lease else None, run_id,
+    ]
 
 
 def _tree_text() -> str:
@@ -306,6 +324,130 @@ def _insert_sql() -> str:
             f"INSERT INTO {quote(NodeState._meta.db_table)} ({', '.join(quote(c) for _, c, _ in columns)}) "
             f"VALUES ({', '.join(['%s'] * len(columns))})")
     return sql
+
+
+# Up to this many node rows go in one statement as a JSON array (json_populate_recordset):
+# with the run's INSERT at a start, with the run's UPDATE after a step. COPY needs a
+# statement and two round trips of its own; for a few rows those cost more than PostgreSQL's
+# parse of the JSON, for a thousand the JSON costs more (a 1,000-node start: COPY).
+NODES_WITH_RUN = 200
+_json_plan: list[list[tuple[str, str, str]]] = []
+
+
+def _json_columns() -> list[tuple[str, str, str]]:
+    """(attribute, column, kind) of the node columns a record gives (all but run_id)."""
+    if not _json_plan:
+        _json_plan.append([c for c in _columns() if c[0] != "run_id"])
+    return _json_plan[0]
+
+
+def node_rows_json(records: list[NodeRecord], *, changed_only: bool = False) -> str:
+    """Node records as a JSON array of objects keyed by column, for json_populate_recordset.
+
+    JSON fields go as JSON (PostgreSQL takes a value of a jsonb column as it is), datetimes
+    as ISO text, None as null (SQL NULL). `changed_only`: each row's id and the fields a step
+    changes (NODE_FIELDS), for an UPDATE; otherwise every column of a new row but run_id."""
+    columns = _changed_columns() if changed_only else _json_columns()
+    adapt = datetime_adapter()
+    out = []
+    for rec in records:
+        row: dict[str, Any] = {"id": rec.row_id} if changed_only else {}
+        for attname, column, kind in columns:
+            value = getattr(rec, attname)
+            if kind == "datetime" and value is not None:
+                value = adapt(value)
+            row[column] = value
+        out.append(row)
+    return jsontext.dumps(out)
+
+
+def _changed_columns() -> list[tuple[str, str, str]]:
+    """(attribute, column, kind) of the node columns a step changes (NODE_FIELDS)."""
+    if len(_json_plan) < 2:
+        _json_columns()
+        by_attr = {c[0]: c for c in _columns()}
+        _json_plan.append([by_attr[a] for a in NODE_FIELDS])
+    return _json_plan[1]
+
+
+_from_json_sql: dict[str, str] = {}
+
+
+def _nodes_from_json_sql() -> str:
+    """INSERT of the node rows of a JSON array (node_rows_json), for the id a `run` CTE returns."""
+    sql = _from_json_sql.get("insert")
+    if sql is None:
+        quote = connection.ops.quote_name
+        table = quote(NodeState._meta.db_table)
+        names = [quote(c) for _, c, _ in _json_columns()]
+        sql = _from_json_sql["insert"] = (
+            f"INSERT INTO {table} ({quote(_columns()[0][1])}, {', '.join(names)}) "
+            f"SELECT run.id, {', '.join(f'j.{n}' for n in names)} "
+            f"FROM run, json_populate_recordset(NULL::{table}, %s) WITH ORDINALITY AS j ORDER BY j.ordinality")
+    return sql
+
+
+def _json_insert_sql() -> str:
+    """INSERT of a run's (first parameter) node rows from a JSON array (second parameter)."""
+    sql = _from_json_sql.get("insert_for_run")
+    if sql is None:
+        quote = connection.ops.quote_name
+        table = quote(NodeState._meta.db_table)
+        names = [quote(c) for _, c, _ in _json_columns()]
+        sql = _from_json_sql["insert_for_run"] = (
+            f"INSERT INTO {table} ({quote(_columns()[0][1])}, {', '.join(names)}) "
+            f"SELECT %s, {', '.join(f'j.{n}' for n in names)} "
+            f"FROM json_populate_recordset(NULL::{table}, %s) WITH ORDINALITY AS j ORDER BY j.ordinality")
+    return sql
+
+
+def _json_update_sql() -> str:
+    """UPDATE of the changed fields of node rows, by id, from a JSON array (the one parameter)."""
+    sql = _from_json_sql.get("update")
+    if sql is None:
+        quote = connection.ops.quote_name
+        table = quote(NodeState._meta.db_table)
+        sets = ", ".join(f"{quote(c)} = j.{quote(c)}" for _, c, _ in _changed_columns())
+        sql = _from_json_sql["update"] = (
+            f"UPDATE {table} AS n SET {sets} FROM json_populate_recordset(NULL::{table}, %s) AS j "
+            f"WHERE n.id = j.id")
+    return sql
+
+
+def save_step(run_id: str, created: list[NodeRecord], updated: list[NodeRecord],
+              run: tuple[RunData, str, datetime | None] | None) -> None:
+    """Write what a step changed: its new node rows, its changed ones, and the run row
+    (`run`: its data, display state and lease; None when the run row did not change).
+
+    On PostgreSQL these go as one query, one round trip, where they were three statements
+    and four round trips (COPY takes two), plus one per changed row beyond the first:
+    node rows go as JSON arrays (json_populate_recordset), up to NODES_WITH_RUN of each;
+    more new rows go by COPY first. Elsewhere each goes as its own statement, as before."""
+    if connection.vendor != "postgresql":
+        if created:
+            insert_nodes(run_id, created)
+        if updated:
+            update_nodes(updated)
+        if run is not None:
+            update_run(run_id, *run)
+        return
+    sqls: list[str] = []
+    params: list[Any] = []
+    if len(created) > NODES_WITH_RUN:
+        insert_nodes(run_id, created)
+    elif created:
+        sqls.append(_json_insert_sql())
+        params += [run_id, node_rows_json(created)]
+    if updated:
+        sqls.append(_json_update_sql())
+        params.append(node_rows_json(updated, changed_only=True))
+    if run is not None:
+        sql, values = _update_run_statement(run_id, *run)
+        sqls.append(sql)
+        params += values
+    if sqls:
+        with connection.cursor() as cursor:
+            cursor.execute("; ".join(sqls), params)
 
 
 def insert_nodes(run_id: str, records: list[NodeRecord]) -> None:

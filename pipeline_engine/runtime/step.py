@@ -92,7 +92,8 @@ def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str
                            time_zone=time_zone, executor=executor, priority=priority, now=now,
                            lease_until=lease_until, state=data.state,
                            display_state=walker.display_state() if walker else s.RUNNING,
-                           outputs=data.outputs, finished_at=data.finished_at, steps=0 if walker is None else 1):
+                           outputs=data.outputs, finished_at=data.finished_at, steps=0 if walker is None else 1,
+                           nodes=list(walker.created.values()) if walker is not None else None):
         raise InvalidOperation(f"pipeline({run_id}) has already been started")
     # This process compiled it already: a step it runs itself (a worker that
     # starts runs, the embedded mode) does not read and compile the tree again.
@@ -101,8 +102,6 @@ def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str
     effects: list[Effect] = []
     finished: list[NodeRecord] = []
     if walker is not None:
-        if walker.created:
-            rows.insert_nodes(run_id, list(walker.created.values()))
         if walker.histories:
             rows.insert_histories(run_id, walker.histories)
         if walker.logs:  # what the inline components of the first step logged
@@ -167,11 +166,7 @@ def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True, budget
 def _persist(run: rows.RunRow, data: RunData, walker: Walker, *, walked: bool, signal_end: bool) -> None:
     now = timezone.now()
     run_id = run.id
-    if walker.created:
-        rows.insert_nodes(run_id, list(walker.created.values()))
     updated = [walker.records[k] for k in walker.updated if k not in walker.created]
-    if updated:
-        rows.update_nodes(updated)
     if walker.histories:
         rows.insert_histories(run_id, walker.histories)
     if walker.logs:
@@ -180,8 +175,9 @@ def _persist(run: rows.RunRow, data: RunData, walker: Walker, *, walked: bool, s
     # ran out of its budget.
     owed = (not walked or walker.exhausted) and bool(data.frontier["ready"]) and data.state == s.RUNNING
     lease = now + timedelta(seconds=config.lease_seconds()) if owed else None
-    if walker.changed or lease != run.lease_until:
-        rows.update_run(run_id, data, walker.display_state(), lease)
+    changed = walker.changed or lease != run.lease_until
+    rows.save_step(run_id, list(walker.created.values()), updated,
+                   (data, walker.display_state(), lease) if changed else None)
     effects = list(walker.effects)
     if owed:
         effects.append(Effect("advance"))

@@ -199,3 +199,112 @@ def test_the_sweeps_queries_find_due_expired_overdue_and_owed_work():
     Run.objects.filter(pk="r1").update(lease_until=past)
     assert rows.owed_runs(now, timedelta(seconds=30), 10) == ["r1"]
     assert rows.owed_runs(now, timedelta(seconds=30), 10) == []  # its lease moved on
+
+
+# --------------------------------------------------------------------------- rows sent with the run's
+def _awkward_record(text: str, key: str) -> NodeRecord:
+    now = timezone.now()
+    return NodeRecord(key=key, scope="k", node_id="a", node_type="ServiceActivity", component_code="noop",
+                      name=text, state=s.FINISHED, version="v1", started_at=now, finished_at=now, ex_data=text,
+                      inputs={"v": text, text: [text, None, True, 1.5, 2**70]}, outputs={"s": text}, skip=True,
+                      error_ignored=False, callback_data=None, inputs_override={"x": text}, retry=3,
+                      comp_state={"n": {"deep": [text]}}, wake_at=now - timedelta(seconds=5))
+
+
+def _as_orm_reads(run_id: str) -> list[dict]:
+    return [{f: getattr(n, f) for f in ("key", *rows.RECORD_FIELDS)}
+            for n in NodeState.objects.filter(run_id=run_id).order_by("id")]
+
+
+def _start_with(run_id: str, nodes: list[NodeRecord]) -> bool:
+    now = timezone.now()
+    return rows.insert_run(run_id, '{"tree": 2}', context={}, frontier={"ready": []}, meta={}, time_zone="UTC",
+                           executor="", priority=1, now=now, lease_until=None, steps=1, nodes=nodes)
+
+
+@pytest.mark.parametrize("text", AWKWARD)
+def test_every_way_of_writing_node_rows_writes_the_same_rows(text):
+    recs = [_awkward_record(text, "a"), NodeRecord(key="b", scope="", node_id="b", node_type="EmptyEndEvent",
+                                                   state=s.READY, version="v2")]
+    start("copied")
+    rows.insert_nodes("copied", recs)  # COPY on PostgreSQL
+    assert _start_with("with-run", recs)  # the run's own statement
+    start("stepped")
+    rows.save_step("stepped", recs, [], None)  # a step's writes
+    expected = _as_orm_reads("copied")
+    assert expected[0]["inputs"] == {"v": text, text: [text, None, True, 1.5, 2**70]}  # what was given
+    assert _as_orm_reads("with-run") == expected and _as_orm_reads("stepped") == expected
+
+
+def test_a_start_inserts_its_nodes_in_the_runs_statement_in_order_and_none_for_a_run_that_exists():
+    recs = [NodeRecord(key=f"n{i}", scope="", node_id=f"n{i}", node_type="ServiceActivity", state=s.FINISHED,
+                       version=f"v{i}") for i in range(12)]
+    with CaptureQueriesContext(connection) as queries:
+        assert _start_with("r1", recs) is True
+    if connection.vendor == "postgresql":
+        assert len(queries) == 1  # one round trip
+    assert [n["key"] for n in _as_orm_reads("r1")] == [r.key for r in recs]  # ids follow the order given
+    assert rows.lock_run("r1", with_tree=True).tree_json == '{"tree": 2}'
+
+    # The same run id again: False, and neither the run nor its nodes change.
+    assert _start_with("r1", [NodeRecord(key="other", scope="", node_id="x", node_type="EmptyEndEvent",
+                                         state=s.READY, version="v")]) is False
+    assert [n["key"] for n in _as_orm_reads("r1")] == [r.key for r in recs]
+    assert _start_with("r2", []) is True and NodeState.objects.filter(run_id="r2").count() == 0
+
+
+def test_a_start_with_more_nodes_than_its_statement_takes_writes_them_all(monkeypatch):
+    monkeypatch.setattr(rows, "NODES_WITH_RUN", 2)
+    recs = [NodeRecord(key=f"n{i}", scope="", node_id=f"n{i}", node_type="ServiceActivity", state=s.READY,
+                       version="v") for i in range(3)]
+    assert _start_with("r1", recs) is True
+    assert [n["key"] for n in _as_orm_reads("r1")] == ["n0", "n1", "n2"]
+    assert _start_with("r1", recs[:1]) is False  # the conflict is seen on this path too
+    assert NodeState.objects.filter(run_id="r1").count() == 3
+
+
+def test_a_steps_writes_change_exactly_its_rows_and_the_run_in_one_round_trip():
+    start()
+    start("r2")
+    now = timezone.now()
+    old = [NodeRecord(key=k, scope="", node_id=k, node_type="ServiceActivity", state=s.RUNNING, version="v1",
+                      inputs={"k": k}) for k in ("a", "b")]
+    rows.insert_nodes("r1", old)
+    rows.insert_nodes("r2", [NodeRecord(key="a", scope="", node_id="a", node_type="ServiceActivity",
+                                        state=s.RUNNING, version="v1")])
+    loaded = rows.load_records("r1", ["a", "b"])
+    a = loaded["a"]
+    a.state, a.outputs, a.ex_data, a.finished_at, a.skip, a.callback_data = s.FINISHED, {"o": "\t"}, "x", now, True, None
+    a.inputs_override, a.schedule_count = {"i": [1]}, 4
+    new = NodeRecord(key="c", scope="", node_id="c", node_type="EmptyEndEvent", state=s.READY, version="v3")
+    data = rows.lock_run("r1", with_tree=False).data()
+    data.state, data.finished_at, data.outputs = s.FINISHED, now, {"out": 1}
+    with CaptureQueriesContext(connection) as queries:
+        rows.save_step("r1", [new], [a], (data, s.FINISHED, None))
+    if connection.vendor == "postgresql":
+        assert len(queries) == 1
+    got = rows.load_records("r1", ["a", "b", "c"])
+    assert got["a"] == a  # every field as the step left it
+    assert (got["a"].state, got["a"].outputs, got["a"].ex_data, got["a"].finished_at, got["a"].skip) == (
+        s.FINISHED, {"o": "\t"}, "x", now, True)
+    assert (got["a"].inputs_override, got["a"].schedule_count, got["a"].inputs) == ({"i": [1]}, 4, {"k": "a"})
+    assert got["b"].state == s.RUNNING and got["c"].state == s.READY  # b untouched, c new
+    assert rows.load_records("r2", ["a"])["a"].state == s.RUNNING  # the other run's "a" untouched
+    run = Run.objects.get(pk="r1")
+    assert (run.state, run.outputs, run.finished_at, run.steps) == (s.FINISHED, {"out": 1}, now, 1)
+
+    with CaptureQueriesContext(connection) as queries:
+        rows.save_step("r1", [], [], None)  # nothing changed: nothing sent
+    assert len(queries) == 0
+    rows.save_step("r1", [], [got["b"]], None)  # the run row is left alone when it did not change
+    assert Run.objects.get(pk="r1").steps == 1
+
+
+def test_a_step_with_more_new_nodes_than_its_statement_takes_writes_them_all(monkeypatch):
+    monkeypatch.setattr(rows, "NODES_WITH_RUN", 1)
+    start()
+    recs = [NodeRecord(key=f"n{i}", scope="", node_id=f"n{i}", node_type="ServiceActivity", state=s.READY,
+                       version="v") for i in range(3)]
+    data = rows.lock_run("r1", with_tree=False).data()
+    rows.save_step("r1", recs, [], (data, s.RUNNING, None))
+    assert [n["key"] for n in _as_orm_reads("r1")] == ["n0", "n1", "n2"] and Run.objects.get(pk="r1").steps == 1
