@@ -26,14 +26,15 @@ from pipeline_engine.core.walker import Walker
 from pipeline_engine.runtime import config, dispatch, queries, reaper
 from pipeline_engine.runtime.db_retry import connection_lost, retry_if_unchanged
 from pipeline_engine.runtime.db_retry import describe as describe_db_error
-from pipeline_engine.runtime.prepared import compiled as compiled_sql
 from pipeline_engine.runtime.prepared import (
+    Writes,
     compiled_first,
     compiled_rows,
     insert_row,
     insert_rows,
     update_rows,
 )
+from pipeline_engine.runtime.prepared import compiled as compiled_sql
 from pipeline_engine.runtime.queries import RunSummary
 from pipeline_engine.runtime.step import Started, Stepped, start_run, step
 
@@ -52,7 +53,7 @@ __all__ = [
     # In-process caches bounded in entries and bytes, for the apps' own caches (core/bounded_cache.py).
     "BoundedCache", "approx_size",
     # Hot reads compiled to SQL once, for the apps' own (runtime/prepared.py).
-    "compiled_sql", "compiled_rows", "compiled_first", "insert_row", "insert_rows", "update_rows",
+    "compiled_sql", "compiled_rows", "compiled_first", "insert_row", "insert_rows", "update_rows", "Writes",
 ]
 
 

@@ -7,9 +7,15 @@ API, as they reach its caches (sops_common/caches.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db.models import Model, QuerySet
+
+if TYPE_CHECKING:
+    from pipeline_engine.api import Writes
+
+__all__ = ["Writes", "compiled", "compiled_rows", "compiled_first", "insert_row", "insert_rows", "update_rows",
+           "writes"]
 
 M = TypeVar("M", bound=Model)
 
@@ -55,3 +61,10 @@ def update_rows(model: type[Model], where: dict[str, Any], values: dict[str, Any
     from pipeline_engine import api
 
     return api.update_rows(model, where, values)
+
+
+def writes() -> Writes:
+    """A batch of update_rows and insert_rows sent in one round trip on PostgreSQL (`.send()`)."""
+    from pipeline_engine import api
+
+    return api.Writes()

@@ -5,12 +5,15 @@ so the log holds exactly the operations that took effect (selectors.task_operati
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sops_common import prepared
 from sops_common.errors import InvalidInput
 
 from .models import OperateSource, TaskInstance, TaskOperation
+
+if TYPE_CHECKING:
+    from sops_common.prepared import Writes
 
 
 def check_source(source: str) -> str:
@@ -21,19 +24,27 @@ def check_source(source: str) -> str:
 
 
 def record(*, task: TaskInstance, operate_type: str, operator: str, source: str, node_id: str = "",
-           extra_info: dict[str, Any] | None = None, into: list[TaskOperation] | None = None) -> TaskOperation:
+           extra_info: dict[str, Any] | None = None, into: list[TaskOperation] | None = None,
+           writes: Writes | None = None) -> TaskOperation:
     """Write one audit row in the caller's transaction; with `into`, add it to a batch the caller
-    writes later with `record_all`, still in its transaction (two operations, one INSERT)."""
+    writes later with `record_all`, still in its transaction (two operations, one INSERT); with
+    `writes`, join those writes, which the caller sends with its own (one round trip)."""
     operation = TaskOperation(
         task_id=task.pk, operate_type=operate_type, operator=operator or "", operate_source=check_source(source),
         node_id=node_id or "", extra_info={k: v for k, v in (extra_info or {}).items() if v is not None})
-    if into is None:
-        prepared.insert_row(operation)
-    else:
+    if into is not None:
         into.append(operation)
+    elif writes is not None:
+        writes.insert_rows([operation])
+    else:
+        prepared.insert_row(operation)
     return operation
 
 
-def record_all(operations: list[TaskOperation]) -> None:
-    """Write a batch `record(into=...)` collected, in order, in one INSERT (none when empty)."""
-    prepared.insert_rows(operations)
+def record_all(operations: list[TaskOperation], writes: Writes | None = None) -> None:
+    """Write a batch `record(into=...)` collected, in order, in one INSERT (none when empty);
+    with `writes`, the INSERT joins those writes, sent by the caller with its own."""
+    if writes is None:
+        prepared.insert_rows(operations)
+    else:
+        writes.insert_rows(operations)

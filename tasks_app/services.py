@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -16,7 +16,7 @@ from django.utils import timezone
 from access_app.models import Business
 from sops_common.errors import InvalidInput, InvalidOperation, NotFound
 from sops_common.limits import parse_id
-from sops_common.prepared import compiled_first, insert_row, update_rows
+from sops_common.prepared import compiled_first, insert_row, update_rows, writes
 from templates_app.models import Template, TemplateSource
 from templates_app.subprocesses import check_expansion, template_label, unfold_subprocesses
 
@@ -32,6 +32,9 @@ from .models import (
     TaskInstance,
     TaskOperation,
 )
+
+if TYPE_CHECKING:
+    from sops_common.prepared import Writes
 
 TASK_ACTIONS = ("start", "pause", "resume", "revoke")
 
@@ -235,8 +238,7 @@ def create_and_start_in_savepoint(*, executor: str, source: str, **create: Any) 
     operations: list[TaskOperation] = []
     task = _new_task(**create, audit_into=operations)
     if create.get("request_id") is None:
-        _start_locked(task, executor, source, audit_into=operations)
-        audit.record_all(operations)
+        _start_locked(task, executor, source, audit_first=operations)
         return task
     audit.record_all(operations)
     if not task.is_started:
@@ -267,12 +269,14 @@ def start_task_in(*, business: Business, task_id: Any, executor: str, source: st
 
 
 def _start_locked(task: TaskInstance, executor: str, source: str,
-                  audit_into: list[TaskOperation] | None = None) -> None:
+                  audit_first: list[TaskOperation] | None = None) -> None:
     """Start a task read under its row lock.
 
     An end the engine's first step already reaches (a chain of inline nodes) is recorded
     here, in the same UPDATE and transaction as the start, instead of by the run_finished
-    receiver in a second transaction after the commit (start_pipeline does not send it)."""
+    receiver in a second transaction after the commit (start_pipeline does not send it).
+    The task's UPDATE and its audit rows (`audit_first`, the caller's not yet written, then
+    the start's) go to the database together, in one round trip."""
     if task.current_flow != CurrentFlow.EXECUTE_TASK:
         raise InvalidOperation(f"task with current_flow:{task.current_flow} cannot be started")
     if task.is_started:
@@ -285,10 +289,14 @@ def _start_locked(task: TaskInstance, executor: str, source: str,
     )
     fields: dict[str, Any] = {"is_started": True, "start_time": now, "executor": executor, "run_id": started.run_id,
                               **_end_fields(started.state, started.finished_at)}
-    update_rows(TaskInstance, {"pk": task.pk}, fields)
     for name, value in fields.items():
         setattr(task, name, value)
-    audit.record(task=task, operate_type=OperateType.START, operator=executor, source=source, into=audit_into)
+    operations = audit_first if audit_first is not None else []
+    audit.record(task=task, operate_type=OperateType.START, operator=executor, source=source, into=operations)
+    together = writes()
+    together.update_rows(TaskInstance, {"pk": task.pk}, fields)
+    audit.record_all(operations, together)
+    together.send()
     if started.state in FINAL_RUN_STATES and task.callback_url:
         callbacks.queue_callback(task, started.state)
 
@@ -300,14 +308,15 @@ def _end_fields(state: str, finished_at: Any) -> dict[str, Any]:
     return {"is_finished": True, "is_revoked": state == "REVOKED", "finish_time": finished_at or timezone.now()}
 
 
-def _callback(task: TaskInstance, node_id: str, data: Any, version: str | None) -> None:
+def _callback(task: TaskInstance, node_id: str, data: Any, version: str | None, together: Writes) -> None:
     """Deliver a callback; an end its step reaches is recorded on the task here, in the caller's
-    transaction, instead of by the run_finished receiver in a second one after the commit."""
+    transaction (`together`: with the caller's audit row), instead of by the run_finished receiver
+    in a second one after the commit."""
     stepped = _engine().callback_recording_end(task.run_id, node_id, data, version=version)
     fields = _end_fields(stepped.state, stepped.finished_at)
     if not fields:
         return
-    update_rows(TaskInstance, {"pk": task.pk, "is_finished": False}, fields)
+    together.update_rows(TaskInstance, {"pk": task.pk, "is_finished": False}, fields)
     for name, value in fields.items():
         setattr(task, name, value)
     if task.callback_url:
@@ -343,6 +352,7 @@ def operate_node(*, task: TaskInstance, node_id: str, action: str, username: str
     if not node_id or _trees().find_node(task.pipeline_tree, node_id)[0] is None:
         raise NotFound(f"task[{task.pk}] does not have node[{node_id}]")
     engine, run_id = _engine(), task.run_id
+    together = writes()
     if action == "retry":
         engine.retry_node(run_id, node_id, inputs=inputs)
     elif action == "skip":
@@ -352,7 +362,7 @@ def operate_node(*, task: TaskInstance, node_id: str, action: str, username: str
             raise InvalidInput("flow_id is required for skip_exg")
         engine.skip_exclusive_gateway(run_id, node_id, flow_id)
     elif action == "callback":
-        _callback(task, node_id, data, None)
+        _callback(task, node_id, data, None, together)
     elif action == "pause_subproc":
         engine.pause_subprocess(run_id, node_id)
     elif action == "resume_subproc":
@@ -360,7 +370,8 @@ def operate_node(*, task: TaskInstance, node_id: str, action: str, username: str
     elif action == "forced_fail":
         engine.forced_fail(run_id, node_id, ex_data=f"The node has been terminated by {username}.")
     audit.record(task=task, operate_type=action, operator=username, source=source, node_id=node_id,
-                 extra_info={"inputs": inputs, "data": data, "flow_id": flow_id})
+                 extra_info={"inputs": inputs, "data": data, "flow_id": flow_id}, writes=together)
+    together.send()
 
 
 @transaction.atomic
@@ -372,9 +383,11 @@ def node_callback(*, task: TaskInstance, node_id: str, data: Any, username: str,
         raise InvalidOperation("task not started")
     if task.is_finished:
         raise InvalidOperation("invalid operation, this node is finished or pipeline have been revoked")
-    _callback(task, node_id, data, version or None)
+    together = writes()
+    _callback(task, node_id, data, version or None, together)
     audit.record(task=task, operate_type=OperateType.CALLBACK, operator=username, source=source, node_id=node_id,
-                 extra_info={"data": data, "version": version or None})
+                 extra_info={"data": data, "version": version or None}, writes=together)
+    together.send()
 
 
 @transaction.atomic

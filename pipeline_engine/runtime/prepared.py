@@ -195,21 +195,33 @@ def insert_rows(objs: Sequence[Model]) -> None:
     """insert_row for a few new instances of one model in one INSERT (a statement compiled once per
     batch size, up to MAX_PREPARED_BATCH rows; bulk_create beyond). Primary keys are set where the
     database returns them from a multi-row INSERT (PostgreSQL, SQLite >= 3.35), as bulk_create does."""
+    statement = _insert_statement(objs)
+    if statement is not None:
+        _run(statement)
+
+
+# A statement ready to run: its SQL, its parameters, and what reads its result (None: nothing).
+Statement = tuple[str, list[Any], Callable[[Any], None] | None]
+
+
+def _insert_statement(objs: Sequence[Model]) -> Statement | None:
+    """The INSERT of `objs` and what sets their keys from its result; None when there is nothing
+    to run (no instances) or the rows were written already (bulk_create, past the prepared sizes)."""
     if not objs:
-        return
+        return None
     model = type(objs[0])
     if any(type(obj) is not model for obj in objs):
         raise TypeError("insert_rows: the instances must be of one model")
     if len(objs) > MAX_PREPARED_BATCH:
         model._default_manager.bulk_create(objs)
-        return
+        return None
     key = (connection.vendor, model, len(objs))
     plan = _inserts.get(key)
     if plan is None:
         plan = _insert_plan(model, objs)
         if plan is None:  # a field with a placeholder of its own, or no multi-row INSERT
             model._default_manager.bulk_create(objs)
-            return
+            return None
         _inserts[key] = plan
     sql, fields, returning = plan
     params = []
@@ -219,8 +231,8 @@ def insert_rows(objs: Sequence[Model]) -> None:
             if hasattr(value, "resolve_expression"):
                 raise TypeError(f"insert_row: {field.name} is an expression; save the instance instead")
             params.append(field.get_db_prep_save(value, connection))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+
+    def inserted(cursor: Any) -> None:
         if returning:
             for obj, row in zip(objs, cursor.fetchall(), strict=True):
                 for field, value in zip(returning, row, strict=True):
@@ -228,9 +240,20 @@ def insert_rows(objs: Sequence[Model]) -> None:
         elif len(objs) == 1:
             meta = model._meta
             objs[0].pk = connection.ops.last_insert_id(cursor, meta.db_table, meta.pk.column)
-    for obj in objs:
-        obj._state.adding = False
-        obj._state.db = connection.alias
+        for obj in objs:
+            obj._state.adding = False
+            obj._state.db = connection.alias
+
+    return sql, params, inserted
+
+
+def _run(statement: Statement) -> Any:
+    sql, params, read = statement
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if read is not None:
+            read(cursor)
+        return cursor.rowcount
 
 
 # --- changed rows ---------------------------------------------------------------------------------
@@ -257,6 +280,10 @@ def update_rows(model: type[Model], where: dict[str, Any], values: dict[str, Any
     Values and conditions are prepared by their fields on every call (get_db_prep_save and
     get_db_prep_value, as the update compiler and the lookups do); only the statement is built
     once. As QuerySet.update, it sends no signal and applies no auto_now."""
+    return int(_run(_update_statement(model, where, values)))
+
+
+def _update_statement(model: type[Model], where: dict[str, Any], values: dict[str, Any]) -> Statement:
     if not values or not where:
         raise ValueError("update_rows needs values to set and conditions to match")
     key = (connection.vendor, model, tuple(values), tuple(where))
@@ -278,6 +305,58 @@ def update_rows(model: type[Model], where: dict[str, Any], values: dict[str, Any
         if value is None or hasattr(value, "resolve_expression"):
             raise TypeError(f"update_rows: the condition on {field.name} must be a plain value")
         params.append(field.get_db_prep_value(value, connection, prepared=False))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return int(cursor.rowcount)
+    return sql, params, None
+
+
+# --- writes sent together -------------------------------------------------------------------------
+class Writes:
+    """update_rows and insert_rows of one transaction, sent to PostgreSQL in one round trip.
+
+    A round trip to the database costs more than a small statement itself (~0.3 ms here, against
+    ~0.05 ms of PostgreSQL's work for an UPDATE by key), and a task's start ends with two writes
+    whose results nobody reads: the task's UPDATE and its audit row. psycopg2 puts the parameters
+    into the text itself, so several statements go as one query; its result is the last
+    statement's, so a statement whose result is read (an INSERT that returns keys) ends a group.
+    Other backends (SQLite, in process) run the statements one by one. Rows counts are not given.
+
+        writes = Writes()
+        writes.update_rows(TaskInstance, {"pk": task.pk}, fields)
+        writes.insert_rows(operations)
+        writes.send()
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[Statement] = []
+
+    def update_rows(self, model: type[Model], where: dict[str, Any], values: dict[str, Any]) -> None:
+        self._pending.append(_update_statement(model, where, values))
+
+    def insert_rows(self, objs: Sequence[Model]) -> None:
+        # Past the prepared sizes the rows go by bulk_create at once: what was queued goes first.
+        if len(objs) > MAX_PREPARED_BATCH:
+            self.send()
+        statement = _insert_statement(objs)
+        if statement is not None:
+            self._pending.append(statement)
+
+    def send(self) -> None:
+        pending, self._pending = self._pending, []
+        if connection.vendor != "postgresql":
+            for statement in pending:
+                _run(statement)
+            return
+        group: list[Statement] = []
+        for statement in pending:
+            group.append(statement)
+            if statement[2] is not None:
+                _run_group(group)
+                group = []
+        if group:
+            _run_group(group)
+
+
+def _run_group(group: list[Statement]) -> None:
+    if len(group) == 1:
+        _run(group[0])
+        return
+    _run(("; ".join(sql for sql, _, _ in group), [p for _, params, _ in group for p in params], group[-1][2]))

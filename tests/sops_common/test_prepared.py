@@ -217,3 +217,70 @@ def test_update_rows_changes_what_queryset_update_changes_and_counts_the_rows(wo
                                  ({"pk": a}, {}, ValueError), ({}, {"name": "x"}, ValueError)]:
         with pytest.raises(error):
             prepared.update_rows(TaskInstance, where, values)
+
+
+@pytest.mark.django_db
+def test_writes_send_updates_and_an_insert_together_in_order_and_set_the_keys(world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tasks_app.models import OperateType, TaskInstance, TaskOperation
+
+    a, b = _any_task(world), _any_task(world)
+    ops = [TaskOperation(task_id=a, operate_type=kind, operator="ann", operate_source="api")
+           for kind in (OperateType.CREATE, OperateType.START)]
+    writes = prepared.writes()
+    writes.update_rows(TaskInstance, {"pk": a}, {"executor": "ann"})
+    writes.update_rows(TaskInstance, {"pk": b}, {"executor": "bob"})
+    writes.insert_rows(ops)
+    with CaptureQueriesContext(connection) as queries:
+        assert _row(TaskInstance, a)["executor"] == ""  # nothing is written before send
+        writes.send()
+    statements = [q["sql"] for q in queries.captured_queries][1:]
+    if connection.vendor == "postgresql":
+        # One round trip: both UPDATEs, then the INSERT whose keys are read back.
+        assert len(statements) == 1 and statements[0].count("UPDATE") == 2 and "INSERT" in statements[0]
+    else:
+        assert [s.split()[0] for s in statements] == ["UPDATE", "UPDATE", "INSERT"]
+    assert (_row(TaskInstance, a)["executor"], _row(TaskInstance, b)["executor"]) == ("ann", "bob")
+    assert all(op.pk and not op._state.adding for op in ops) and ops[0].pk < ops[1].pk
+    assert [_row(TaskOperation, op.pk)["operate_type"] for op in ops] == [OperateType.CREATE, OperateType.START]
+    with CaptureQueriesContext(connection) as queries:
+        writes.send()  # sent already: nothing is sent twice
+        prepared.writes().send()
+    assert len(queries) == 0
+
+
+@pytest.mark.django_db
+def test_writes_read_each_inserts_keys_and_send_what_was_queued_before_a_bulk_insert(world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tasks_app.models import OperateType, TaskInstance, TaskOperation
+
+    a = _any_task(world)
+    first = [TaskOperation(task_id=a, operate_type=OperateType.PAUSE, operator="x", operate_source="api")]
+    second = [TaskOperation(task_id=a, operate_type=OperateType.RESUME, operator="y", operate_source="api")]
+    writes = prepared.writes()
+    writes.insert_rows(first)
+    writes.update_rows(TaskInstance, {"pk": a}, {"name": "two"})
+    writes.insert_rows(second)
+    writes.send()
+    # An INSERT whose keys are read ends its group: each one's keys are its own rows'.
+    assert first[0].pk and second[0].pk and first[0].pk != second[0].pk
+    assert (_row(TaskOperation, first[0].pk)["operator"], _row(TaskOperation, second[0].pk)["operator"]) == ("x", "y")
+    assert _row(TaskInstance, a)["name"] == "two"
+
+    many = [TaskOperation(task_id=a, operate_type=OperateType.REVOKE, operator=str(i), operate_source="api")
+            for i in range(engine_prepared.MAX_PREPARED_BATCH + 1)]
+    writes.update_rows(TaskInstance, {"pk": a}, {"name": "three"})
+    with CaptureQueriesContext(connection) as queries:
+        writes.insert_rows(many)  # past the prepared sizes: bulk_create at once, the UPDATE first
+    kinds = [q["sql"].split()[0] for q in queries.captured_queries if q["sql"].split()[0] in ("UPDATE", "INSERT")]
+    assert kinds[0] == "UPDATE" and "INSERT" in kinds[1:]
+    assert _row(TaskInstance, a)["name"] == "three"
+    assert TaskOperation.objects.filter(task_id=a, operate_type=OperateType.REVOKE).count() == len(many)
+    with pytest.raises(TypeError, match="expression"):
+        from django.db.models import F
+
+        prepared.writes().update_rows(TaskInstance, {"pk": a}, {"name": F("creator")})
