@@ -112,12 +112,15 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'sops.sqlite3'}")
 # Every process (web workers, Celery pool processes and their threads, the scheduler,
 # operator commands) keeps its connection for 60 s, and checks it before reusing it
-# (one `SELECT 1` per request, task or tick): a database restart closes every kept
-# connection, and the first use of a dead one would fail. What still fails (a
-# connection lost between the check and the statement) is retried once if nothing
-# had changed: pipeline_engine/runtime/db_retry.py.
+# (once per request, task or tick): a database restart closes every kept connection,
+# and the first use of a dead one would fail. On PostgreSQL the check asks the kernel
+# whether the idle socket has anything to read before it makes a round trip
+# (sops_api/postgresql/base.py). What still fails (a connection lost between the check
+# and the statement) is retried once if nothing had changed:
+# pipeline_engine/runtime/db_retry.py.
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "sops_api.postgresql"
     # Without it a connect to an unreachable host (not a refused port) waits for the OS's TCP
     # timeout, minutes; a request would hang instead of answering "service unavailable".
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)

@@ -10,6 +10,7 @@ import time
 from celery import shared_task
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from django.db import connections
+from django.db.utils import load_backend
 
 from pipeline_engine.core import operations
 from pipeline_engine.core.walker import Walker
@@ -109,7 +110,7 @@ def _configure_worker_connections(**_: object) -> None:
     if not config.async_commit():
         return
     db = connections.settings["default"]
-    if db["ENGINE"] != "django.db.backends.postgresql":
+    if load_backend(db["ENGINE"]).DatabaseWrapper.vendor != "postgresql":  # Django's backend or a subclass
         return
     options = db.setdefault("OPTIONS", {})
     if ASYNC_COMMIT_OPTION not in options.get("options", ""):
