@@ -668,7 +668,7 @@ WHERE run_id = %s AND key = %s AND version = %s AND state = %s AND schedule_coun
   AND (lease_until IS NULL OR lease_until < %s)
 RETURNING {columns}
 """
-_claim_sql: dict[str, str] = {}
+_claim_sql: dict[tuple[str, bool], str] = {}
 
 
 def claim_node(run_id: str, key: str, version: str, schedule_count: int, lease_seconds: int) -> NodeRecord | None:
@@ -678,20 +678,42 @@ def claim_node(run_id: str, key: str, version: str, schedule_count: int, lease_s
     live lease) and RETURNING hands back what the work needs, so a component
     message costs one statement before the component runs.
     """
+    claimed = _claim(run_id, key, version, schedule_count, lease_seconds, with_tree=False)
+    return None if claimed is None else claimed[0]
+
+
+def claim_node_with_tree(run_id: str, key: str, version: str, schedule_count: int,
+                         lease_seconds: int) -> tuple[NodeRecord, str | None] | None:
+    """claim_node for a process that has not compiled the run's tree yet: the run's tree text
+    comes back with the claimed row (PostgreSQL; None elsewhere, where the caller reads it).
+
+    A worker's first message of a run (most runs are started by a web process) then costs one
+    statement before the component runs, where the claim and the tree's read were two."""
+    return _claim(run_id, key, version, schedule_count, lease_seconds, with_tree=connection.vendor == "postgresql")
+
+
+def _claim(run_id: str, key: str, version: str, schedule_count: int, lease_seconds: int,
+           *, with_tree: bool) -> tuple[NodeRecord, str | None] | None:
     now = timezone.now()
     adapt = datetime_adapter()
     lease = now + timedelta(seconds=lease_seconds)
-    sql = _claim_sql.get(connection.vendor)
+    sql = _claim_sql.get((connection.vendor, with_tree))
     if sql is None:
-        sql = _claim_sql[connection.vendor] = _CLAIM_SQL.format(
-            table=connection.ops.quote_name(NodeState._meta.db_table), columns=returning_columns())
+        quote = connection.ops.quote_name
+        columns = returning_columns()
+        if with_tree:
+            columns += f", (SELECT {_tree_text()} FROM {quote(Run._meta.db_table)} WHERE {quote('id')} = %s)"
+        sql = _claim_sql[(connection.vendor, with_tree)] = _CLAIM_SQL.format(
+            table=quote(NodeState._meta.db_table), columns=columns)
+    params = [adapt(lease), run_id, key, version, s.RUNNING, schedule_count, adapt(now + EARLY_TOLERANCE), adapt(now)]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [
-            adapt(lease), run_id, key, version, s.RUNNING, schedule_count,
-            adapt(now + EARLY_TOLERANCE), adapt(now),
-        ])
+        cursor.execute(sql, [*params, run_id] if with_tree else params)
         row = cursor.fetchone()
-    return None if row is None else record_from_values(row)
+    if row is None:
+        return None
+    if with_tree:
+        return record_from_values(row[:-1]), row[-1]
+    return record_from_values(row), None
 
 
 def release_node(run_id: str, key: str, version: str) -> None:

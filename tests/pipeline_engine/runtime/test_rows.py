@@ -308,3 +308,21 @@ def test_a_step_with_more_new_nodes_than_its_statement_takes_writes_them_all(mon
     data = rows.lock_run("r1", with_tree=False).data()
     rows.save_step("r1", recs, [], (data, s.RUNNING, None))
     assert [n["key"] for n in _as_orm_reads("r1")] == ["n0", "n1", "n2"] and Run.objects.get(pk="r1").steps == 1
+
+
+def test_a_claim_can_bring_the_runs_tree_with_the_row_under_the_same_fence():
+    start()
+    rec = NodeRecord(key="a", scope="", node_id="a", node_type="ServiceActivity", component_code="noop",
+                     state=s.RUNNING, version="v1", wake_at=timezone.now() - timedelta(seconds=1))
+    rows.insert_nodes("r1", [rec])
+    assert rows.claim_node_with_tree("r1", "a", "v2", 0, 30) is None  # stale: nothing claimed, nothing read
+    with CaptureQueriesContext(connection) as queries:
+        claimed = rows.claim_node_with_tree("r1", "a", "v1", 0, 30)
+    assert claimed is not None and len(queries) == 1
+    got, tree_json = claimed
+    assert (got.key, got.version, got.wake_at) == ("a", "v1", None) and got.lease_until is not None
+    if connection.vendor == "postgresql":
+        assert json.loads(tree_json) == {"tree": 1}  # the run's tree text, read by the claim
+    else:
+        assert tree_json is None  # the caller reads it
+    assert rows.claim_node_with_tree("r1", "a", "v1", 0, 30) is None  # held by the lease now
