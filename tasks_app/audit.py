@@ -16,9 +16,13 @@ if TYPE_CHECKING:
     from sops_common.prepared import Writes
 
 
+# Django builds a choices class's `values` list anew on every access.
+_SOURCES = frozenset(OperateSource.values)
+
+
 def check_source(source: str) -> str:
     """`source` if it names a door (OperateSource); a programming error otherwise, caught early."""
-    if source not in OperateSource.values:
+    if source not in _SOURCES:
         raise InvalidInput(f"operate source must be one of {', '.join(OperateSource.values)}")
     return source
 

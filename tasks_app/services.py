@@ -109,6 +109,10 @@ def build_task_tree(*, business: Business, source_tree: dict, exclude_task_nodes
     return tree
 
 
+# Django builds a choices class's `values` list anew on every access.
+_FLOW_TYPES, _CREATE_METHODS = frozenset(FlowType.values), frozenset(CreateMethod.values)
+
+
 def _new_task(*, business: Business, template: Template | None, name: str, creator: str, app_code: str = "",
                 constants: dict | None = None, exclude_task_nodes_id: list[str] | None = None,
                 flow_type: str = FlowType.COMMON, create_method: str = CreateMethod.API, description: str = "",
@@ -125,9 +129,9 @@ def _new_task(*, business: Business, template: Template | None, name: str, creat
     task: a retried request never creates a second one, even when two race.
     """
     name = validate_name(name)
-    if flow_type not in FlowType.values:
+    if flow_type not in _FLOW_TYPES:
         raise InvalidInput(f"task params is invalid: flow_type must be one of {', '.join(FlowType.values)}")
-    if create_method not in CreateMethod.values:
+    if create_method not in _CREATE_METHODS:
         raise InvalidInput(f"create_method must be one of {', '.join(CreateMethod.values)}")
     if create_method == CreateMethod.API and not app_code:
         raise InvalidInput("app_code cannot be empty, make sure api gateway has sent correct params")
