@@ -21,7 +21,7 @@ from pipeline_engine.core.components import config as component_config
 from pipeline_engine.core.components.registry import ComponentNotFound, get_component
 from pipeline_engine.core.nodes.activity import preview_inputs
 from pipeline_engine.core.records import RunData
-from pipeline_engine.core.validation import compile_checked, validate_tree
+from pipeline_engine.core.validation import compile_checked
 from pipeline_engine.core.walker import Walker
 from pipeline_engine.runtime import config, dispatch, queries, reaper
 from pipeline_engine.runtime.db_retry import connection_lost, retry_if_unchanged
@@ -36,7 +36,7 @@ from pipeline_engine.runtime.prepared import (
 )
 from pipeline_engine.runtime.prepared import compiled as compiled_sql
 from pipeline_engine.runtime.queries import RunSummary
-from pipeline_engine.runtime.step import Started, Stepped, start_run, step
+from pipeline_engine.runtime.step import Started, Stepped, start_run, step, validate_for_start
 
 __all__ = [
     "RunSummary", "SERVICE_ACTIVITY", "START_EVENT", "END_EVENT", "SUB_PROCESS", "GATEWAY_TYPES", "validate_pipeline", "run_pipeline", "start_pipeline", "Started", "Stepped", "callback_recording_end", "pause_pipeline", "resume_pipeline",
@@ -59,8 +59,9 @@ __all__ = [
 
 # --------------------------------------------------------------------------- start
 def validate_pipeline(tree: dict[str, Any]) -> None:
-    """Raise TreeInvalid naming the node and rule; fills converge_gateway_id in `tree`."""
-    validate_tree(tree)
+    """Raise TreeInvalid naming the node and rule; fills converge_gateway_id in `tree`. A start of
+    this same tree, unchanged, in this thread, next, does not validate it again."""
+    validate_for_start(tree)
 
 
 def run_pipeline(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str = "UTC", executor: str = "",

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from django.utils import timezone
 
 from pipeline_engine.core import states as s
 from pipeline_engine.core.records import Effect, NodeRecord, RunData
+from pipeline_engine.core.tree import CompiledTree
 from pipeline_engine.core.validation import fill_converge_ids, missing_converge_ids, validate_tree
 from pipeline_engine.core.walker import Walker, start_context, start_frontier
 from pipeline_engine.errors import InvalidOperation
@@ -42,6 +44,36 @@ class Started:
     run_id: str
     state: str  # RUNNING, or the end the first step reached (FINISHED, FAILED with nothing left to do)
     finished_at: datetime | None
+
+
+# --------------------------------------------------------------------------- a tree validated before its start
+# create_and_start_task (and a periodic firing) validates the task's tree when it builds it and
+# starts the same tree a moment later in the same thread: the start would compile and validate
+# it a second time. The last tree `validate_for_start` passed is kept, with its JSON text and
+# compiled form, for one start of that very object whose text is still the same (so nothing in
+# it changed since). Heavy trees are not kept: their memo would hold megabytes in every thread.
+_validated = threading.local()
+MEMO_MAX_JSON_CHARS = 256 * 1024
+
+
+def validate_for_start(tree: dict[str, Any]) -> None:
+    """Validate `tree` (filling its converge gateway ids) and keep the result for its start."""
+    _validated.last = None
+    compiled = validate_tree(tree)
+    text = jsontext.dumps(tree)
+    if len(text) <= MEMO_MAX_JSON_CHARS:
+        _validated.last = (tree, text, compiled)
+
+
+def _validated_before(tree: dict[str, Any]) -> tuple[CompiledTree, str] | None:
+    """(compiled tree, JSON text) of `tree` if it is the tree validate_for_start passed last and
+    is unchanged since; each validation serves one start."""
+    last = getattr(_validated, "last", None)
+    _validated.last = None
+    if last is None or last[0] is not tree:
+        return None
+    text = jsontext.dumps(tree)
+    return (last[2], text) if text == last[1] else None
 
 
 def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str = "UTC", executor: str = "",
@@ -69,10 +101,15 @@ def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str
     run_finished signal is then not sent for it (its log line and metric are),
     which saves that caller a second transaction after the commit.
     """
-    compiled = validate_tree(tree, fill_converges=False)
-    if missing_converge_ids(tree, compiled):
-        tree = copy.deepcopy(tree)
-        fill_converge_ids(tree, compiled)
+    before = _validated_before(tree)
+    if before is not None:
+        compiled, tree_json = before
+    else:
+        compiled = validate_tree(tree, fill_converges=False)
+        if missing_converge_ids(tree, compiled):
+            tree = copy.deepcopy(tree)
+            fill_converge_ids(tree, compiled)
+        tree_json = jsontext.dumps(tree)
     compiled.detach()
     run_id = run_id or uuid.uuid4().hex
     now = timezone.now()
@@ -87,7 +124,6 @@ def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str
         walker.walk(cpu_budget(budget))
     owed = walker is None or (walker.exhausted and data.state == s.RUNNING)
     lease_until = now + timedelta(seconds=config.lease_seconds()) if owed else None
-    tree_json = jsontext.dumps(tree)
     if not rows.insert_run(run_id, tree_json, context=data.context, frontier=data.frontier, meta=meta or {},
                            time_zone=time_zone, executor=executor, priority=priority, now=now,
                            lease_until=lease_until, state=data.state,

@@ -266,3 +266,56 @@ def test_no_callback_lost_under_lock_contention(transactional_db, celery_worker_
     assert all(any(m in r for m in refusals) for i, r in results.items() if i not in winners), results
     runs.wait_state(run_id, "FINISHED")
     assert api.get_run_summary(run_id).outputs == {"${cb}": {"from": winners[0]}}
+
+
+@pytest.fixture
+def validations(monkeypatch):
+    """Every validation a start makes itself (validate_for_start's own are not counted)."""
+    from pipeline_engine.runtime import step as step_module
+
+    made = []
+    original = step_module.validate_tree
+
+    def counted(tree, **kw):
+        if kw.get("fill_converges") is False:  # the start's own
+            made.append(tree)
+        return original(tree, **kw)
+
+    monkeypatch.setattr(step_module, "validate_tree", counted)
+    return made
+
+
+@pytest.mark.django_db
+def test_a_tree_validated_just_before_its_start_is_not_validated_again_once(validations):
+    tree = parallel(2)
+    api.validate_pipeline(tree)  # fills the converge gateway's id, as callers expect
+    run_id = api.start_pipeline(tree).run_id
+    assert validations == []
+    stored = Run.objects.get(pk=run_id).tree
+    assert stored == tree and all(g.get("converge_gateway_id") for g in stored["gateways"].values()
+                                  if g["type"] == "ParallelGateway")
+    assert Run.objects.get(pk=run_id).state == "FINISHED"
+    api.start_pipeline(tree)  # one validation serves one start
+    assert len(validations) == 1
+
+
+@pytest.mark.django_db
+def test_a_tree_changed_or_copied_after_its_validation_is_validated_at_its_start(validations):
+    import copy
+
+    tree = linear(2)
+    api.validate_pipeline(tree)
+    tree["activities"]["n1"]["name"] = "renamed"  # changed since: the start sees the change
+    run_id = api.start_pipeline(tree).run_id
+    assert len(validations) == 1 and Run.objects.get(pk=run_id).tree["activities"]["n1"]["name"] == "renamed"
+
+    api.validate_pipeline(tree)
+    api.start_pipeline(copy.deepcopy(tree))  # an equal tree, not the one validated
+    assert len(validations) == 2
+
+    broken = linear(2)
+    broken["flows"].clear()
+    with pytest.raises(Exception):  # noqa: B017, PT011 - TreeInvalid: the memo is dropped with it
+        api.validate_pipeline(broken)
+    api.start_pipeline(tree)
+    assert len(validations) == 3
