@@ -33,6 +33,7 @@ from pipeline_engine.runtime.prepared import (
     insert_row,
     insert_rows,
     update_rows,
+    update_statement,
 )
 from pipeline_engine.runtime.prepared import compiled as compiled_sql
 from pipeline_engine.runtime.queries import RunSummary
@@ -53,7 +54,8 @@ __all__ = [
     # In-process caches bounded in entries and bytes, for the apps' own caches (core/bounded_cache.py).
     "BoundedCache", "approx_size",
     # Hot reads compiled to SQL once, for the apps' own (runtime/prepared.py).
-    "compiled_sql", "compiled_rows", "compiled_first", "insert_row", "insert_rows", "update_rows", "Writes",
+    "compiled_sql", "compiled_rows", "compiled_first", "insert_row", "insert_rows", "update_rows", "update_statement",
+    "Writes",
 ]
 
 

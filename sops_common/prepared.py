@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from pipeline_engine.api import Writes
 
 __all__ = ["Writes", "compiled", "compiled_rows", "compiled_first", "insert_row", "insert_rows", "update_rows",
-           "writes"]
+           "update_statement", "writes"]
 
 M = TypeVar("M", bound=Model)
 
@@ -68,3 +68,11 @@ def writes() -> Writes:
     from pipeline_engine import api
 
     return api.Writes()
+
+
+def update_statement(model: type[Model], where: dict[str, Any], values: dict[str, Any]) -> tuple[str, list[Any]]:
+    """The SQL and parameters of update_rows(model, where, values), not run: for a caller that
+    hands it to the engine to send with its own writes."""
+    from pipeline_engine import api
+
+    return api.update_statement(model, where, values)

@@ -16,7 +16,7 @@ from django.utils import timezone
 from access_app.models import Business
 from sops_common.errors import InvalidInput, InvalidOperation, NotFound
 from sops_common.limits import parse_id
-from sops_common.prepared import compiled_first, insert_row, update_rows, writes
+from sops_common.prepared import compiled_first, insert_row, update_rows, update_statement, writes
 from templates_app.models import Template, TemplateSource
 from templates_app.subprocesses import check_expansion, template_label, unfold_subprocesses
 
@@ -491,9 +491,25 @@ def record_run_end(*, run_id: str, state: str, meta: dict | None = None,
     if not fields:
         return None
     task_id = (meta or {}).get("task_id")
-    if task_id and update_rows(TaskInstance, {"pk": task_id, "is_finished": False, "callback_url": ""}, fields):
+    if task_id and update_rows(TaskInstance, {"pk": task_id, **_QUIET_END}, fields):
         return None
     return _record_run_end_and_notify(run_id=run_id, state=state, task_id=task_id, fields=fields)
+
+
+# A task nobody is to be told about (no callback_url) and not ended yet: its end is one UPDATE.
+_QUIET_END = {"is_finished": False, "callback_url": ""}
+
+
+def run_end_statement(*, state: str, meta: dict | None, finish_time: Any = None) -> tuple[str, list[Any]] | None:
+    """record_run_end's UPDATE for a task without callback_url, as a statement the engine sends
+    with the writes of the step that ends the run (a run_ending receiver's answer); None when
+    the end records nothing on the task or the run names none. When it changes no row (the
+    task has a callback_url, or was ended already), run_finished's record_run_end does the rest."""
+    fields = _end_fields(state, finish_time)
+    task_id = (meta or {}).get("task_id")
+    if not fields or not task_id:
+        return None
+    return update_statement(TaskInstance, {"pk": task_id, **_QUIET_END}, fields)
 
 
 @transaction.atomic

@@ -117,10 +117,11 @@ def publish_after_commit(what: str, send: Callable[[], Any]) -> None:
 
 
 def after_commit(run_id: str, meta: dict[str, Any], time_zone: str, executor: str, effects: list[Effect],
-                 finished: list[NodeRecord], *, signal_end: bool = True) -> None:
+                 finished: list[NodeRecord], *, signal_end: bool = True, recorded: bool = False) -> None:
     """Send what a committed step produced. A message that cannot be sent is logged and
     left to the sweep (the rows say the work is due). `signal_end=False`: the caller
-    recorded the run's end in the step's own transaction (step.start_run)."""
+    recorded the run's end in the step's own transaction (step.start_run). `recorded`: a
+    run_ending receiver's statement recorded it in that transaction (run_finished says so)."""
     try:
         metrics.nodes_finished(finished)
     except Exception:  # noqa: BLE001 - metrics must never stop the messages below
@@ -146,16 +147,17 @@ def after_commit(run_id: str, meta: dict[str, Any], time_zone: str, executor: st
             publish(f"run={run_id} advance", lambda: send_advance(run_id))
         elif effect.kind == "finished":
             try:
-                _send_finished(run_id, meta, effect.state, signal=signal_end)
+                _send_finished(run_id, meta, effect.state, signal=signal_end, recorded=recorded)
             except Exception:  # noqa: BLE001 - receivers' failures are theirs; the run-end reconciler catches up
                 logger.exception("run=%s run_finished could not be sent", run_id)
 
 
-def _send_finished(run_id: str, meta: dict[str, Any], state: str, *, signal: bool = True) -> None:
+def _send_finished(run_id: str, meta: dict[str, Any], state: str, *, signal: bool = True,
+                   recorded: bool = False) -> None:
     metrics.run_finished(state)
     logger.info("run=%s finished state=%s", run_id, state)
     if signal:
-        run_finished.send(sender=Run, run_id=run_id, state=state, meta=meta)
+        run_finished.send(sender=Run, run_id=run_id, state=state, meta=meta, recorded=recorded)
 
 
 # --- running the next component in the same task ------------------------------

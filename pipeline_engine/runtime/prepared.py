@@ -283,6 +283,13 @@ def update_rows(model: type[Model], where: dict[str, Any], values: dict[str, Any
     return int(_run(_update_statement(model, where, values)))
 
 
+def update_statement(model: type[Model], where: dict[str, Any], values: dict[str, Any]) -> tuple[str, list[Any]]:
+    """The SQL and parameters update_rows would run, for a caller that sends it with other writes
+    (a run_ending receiver's answer)."""
+    sql, params, _ = _update_statement(model, where, values)
+    return sql, params
+
+
 def _update_statement(model: type[Model], where: dict[str, Any], values: dict[str, Any]) -> Statement:
     if not values or not where:
         raise ValueError("update_rows needs values to set and conditions to match")

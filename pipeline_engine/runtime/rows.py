@@ -415,9 +415,12 @@ def _json_update_sql() -> str:
 
 
 def save_step(run_id: str, created: list[NodeRecord], updated: list[NodeRecord],
-              run: tuple[RunData, str, datetime | None] | None) -> None:
+              run: tuple[RunData, str, datetime | None] | None,
+              then: tuple[str, list[Any]] | None = None) -> bool:
     """Write what a step changed: its new node rows, its changed ones, and the run row
-    (`run`: its data, display state and lease; None when the run row did not change).
+    (`run`: its data, display state and lease; None when the run row did not change), then
+    `then`, a statement of the caller's (the end of the run recorded above the engine);
+    whether `then` changed a row.
 
     On PostgreSQL these go as one query, one round trip, where they were three statements
     and four round trips (COPY takes two), plus one per changed row beyond the first:
@@ -430,7 +433,11 @@ def save_step(run_id: str, created: list[NodeRecord], updated: list[NodeRecord],
             update_nodes(updated)
         if run is not None:
             update_run(run_id, *run)
-        return
+        if then is None:
+            return False
+        with connection.cursor() as cursor:
+            cursor.execute(*then)
+            return bool(cursor.rowcount > 0)
     sqls: list[str] = []
     params: list[Any] = []
     if len(created) > NODES_WITH_RUN:
@@ -445,9 +452,14 @@ def save_step(run_id: str, created: list[NodeRecord], updated: list[NodeRecord],
         sql, values = _update_run_statement(run_id, *run)
         sqls.append(sql)
         params += values
-    if sqls:
-        with connection.cursor() as cursor:
-            cursor.execute("; ".join(sqls), params)
+    if then is not None:  # last: the query's row count is its own
+        sqls.append(then[0])
+        params += then[1]
+    if not sqls:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("; ".join(sqls), params)
+        return then is not None and cursor.rowcount > 0
 
 
 def insert_nodes(run_id: str, records: list[NodeRecord]) -> None:

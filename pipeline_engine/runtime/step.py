@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 import time
 import uuid
@@ -31,10 +32,13 @@ from pipeline_engine.core.tree import CompiledTree
 from pipeline_engine.core.validation import fill_converge_ids, missing_converge_ids, validate_tree
 from pipeline_engine.core.walker import Walker, start_context, start_frontier
 from pipeline_engine.errors import InvalidOperation
+from pipeline_engine.signals import run_ending
 
 from . import config, dispatch, jsontext, metrics, rows, tree_cache
+from .models import Run
 
 T = TypeVar("T")
+logger = logging.getLogger("pipeline_engine")
 
 
 @dataclass(frozen=True)
@@ -212,8 +216,10 @@ def _persist(run: rows.RunRow, data: RunData, walker: Walker, *, walked: bool, s
     owed = (not walked or walker.exhausted) and bool(data.frontier["ready"]) and data.state == s.RUNNING
     lease = now + timedelta(seconds=config.lease_seconds()) if owed else None
     changed = walker.changed or lease != run.lease_until
-    rows.save_step(run_id, list(walker.created.values()), updated,
-                   (data, walker.display_state(), lease) if changed else None)
+    end = next((e for e in walker.effects if e.kind == "finished"), None) if signal_end else None
+    recorded = rows.save_step(run_id, list(walker.created.values()), updated,
+                              (data, walker.display_state(), lease) if changed else None,
+                              then=None if end is None else _end_recording(run, end.state, data.finished_at))
     effects = list(walker.effects)
     if owed:
         effects.append(Effect("advance"))
@@ -221,4 +227,16 @@ def _persist(run: rows.RunRow, data: RunData, walker: Walker, *, walked: bool, s
     if effects or finished:
         meta, time_zone, executor = run.meta, data.time_zone, data.executor
         transaction.on_commit(lambda: dispatch.after_commit(run_id, meta, time_zone, executor, effects, finished,
-                                                            signal_end=signal_end))
+                                                            signal_end=signal_end, recorded=recorded))
+
+
+def _end_recording(run: rows.RunRow, state: str, finished_at: datetime | None) -> tuple[str, list[Any]] | None:
+    """The statement a run_ending receiver answers with, to go with the step's writes (the first
+    one given; a receiver that fails is logged and left to run_finished after the commit)."""
+    for receiver, answer in run_ending.send_robust(sender=Run, run_id=run.id, state=state, meta=run.meta,
+                                                   finished_at=finished_at):
+        if isinstance(answer, Exception):
+            logger.error("run=%s run_ending receiver %r failed: %r", run.id, receiver, answer)
+        elif answer:
+            return answer  # (sql, params), by the signal's rule
+    return None

@@ -137,3 +137,41 @@ def test_a_callback_to_a_pause_node_ends_the_task_in_its_own_request(client, pau
     assert task.is_finished and not task.is_revoked and task.finish_time is not None
     status = client.get(f"/apigw/get_task_status/{task_id}/2/", CREDS).json()["data"]
     assert status["state"] == "FINISHED" and status["children"][node_id]["state"] == "FINISHED"
+
+
+@pytest.mark.parametrize("callback_url", ["", "http://127.0.0.1:9/hook"])
+def test_a_worker_step_that_ends_the_run_records_the_end_with_its_own_writes(client, chain, settings, monkeypatch,
+                                                                             django_capture_on_commit_callbacks,
+                                                                             callback_url):
+    """The end of a run a worker's step reaches is recorded on the task by a statement sent with
+    the step's writes (run_ending), not by a transaction of its own after the commit; a task
+    with a callback_url is left to run_finished, which records the end and queues the call."""
+    from pipeline_engine import signals
+    from pipeline_engine.runtime.step import step
+    from tasks_app import callbacks
+    from tasks_app.models import TaskCallbackRecord
+
+    settings.SOPS_ENGINE_START_WALK_MS = 0  # the start walks nothing: a worker's advance ends the run
+    settings.SOPS_HTTP_ALLOWLIST = ["127.0.0.1"]
+    monkeypatch.setattr(callbacks, "_dispatch", lambda record_id, dispatch: None)
+    body = {"name": "t", **({"callback_url": callback_url} if callback_url else {})}
+    task_id = _post(client, f"create_and_start_task/{CHAIN}/2/", **body)["task_id"]
+    task = TaskInstance.objects.get(pk=task_id)
+    assert task.is_started and not task.is_finished
+    heard: list[dict] = []
+    monkeypatch.setattr(signals.run_finished, "receivers", list(signals.run_finished.receivers))
+    signals.run_finished.connect(lambda sender, **kw: heard.append(kw), weak=False)
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+        step(task.run_id, lambda w: None)  # what the worker's advance does
+    sql = _statements(queries)
+    task.refresh_from_db()
+    assert task.is_finished and not task.is_revoked and task.finish_time is not None
+    assert [h["state"] for h in heard] == ["FINISHED"] and heard[0]["recorded"] is (not callback_url)
+    task_updates = [s for s in sql if re.search(r'(^|; )UPDATE "tasks_app_taskinstance"', s)]
+    if not callback_url:
+        assert len(task_updates) == 1  # in the step's query, and nothing after the commit
+        if connection.vendor == "postgresql":
+            assert re.search(r'UPDATE "?pipeline_engine_run"? .*; UPDATE "tasks_app_taskinstance"', task_updates[0])
+        assert not TaskCallbackRecord.objects.filter(task=task).exists()
+    else:
+        assert TaskCallbackRecord.objects.filter(task=task, state="FINISHED").count() == 1
