@@ -183,7 +183,7 @@ def insert_run(run_id: str, tree_json: str, *, context: dict[str, Any], frontier
         # One statement, one round trip: the node rows are inserted by the run's INSERT, and only
         # when it inserted the run (no row comes out of `run` on a conflict).
         with connection.cursor() as cursor:
-            cursor.execute(f"WITH run AS ({sql} RETURNING id) {_nodes_from_json_sql()}",
+            cursor.execute(f"WITH run AS ({sql} RETURNING id) {_json_insert_sql(run_from_cte=True)}",
                            [*params, node_rows_json(nodes)])
             return bool(cursor.rowcount == len(nodes))
     with connection.cursor() as cursor:
@@ -373,31 +373,20 @@ def _changed_columns() -> list[tuple[str, str, str]]:
 _from_json_sql: dict[str, str] = {}
 
 
-def _nodes_from_json_sql() -> str:
-    """INSERT of the node rows of a JSON array (node_rows_json), for the id a `run` CTE returns."""
-    sql = _from_json_sql.get("insert")
+def _json_insert_sql(*, run_from_cte: bool = False) -> str:
+    """INSERT of node rows from a JSON array (node_rows_json, the last parameter) for a run id given
+    as the first parameter, or (`run_from_cte`) for the id a `run` CTE returns, if it returns one."""
+    key = f"insert:{run_from_cte}"
+    sql = _from_json_sql.get(key)
     if sql is None:
         quote = connection.ops.quote_name
         table = quote(NodeState._meta.db_table)
         names = [quote(c) for _, c, _ in _json_columns()]
-        sql = _from_json_sql["insert"] = (
+        run_id, source = ("run.id", "run, ") if run_from_cte else ("%s", "")
+        sql = _from_json_sql[key] = (
             f"INSERT INTO {table} ({quote(_columns()[0][1])}, {', '.join(names)}) "
-            f"SELECT run.id, {', '.join(f'j.{n}' for n in names)} "
-            f"FROM run, json_populate_recordset(NULL::{table}, %s) WITH ORDINALITY AS j ORDER BY j.ordinality")
-    return sql
-
-
-def _json_insert_sql() -> str:
-    """INSERT of a run's (first parameter) node rows from a JSON array (second parameter)."""
-    sql = _from_json_sql.get("insert_for_run")
-    if sql is None:
-        quote = connection.ops.quote_name
-        table = quote(NodeState._meta.db_table)
-        names = [quote(c) for _, c, _ in _json_columns()]
-        sql = _from_json_sql["insert_for_run"] = (
-            f"INSERT INTO {table} ({quote(_columns()[0][1])}, {', '.join(names)}) "
-            f"SELECT %s, {', '.join(f'j.{n}' for n in names)} "
-            f"FROM json_populate_recordset(NULL::{table}, %s) WITH ORDINALITY AS j ORDER BY j.ordinality")
+            f"SELECT {run_id}, {', '.join(f'j.{n}' for n in names)} "
+            f"FROM {source}json_populate_recordset(NULL::{table}, %s) WITH ORDINALITY AS j ORDER BY j.ordinality")
     return sql
 
 
