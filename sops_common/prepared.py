@@ -14,7 +14,9 @@ from django.db.models import Model, QuerySet
 if TYPE_CHECKING:
     from pipeline_engine.api import Writes
 
-__all__ = ["Writes", "compiled", "compiled_rows", "compiled_first", "insert_row", "insert_rows", "update_rows",
+# Writes is imported for type checking only (the engine's API loads with the apps): a star import
+# gets the functions, and `writes()` gives the batch.
+__all__ = ["compiled", "compiled_rows", "compiled_first", "insert_row", "insert_rows", "update_rows",
            "update_statement", "writes"]
 
 M = TypeVar("M", bound=Model)

@@ -319,12 +319,12 @@ def _update_statement(model: type[Model], where: dict[str, Any], values: dict[st
 class Writes:
     """update_rows and insert_rows of one transaction, sent to PostgreSQL in one round trip.
 
-    A round trip to the database costs more than a small statement itself (~0.3 ms here, against
-    ~0.05 ms of PostgreSQL's work for an UPDATE by key), and a task's start ends with two writes
-    whose results nobody reads: the task's UPDATE and its audit row. psycopg2 puts the parameters
+    A round trip to the database costs a system call and a wake-up on each side, about as much as
+    a small statement itself (an UPDATE by key), and a task's start ends with two writes whose
+    results nobody reads: the task's UPDATE and its audit row. psycopg2 puts the parameters
     into the text itself, so several statements go as one query; its result is the last
     statement's, so a statement whose result is read (an INSERT that returns keys) ends a group.
-    Other backends (SQLite, in process) run the statements one by one. Rows counts are not given.
+    Other backends (SQLite, in process) run the statements one by one. Row counts are not given.
 
         writes = Writes()
         writes.update_rows(TaskInstance, {"pk": task.pk}, fields)
