@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pipeline_engine.core import egress, egress_http, expansion, operations, tree_edit
+from pipeline_engine.core import egress, egress_http, expansion, jsontext, operations, tree_edit
 from pipeline_engine.core import tree as t
 from pipeline_engine.core.bounded_cache import BoundedCache, approx_size
 from pipeline_engine.core.components import all_components, node_log
@@ -56,6 +56,8 @@ __all__ = [
     # Hot reads compiled to SQL once, for the apps' own (runtime/prepared.py).
     "compiled_sql", "compiled_rows", "compiled_first", "insert_row", "insert_rows", "update_rows", "update_statement",
     "Writes",
+    # JSON text by orjson with the standard library's answers, for the JSON columns of the apps (core/jsontext.py).
+    "json_text",
 ]
 
 
@@ -252,3 +254,4 @@ EgressConfigError = egress.EgressConfigError
 referenced_keys = tree_edit.referenced_keys  # the ${key} constants a value refers to (the walker's own finder)
 all_nodes = tree_edit.all_nodes  # every node of one tree level (activities, gateways, events) by id
 as_list = t.as_list  # a node's incoming/outgoing, which the web tree writes as a string or a list
+json_text = jsontext.dumps

@@ -17,14 +17,13 @@ converge finder (nodes.converge_gateway). Errors are TreeInvalid.
 from __future__ import annotations
 
 import copy
-import json
 import uuid
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 from pipeline_engine.errors import TreeInvalid
 
-from . import expansion
+from . import expansion, jsontext
 from . import tree as t
 from .expressions import references
 from .nodes.converge_gateway import find_converge as _find_converge
@@ -246,9 +245,8 @@ def merge_constants(tree: dict[str, Any], constants: dict[str, Any] | None) -> N
 
 
 def json_copy(tree: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a JSON tree that shares nothing with it: a JSON round trip, 3-4x faster than
-    deepcopy on a tree, and it never keeps two references to one object (deepcopy keeps them)."""
-    copied: dict[str, Any] = json.loads(json.dumps(tree))
+    """A copy of a JSON tree that shares nothing with it (jsontext.copy)."""
+    copied: dict[str, Any] = jsontext.copy(tree)
     return copied
 
 

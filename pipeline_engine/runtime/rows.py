@@ -26,12 +26,12 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from pipeline_engine.core import jsontext
 from pipeline_engine.core import states as s
 from pipeline_engine.core.components import node_log
 from pipeline_engine.core.records import NODE_FIELDS, NodeRecord, RunData
 from pipeline_engine.errors import RunNotFound
 
-from . import jsontext
 from .models import NodeHistory, NodeLog, NodeState, Run
 
 RECORD_FIELDS = ("key", "scope", "node_id", "node_type", "component_code", "name", *NODE_FIELDS)

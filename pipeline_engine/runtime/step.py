@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from django.db import transaction
 from django.utils import timezone
 
+from pipeline_engine.core import jsontext
 from pipeline_engine.core import states as s
 from pipeline_engine.core.records import Effect, NodeRecord, RunData
 from pipeline_engine.core.tree import CompiledTree
@@ -34,7 +35,7 @@ from pipeline_engine.core.walker import Walker, start_context, start_frontier
 from pipeline_engine.errors import InvalidOperation
 from pipeline_engine.signals import run_ending
 
-from . import config, dispatch, jsontext, metrics, rows, tree_cache
+from . import config, dispatch, metrics, rows, tree_cache
 from .models import Run
 
 T = TypeVar("T")

@@ -12,7 +12,7 @@ weighing costs nothing: walking the compiled objects (`approx_size`) cost more
 than compiling them (1.5 ms against 1 ms for 100 nodes). The ratio was
 measured on bench/trees.py's chains: 100 KB compiled for 51 KB of `json.dumps`
 text at 100 nodes, 948 KB for 506 KB at 1,000; the stored text (orjson's,
-runtime/jsontext.py) is 6 % shorter, so the ratio is still about 2.
+core/jsontext.py) is 6 % shorter, so the ratio is still about 2.
 """
 from __future__ import annotations
 

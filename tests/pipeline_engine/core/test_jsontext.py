@@ -1,4 +1,4 @@
-"""The engine's JSON text (runtime/jsontext.py): orjson's speed, the standard library's answers."""
+"""The engine's JSON text (core/jsontext.py): orjson's speed, the standard library's answers."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline_engine.runtime import jsontext
+from pipeline_engine.core import jsontext
 
 # What a tree, a context or a component's outputs hold: JSON values, integers of any size included.
 json_values = st.recursive(
@@ -63,3 +63,44 @@ def test_what_the_standard_library_refuses_is_still_refused(value):
 def test_a_float_that_json_cannot_hold_becomes_null_not_invalid_json():
     # json.dumps writes NaN, which PostgreSQL's json types reject; orjson writes null.
     assert jsontext.dumps({"x": float("nan"), "y": float("inf")}) == '{"x":null,"y":null}'
+
+
+# --- copy ----------------------------------------------------------------------------------------------
+
+any_floats = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(any_floats)
+def test_a_copy_is_what_a_standard_library_round_trip_makes(value):
+    # Compared as text: NaN is not equal to itself.
+    assert json.dumps(jsontext.copy(value)) == json.dumps(json.loads(json.dumps(value)))
+
+
+@pytest.mark.parametrize("value", [
+    {"big": 2**70}, {1: "a", "b": [2**64]}, {"x": float("nan")}, [float("inf"), None], {"t": ("a", 1)},
+])
+def test_what_orjson_would_copy_differently_is_copied_by_the_standard_library(value):
+    assert json.dumps(jsontext.copy(value)) == json.dumps(json.loads(json.dumps(value)))
+
+
+def test_a_null_beside_finite_floats_stays_null_and_the_floats_stay_floats():
+    assert jsontext.copy({"a": None, "b": [1.5, 2], "c": "null"}) == {"a": None, "b": [1.5, 2], "c": "null"}
+
+
+def test_a_copy_shares_nothing_with_its_original():
+    tree = {"activities": {"a": {"component": {"data": {"x": {"value": [1, 2]}}}}}, "same": None}
+    inner = tree["activities"]["a"]["component"]["data"]
+    tree["same"] = inner  # one object reached twice: the copy holds two
+    copied = jsontext.copy(tree)
+    copied["activities"]["a"]["component"]["data"]["x"]["value"].append(3)
+    assert inner["x"]["value"] == [1, 2]
+    assert copied["same"] is not copied["activities"]["a"]["component"]["data"]
+
+
+def test_what_json_cannot_hold_is_refused_as_the_standard_library_refuses_it():
+    with pytest.raises(TypeError):
+        jsontext.copy({"when": dt.datetime(2026, 1, 1)})
