@@ -83,3 +83,43 @@ def test_a_closed_connection_is_unusable_and_one_with_something_to_read_asks_the
     assert round_trips  # the readable socket was asked about
     own.connection.close()
     assert own.is_usable() is False
+
+
+# --- JSON columns ----------------------------------------------------------------------------------------
+
+def test_a_json_column_is_written_as_the_engine_writes_json_text():
+    from pipeline_engine.api import json_text
+
+    value = {"名": "é", "n": [1, 2.5, None, True]}
+    adapted = connection.ops.adapt_json_value(value, None)
+    adapted.prepare(connection.connection)
+    assert adapted.getquoted().decode() == "'" + json_text(value) + "'::jsonb"
+    assert json_text(value) == '{"名":"é","n":[1,2.5,null,true]}'
+
+
+def test_a_json_column_with_an_encoder_of_its_own_keeps_it():
+    import datetime as dt
+
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    adapted = connection.ops.adapt_json_value({"at": dt.date(2026, 1, 2)}, DjangoJSONEncoder)
+    adapted.prepare(connection.connection)
+    assert adapted.getquoted().decode() == """'{"at": "2026-01-02"}'::jsonb"""
+
+
+@pytest.mark.parametrize("tree", [
+    {"名称": "部署 ✓", "nested": {"list": [1, -2, 3.25, None, False, "\\u0000 is text here"]}},
+    {"big": 2**70, "keys": {"1": "a"}},
+    {"quote": "it's \"quoted\"", "backslash": "a\\b", "newline": "a\nb"},
+])
+def test_what_a_json_column_stores_reads_back_equal(tree):
+    from access_app.models import Business
+    from templates_app.models import Template
+
+    business = Business.objects.create(bk_biz_id=98765, name="json")
+    template = Template.objects.create(business=business, name="json", pipeline_tree=tree)
+    assert Template.objects.get(pk=template.pk).pipeline_tree == tree
+    with connection.cursor() as cursor:  # the database holds the value, not text to be read our way
+        cursor.execute("SELECT pipeline_tree = %s::jsonb FROM templates_app_template WHERE id = %s",
+                       [__import__("json").dumps(tree), template.pk])
+        assert cursor.fetchone() == (True,)
