@@ -243,14 +243,19 @@ class CpuMeter:
 
 
 class Workers:
-    """Celery worker processes with the counting module loaded."""
+    """Celery worker processes with the counting module loaded (`counting=False`: it only says
+    when they are ready; see bench/sql_count.py)."""
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.procs: list[Managed] = []
+        self.counting = True
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = 60.0, *, counting: bool = True) -> None:
         import redis
+
+        self.counting = counting
+        env = {**self.cfg.child_env("worker"), "SOPS_BENCH_COUNT": "1" if counting else "0"}
 
         counters = redis.Redis.from_url(self.cfg.counters_url)
         counters.delete(*counters.keys("sopsbench:ready:*") or ["sopsbench:none"])
@@ -260,7 +265,7 @@ class Workers:
                     # Gossip, mingle and heartbeats are cluster chatter the engine does not need.
                     "--without-gossip", "--without-mingle", "--without-heartbeat",
                     "-l", "WARNING"]
-            self.procs.append(Managed(f"worker{i}", argv, self.cfg.child_env("worker"), self.cfg.log_dir))
+            self.procs.append(Managed(f"worker{i}", argv, env, self.cfg.log_dir))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if len(counters.keys("sopsbench:ready:*")) >= len(self.procs):

@@ -330,6 +330,11 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 log("task scenarios (HTTP) ...")
                 try:
+                    if workers.counting and not args.profile:
+                        # Timed from outside: on workers as production runs them, without counters.
+                        workers.stop()
+                        workers.start(counting=False)
+                        log(f"workers restarted without counters: children {workers.child_pids()}")
                     if web.proc is None:
                         web.start()
                     seconds = args.locust_seconds or (15 if args.quick else 60)

@@ -1,7 +1,8 @@
 """Per-process counters for the benchmark: SQL statements, Celery tasks, finished runs.
 
 Workers import this module with `celery worker -I bench.sql_count`. It is inert
-unless SOPS_BENCH_COUNTERS_URL names a Redis database; then it
+unless SOPS_BENCH_COUNTERS_URL names a Redis database; then it says when the worker is
+ready and, unless SOPS_BENCH_COUNT=0, it
 
 - wraps every new database connection's `execute` to count statements
   (an `executemany` counts once per parameter set, as it costs one round trip
@@ -34,6 +35,10 @@ from typing import Any
 ENV_URL = "SOPS_BENCH_COUNTERS_URL"
 ENV_DETAIL = "SOPS_BENCH_SQL_DETAIL"
 ENV_PROFILE = "SOPS_BENCH_PROFILE_DIR"
+# "0": the worker only says it is ready. The task rows run on workers like this: they are timed
+# from outside, and the counters' three Redis round trips per Celery task (INCR, the flush, the
+# run_finished RPUSH) cost a tenth of a small task's worker CPU, which production workers do not pay.
+ENV_COUNT = "SOPS_BENCH_COUNT"
 PREFIX = "sopsbench:"
 KEY_SQL = PREFIX + "sql"
 KEY_TASKS_STARTED = PREFIX + "tasks_started"
@@ -207,10 +212,12 @@ def install_worker_hooks() -> None:
     from celery import signals as celery_signals
     from django.db.backends.signals import connection_created
 
+    celery_signals.worker_ready.connect(_on_worker_ready, weak=False)
+    if os.environ.get(ENV_COUNT, "1") == "0":
+        return
     connection_created.connect(_on_connection_created, dispatch_uid="bench.sql_count.connection")
     celery_signals.task_prerun.connect(_on_task_prerun, weak=False)
     celery_signals.task_postrun.connect(_on_task_postrun, weak=False)
-    celery_signals.worker_ready.connect(_on_worker_ready, weak=False)
     # The engine module may import models; defer until Django is set up in the worker.
     celery_signals.worker_init.connect(lambda **kw: connect_run_finished(), weak=False)
     celery_signals.worker_process_init.connect(lambda **kw: connect_run_finished(), weak=False)
