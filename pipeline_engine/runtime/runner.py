@@ -59,6 +59,9 @@ class _SharedWatcher:
         self._checking = 0  # the token whose lease is being renewed right now
         self._thread: threading.Thread | None = None
         self._pid = 0
+        # When the thread wakes up on its own (monotonic); a watch due later needs no wake-up call.
+        # Waking it for each new watch cost a context switch per component call on a busy machine.
+        self._wakes_at = 0.0
 
     def watch(self, run_id: str, key: str, version: str, stop_event: threading.Event, interval: float) -> int:
         with self._cond:
@@ -68,9 +71,11 @@ class _SharedWatcher:
             # A forked worker child inherits the registry but not the thread.
             if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
                 self._pid = os.getpid()
+                self._wakes_at = 0.0
                 self._thread = threading.Thread(target=self._loop, daemon=True, name="engine-watcher")
                 self._thread.start()
-            self._cond.notify_all()
+            elif self._watches[token].due < self._wakes_at:
+                self._cond.notify_all()
         return token
 
     def unwatch(self, token: int) -> None:
@@ -89,8 +94,10 @@ class _SharedWatcher:
                 now = time.monotonic()
                 due = [w.token for w in self._watches.values() if w.due <= now]
                 if not due:
-                    wait = min((w.due for w in self._watches.values()), default=now + 60) - now
-                    self._cond.wait(max(0.001, wait))
+                    wait = max(0.001, min((w.due for w in self._watches.values()), default=now + 60) - now)
+                    self._wakes_at = now + wait
+                    self._cond.wait(wait)
+                    self._wakes_at = 0.0  # awake: a watch added now is seen by the next look
                     continue
             for token in due:
                 with self._cond:
