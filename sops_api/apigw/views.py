@@ -30,6 +30,7 @@ from django.core.exceptions import SuspiciousOperation
 from django.http import JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -50,6 +51,7 @@ from .schema import ApigwAutoSchema
 from .serializers.base import Input
 
 logger = logging.getLogger("sops.apigw")
+_JSON_RENDERING = (JSONRenderer(), "application/json")
 
 
 class ApigwView(DatabaseOutageMixin, APIView):
@@ -95,6 +97,12 @@ class ApigwView(DatabaseOutageMixin, APIView):
         self._check_path_ids(kwargs)
         if self.validate_input_first:
             self.input  # noqa: B018 - validates now, so a bad parameter is refused before any work
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[Any, str]:
+        """Every answer is the JSON envelope, whatever the Accept header says, as the original's
+        views answer. DRF's negotiation would only choose a renderer no handler uses, or refuse
+        an Accept without JSON in it with 406, at a cost on every request."""
+        return _JSON_RENDERING
 
     def _check_path_ids(self, kwargs: dict[str, Any]) -> None:
         """A path id out of range is a bad parameter, whatever the endpoint checks next.

@@ -76,3 +76,15 @@ def test_a_view_may_look_its_object_up_before_validating(client, gate):
 def test_credentials_are_checked_before_the_input(client, gate):
     body = client.get("/apigw/test_input_first/2/", {"count": "9"}).json()
     assert body["result"] is False and body["code"] == 3540100
+
+
+@pytest.mark.parametrize("accept", ["application/xml", "text/html", "text/plain; q=1, */*; q=0", "*/*", ""])
+def test_the_answer_is_the_json_envelope_whatever_the_accept_header(client, gate, accept):
+    response = client.get("/apigw/get_template_list/2/", gate.creds(), HTTP_ACCEPT=accept)
+    assert response.status_code == 200 and response["Content-Type"].startswith("application/json")
+    assert response.json()["result"] is True
+
+
+def test_an_error_is_the_json_envelope_whatever_the_accept_header(client, gate):
+    response = client.post("/apigw/get_template_list/2/", HTTP_ACCEPT="application/xml")
+    assert response.status_code == 405 and response.json()["code"] == REQUEST_PARAM_INVALID
