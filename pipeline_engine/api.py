@@ -32,6 +32,7 @@ from pipeline_engine.runtime.prepared import (
     compiled_rows,
     insert_row,
     insert_rows,
+    insert_with_children,
     update_rows,
     update_statement,
 )
@@ -54,8 +55,8 @@ __all__ = [
     # In-process caches bounded in entries and bytes, for the apps' own caches (core/bounded_cache.py).
     "BoundedCache", "approx_size",
     # Hot reads compiled to SQL once, for the apps' own (runtime/prepared.py).
-    "compiled_sql", "compiled_rows", "compiled_first", "insert_row", "insert_rows", "update_rows", "update_statement",
-    "Writes",
+    "compiled_sql", "compiled_rows", "compiled_first", "insert_row", "insert_rows", "insert_with_children",
+    "update_rows", "update_statement", "Writes",
     # JSON text by orjson with the standard library's answers, for the JSON columns of the apps (core/jsontext.py).
     "json_text",
 ]

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
 # Writes is imported for type checking only (the engine's API loads with the apps): a star import
 # gets the functions, and `writes()` gives the batch.
-__all__ = ["compiled", "compiled_rows", "compiled_first", "insert_row", "insert_rows", "update_rows",
-           "update_statement", "writes"]
+__all__ = ["compiled", "compiled_rows", "compiled_first", "insert_row", "insert_rows", "insert_with_children",
+           "update_rows", "update_statement", "writes"]
 
 M = TypeVar("M", bound=Model)
 
@@ -55,6 +55,14 @@ def insert_rows(objs: Sequence[Model]) -> None:
     from pipeline_engine import api
 
     api.insert_rows(objs)
+
+
+def insert_with_children(parent: Model, children: Sequence[Model], link: str) -> None:
+    """INSERT `parent` and the `children` whose foreign key `link` names it, atomically: one statement
+    on PostgreSQL, which needs no transaction around it; the parent's key and the links are set."""
+    from pipeline_engine import api
+
+    api.insert_with_children(parent, children, link)
 
 
 def update_rows(model: type[Model], where: dict[str, Any], values: dict[str, Any]) -> int:

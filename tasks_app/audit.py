@@ -27,22 +27,30 @@ def check_source(source: str) -> str:
     return source
 
 
+def operation(*, task: TaskInstance, operate_type: str, operator: str, source: str, node_id: str = "",
+              extra_info: dict[str, Any] | None = None) -> TaskOperation:
+    """The audit row of one operation, not written: for a caller that writes it with the task's own
+    INSERT (create_task). `record` writes one."""
+    return TaskOperation(
+        task_id=task.pk, operate_type=operate_type, operator=operator or "", operate_source=check_source(source),
+        node_id=node_id or "", extra_info={k: v for k, v in (extra_info or {}).items() if v is not None})
+
+
 def record(*, task: TaskInstance, operate_type: str, operator: str, source: str, node_id: str = "",
            extra_info: dict[str, Any] | None = None, into: list[TaskOperation] | None = None,
            writes: Writes | None = None) -> TaskOperation:
     """Write one audit row in the caller's transaction; with `into`, add it to a batch the caller
     writes later with `record_all`, still in its transaction (two operations, one INSERT); with
     `writes`, join those writes, which the caller sends with its own (one round trip)."""
-    operation = TaskOperation(
-        task_id=task.pk, operate_type=operate_type, operator=operator or "", operate_source=check_source(source),
-        node_id=node_id or "", extra_info={k: v for k, v in (extra_info or {}).items() if v is not None})
+    row = operation(task=task, operate_type=operate_type, operator=operator, source=source, node_id=node_id,
+                    extra_info=extra_info)
     if into is not None:
-        into.append(operation)
+        into.append(row)
     elif writes is not None:
-        writes.insert_rows([operation])
+        writes.insert_rows([row])
     else:
-        prepared.insert_row(operation)
-    return operation
+        prepared.insert_row(row)
+    return row
 
 
 def record_all(operations: list[TaskOperation], writes: Writes | None = None) -> None:

@@ -284,3 +284,79 @@ def test_writes_read_each_inserts_keys_and_send_what_was_queued_before_a_bulk_in
         from django.db.models import F
 
         prepared.writes().update_rows(TaskInstance, {"pk": a}, {"name": F("creator")})
+
+
+def _task_fields(world) -> dict:
+    return dict(business=world.biz2, template=world.templates[10], name="t", creator="alice", category="OpsTools",
+                pipeline_tree={"a": ["ü", 2**40, None]}, callback_url="", create_info="app", request_id=None,
+                periodic_task_id=None)
+
+
+@pytest.mark.django_db
+def test_insert_with_children_writes_what_insert_row_and_insert_rows_write(world, django_assert_num_queries):
+    from django.db import connection
+
+    from tasks_app.models import TaskInstance, TaskOperation
+
+    def operations():
+        return [TaskOperation(operate_type="create", operator="bob", operate_source="api", extra_info={"k": i})
+                for i in range(2)]
+
+    one_by_one, ops_one_by_one = TaskInstance(**_task_fields(world)), operations()
+    prepared.insert_row(one_by_one)
+    for op in ops_one_by_one:
+        op.task_id = one_by_one.pk
+    prepared.insert_rows(ops_one_by_one)
+
+    together, ops_together = TaskInstance(**_task_fields(world)), operations()
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2):
+        prepared.insert_with_children(together, ops_together, "task")
+    assert together.pk and together.pk != one_by_one.pk and not together._state.adding
+    assert [op.task_id for op in ops_together] == [together.pk, together.pk]
+
+    def rows(task_pk):
+        task = TaskInstance.objects.filter(pk=task_pk).values().get()
+        ops = list(TaskOperation.objects.filter(task_id=task_pk).order_by("pk").values())
+        for row in (task, *ops):
+            row.pop("id"), row.pop("create_time", None), row.pop("operate_date", None), row.pop("task_id", None)
+        return task, ops
+
+    assert rows(together.pk) == rows(one_by_one.pk)
+    assert [op["extra_info"] for op in rows(together.pk)[1]] == [{"k": 0}, {"k": 1}]  # in the order given
+
+
+@pytest.mark.django_db
+def test_insert_with_children_refuses_what_is_not_a_family(world):
+    from tasks_app.models import TaskInstance, TaskOperation
+    from templates_app.models import Template
+
+    with pytest.raises(ValueError, match="not a foreign key"):
+        prepared.insert_with_children(TaskInstance(**_task_fields(world)),
+                                      [TaskOperation(operate_type="create", operator="", operate_source="api")],
+                                      "operator")
+    business = world.biz2
+    with pytest.raises(TypeError, match="one model"):
+        prepared.insert_with_children(
+            TaskInstance(**_task_fields(world)),
+            [TaskOperation(operate_type="create", operator="", operate_source="api"),
+             Template(business=business, name="x", pipeline_tree={})], "task")
+    assert not TaskInstance.objects.filter(name="t").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_child_that_cannot_be_written_leaves_no_parent_outside_any_transaction():
+    from django.db import IntegrityError, transaction
+
+    from tasks_app.models import TaskInstance, TaskOperation
+    from tests.support.task_world import make_world
+
+    world = make_world()
+    assert not transaction.get_connection().in_atomic_block
+    bad = TaskOperation(operate_type=None, operator="bob", operate_source="api")  # NOT NULL
+    with pytest.raises(IntegrityError):
+        prepared.insert_with_children(TaskInstance(**_task_fields(world)), [bad], "task")
+    assert TaskInstance.objects.count() == 0 and TaskOperation.objects.count() == 0
+    good = TaskInstance(**_task_fields(world))
+    prepared.insert_with_children(good, [TaskOperation(operate_type="create", operator="b", operate_source="api")],
+                                  "task")
+    assert TaskOperation.objects.get().task_id == good.pk == TaskInstance.objects.get().pk

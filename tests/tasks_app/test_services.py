@@ -358,3 +358,21 @@ def test_reconcile_works_through_the_tasks_a_batch_at_a_time(world, fake_engine)
     assert TaskInstance.objects.filter(pk__in=[t.pk for t in tasks], is_finished=True).count() == 5
     # Engine batch reads only: one per pass, whatever the batch holds.
     assert fake_engine.names().count("get_run_summaries") == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_create_task_outside_a_transaction_opens_none_on_postgresql_and_writes_task_and_audit_row(
+        fake_engine, monkeypatch):
+    from django.db import connection, transaction
+
+    from tests.support.task_world import make_world
+
+    world = make_world()
+    opened = []
+    real_enter = transaction.Atomic.__enter__
+    monkeypatch.setattr(transaction.Atomic, "__enter__", lambda self: (opened.append(1), real_enter(self))[1])
+    task = create_task(world, request_id="outside-1")
+    assert bool(opened) is (connection.vendor != "postgresql"), "one statement needs no BEGIN and COMMIT"
+    assert list(task.operations.values_list("operate_type", "operator")) == [("create", "alice")]
+    again = create_task(world, request_id="outside-1", name="other")
+    assert again.pk == task.pk and TaskInstance.objects.count() == 1

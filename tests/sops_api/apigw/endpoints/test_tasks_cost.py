@@ -102,6 +102,24 @@ def test_create_and_start_task_never_reads_the_task_it_inserts(client, chain):
     assert TaskInstance.objects.get(pk=task_id).is_finished
 
 
+def test_create_task_is_the_templates_read_and_one_write(client, chain):
+    _post(client, f"create_task/{CHAIN}/2/", name="first")  # the caller's identity is read once
+    with CaptureQueriesContext(connection) as queries:
+        task_id = _post(client, f"create_task/{CHAIN}/2/", name="t")["task_id"]
+    sql = _statements(queries)
+    assert _on("templates_app_template", "SELECT", sql) == 1 and not any("tasks_app_taskinstance\" WHERE" in s
+                                                                          for s in sql)
+    assert list(TaskInstance.objects.get(pk=task_id).operations.values_list("operate_type", flat=True)) == ["create"]
+    if connection.vendor == "postgresql":
+        # The task's INSERT and its audit row's are one statement, atomic on its own.
+        assert len(sql) == 2, sql
+        assert re.match(r'WITH parent AS \(INSERT INTO "tasks_app_taskinstance" .*\) '
+                        r'INSERT INTO "tasks_app_taskoperation"', sql[1]), sql[1]
+    else:
+        assert _on("tasks_app_taskinstance", "INSERT", sql) == 1 and _on("tasks_app_taskoperation", "INSERT", sql) == 1
+        assert len(sql) == 3, sql
+
+
 def test_a_status_poll_is_two_reads(client, chain):
     task_id = _post(client, f"create_and_start_task/{CHAIN}/2/", name="t")["task_id"]
     with CaptureQueriesContext(connection) as queries:
