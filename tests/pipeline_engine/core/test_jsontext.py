@@ -67,28 +67,19 @@ def test_a_float_that_json_cannot_hold_becomes_null_not_invalid_json():
 
 # --- copy ----------------------------------------------------------------------------------------------
 
-any_floats = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=20,
-)
-
-
-@given(any_floats)
+@given(json_values)
 def test_a_copy_is_what_a_standard_library_round_trip_makes(value):
-    # Compared as text: NaN is not equal to itself.
-    assert json.dumps(jsontext.copy(value)) == json.dumps(json.loads(json.dumps(value)))
+    assert jsontext.copy(value) == json.loads(json.dumps(value))
 
 
-@pytest.mark.parametrize("value", [
-    {"big": 2**70}, {1: "a", "b": [2**64]}, {"x": float("nan")}, [float("inf"), None], {"t": ("a", 1)},
-])
+@pytest.mark.parametrize("value", [{"big": 2**70}, {1: "a", "b": [2**64]}, {"t": ("a", 1)}, {"e": Colour.RED}])
 def test_what_orjson_would_copy_differently_is_copied_by_the_standard_library(value):
-    assert json.dumps(jsontext.copy(value)) == json.dumps(json.loads(json.dumps(value)))
+    assert jsontext.copy(value) == json.loads(json.dumps(value))
 
 
-def test_a_null_beside_finite_floats_stays_null_and_the_floats_stay_floats():
-    assert jsontext.copy({"a": None, "b": [1.5, 2], "c": "null"}) == {"a": None, "b": [1.5, 2], "c": "null"}
+def test_a_float_that_json_cannot_hold_is_copied_as_null_as_it_is_written():
+    assert jsontext.copy({"x": float("nan"), "y": [float("inf"), 1.5], "z": None}) == {"x": None, "y": [None, 1.5],
+                                                                                        "z": None}
 
 
 def test_a_copy_shares_nothing_with_its_original():
