@@ -222,7 +222,8 @@ def insert_with_children(parent: Model, children: Sequence[Model], link: str) ->
     child_model = type(children[0])
     if any(type(child) is not child_model for child in children):
         raise TypeError("insert_with_children: the children must be of one model")
-    link_attname = _link_field(child_model, link).attname
+    link_field = _link_field(child_model, link)
+    link_attname = link_field.attname
     if connection.vendor != "postgresql" or len(children) > MAX_PREPARED_BATCH:
         with transaction.atomic(savepoint=False):
             insert_row(parent)
@@ -237,15 +238,9 @@ def insert_with_children(parent: Model, children: Sequence[Model], link: str) ->
     key = (connection.vendor, type(parent), child_model, link, len(children))
     plan = _families.get(key)
     if plan is None:
-        plan = _families[key] = _family_plan(type(parent), child_model, link, len(children), parent_sql)
+        plan = _families[key] = _family_plan(type(parent), link_field, len(children), parent_sql)
     sql, fields = plan
-    params = list(parent_params)
-    for child in children:
-        for field in fields:
-            value = field.pre_save(child, True)
-            if hasattr(value, "resolve_expression"):
-                raise TypeError(f"insert_with_children: {field.name} is an expression")
-            params.append(field.get_db_prep_save(value, connection))
+    params = [*parent_params, *_insert_values(children, fields, "insert_with_children")]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -255,6 +250,19 @@ def insert_with_children(parent: Model, children: Sequence[Model], link: str) ->
         setattr(child, link_attname, parent.pk)
 
 
+def _insert_values(objs: Sequence[Model], fields: list[Field], caller: str) -> list[Any]:
+    """The parameters of new instances' INSERT, as Django's insert compiler prepares them: each field's
+    pre_save (auto_now_add applies), then get_db_prep_save. An expression is refused (its SQL differs)."""
+    params = []
+    for obj in objs:
+        for field in fields:
+            value = field.pre_save(obj, True)
+            if hasattr(value, "resolve_expression"):
+                raise TypeError(f"{caller}: {field.name} is an expression; save the instance instead")
+            params.append(field.get_db_prep_save(value, connection))
+    return params
+
+
 def _link_field(model: type[Model], link: str) -> Field:
     field = model._meta.get_field(link)
     if not isinstance(field, Field) or not field.is_relation or not field.many_to_one:
@@ -262,11 +270,10 @@ def _link_field(model: type[Model], link: str) -> Field:
     return field
 
 
-def _family_plan(parent_model: type[Model], child_model: type[Model], link: str, count: int,
+def _family_plan(parent_model: type[Model], link_field: Field, count: int,
                  parent_sql: str) -> tuple[str, list[Field]]:
-    """(statement, the children's fields given values) for `count` children."""
-    link_field = _link_field(child_model, link)
-    meta, quote = child_model._meta, connection.ops.quote_name
+    """(statement, the children's fields given values) for `count` children linked by `link_field`."""
+    meta, quote = link_field.model._meta, connection.ops.quote_name
     pk_column = quote(parent_model._meta.pk.column)
     fields = [f for f in meta.local_concrete_fields
               if not f.generated and f is not meta.auto_field and f is not link_field]
@@ -302,13 +309,7 @@ def _insert_statement(objs: Sequence[Model]) -> Statement | None:
             return None
         _inserts[key] = plan
     sql, fields, returning = plan
-    params = []
-    for obj in objs:
-        for field in fields:
-            value = field.pre_save(obj, True)
-            if hasattr(value, "resolve_expression"):
-                raise TypeError(f"insert_row: {field.name} is an expression; save the instance instead")
-            params.append(field.get_db_prep_save(value, connection))
+    params = _insert_values(objs, fields, "insert_row")
 
     def inserted(cursor: Any) -> None:
         if returning:
