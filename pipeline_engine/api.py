@@ -10,8 +10,9 @@ whatever the tree.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline_engine.core import egress, egress_http, expansion, jsontext, operations, tree_edit
 from pipeline_engine.core import tree as t
@@ -40,10 +41,13 @@ from pipeline_engine.runtime.prepared import compiled as compiled_sql
 from pipeline_engine.runtime.queries import RunSummary
 from pipeline_engine.runtime.step import Started, Stepped, start_run, step, validate_for_start
 
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
 __all__ = [
     "RunSummary", "SERVICE_ACTIVITY", "START_EVENT", "END_EVENT", "SUB_PROCESS", "GATEWAY_TYPES", "validate_pipeline", "run_pipeline", "start_pipeline", "Started", "Stepped", "callback_recording_end", "pause_pipeline", "resume_pipeline",
     "revoke_pipeline", "retry_node", "skip_node", "skip_exclusive_gateway", "forced_fail", "callback",
-    "pause_subprocess", "resume_subprocess", "get_status_tree", "get_status_trees", "get_node_detail",
+    "pause_subprocess", "resume_subprocess", "get_status_tree", "get_status_tree_of", "get_status_trees", "get_node_detail",
     "preview_node_inputs", "get_run_summary", "get_run_summaries", "list_components", "describe_component", "sweep",
     "get_node_executions", "get_node_logs", "node_log_limit", "NODE_LOG_TRUNCATION_NOTE",
     "prepare_task_tree", "unfold_subprocesses", "check_expansion", "regenerate_ids", "merge_constants", "find_node", "node_names", "all_nodes", "as_list", "referenced_keys",
@@ -158,6 +162,13 @@ def get_status_trees(run_ids: list[str]) -> dict[str, dict[str, Any]]:
 
 def get_status_tree(run_id: str) -> dict[str, Any]:
     return queries.status_tree(run_id)
+
+
+def get_status_tree_of(name: str, owner: Callable[..., QuerySet], /, *, run_field: str, extra: Sequence[str],
+                       **params: Any) -> tuple[dict[str, Any], tuple[Any, ...]] | None:
+    """The status tree of the run an app's row names (`owner(**params)`'s `run_field`), with that
+    row's `extra` fields, in one query; None when the row or the run is not found."""
+    return queries.status_tree_of(name, owner, run_field=run_field, extra=extra, **params)
 
 
 def get_node_detail(run_id: str, node_id: str) -> dict[str, Any]:

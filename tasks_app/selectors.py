@@ -100,11 +100,16 @@ def format_status(node: dict, tz: Any, names: dict[str, str]) -> dict[str, Any]:
 def status_of(task: TaskInstance, raw: dict | None, *, with_children: bool = True) -> dict[str, Any]:
     if not task.is_started or not task.run_id or raw is None:
         return copy.deepcopy(CREATED_STATUS)
-    # The engine names every node it reached (from the same tree), so the tree is not needed here.
-    data = format_status(raw, task.business.tzinfo, {})
-    data["name"] = task.name
+    data = _named_status(raw, task.name, task.business)
     if not with_children:
         data["children"] = {}
+    return data
+
+
+def _named_status(raw: dict, name: str, business: Business) -> dict[str, Any]:
+    # The engine names every node it reached (from the same tree), so the tree is not needed here.
+    data = format_status(raw, business.tzinfo, {})
+    data["name"] = name
     return data
 
 
@@ -112,6 +117,27 @@ def task_status(task: TaskInstance) -> dict[str, Any]:
     if not task.is_started or not task.run_id:
         return copy.deepcopy(CREATED_STATUS)
     return status_of(task, _engine().get_status_tree(task.run_id))
+
+
+def _started_task(pk: int, business_id: int) -> QuerySet[TaskInstance]:
+    return TaskInstance.objects.filter(pk=pk, business_id=business_id, is_deleted=False, is_started=True).exclude(
+        run_id="")
+
+
+def task_status_by_id(business: Business, task_id: Any) -> dict[str, Any]:
+    """task_status of the task `task_id` of `business`, for a caller that holds only its id (a
+    status poll).
+
+    A started task's status is one query: the engine reads the run the task names and the
+    task's name with it. Anything else (no such task, not started, a run not found) falls back
+    to reading the task first, whose answers (404, CREATED, the engine's error) are the rule."""
+    pk = parse_id(task_id, "task_id")
+    found = _engine().get_status_tree_of("task_status", _started_task, run_field="run_id", extra=("name",), pk=pk,
+                                         business_id=business.pk)
+    if not found:
+        return task_status(get_task(business, pk, with_tree=False))
+    raw, (name,) = found
+    return _named_status(raw, name, business)
 
 
 def task_node_states(task: TaskInstance) -> dict[str, Any]:

@@ -54,9 +54,10 @@ def compiled(name: str, build: Callable[..., QuerySet], /, **params: Any) -> tup
 def _slots(name: str, markers: dict[str, Any], template: Any) -> tuple[Any, ...]:
     """The compiled statement's parameters, each marker replaced by the name of its parameter."""
     names = {m: k for k, m in markers.items()}
-    found = [names[v] for v in template if _hashable(v) and v in names]
-    if sorted(found) != sorted(markers):
-        raise ValueError(f"prepared query {name}: every parameter must appear once as a value")
+    # A parameter may appear more than once (a query whose subqueries each read the same row).
+    found = {names[v] for v in template if _hashable(v) and v in names}
+    if found != set(markers):
+        raise ValueError(f"prepared query {name}: every parameter must appear as a value")
     return tuple(_Slot(names[v]) if _hashable(v) and v in names else v for v in template)
 
 
@@ -79,21 +80,26 @@ _compilers = threading.local()
 
 
 def compiled_rows(name: str, build: Callable[..., QuerySet], /, **params: Any) -> list[tuple[Any, ...]]:
-    """The rows of `build(**params)`, a `values_list` queryset of plain fields, as Django would give
-    them; the SQL is compiled on this thread's first call only (same rules as `compiled`)."""
+    """The rows of `build(**params)`, a `values_list` queryset, as Django would give them; the SQL
+    is compiled on this thread's first call only (same rules as `compiled`).
+
+    Expressions (a Subquery's column) may follow the fields, not precede them: the rows are the
+    statement's own, and Django's SQL puts the fields first."""
     plans: dict[str, Any] = _compilers.__dict__.setdefault("plans", {})
     plan = plans.get(name)
     if plan is None or plan[0].connection is not connection:
         markers = {k: _marker(v) for k, v in params.items()}
         qs = build(**markers)
         fields = getattr(qs, "_fields", None)  # what values_list named (Django's own attribute)
-        if qs.query.annotation_select or qs.query.extra_select or not fields:
-            raise ValueError(f"prepared rows {name}: a values_list of plain fields only")
+        query = qs.query
+        if (query.extra_select or not fields
+                or list(fields) != [*query.values_select, *query.annotation_select]):
+            raise ValueError(f"prepared rows {name}: a values_list of fields, then expressions, only")
         compiler = qs.query.get_compiler(connection=connection)
         sql, template = compiler.as_sql()
         slots = _slots(name, markers, template)
         if compiler.col_count != len(fields):
-            raise ValueError(f"prepared rows {name}: a values_list of plain fields only")
+            raise ValueError(f"prepared rows {name}: a values_list of fields, then expressions, only")
         converters = compiler.get_converters([col[0] for col in compiler.select[:compiler.col_count]])
         plan = plans[name] = (compiler, sql, slots, converters)
     compiler, sql, slots, converters = plan

@@ -6,10 +6,12 @@ rule (states.display_state).
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.db.models import QuerySet, Subquery
 from django.utils import timezone
 
 from pipeline_engine.core import states as s
@@ -84,6 +86,33 @@ def status_trees(run_ids: list[str]) -> dict[str, dict[str, Any]]:
     else:
         joined = list(Run.objects.filter(pk__in=list(run_ids)).order_by("nodes__started_at")
                       .values_list(*_JOINED_COLUMNS))
+    return _fold_status(joined)
+
+
+def status_tree_of(name: str, owner: Callable[..., QuerySet], /, *, run_field: str, extra: Sequence[str],
+                   **params: Any) -> tuple[dict[str, Any], tuple[Any, ...]] | None:
+    """The status tree of the run that the one row `owner(**params)` names in its `run_field`, with
+    that row's `extra` fields: (tree, extra values), or None when the row or its run is not found.
+
+    One statement: the owner's row is read by subqueries of the run's read, so a caller that
+    holds only its own row's key (a task's status poll) pays one round trip, not two, and sees
+    its row and the run in one snapshot. `owner` must select at most one row; `name` names
+    the shape, compiled once per thread as compiled_rows is."""
+    def build(**markers: Any) -> QuerySet:
+        own = owner(**markers)
+        return (Run.objects.filter(pk=Subquery(own.values(run_field)[:1])).order_by("nodes__started_at")
+                .values_list(*_JOINED_COLUMNS, *(Subquery(own.values(f)[:1]) for f in extra)))
+
+    rows = compiled_rows(f"engine.status_tree_of:{name}", build, **params)
+    if not rows:
+        return None
+    width = len(_JOINED_COLUMNS)
+    trees = _fold_status([row[:width] for row in rows])
+    return trees[rows[0][0]], tuple(rows[0][width:])
+
+
+def _fold_status(joined: list[tuple[Any, ...]]) -> dict[str, dict[str, Any]]:
+    """Status trees from the joined rows of runs and their nodes (_JOINED_COLUMNS)."""
     if not joined:
         return {}
     now = timezone.now()

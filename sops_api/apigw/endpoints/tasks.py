@@ -109,7 +109,7 @@ class TaskStatusView(_TaskView):
     @extend_schema(summary="A task's status tree", tags=TAGS,
                    description="Before the task starts: state CREATED with no id and skip 0, as the original.")
     def get(self, request, task_id: str, bk_biz_id: str) -> JsonResponse:
-        return ok(selectors.task_status(self.task(task_id, with_tree=False)))
+        return ok(selectors.task_status_by_id(self.business, task_id))
 
 
 class TaskDetailView(_TaskView):

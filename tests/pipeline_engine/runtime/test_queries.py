@@ -101,3 +101,27 @@ def test_reads_take_constant_queries(transactional_db, celery_worker_proc):
     with CaptureQueriesContext(connection) as ctx:
         trees = api.get_status_trees([small, big])
     assert len(trees) == 2 and len(ctx.captured_queries) == 1  # runs and nodes in one snapshot
+
+
+@pytest.mark.django_db
+def test_the_status_tree_of_a_row_that_names_its_run_is_one_query_with_that_rows_fields():
+    """status_tree_of reads the run an owner row names and that row's fields by subqueries of
+    the run's read (here the owner is one of the run's own node rows)."""
+    from pipeline_engine.runtime.models import NodeState
+
+    run_id, other = walked(linear(3)), walked(linear(2))
+
+    def owner(key: str, run: str):
+        return NodeState.objects.filter(key=key, run_id=run)
+
+    for rid in (run_id, other):
+        with CaptureQueriesContext(connection) as ctx:
+            found = api.get_status_tree_of("test.node", owner, run_field="run_id", extra=("name", "state"),
+                                           key="n1", run=rid)
+        assert len(ctx.captured_queries) == 1
+        assert found is not None
+        tree, extra = found
+        assert tree == api.get_status_tree(rid)
+        assert extra == ("n1", "FINISHED")
+    assert api.get_status_tree_of("test.node", owner, run_field="run_id", extra=("name",), key="nx",
+                                  run=run_id) is None
