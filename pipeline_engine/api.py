@@ -30,6 +30,7 @@ from pipeline_engine.runtime.db_retry import describe as describe_db_error
 from pipeline_engine.runtime.prepared import (
     Writes,
     compiled_first,
+    compiled_first_versioned,
     compiled_rows,
     insert_row,
     insert_rows,
@@ -39,13 +40,13 @@ from pipeline_engine.runtime.prepared import (
 )
 from pipeline_engine.runtime.prepared import compiled as compiled_sql
 from pipeline_engine.runtime.queries import RunSummary
-from pipeline_engine.runtime.step import Started, Stepped, start_run, step, validate_for_start
+from pipeline_engine.runtime.step import Started, Stepped, start_run, start_run_into, step, validate_for_start
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
 
 __all__ = [
-    "RunSummary", "SERVICE_ACTIVITY", "START_EVENT", "END_EVENT", "SUB_PROCESS", "GATEWAY_TYPES", "validate_pipeline", "run_pipeline", "start_pipeline", "Started", "Stepped", "callback_recording_end", "pause_pipeline", "resume_pipeline",
+    "RunSummary", "SERVICE_ACTIVITY", "START_EVENT", "END_EVENT", "SUB_PROCESS", "GATEWAY_TYPES", "validate_pipeline", "run_pipeline", "start_pipeline", "start_pipeline_into", "Started", "Stepped", "callback_recording_end", "pause_pipeline", "resume_pipeline",
     "revoke_pipeline", "retry_node", "skip_node", "skip_exclusive_gateway", "forced_fail", "callback",
     "pause_subprocess", "resume_subprocess", "get_status_tree", "get_status_tree_of", "get_status_trees", "get_node_detail",
     "preview_node_inputs", "get_run_summary", "get_run_summaries", "list_components", "describe_component", "sweep",
@@ -59,7 +60,7 @@ __all__ = [
     # In-process caches bounded in entries and bytes, for the apps' own caches (core/bounded_cache.py).
     "BoundedCache", "approx_size",
     # Hot reads compiled to SQL once, for the apps' own (runtime/prepared.py).
-    "compiled_sql", "compiled_rows", "compiled_first", "insert_row", "insert_rows", "insert_with_children",
+    "compiled_sql", "compiled_rows", "compiled_first", "compiled_first_versioned", "insert_row", "insert_rows", "insert_with_children",
     "update_rows", "update_statement", "Writes",
     # JSON text by orjson with the standard library's answers, for the JSON columns of the apps (core/jsontext.py).
     "json_text",
@@ -87,6 +88,17 @@ def start_pipeline(tree: dict[str, Any], *, run_id: str | None = None, time_zone
     is not sent for that end; the caller records it in the same transaction."""
     return start_run(tree, run_id=run_id, time_zone=time_zone, executor=executor, priority=priority,
                      meta=meta, signal_end=False)
+
+
+def start_pipeline_into(writes: Writes, tree: dict[str, Any], *, run_id: str, time_zone: str = "UTC",
+                        executor: str = "", priority: int = 100,
+                        meta: dict[str, Any] | None = None) -> Started | None:
+    """start_pipeline whose writes are added to the caller's `writes`, sent with its own as one
+    query (Writes.send_as_one); the run's messages go once they are committed. None, with
+    nothing added, when the first step's writes are not one statement: start it with
+    start_pipeline then, in a transaction."""
+    return start_run_into(writes, tree, run_id=run_id, time_zone=time_zone, executor=executor,
+                          priority=priority, meta=meta, signal_end=False)
 
 
 # --------------------------------------------------------------------------- operations

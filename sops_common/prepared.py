@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 # Writes is imported for type checking only (the engine's API loads with the apps): a star import
 # gets the functions, and `writes()` gives the batch.
-__all__ = ["compiled", "compiled_rows", "compiled_first", "insert_row", "insert_rows", "insert_with_children",
+__all__ = ["compiled", "compiled_rows", "compiled_first", "compiled_first_versioned", "insert_row", "insert_rows", "insert_with_children",
            "update_rows", "update_statement", "writes"]
 
 M = TypeVar("M", bound=Model)
@@ -41,6 +41,13 @@ def compiled_first(name: str, build: Callable[..., QuerySet[M]], /, **params: An
     from pipeline_engine import api
 
     return api.compiled_first(name, build, **params)
+
+
+def compiled_first_versioned(name: str, build: Callable[..., QuerySet[M]], /, **params: Any) -> tuple[M, str] | None:
+    """compiled_first with the row's version, for Writes.update_if_unchanged (PostgreSQL only)."""
+    from pipeline_engine import api
+
+    return api.compiled_first_versioned(name, build, **params)
 
 
 def insert_row(obj: Model) -> None:

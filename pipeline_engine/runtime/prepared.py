@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Field, Model, QuerySet
 from django.db.models.query import ModelIterable
 from django.db.models.sql import InsertQuery
@@ -121,8 +121,26 @@ def compiled_rows(name: str, build: Callable[..., QuerySet], /, **params: Any) -
 def compiled_first(name: str, build: Callable[..., QuerySet[M]], /, **params: Any) -> M | None:
     """The first instance `build(**params)` gives, or None; its SQL compiled on this thread's
     first call only (same rules as `compiled`). `build` should slice ([:1]) if it may match more."""
+    found = _first(name, build, params, versioned=False)
+    return None if found is None else found[0]
+
+
+def compiled_first_versioned(name: str, build: Callable[..., QuerySet[M]], /,
+                             **params: Any) -> tuple[M, str] | None:
+    """compiled_first, with the row's version as PostgreSQL keeps it (the `xmin` of the row read:
+    the transaction that wrote it last, changed by every UPDATE and by nothing else), for a
+    write that must find the row as it was read (Writes.update_if_unchanged). PostgreSQL only."""
+    if connection.vendor != "postgresql":
+        raise NotImplementedError("row versions are PostgreSQL's xmin")
+    found = _first(name, build, params, versioned=True)
+    return None if found is None else (found[0], found[1] or "")
+
+
+def _first(name: str, build: Callable[..., QuerySet[M]], params: dict[str, Any], *,
+           versioned: bool) -> tuple[M, str | None] | None:
     plans: dict[str, Any] = _compilers.__dict__.setdefault("instances", {})
-    plan = plans.get(name)
+    key = f"{name}:versioned" if versioned else name
+    plan = plans.get(key)
     if plan is None or plan[0].connection is not connection:
         markers = {k: _marker(v) for k, v in params.items()}
         qs = build(**markers)
@@ -136,17 +154,25 @@ def compiled_first(name: str, build: Callable[..., QuerySet[M]], /, **params: An
         select = compiler.select[:compiler.col_count]
         attnames = [col[0].target.attname for col in select]
         converters = compiler.get_converters([col[0] for col in select])
-        plan = plans[name] = (compiler, sql, slots, converters, qs.model, attnames)
+        if versioned:  # the version goes last, after the columns the converters are for
+            head = "SELECT "
+            if not sql.startswith(head) or sql.startswith("SELECT DISTINCT"):
+                raise ValueError(f"prepared instance {name}: cannot add the row version to {sql[:40]}")
+            table = connection.ops.quote_name(qs.model._meta.db_table)
+            from_at = sql.index(" FROM ")
+            sql = f"{sql[:from_at]}, {table}.xmin::text{sql[from_at:]}"
+        plan = plans[key] = (compiler, sql, slots, converters, qs.model, attnames)
     compiler, sql, slots, converters, model, attnames = plan
     with connection.cursor() as cursor:
         cursor.execute(sql, _values(slots, params))
         row = cursor.fetchone()
     if row is None:
         return None
+    version = row[-1] if versioned else None
     if converters:
         (row,) = compiler.apply_converters([row], converters)
     obj: M = model.from_db(connection.alias, attnames, tuple(row[:len(attnames)]))
-    return obj
+    return obj, version
 
 
 # --- new rows -------------------------------------------------------------------------------------
@@ -401,6 +427,11 @@ def _update_statement(model: type[Model], where: dict[str, Any], values: dict[st
 
 
 # --- writes sent together -------------------------------------------------------------------------
+# The function (migration pipeline_engine 0004) that fails a statement with this SQLSTATE when an
+# update_if_unchanged changed no row: its error rolls back every statement of the query it is in.
+EXPECT_ONE_ROW = "sops_expect_one_row"
+ROW_CHANGED_SQLSTATE = "SP409"
+
 class Writes:
     """update_rows and insert_rows of one transaction, sent to PostgreSQL in one round trip.
 
@@ -419,9 +450,30 @@ class Writes:
 
     def __init__(self) -> None:
         self._pending: list[Statement] = []
+        self._after: list[Callable[[], None]] = []
 
     def update_rows(self, model: type[Model], where: dict[str, Any], values: dict[str, Any]) -> None:
         self._pending.append(_update_statement(model, where, values))
+
+    def update_if_unchanged(self, model: type[Model], pk: Any, version: str, values: dict[str, Any]) -> None:
+        """UPDATE the row `pk` of `model` only if it is still the version compiled_first_versioned
+        read; otherwise the statement fails with RowChanged, and with it everything send_as_one
+        sends (PostgreSQL only)."""
+        sql, params, _ = _update_statement(model, {"pk": pk}, values)
+        table = connection.ops.quote_name(model._meta.db_table)
+        self._pending.append((
+            f"WITH changed AS ({sql} AND {table}.xmin = %s::xid RETURNING 1) "
+            f"SELECT {EXPECT_ONE_ROW}((SELECT count(*) FROM changed)::int)",
+            [*params, version], None))
+
+    def add(self, sql: str, params: list[Any]) -> None:
+        """A statement of the caller's own, whose result nobody reads."""
+        self._pending.append((sql, params, None))
+
+    def after(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the writes are committed: after the caller's transaction's commit
+        (transaction.on_commit), or at once when send_as_one sent them outside one."""
+        self._after.append(callback)
 
     def insert_rows(self, objs: Sequence[Model]) -> None:
         # Past the prepared sizes the rows go by bulk_create at once: what was queued goes first.
@@ -436,15 +488,45 @@ class Writes:
         if connection.vendor != "postgresql":
             for statement in pending:
                 _run(statement)
-            return
-        group: list[Statement] = []
-        for statement in pending:
-            group.append(statement)
-            if statement[2] is not None:
+        else:
+            group: list[Statement] = []
+            for statement in pending:
+                group.append(statement)
+                if statement[2] is not None:
+                    _run_group(group)
+                    group = []
+            if group:
                 _run_group(group)
-                group = []
-        if group:
-            _run_group(group)
+        self._committed()
+
+    def send_as_one(self) -> bool:
+        """Send every write as one query outside any transaction, for a caller that wants their
+        atomicity without BEGIN and COMMIT round trips: PostgreSQL runs the statements of one
+        query as one implicit transaction, committed when the last one succeeds. False, and
+        nothing written, when an update_if_unchanged found its row changed.
+
+        Only the last statement's result can be read (psycopg2 gives no other). PostgreSQL only,
+        and not inside a transaction, where the caller's own BEGIN makes this pointless."""
+        if connection.vendor != "postgresql" or connection.in_atomic_block:
+            raise RuntimeError("send_as_one: PostgreSQL outside any transaction only")
+        pending, self._pending = self._pending, []
+        if any(read is not None for _, _, read in pending[:-1]):
+            raise ValueError("send_as_one: only the last statement's result can be read")
+        if pending:
+            try:
+                _run_group(pending)
+            except DatabaseError as exc:
+                if getattr(exc.__cause__, "pgcode", None) == ROW_CHANGED_SQLSTATE:
+                    self._after.clear()
+                    return False
+                raise
+        self._committed()
+        return True
+
+    def _committed(self) -> None:
+        after, self._after = self._after, []
+        for callback in after:
+            transaction.on_commit(callback)
 
 
 def _run_group(group: list[Statement]) -> None:

@@ -170,15 +170,10 @@ def insert_run(run_id: str, tree_json: str, *, context: dict[str, Any], frontier
     walked by its starter is inserted as that step left it (state, frontier,
     outputs, `steps` 1) with the node rows that step created.
     """
-    adapt = datetime_adapter()
-    dumps = jsontext.dumps
-    params = [
-        run_id, state, display_state, tree_json, dumps(context), dumps(frontier),
-        dumps(outputs) if outputs else _EMPTY_JSON, dumps(meta), time_zone, executor, priority, adapt(now),
-        adapt(now), adapt(finished_at) if finished_at else None, adapt(lease_until) if lease_until else None,
-        steps,
-    ]
-    sql = _INSERT_RUN.format(table=connection.ops.quote_name(Run._meta.db_table))
+    sql, params = _run_values(run_id, tree_json, context=context, frontier=frontier, meta=meta,
+                              time_zone=time_zone, executor=executor, priority=priority, now=now,
+                              lease_until=lease_until, state=state, display_state=display_state, outputs=outputs,
+                              finished_at=finished_at, steps=steps)
     if nodes and connection.vendor == "postgresql" and len(nodes) <= NODES_WITH_RUN:
         # One statement, one round trip: the node rows are inserted by the run's INSERT, and only
         # when it inserted the run (no row comes out of `run` on a conflict).
@@ -192,6 +187,37 @@ def insert_run(run_id: str, tree_json: str, *, context: dict[str, Any], frontier
     if inserted and nodes:
         insert_nodes(run_id, nodes)
     return inserted
+
+
+def _run_values(run_id: str, tree_json: str, *, context: dict[str, Any], frontier: dict[str, Any],
+                meta: dict[str, Any], time_zone: str, executor: str, priority: int, now: datetime,
+                lease_until: datetime | None, state: str, display_state: str, outputs: dict[str, Any] | None,
+                finished_at: datetime | None, steps: int) -> tuple[str, list[Any]]:
+    """The run row's INSERT (ON CONFLICT DO NOTHING) and its parameters."""
+    adapt = datetime_adapter()
+    dumps = jsontext.dumps
+    params = [
+        run_id, state, display_state, tree_json, dumps(context), dumps(frontier),
+        dumps(outputs) if outputs else _EMPTY_JSON, dumps(meta), time_zone, executor, priority, adapt(now),
+        adapt(now), adapt(finished_at) if finished_at else None, adapt(lease_until) if lease_until else None,
+        steps,
+    ]
+    return _INSERT_RUN.format(table=connection.ops.quote_name(Run._meta.db_table)), params
+
+
+def run_statement(run_id: str, tree_json: str, *, nodes: list[NodeRecord],
+                  **values: Any) -> tuple[str, list[Any]] | None:
+    """insert_run's writes as one statement for a caller that sends it with writes of its own
+    (step.start_run's `into`), or None where they are not one statement (not PostgreSQL, more
+    than NODES_WITH_RUN nodes). An existing run with this id fails the statement (a unique
+    violation), where insert_run answers False: the caller's other writes must not stand alone."""
+    if connection.vendor != "postgresql" or len(nodes) > NODES_WITH_RUN:
+        return None
+    sql, params = _run_values(run_id, tree_json, **values)
+    sql = sql.removesuffix(" ON CONFLICT (id) DO NOTHING")
+    if not nodes:
+        return sql, params
+    return f"WITH run AS ({sql} RETURNING id) {_json_insert_sql(run_from_cte=True)}", [*params, node_rows_json(nodes)]
 
 
 @dataclass(slots=True)

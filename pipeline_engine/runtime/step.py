@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.db import transaction
 from django.utils import timezone
@@ -37,6 +37,9 @@ from pipeline_engine.signals import run_ending
 
 from . import config, dispatch, metrics, rows, tree_cache
 from .models import Run
+
+if TYPE_CHECKING:
+    from .prepared import Writes
 
 T = TypeVar("T")
 logger = logging.getLogger("pipeline_engine")
@@ -83,6 +86,22 @@ def _validated_before(tree: dict[str, Any]) -> tuple[CompiledTree, str] | None:
 
 def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str = "UTC", executor: str = "",
               priority: int = 100, meta: dict[str, Any] | None = None, signal_end: bool = True) -> Started:
+    """Validate and start a run in the caller's transaction (see _start)."""
+    # Only a start into a caller's writes declines.
+    return cast(Started, _start(tree, run_id=run_id, time_zone=time_zone, executor=executor, priority=priority,
+                                meta=meta, signal_end=signal_end, into=None))
+
+
+def start_run_into(into: Writes, tree: dict[str, Any], *, run_id: str | None = None, time_zone: str = "UTC",
+                   executor: str = "", priority: int = 100, meta: dict[str, Any] | None = None,
+                   signal_end: bool = True) -> Started | None:
+    """start_run whose writes are added to `into` (see _start); None when they cannot be."""
+    return _start(tree, run_id=run_id, time_zone=time_zone, executor=executor, priority=priority, meta=meta,
+                  signal_end=signal_end, into=into)
+
+
+def _start(tree: dict[str, Any], *, run_id: str | None, time_zone: str, executor: str, priority: int,
+           meta: dict[str, Any] | None, signal_end: bool, into: Writes | None) -> Started | None:
     """Validate and start a run, walking its first step here within a small budget.
 
     The caller's tree is not changed. It is copied only when validation has
@@ -105,6 +124,12 @@ def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str
     reaches itself, from the returned state, in this same transaction: the
     run_finished signal is then not sent for it (its log line and metric are),
     which saves that caller a second transaction after the commit.
+
+    `into`: the run's writes are added to the caller's Writes, to be sent with its own (its
+    send_as_one: one query, no transaction around it), and the step's messages go once they
+    are committed. None, and nothing added, when the first step's writes are more than one
+    statement (history or log rows, very many nodes): the caller starts the run another way;
+    the walk it did is lost, which only inline nodes' pure calls made.
     """
     before = _validated_before(tree)
     if before is not None:
@@ -129,17 +154,27 @@ def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str
         walker.walk(cpu_budget(budget))
     owed = walker is None or (walker.exhausted and data.state == s.RUNNING)
     lease_until = now + timedelta(seconds=config.lease_seconds()) if owed else None
-    if not rows.insert_run(run_id, tree_json, context=data.context, frontier=data.frontier, meta=meta or {},
-                           time_zone=time_zone, executor=executor, priority=priority, now=now,
-                           lease_until=lease_until, state=data.state,
-                           display_state=walker.display_state() if walker else s.RUNNING,
-                           outputs=data.outputs, finished_at=data.finished_at, steps=0 if walker is None else 1,
-                           nodes=list(walker.created.values()) if walker is not None else None):
+    values: dict[str, Any] = dict(
+        context=data.context, frontier=data.frontier, meta=meta or {}, time_zone=time_zone, executor=executor,
+        priority=priority, now=now, lease_until=lease_until, state=data.state,
+        display_state=walker.display_state() if walker else s.RUNNING, outputs=data.outputs,
+        finished_at=data.finished_at, steps=0 if walker is None else 1)
+    nodes = list(walker.created.values()) if walker is not None else []
+    if into is not None:
+        statement = None if walker is not None and (walker.histories or walker.logs) else (
+            rows.run_statement(run_id, tree_json, nodes=nodes, **values))
+        if statement is None:
+            return None
+        into.add(*statement)
+    elif not rows.insert_run(run_id, tree_json, nodes=nodes or None, **values):
         raise InvalidOperation(f"pipeline({run_id}) has already been started")
     # This process compiled it already: a step it runs itself (a worker that
     # starts runs, the embedded mode) does not read and compile the tree again.
     tree_cache.remember(run_id, compiled, tree_json)
-    metrics.RUNS_STARTED.inc()
+    if into is None:
+        metrics.RUNS_STARTED.inc()
+    else:  # counted once written: the caller's writes may yet find their row changed
+        into.after(metrics.RUNS_STARTED.inc)
     effects: list[Effect] = []
     finished: list[NodeRecord] = []
     if walker is not None:
@@ -152,8 +187,14 @@ def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str
         effects.append(Effect("advance"))
     if effects or finished:
         run_meta = meta or {}
-        transaction.on_commit(lambda: dispatch.after_commit(run_id, run_meta, time_zone, executor, effects, finished,
-                                                            signal_end=signal_end))
+
+        def committed() -> None:
+            dispatch.after_commit(run_id, run_meta, time_zone, executor, effects, finished, signal_end=signal_end)
+
+        if into is not None:
+            into.after(committed)
+        else:
+            transaction.on_commit(committed)
     return Started(run_id, data.state, data.finished_at)
 
 

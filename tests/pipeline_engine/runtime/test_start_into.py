@@ -1,0 +1,129 @@
+"""A start whose writes join the caller's (api.start_pipeline_into) and a batch sent as one query
+without a transaction (Writes.send_as_one, update_if_unchanged, compiled_first_versioned)."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import connection, transaction
+
+from access_app.models import Business
+from pipeline_engine import api
+from pipeline_engine.core.components import Component, ExecutionContext, Outcome, register, unregister
+from pipeline_engine.runtime.models import NodeState, Run
+from tests.pipeline_engine.runtime.test_step import _sent
+from tests.pipeline_engine.trees import TreeBuilder, linear
+
+PG_ONLY = pytest.mark.skipif("connection.vendor != 'postgresql'", reason="PostgreSQL's implicit transactions")
+
+
+def _by_pk(pk: int):
+    return Business.objects.filter(pk=pk)
+
+
+@pytest.mark.django_db
+def test_a_start_into_writes_adds_one_statement_and_sends_nothing_itself(monkeypatch):
+    sent = _sent(monkeypatch)
+    writes = api.Writes()
+    run_id = uuid.uuid4().hex
+    started = api.start_pipeline_into(writes, linear(2), run_id=run_id,
+                                      meta={"task_id": 1})
+    if connection.vendor != "postgresql":
+        assert started is None  # elsewhere the writes are not one statement
+        return
+    assert started is not None and started.run_id == run_id and started.state == "FINISHED"
+    assert not Run.objects.filter(pk=run_id).exists()  # added, not sent
+    writes.send()  # in the test's transaction, as a caller inside one would
+    assert Run.objects.get(pk=run_id).state == "FINISHED"
+    assert NodeState.objects.filter(run_id=run_id).count() == 4
+    assert sent == []
+
+
+@pytest.mark.django_db
+def test_a_first_step_that_logs_declines_and_adds_nothing():
+    @register
+    class Chatty(Component):
+        code = "testing_into_chatty"
+        inline = True
+
+        def execute(self, ctx: ExecutionContext) -> Outcome:
+            ctx.log.info("ran %s", ctx.node_id)
+            return Outcome.success()
+
+    writes = api.Writes()
+    try:
+        started = api.start_pipeline_into(writes, linear(1, "testing_into_chatty"), run_id=uuid.uuid4().hex)
+    finally:
+        unregister("testing_into_chatty")
+    assert started is None
+    writes.send()
+    assert not Run.objects.exists()
+
+
+@PG_ONLY
+@pytest.mark.django_db(transaction=True)
+def test_sent_as_one_the_start_is_written_and_its_messages_go_after(monkeypatch):
+    sent = _sent(monkeypatch)
+    b = TreeBuilder()
+    b.act("slow", "bench_poll")
+    b.chain(b.start_id, "slow", b.end_id)
+    writes = api.Writes()
+    run_id = uuid.uuid4().hex
+    started = api.start_pipeline_into(writes, b.build(), run_id=run_id)
+    assert started is not None and started.state == "RUNNING" and sent == []
+    assert writes.send_as_one()
+    assert sent == [("component", run_id, "slow")]  # at once: there is no transaction to wait for
+    assert Run.objects.get(pk=run_id).state == "RUNNING"
+
+
+@PG_ONLY
+@pytest.mark.django_db(transaction=True)
+def test_a_row_changed_since_its_versioned_read_rolls_back_every_write_of_the_query(monkeypatch):
+    sent = _sent(monkeypatch)
+    biz = Business.objects.create(bk_biz_id=501, name="before")
+    read = api.compiled_first_versioned("test:biz", _by_pk, pk=biz.pk)
+    assert read is not None and read[0].name == "before" and read[1]
+    assert api.compiled_first_versioned("test:biz", _by_pk, pk=biz.pk)[1] == read[1]  # a read changes nothing
+    Business.objects.filter(pk=biz.pk).update(name="edited")
+    assert api.compiled_first_versioned("test:biz", _by_pk, pk=biz.pk)[1] != read[1]
+    writes = api.Writes()
+    run_id = uuid.uuid4().hex
+    assert api.start_pipeline_into(writes, linear(1), run_id=run_id) is not None
+    writes.update_if_unchanged(Business, biz.pk, read[1], {"name": "mine"})
+    ran: list[int] = []
+    writes.after(lambda: ran.append(1))
+    assert writes.send_as_one() is False
+    assert Business.objects.get(pk=biz.pk).name == "edited" and not Run.objects.filter(pk=run_id).exists()
+    assert ran == [] and sent == []
+    again = api.compiled_first_versioned("test:biz", _by_pk, pk=biz.pk)
+    writes.update_if_unchanged(Business, biz.pk, again[1], {"name": "mine"})
+    writes.after(lambda: ran.append(2))
+    assert writes.send_as_one() is True
+    assert Business.objects.get(pk=biz.pk).name == "mine" and ran == [2]
+    assert api.compiled_first_versioned("test:biz", _by_pk, pk=biz.pk) is not None
+
+
+@PG_ONLY
+@pytest.mark.django_db(transaction=True)
+def test_send_as_one_refuses_a_transaction_and_a_read_before_the_last_statement():
+    biz = Business.objects.create(bk_biz_id=502, name="b")
+    with transaction.atomic():
+        writes = api.Writes()
+        writes.update_rows(Business, {"pk": biz.pk}, {"name": "x"})
+        with pytest.raises(RuntimeError, match="outside any transaction"):
+            writes.send_as_one()
+    writes = api.Writes()
+    writes.insert_rows([Business(bk_biz_id=503, name="c")])  # its key is read back
+    writes.update_rows(Business, {"pk": biz.pk}, {"name": "x"})
+    with pytest.raises(ValueError, match="only the last statement"):
+        writes.send_as_one()
+    assert Business.objects.get(pk=biz.pk).name == "b" and not Business.objects.filter(bk_biz_id=503).exists()
+
+
+@pytest.mark.django_db
+def test_a_versioned_read_is_postgresqls():
+    if connection.vendor == "postgresql":
+        assert api.compiled_first_versioned("test:none", _by_pk, pk=10**9) is None
+    else:
+        with pytest.raises(NotImplementedError):
+            api.compiled_first_versioned("test:none", _by_pk, pk=1)
