@@ -19,6 +19,7 @@ from sops_common.errors import InvalidInput, InvalidOperation, NotFound
 from sops_common.limits import parse_id
 from sops_common.prepared import (
     compiled_first,
+    compiled_first_versioned,
     insert_row,
     insert_with_children,
     update_rows,
@@ -281,16 +282,79 @@ def start_task(*, task: TaskInstance, executor: str, source: str) -> None:
     _start_locked(task, executor, source)
 
 
-@transaction.atomic
 def start_task_in(*, business: Business, task_id: Any, executor: str, source: str) -> None:
-    """start_task for a caller that has the task's id, not its row (the start_task endpoint):
-    the locked read is the only read, where a lookup first would read the row twice."""
+    """start_task for a caller that has the task's id, not its row (the start_task endpoint).
+
+    On PostgreSQL, outside a caller's transaction, the start takes no lock and no transaction:
+    the task is read with its row version, the first step walked, and the run's rows, the
+    task's UPDATE (only if the row is still the version read) and the audit row go as one
+    query, which PostgreSQL runs as one implicit transaction: two round trips, where BEGIN,
+    the locked read, the run's INSERT, the task's UPDATE and COMMIT were five. A row changed
+    in between (another start, a claim, an edit of its constants) writes nothing, and the
+    start is done again under the lock, which answers as it always did. Inline nodes, the
+    only ones walked before the write, promise pure calls, so a walk thrown away costs
+    nothing but its time."""
     pk = parse_id(task_id, "task_id")
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        read = compiled_first_versioned("tasks_app.start_read", lambda pk: TaskInstance.objects.filter(pk=pk),
+                                        pk=pk)
+        if read is None or read[0].business_id != business.pk or read[0].is_deleted:
+            raise selectors.task_missing(business, pk)
+        task, version = read
+        task.business = business
+        if _start_unlocked(task, version, executor, source):
+            return
+    _start_in_locked(business, pk, executor, source)
+
+
+@transaction.atomic
+def _start_in_locked(business: Business, pk: int, executor: str, source: str) -> None:
+    # The locked read is the only read, where a lookup first would read the row twice.
     task = _lock_row(pk)
     if task is None or task.business_id != business.pk or task.is_deleted:
         raise selectors.task_missing(business, pk)
     task.business = business
     _start_locked(task, executor, source)
+
+
+def _check_startable(task: TaskInstance) -> None:
+    if task.current_flow != CurrentFlow.EXECUTE_TASK:
+        raise InvalidOperation(f"task with current_flow:{task.current_flow} cannot be started")
+    if task.is_started:
+        # The newest original's message; the older "pipeline instance already started." is not used.
+        raise InvalidOperation("task already started")
+
+
+def _start_fields(started: Any, now: Any, executor: str) -> dict[str, Any]:
+    """The task's fields once its run started as `started` (an end included)."""
+    return {"is_started": True, "start_time": now, "executor": executor, "run_id": started.run_id,
+            **_end_fields(started.state, started.finished_at)}
+
+
+def _start_unlocked(task: TaskInstance, version: str, executor: str, source: str) -> bool:
+    """start_task_in's start without a lock (see there): False, with nothing written, when it
+    must be done under the lock instead."""
+    _check_startable(task)
+    if task.callback_url or task.run_id:
+        # An end reached at once queues its callback with the start, in the locked transaction; a
+        # run id given beforehand may be taken, which the locked start answers (InvalidOperation).
+        return False
+    together = writes()
+    now = timezone.now()
+    started = _engine().start_pipeline_into(
+        together, task.pipeline_tree, run_id=uuid.uuid4().hex,
+        time_zone=task.business.time_zone or "UTC", executor=executor, meta={"task_id": task.pk})
+    if started is None:
+        return False
+    fields = _start_fields(started, now, executor)
+    together.update_if_unchanged(TaskInstance, task.pk, version, fields)
+    for name, value in fields.items():
+        setattr(task, name, value)
+    operations: list[TaskOperation] = []
+    audit.record(task=task, operate_type=OperateType.START, operator=executor, source=source, into=operations)
+    audit.record_all(operations, together)
+    return together.send_as_one()
 
 
 def _start_locked(task: TaskInstance, executor: str, source: str,
@@ -302,18 +366,13 @@ def _start_locked(task: TaskInstance, executor: str, source: str,
     receiver in a second transaction after the commit (start_pipeline does not send it).
     The task's UPDATE and its audit rows (`audit_first`, the caller's not yet written, then
     the start's) go to the database together, in one round trip."""
-    if task.current_flow != CurrentFlow.EXECUTE_TASK:
-        raise InvalidOperation(f"task with current_flow:{task.current_flow} cannot be started")
-    if task.is_started:
-        # The newest original's message; the older "pipeline instance already started." is not used.
-        raise InvalidOperation("task already started")
+    _check_startable(task)
     now = timezone.now()
     started = _engine().start_pipeline(
         task.pipeline_tree, run_id=task.run_id or uuid.uuid4().hex, time_zone=task.business.time_zone or "UTC",
         executor=executor, meta={"task_id": task.pk},
     )
-    fields: dict[str, Any] = {"is_started": True, "start_time": now, "executor": executor, "run_id": started.run_id,
-                              **_end_fields(started.state, started.finished_at)}
+    fields = _start_fields(started, now, executor)
     for name, value in fields.items():
         setattr(task, name, value)
     operations = audit_first if audit_first is not None else []

@@ -1,0 +1,187 @@
+"""start_task_in without a lock or a transaction (PostgreSQL, outside a caller's transaction): the
+versioned read and one query, nothing written when the row changed in between, and the locked
+start's answers then; the real engine, the real database (no test transaction around it)."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+
+from pipeline_engine import api
+from pipeline_engine.errors import InvalidOperation as EngineInvalidOperation
+from pipeline_engine.runtime.models import Run
+from sops_common.errors import InvalidOperation, NotFound
+from tasks_app import services
+from tasks_app.models import CurrentFlow, TaskInstance, TaskOperation
+from tests.support import task_trees as trees
+from tests.support.task_world import make_template, make_world
+
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.skipif("connection.vendor != 'postgresql'", reason="PostgreSQL's implicit transactions")]
+
+
+@pytest.fixture
+def world(transactional_db):
+    return make_world()
+
+
+@pytest.fixture
+def chain(world):
+    b = trees.TreeBuilder()
+    for node_id in ("a", "b"):
+        b.act(trees.activity(node_id, "noop"))
+    b.chain("start", "a", "b", "end")
+    return make_template(61, "two no-ops", b.build(), world.biz2)
+
+
+def _new(world, chain, **kw) -> TaskInstance:
+    return services.create_task(business=world.biz2, template=chain, name="t", creator="alice", app_code="app_code",
+                                **kw)
+
+
+def _start(world, task_id) -> None:
+    services.start_task_in(business=world.biz2, task_id=str(task_id), executor="bob", source="api")
+
+
+def _runs_of(task_id: int) -> int:
+    return Run.objects.filter(meta__task_id=task_id).count()
+
+
+def _starts_of(task_id: int) -> int:
+    return TaskOperation.objects.filter(task_id=task_id, operate_type="start").count()
+
+
+def test_a_start_is_the_versioned_read_and_one_query(world, chain):
+    task = _new(world, chain)
+    assert not connection.in_atomic_block
+    with CaptureQueriesContext(connection) as queries:
+        _start(world, task.pk)
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert len(sql) == 2, sql
+    assert sql[0].startswith("SELECT") and '"tasks_app_taskinstance".xmin' in sql[0]
+    # the run's rows, the guarded UPDATE of the task, its audit row
+    assert sql[1].startswith("WITH run AS (INSERT INTO \"pipeline_engine_run\"") and "sops_expect_one_row" in sql[1]
+    assert sql[1].rstrip().split("; ")[-1].startswith('INSERT INTO "tasks_app_taskoperation"')
+    task.refresh_from_db()
+    assert task.is_started and task.is_finished and task.executor == "bob" and task.start_time is not None
+    assert api.get_status_tree(task.run_id)["state"] == "FINISHED"
+    assert _runs_of(task.pk) == 1 and _starts_of(task.pk) == 1
+
+
+def _between_read_and_write(monkeypatch, change):
+    """Run `change` after the start read the task and walked, before its one query."""
+    original = api.start_pipeline_into
+
+    def walked_then_changed(writes, tree, **kw):
+        started = original(writes, tree, **kw)
+        change()
+        return started
+
+    monkeypatch.setattr(api, "start_pipeline_into", walked_then_changed)
+
+
+def test_a_row_started_in_between_writes_nothing_and_answers_already_started(world, chain, monkeypatch):
+    task = _new(world, chain)
+    _between_read_and_write(monkeypatch, lambda: TaskInstance.objects.filter(pk=task.pk).update(
+        is_started=True, run_id="elsewhere"))
+    with pytest.raises(InvalidOperation, match="task already started"):
+        _start(world, task.pk)
+    assert _runs_of(task.pk) == 0 and _starts_of(task.pk) == 0
+    assert TaskInstance.objects.get(pk=task.pk).run_id == "elsewhere"
+
+
+def test_a_row_edited_in_between_is_started_under_the_lock_with_the_edit(world, chain, monkeypatch):
+    task = _new(world, chain)
+    edited = {**task.pipeline_tree, "constants": {"${x}": {"key": "${x}", "value": "new", "name": "x",
+                                                          "source_type": "custom", "custom_type": "input",
+                                                          "show_type": "show", "index": 0}}}
+    _between_read_and_write(monkeypatch, lambda: TaskInstance.objects.filter(pk=task.pk).update(
+        pipeline_tree=edited))
+    _start(world, task.pk)
+    task.refresh_from_db()
+    assert task.is_started and task.is_finished
+    assert _runs_of(task.pk) == 1 and _starts_of(task.pk) == 1  # the first attempt left nothing
+    assert "${x}" in Run.objects.get(pk=task.run_id).tree["constants"]  # the tree as edited
+
+
+def test_two_starts_at_once_start_one_run(world, chain, monkeypatch):
+    task = _new(world, chain)
+    both_walked = threading.Barrier(2, timeout=10)
+    original = api.start_pipeline_into
+
+    def walk_then_wait(writes, tree, **kw):
+        started = original(writes, tree, **kw)
+        both_walked.wait()  # each has read the row as not started
+        return started
+
+    monkeypatch.setattr(api, "start_pipeline_into", walk_then_wait)
+    outcomes: list[str] = []
+
+    def start() -> None:
+        try:
+            _start(world, task.pk)
+            outcomes.append("started")
+        except InvalidOperation as exc:
+            outcomes.append(str(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert sorted(outcomes) == ["started", "task already started"]
+    assert _runs_of(task.pk) == 1 and _starts_of(task.pk) == 1
+
+
+@pytest.mark.parametrize("case", ["unknown", "other business", "deleted"])
+def test_a_task_out_of_reach_is_not_found(world, chain, case):
+    task = _new(world, chain)
+    business, task_id = world.biz2, task.pk
+    if case == "unknown":
+        task_id += 1000
+    elif case == "other business":
+        business = world.biz1
+    else:
+        TaskInstance.objects.filter(pk=task.pk).update(is_deleted=True)
+    with pytest.raises(NotFound):
+        services.start_task_in(business=business, task_id=task_id, executor="bob", source="api")
+    assert _runs_of(task.pk) == 0
+
+
+def test_a_started_or_claimed_task_is_refused_with_nothing_written(world, chain):
+    task = _new(world, chain)
+    _start(world, task.pk)
+    with pytest.raises(InvalidOperation, match="task already started"):
+        _start(world, task.pk)
+    claimed = _new(world, chain)
+    TaskInstance.objects.filter(pk=claimed.pk).update(current_flow=CurrentFlow.FUNC_CLAIM)
+    with pytest.raises(InvalidOperation, match="cannot be started"):
+        _start(world, claimed.pk)
+    assert _runs_of(task.pk) == 1 and _runs_of(claimed.pk) == 0 and _starts_of(claimed.pk) == 0
+
+
+def test_a_task_with_a_callback_url_starts_under_the_lock(world, chain):
+    task = _new(world, chain)
+    # set in the row: the egress policy refuses a loopback address at create (and at delivery)
+    TaskInstance.objects.filter(pk=task.pk).update(callback_url="http://127.0.0.1:9/hook")
+    with CaptureQueriesContext(connection) as queries:
+        _start(world, task.pk)
+    assert not any("sops_expect_one_row" in q["sql"] for q in queries.captured_queries)
+    assert any("FOR UPDATE" in q["sql"] for q in queries.captured_queries)
+    task.refresh_from_db()
+    assert task.is_started and task.is_finished and task.callback_records.exists()
+
+
+def test_a_run_id_given_beforehand_and_taken_is_refused_as_the_locked_start_refuses(world, chain):
+    first = _new(world, chain)
+    _start(world, first.pk)
+    first.refresh_from_db()
+    task = _new(world, chain)
+    TaskInstance.objects.filter(pk=task.pk).update(run_id=first.run_id)
+    with pytest.raises(EngineInvalidOperation, match="has already been started"):
+        _start(world, task.pk)
+    assert not TaskInstance.objects.get(pk=task.pk).is_started and _starts_of(task.pk) == 0
