@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 # Writes is imported for type checking only (the engine's API loads with the apps): a star import
 # gets the functions, and `writes()` gives the batch.
-__all__ = ["compiled", "compiled_rows", "compiled_first", "compiled_first_versioned", "insert_row", "insert_rows", "insert_with_children",
+__all__ = ["compiled", "compiled_rows", "compiled_first", "compiled_first_versioned", "insert_row", "insert_rows", "insert_with_children", "next_key",
            "update_rows", "update_statement", "writes"]
 
 M = TypeVar("M", bound=Model)
@@ -70,6 +70,13 @@ def insert_with_children(parent: Model, children: Sequence[Model], link: str) ->
     from pipeline_engine import api
 
     api.insert_with_children(parent, children, link)
+
+
+def next_key(model: type[Model]) -> int:
+    """A primary key for a new row of `model`, taken now (PostgreSQL), for Writes.insert_keyed."""
+    from pipeline_engine import api
+
+    return api.next_key(model)
 
 
 def update_rows(model: type[Model], where: dict[str, Any], values: dict[str, Any]) -> int:

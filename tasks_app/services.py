@@ -22,6 +22,7 @@ from sops_common.prepared import (
     compiled_first_versioned,
     insert_row,
     insert_with_children,
+    next_key,
     update_rows,
     update_statement,
     writes,
@@ -122,20 +123,54 @@ def build_task_tree(*, business: Business, source_tree: dict, exclude_task_nodes
 _FLOW_TYPES, _CREATE_METHODS = frozenset(FlowType.values), frozenset(CreateMethod.values)
 
 
-def _new_task(*, business: Business, template: Template | None, name: str, creator: str, app_code: str = "",
-                constants: dict | None = None, exclude_task_nodes_id: list[str] | None = None,
-                flow_type: str = FlowType.COMMON, create_method: str = CreateMethod.API, description: str = "",
-                pipeline_tree: dict | None = None, callback_url: str | None = None,
-                request_id: str | None = None, periodic_task_id: int | None = None,
-                execute_task_nodes_id: list[str] | None = None, template_schemes_id: Any = None,
-                simplify_vars: list[str] | None = None, callback_version: str = "",
-                audit_into: list[TaskOperation] | None = None) -> TaskInstance:
-    """Create a task from a template (or from a given tree, e.g. a periodic snapshot).
+def _new_task(*, audit_into: list[TaskOperation] | None = None, **create: Any) -> TaskInstance:
+    """Create a task from a template (or from a given tree, e.g. a periodic snapshot): _unsaved_task,
+    then its INSERT with its create audit row (`audit_into`: the row is left to the caller).
+
+    With `request_id`, the same app + business + request_id always answers the same
+    task: a retried request never creates a second one, even when two race.
+    """
+    task, new = _unsaved_task(**create)
+    if not new:
+        return task
+    business, creator, request_id = task.business, task.creator, task.request_id
+    source = CREATE_SOURCES.get(task.create_method, OperateSource.APP)
+    try:
+        # Only a request_id can collide (its unique index): only then is a savepoint needed to carry
+        # on in a caller's transaction. Outside one, the task and its audit row are one statement.
+        outside = not transaction.get_connection().in_atomic_block
+        with nullcontext() if outside else transaction.atomic(savepoint=request_id is not None):
+            if audit_into is None:
+                created = audit.operation(task=task, operate_type=OperateType.CREATE, operator=creator,
+                                          source=source)
+                insert_with_children(task, [created], "task")
+            else:
+                insert_row(task)
+    except IntegrityError:
+        # Lost a race on the request_id unique index: the winner's task is the answer.
+        if request_id is not None:
+            existing = _existing_request(business, task.create_info, request_id)
+            if existing is not None:
+                return existing
+        raise
+    if audit_into is not None:
+        audit.record(task=task, operate_type=OperateType.CREATE, operator=creator, source=source, into=audit_into)
+    return task
+
+
+def _unsaved_task(*, business: Business, template: Template | None, name: str, creator: str, app_code: str = "",
+                  constants: dict | None = None, exclude_task_nodes_id: list[str] | None = None,
+                  flow_type: str = FlowType.COMMON, create_method: str = CreateMethod.API, description: str = "",
+                  pipeline_tree: dict | None = None, callback_url: str | None = None,
+                  request_id: str | None = None, periodic_task_id: int | None = None,
+                  execute_task_nodes_id: list[str] | None = None, template_schemes_id: Any = None,
+                  simplify_vars: list[str] | None = None,
+                  callback_version: str = "") -> tuple[TaskInstance, bool]:
+    """The task to create, checked and with its tree built, not written: (task, True); or (the
+    task a request_id names already, False).
 
     The template's nodes to run are chosen by exclude_task_nodes_id, execute_task_nodes_id or
     template_schemes_id (selection.py); simplify_vars turns custom variables into text ones.
-    With `request_id`, the same app + business + request_id always answers the same
-    task: a retried request never creates a second one, even when two race.
     """
     name = validate_name(name)
     if flow_type not in _FLOW_TYPES:
@@ -152,7 +187,7 @@ def _new_task(*, business: Business, template: Template | None, name: str, creat
             raise InvalidInput("request_id must be a string of 1 to 128 characters")
         existing = _existing_request(business, app_code, request_id)
         if existing is not None:
-            return existing
+            return existing, False
     if pipeline_tree is not None:
         if template_schemes_id not in (None, []):
             raise InvalidInput("template_schemes_id can not be used with pipeline_tree")
@@ -185,29 +220,7 @@ def _new_task(*, business: Business, template: Template | None, name: str, creat
         request_id=request_id,
         periodic_task_id=periodic_task_id,
     )
-    task = TaskInstance(**fields)
-    source = CREATE_SOURCES.get(create_method, OperateSource.APP)
-    try:
-        # Only a request_id can collide (its unique index): only then is a savepoint needed to carry
-        # on in a caller's transaction. Outside one, the task and its audit row are one statement.
-        outside = not transaction.get_connection().in_atomic_block
-        with nullcontext() if outside else transaction.atomic(savepoint=request_id is not None):
-            if audit_into is None:
-                created = audit.operation(task=task, operate_type=OperateType.CREATE, operator=creator,
-                                          source=source)
-                insert_with_children(task, [created], "task")
-            else:
-                insert_row(task)
-    except IntegrityError:
-        # Lost a race on the request_id unique index: the winner's task is the answer.
-        if request_id is not None:
-            existing = _existing_request(business, create_info, request_id)
-            if existing is not None:
-                return existing
-        raise
-    if audit_into is not None:
-        audit.record(task=task, operate_type=OperateType.CREATE, operator=creator, source=source, into=audit_into)
-    return task
+    return TaskInstance(**fields), True
 
 
 def create_task(**create: Any) -> TaskInstance:
@@ -245,10 +258,49 @@ def _lock_row(pk: int) -> TaskInstance | None:
                           pk=pk)
 
 
-@transaction.atomic
 def create_and_start_task(*, executor: str, source: str, **create: Any) -> TaskInstance:
-    """create_task, then start the task, in one transaction (the create_and_start_task endpoint)."""
-    return create_and_start_in_savepoint(executor=executor, source=source, **create)
+    """create_task, then start the task, atomically (the create_and_start_task endpoint).
+
+    On PostgreSQL, outside a caller's transaction, without a request_id or a callback_url, it is
+    one query with no transaction around it: the task's key is taken from its sequence first, the
+    run's first step walked with it, and the task (inserted started, or ended already), the run's
+    rows and the create and start audit rows go together, which PostgreSQL runs as one implicit
+    transaction (no row of the task exists before, so none can change: nothing to guard). That
+    is three round trips with the template's read, where BEGIN, the task's INSERT, the run's, the
+    task's UPDATE and COMMIT were five more. Otherwise both happen in one transaction."""
+    connection = transaction.get_connection()
+    if (connection.vendor == "postgresql" and not connection.in_atomic_block
+            and create.get("request_id") is None and not create.get("callback_url")):
+        task = _create_and_start_unlocked(executor, source, create)
+        if task is not None:
+            return task
+    with transaction.atomic():
+        return create_and_start_in_savepoint(executor=executor, source=source, **create)
+
+
+def _create_and_start_unlocked(executor: str, source: str, create: dict[str, Any]) -> TaskInstance | None:
+    """create_and_start_task as one query (see there); None, with nothing written, when the run's
+    first step is not one statement (the caller does it in a transaction then)."""
+    task, _ = _unsaved_task(**create)
+    _check_startable(task)
+    task.pk = next_key(TaskInstance)
+    together = writes()
+    now = timezone.now()
+    started = _engine().start_pipeline_into(
+        together, task.pipeline_tree, run_id=uuid.uuid4().hex, time_zone=task.business.time_zone or "UTC",
+        executor=executor, meta={"task_id": task.pk})
+    if started is None:
+        return None
+    for name, value in _start_fields(started, now, executor).items():
+        setattr(task, name, value)
+    together.insert_keyed(task)
+    operations: list[TaskOperation] = []
+    audit.record(task=task, operate_type=OperateType.CREATE, operator=task.creator,
+                 source=CREATE_SOURCES.get(task.create_method, OperateSource.APP), into=operations)
+    audit.record(task=task, operate_type=OperateType.START, operator=executor, source=source, into=operations)
+    audit.record_all(operations, together)
+    together.send_as_one()
+    return task
 
 
 def create_and_start_in_savepoint(*, executor: str, source: str, **create: Any) -> TaskInstance:

@@ -426,6 +426,31 @@ def _update_statement(model: type[Model], where: dict[str, Any], values: dict[st
     return sql, params, None
 
 
+# --- keys taken before the INSERT -----------------------------------------------------------------
+_sequences: dict[tuple[str, type], str] = {}
+_keyed_inserts: dict[tuple[str, type], tuple[str, list[Field]]] = {}
+
+
+def next_key(model: type[Model]) -> int:
+    """A primary key for a new row of `model`, taken from its sequence now (PostgreSQL), for a caller
+    that names the row before it is written: other rows sent in the same query point at it
+    (Writes.insert_keyed). A key taken and never used leaves a gap, as a rolled-back INSERT does."""
+    if connection.vendor != "postgresql":
+        raise NotImplementedError("next_key takes PostgreSQL's sequence of the key")
+    sequence = _sequences.get((connection.alias, model))
+    with connection.cursor() as cursor:
+        if sequence is None:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, %s)",
+                           [connection.ops.quote_name(model._meta.db_table), model._meta.pk.column])
+            (sequence,) = cursor.fetchone()
+            if sequence is None:
+                raise ValueError(f"next_key: {model._meta.label}'s key has no sequence")
+            _sequences[(connection.alias, model)] = sequence
+        cursor.execute("SELECT nextval(%s::regclass)", [sequence])
+        (value,) = cursor.fetchone()
+    return int(value)
+
+
 # --- writes sent together -------------------------------------------------------------------------
 # The function (migration pipeline_engine 0004) that fails a statement with this SQLSTATE when an
 # update_if_unchanged changed no row: its error rolls back every statement of the query it is in.
@@ -465,6 +490,24 @@ class Writes:
             f"WITH changed AS ({sql} AND {table}.xmin = %s::xid RETURNING 1) "
             f"SELECT {EXPECT_ONE_ROW}((SELECT count(*) FROM changed)::int)",
             [*params, version], None))
+
+    def insert_keyed(self, obj: Model) -> None:
+        """The INSERT of a new instance whose primary key is set already (next_key), the key
+        included; nothing is read back."""
+        if obj.pk is None:
+            raise ValueError("insert_keyed: the instance has no primary key yet (next_key gives one)")
+        model = type(obj)
+        key = (connection.vendor, model)
+        plan = _keyed_inserts.get(key)
+        if plan is None:
+            fields = [f for f in model._meta.local_concrete_fields if not f.generated]
+            query = InsertQuery(model)
+            query.insert_values(fields, [obj])
+            ((sql, _params),) = query.get_compiler(connection=connection).as_sql()
+            plan = _keyed_inserts[key] = (sql, fields)
+        sql, fields = plan
+        self._pending.append((sql, _insert_values([obj], fields, "insert_keyed"), None))
+        obj._state.adding, obj._state.db = False, connection.alias
 
     def add(self, sql: str, params: list[Any]) -> None:
         """A statement of the caller's own, whose result nobody reads."""

@@ -4,6 +4,7 @@ start's answers then; the real engine, the real database (no test transaction ar
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 
 import pytest
 from django.db import connection, connections
@@ -185,3 +186,95 @@ def test_a_run_id_given_beforehand_and_taken_is_refused_as_the_locked_start_refu
     with pytest.raises(EngineInvalidOperation, match="has already been started"):
         _start(world, task.pk)
     assert not TaskInstance.objects.get(pk=task.pk).is_started and _starts_of(task.pk) == 0
+
+
+# --- create_and_start_task as one query ------------------------------------------------------------
+
+def _cas(world, chain, **kw) -> TaskInstance:
+    return services.create_and_start_task(business=world.biz2, template=chain, name=kw.pop("name", "both"),
+                                          creator="alice", app_code="app_code", executor="bob", source="api", **kw)
+
+
+_COMPARED = ("business_id", "template_id", "template_source", "template_version", "name", "description", "creator",
+             "executor", "claimer", "create_method", "create_info", "flow_type", "current_flow", "category",
+             "is_started", "is_finished", "is_revoked", "is_deleted", "callback_url", "request_id",
+             "periodic_task_id", "callback_version")
+
+
+def test_create_and_start_is_a_key_and_one_query_and_writes_what_the_transaction_writes(world, chain):
+    _cas(world, chain, name="warm")  # the process looks its key's sequence up once
+    with CaptureQueriesContext(connection) as queries:
+        fast = _cas(world, chain)
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert len(sql) == 2, sql
+    assert sql[0].startswith("SELECT nextval(")
+    assert 'INSERT INTO "tasks_app_taskinstance"' in sql[1] and 'INSERT INTO "pipeline_engine_run"' in sql[1]
+    assert sql[1].rstrip().split("; ")[-1].startswith('INSERT INTO "tasks_app_taskoperation"')
+    from django.db import transaction
+
+    with transaction.atomic():  # the same call in a caller's transaction takes the transactional way
+        slow = _cas(world, chain)
+    fast_row, slow_row = TaskInstance.objects.get(pk=fast.pk), TaskInstance.objects.get(pk=slow.pk)
+    assert {f: getattr(fast_row, f) for f in _COMPARED} == {f: getattr(slow_row, f) for f in _COMPARED}
+    assert fast_row.is_finished and fast_row.start_time is not None and fast_row.finish_time is not None
+    assert fast_row.pipeline_tree == fast.pipeline_tree and fast_row.run_id == fast.run_id
+    assert Run.objects.get(pk=fast.run_id).meta == {"task_id": fast.pk}
+    assert api.get_status_tree(fast.run_id)["state"] == "FINISHED"
+    for row in (fast_row, slow_row):
+        assert list(row.operations.order_by("id").values_list("operate_type", "operator", "operate_source")) == [
+            ("create", "alice", "api"), ("start", "bob", "api")]
+
+
+def test_create_and_start_of_a_task_that_cannot_start_writes_nothing(world, chain):
+    before = TaskInstance.objects.count()
+    with pytest.raises(InvalidOperation, match="cannot be started"):
+        _cas(world, chain, flow_type="common_func")
+    assert TaskInstance.objects.count() == before and not Run.objects.exists()
+
+
+def test_create_and_start_that_fails_in_its_query_leaves_no_task(world, chain, monkeypatch):
+    from django.db import IntegrityError
+
+    taken = _cas(world, chain, name="first").run_id
+    before = (TaskInstance.objects.count(), TaskOperation.objects.count())
+    monkeypatch.setattr(services, "uuid", SimpleNamespace(uuid4=lambda: SimpleNamespace(hex=taken)))
+    with pytest.raises(IntegrityError):  # the run's id is taken: its INSERT fails the whole query
+        _cas(world, chain, name="second")
+    assert (TaskInstance.objects.count(), TaskOperation.objects.count()) == before
+    assert not TaskInstance.objects.filter(name="second").exists()
+
+
+def test_create_and_start_whose_first_step_logs_is_made_once_in_a_transaction(world, monkeypatch):
+    from pipeline_engine.core.components import Component, ExecutionContext, Outcome, register, unregister
+
+    @register
+    class Chatty(Component):
+        code = "testing_cas_chatty"
+        inline = True
+
+        def execute(self, ctx: ExecutionContext) -> Outcome:
+            ctx.log.info("hello")
+            return Outcome.success()
+
+    b = trees.TreeBuilder()
+    b.act(trees.activity("talk", "testing_cas_chatty"))
+    b.chain("start", "talk", "end")
+    try:
+        template = make_template(62, "chatty", b.build(), world.biz2)
+        with CaptureQueriesContext(connection) as queries:
+            task = _cas(world, template, name="chatty")
+    finally:
+        unregister("testing_cas_chatty")
+    assert any("nextval" in q["sql"] for q in queries.captured_queries)  # tried, declined, done the other way
+    assert TaskInstance.objects.filter(name="chatty").count() == 1
+    task.refresh_from_db()
+    assert task.is_finished and _runs_of(task.pk) == 1
+    talk = next(iter(task.pipeline_tree["activities"]))
+    assert [line[2] for line in api.get_node_logs(task.run_id, talk)[0]["lines"]] == ["hello"]
+
+
+def test_create_and_start_with_a_request_id_answers_the_same_task(world, chain):
+    first = _cas(world, chain, request_id="once")
+    again = _cas(world, chain, request_id="once")
+    assert again.pk == first.pk and TaskInstance.objects.filter(request_id="once").count() == 1
+    assert _runs_of(first.pk) == 1 and _starts_of(first.pk) == 1

@@ -127,3 +127,23 @@ def test_a_versioned_read_is_postgresqls():
     else:
         with pytest.raises(NotImplementedError):
             api.compiled_first_versioned("test:none", _by_pk, pk=1)
+
+
+@pytest.mark.django_db
+def test_a_key_taken_first_names_the_row_an_insert_keyed_writes():
+    if connection.vendor != "postgresql":
+        with pytest.raises(NotImplementedError):
+            api.next_key(Business)
+        return
+    first, second = api.next_key(Business), api.next_key(Business)
+    assert second > first
+    biz = Business(pk=second, bk_biz_id=504, name="keyed")
+    writes = api.Writes()
+    writes.insert_keyed(biz)
+    assert not Business.objects.filter(pk=second).exists()  # added, not sent
+    writes.send()
+    row = Business.objects.get(pk=second)
+    assert (row.bk_biz_id, row.name) == (504, "keyed") and row.created_at is not None  # auto_now_add applied
+    assert Business.objects.create(bk_biz_id=505, name="after").pk > second  # the sequence went on from there
+    with pytest.raises(ValueError, match="no primary key"):
+        api.Writes().insert_keyed(Business(bk_biz_id=506, name="no key"))
