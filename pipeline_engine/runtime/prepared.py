@@ -458,7 +458,8 @@ EXPECT_ONE_ROW = "sops_expect_one_row"
 ROW_CHANGED_SQLSTATE = "SP409"
 
 class Writes:
-    """update_rows and insert_rows of one transaction, sent to PostgreSQL in one round trip.
+    """update_rows and insert_rows of one transaction, sent to PostgreSQL in one round trip
+    (`send`); or, outside any transaction, as one query that is its own (`send_as_one`).
 
     A round trip to the database costs a system call and a wake-up on each side, about as much as
     a small statement itself (an UPDATE by key), and a task's start ends with two writes whose
@@ -482,8 +483,8 @@ class Writes:
 
     def update_if_unchanged(self, model: type[Model], pk: Any, version: str, values: dict[str, Any]) -> None:
         """UPDATE the row `pk` of `model` only if it is still the version compiled_first_versioned
-        read; otherwise the statement fails with RowChanged, and with it everything send_as_one
-        sends (PostgreSQL only)."""
+        read; otherwise the statement fails (SQLSTATE ROW_CHANGED_SQLSTATE), and with it everything
+        send_as_one sends, which then answers False (PostgreSQL only)."""
         sql, params, _ = _update_statement(model, {"pk": pk}, values)
         table = connection.ops.quote_name(model._meta.db_table)
         self._pending.append((
