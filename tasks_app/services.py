@@ -285,13 +285,10 @@ def _create_and_start_unlocked(executor: str, source: str, create: dict[str, Any
     _check_startable(task)
     task.pk = next_key(TaskInstance)
     together = writes()
-    now = timezone.now()
-    started = _engine().start_pipeline_into(
-        together, task.pipeline_tree, run_id=uuid.uuid4().hex, time_zone=task.business.time_zone or "UTC",
-        executor=executor, meta={"task_id": task.pk})
-    if started is None:
+    fields = _walked_into(together, task, executor)
+    if fields is None:
         return None
-    for name, value in _start_fields(started, now, executor).items():
+    for name, value in fields.items():
         setattr(task, name, value)
     together.insert_keyed(task)
     operations: list[TaskOperation] = []
@@ -384,6 +381,16 @@ def _start_fields(started: Any, now: Any, executor: str) -> dict[str, Any]:
             **_end_fields(started.state, started.finished_at)}
 
 
+def _walked_into(together: Writes, task: TaskInstance, executor: str) -> dict[str, Any] | None:
+    """Start the task's run into `together` under a new run id: the task's start fields, or None
+    when the engine declined (its first step is more than one statement), nothing added."""
+    now = timezone.now()
+    started = _engine().start_pipeline_into(
+        together, task.pipeline_tree, run_id=uuid.uuid4().hex, time_zone=task.business.time_zone or "UTC",
+        executor=executor, meta={"task_id": task.pk})
+    return None if started is None else _start_fields(started, now, executor)
+
+
 def _start_unlocked(task: TaskInstance, version: str, executor: str, source: str) -> bool:
     """start_task_in's start without a lock (see there): False, with nothing written, when it
     must be done under the lock instead."""
@@ -393,13 +400,9 @@ def _start_unlocked(task: TaskInstance, version: str, executor: str, source: str
         # run id given beforehand may be taken, which the locked start answers (InvalidOperation).
         return False
     together = writes()
-    now = timezone.now()
-    started = _engine().start_pipeline_into(
-        together, task.pipeline_tree, run_id=uuid.uuid4().hex,
-        time_zone=task.business.time_zone or "UTC", executor=executor, meta={"task_id": task.pk})
-    if started is None:
+    fields = _walked_into(together, task, executor)
+    if fields is None:
         return False
-    fields = _start_fields(started, now, executor)
     together.update_if_unchanged(TaskInstance, task.pk, version, fields)
     for name, value in fields.items():
         setattr(task, name, value)

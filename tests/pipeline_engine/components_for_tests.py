@@ -15,10 +15,19 @@ It also loads bench_poll (bench/components.py), which many engine tests run.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import bench.components  # noqa: F401 - registers bench_poll here and in the test worker
-from pipeline_engine.core.components import Component, FieldSpec, Outcome, register
+from pipeline_engine.core.components import (
+    Component,
+    ExecutionContext,
+    FieldSpec,
+    Outcome,
+    register,
+    unregister,
+)
 
 
 def _mark(path: str | None, text: str) -> None:
@@ -93,3 +102,23 @@ TEST_COMPONENTS = [TestSleep, TestFail, TestFlaky, TestWait]
 
 for _component in TEST_COMPONENTS:
     register(_component)
+
+
+@contextmanager
+def inline_logger(code: str, message: str = "ran {node_id}") -> Iterator[str]:
+    """An inline component `code`, registered for the block, that logs `message` (its node's id put in
+    for {node_id}) and succeeds: a first step that writes log rows besides its node rows."""
+
+    class InlineLogger(Component):
+        inline = True
+
+        def execute(self, ctx: ExecutionContext) -> Outcome:
+            ctx.log.info(message.format(node_id=ctx.node_id))
+            return Outcome.success()
+
+    InlineLogger.code = code
+    register(InlineLogger)
+    try:
+        yield code
+    finally:
+        unregister(code)

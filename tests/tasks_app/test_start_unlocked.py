@@ -245,26 +245,15 @@ def test_create_and_start_that_fails_in_its_query_leaves_no_task(world, chain, m
 
 
 def test_create_and_start_whose_first_step_logs_is_made_once_in_a_transaction(world, monkeypatch):
-    from pipeline_engine.core.components import Component, ExecutionContext, Outcome, register, unregister
+    from tests.pipeline_engine.components_for_tests import inline_logger
 
-    @register
-    class Chatty(Component):
-        code = "testing_cas_chatty"
-        inline = True
-
-        def execute(self, ctx: ExecutionContext) -> Outcome:
-            ctx.log.info("hello")
-            return Outcome.success()
-
-    b = trees.TreeBuilder()
-    b.act(trees.activity("talk", "testing_cas_chatty"))
-    b.chain("start", "talk", "end")
-    try:
+    with inline_logger("testing_cas_chatty", "hello") as code:
+        b = trees.TreeBuilder()
+        b.act(trees.activity("talk", code))
+        b.chain("start", "talk", "end")
         template = make_template(62, "chatty", b.build(), world.biz2)
         with CaptureQueriesContext(connection) as queries:
             task = _cas(world, template, name="chatty")
-    finally:
-        unregister("testing_cas_chatty")
     assert any("nextval" in q["sql"] for q in queries.captured_queries)  # tried, declined, done the other way
     assert TaskInstance.objects.filter(name="chatty").count() == 1
     task.refresh_from_db()

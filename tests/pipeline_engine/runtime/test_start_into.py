@@ -9,8 +9,8 @@ from django.db import connection, transaction
 
 from access_app.models import Business
 from pipeline_engine import api
-from pipeline_engine.core.components import Component, ExecutionContext, Outcome, register, unregister
 from pipeline_engine.runtime.models import NodeState, Run
+from tests.pipeline_engine.components_for_tests import inline_logger
 from tests.pipeline_engine.runtime.test_step import _sent
 from tests.pipeline_engine.trees import TreeBuilder, linear
 
@@ -41,20 +41,9 @@ def test_a_start_into_writes_adds_one_statement_and_sends_nothing_itself(monkeyp
 
 @pytest.mark.django_db
 def test_a_first_step_that_logs_declines_and_adds_nothing():
-    @register
-    class Chatty(Component):
-        code = "testing_into_chatty"
-        inline = True
-
-        def execute(self, ctx: ExecutionContext) -> Outcome:
-            ctx.log.info("ran %s", ctx.node_id)
-            return Outcome.success()
-
     writes = api.Writes()
-    try:
-        started = api.start_pipeline_into(writes, linear(1, "testing_into_chatty"), run_id=uuid.uuid4().hex)
-    finally:
-        unregister("testing_into_chatty")
+    with inline_logger("testing_into_chatty") as code:
+        started = api.start_pipeline_into(writes, linear(1, code), run_id=uuid.uuid4().hex)
     assert started is None
     writes.send()
     assert not Run.objects.exists()

@@ -75,23 +75,11 @@ def test_a_start_walks_its_inline_nodes_before_the_callers_commit(monkeypatch, d
 
 @pytest.mark.django_db
 def test_what_a_start_walk_runs_inline_keeps_its_log(monkeypatch, django_capture_on_commit_callbacks):
-    from pipeline_engine.core.components import Component, ExecutionContext, Outcome, register, unregister
-
-    @register
-    class Chatty(Component):
-        code = "testing_step_chatty"
-        inline = True
-
-        def execute(self, ctx: ExecutionContext) -> Outcome:
-            ctx.log.info("ran %s", ctx.node_id)
-            return Outcome.success()
+    from tests.pipeline_engine.components_for_tests import inline_logger
 
     _sent(monkeypatch)
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            run_id = api.run_pipeline(linear(2, "testing_step_chatty"))
-    finally:
-        unregister("testing_step_chatty")
+    with inline_logger("testing_step_chatty") as code, django_capture_on_commit_callbacks(execute=True):
+        run_id = api.run_pipeline(linear(2, code))
     assert Run.objects.get(pk=run_id).state == "FINISHED"  # walked here, by the start
     for node_id in ("n0", "n1"):
         (attempt,) = api.get_node_logs(run_id, node_id)
