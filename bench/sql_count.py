@@ -57,8 +57,11 @@ _SPACES = re.compile(r"\s+")
 
 
 def normalise(sql: str) -> str:
-    """One label per statement shape: IN lists and multi-row VALUES collapse."""
-    sql = _SPACES.sub(" ", sql)
+    """One label per statement shape: IN lists and multi-row VALUES collapse; a prepared
+    statement's EXECUTE is labelled with the SQL it runs."""
+    from pipeline_engine.runtime.prepared import statement_of  # late: loaded before Django is set up
+
+    sql = _SPACES.sub(" ", statement_of(sql))
     sql = _IN_LIST.sub("IN (…)", sql)
     sql = _SAVEPOINT.sub(r"\1 …", sql)
     sql = _VALUES_LIST.sub(r"VALUES \1, …", sql)

@@ -310,6 +310,10 @@ SOPS_SCHEDULER_FIRING_THREADS = int(os.environ.get("SOPS_SCHEDULER_FIRING_THREAD
 # connections again before retrying work whose connection was lost before it changed
 # anything (pipeline_engine/runtime/db_retry.py). Web requests do not wait.
 SOPS_DB_RETRY_WAIT_SECONDS = float(os.environ.get("SOPS_DB_RETRY_WAIT_SECONDS", "10"))
+# The hot reads (a status poll, a task's or template's read) are prepared once per PostgreSQL
+# connection and then only executed (pipeline_engine/runtime/prepared.py). Turn off behind a
+# pooler that moves a client between server sessions (PgBouncer in transaction mode).
+SOPS_DB_PREPARE = env_bool("SOPS_DB_PREPARE", True)
 
 # /metrics answers only `Authorization: Bearer <SOPS_METRICS_TOKEN>` when it is set
 # (401 otherwise); unset, it is open (the demo, or a port only Prometheus reaches).

@@ -56,3 +56,9 @@ def clock() -> Callable[[], datetime]:
     """What timezone.now returns, without its settings lookup on each of the
     several calls per node a walk makes."""
     return partial(datetime.now, UTC) if settings.USE_TZ else datetime.now
+
+
+def server_prepare() -> bool:
+    """Whether hot reads are prepared once per PostgreSQL connection (runtime/prepared.py). Off
+    for a pooler that hands a client's statements to other sessions (PgBouncer's transaction mode)."""
+    return bool(getattr(settings, "SOPS_DB_PREPARE", True))

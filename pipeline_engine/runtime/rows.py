@@ -33,6 +33,7 @@ from pipeline_engine.core.records import NODE_FIELDS, NodeRecord, RunData
 from pipeline_engine.errors import RunNotFound
 
 from .models import NodeHistory, NodeLog, NodeState, Run
+from .prepared import execute_prepared, execute_prepared_many
 
 RECORD_FIELDS = ("key", "scope", "node_id", "node_type", "component_code", "name", *NODE_FIELDS)
 _RECORD_SET = frozenset(RECORD_FIELDS)
@@ -268,7 +269,7 @@ def lock_run(run_id: str, *, with_tree: bool) -> RunRow:
             sql += " FOR UPDATE"
         _lock_sql[(vendor, with_tree)] = sql
     with connection.cursor() as cursor:
-        cursor.execute(sql, [run_id])
+        execute_prepared(cursor, sql, [run_id])
         row = cursor.fetchone()
     if row is None:
         raise RunNotFound(f"pipeline({run_id}) does not exist")
@@ -455,27 +456,21 @@ def save_step(run_id: str, created: list[NodeRecord], updated: list[NodeRecord],
         with connection.cursor() as cursor:
             cursor.execute(*then)
             return bool(cursor.rowcount > 0)
-    sqls: list[str] = []
-    params: list[Any] = []
+    statements: list[tuple[str, list[Any]]] = []
     if len(created) > NODES_WITH_RUN:
         insert_nodes(run_id, created)
     elif created:
-        sqls.append(_json_insert_sql())
-        params += [run_id, node_rows_json(created)]
+        statements.append((_json_insert_sql(), [run_id, node_rows_json(created)]))
     if updated:
-        sqls.append(_json_update_sql())
-        params.append(node_rows_json(updated, changed_only=True))
+        statements.append((_json_update_sql(), [node_rows_json(updated, changed_only=True)]))
     if run is not None:
-        sql, values = _update_run_statement(run_id, *run)
-        sqls.append(sql)
-        params += values
+        statements.append(_update_run_statement(run_id, *run))
     if then is not None:  # last: the query's row count is its own
-        sqls.append(then[0])
-        params += then[1]
-    if not sqls:
+        statements.append(then)
+    if not statements:
         return False
     with connection.cursor() as cursor:
-        cursor.execute("; ".join(sqls), params)
+        execute_prepared_many(cursor, statements)
         return then is not None and cursor.rowcount > 0
 
 
@@ -736,7 +731,7 @@ def _claim(run_id: str, key: str, version: str, schedule_count: int, lease_secon
             table=quote(NodeState._meta.db_table), columns=columns)
     params = [adapt(lease), run_id, key, version, s.RUNNING, schedule_count, adapt(now + EARLY_TOLERANCE), adapt(now)]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, run_id] if with_tree else params)
+        execute_prepared(cursor, sql, [*params, run_id] if with_tree else params)
         row = cursor.fetchone()
     if row is None:
         return None

@@ -10,6 +10,7 @@ import pytest
 from periodic_app import scheduler, services
 from periodic_app.cron import parse_cron
 from periodic_app.models import OverlapPolicy, PeriodicTask, PeriodicTaskHistory
+from tests.support.sql import statements
 
 pytestmark = pytest.mark.django_db
 
@@ -79,7 +80,7 @@ def test_a_firing_costs_one_history_insert_and_one_audit_insert(pt_world: Any) -
     with CaptureQueriesContext(connection) as queries:
         (firing,) = scheduler.tick(now=utc(2025, 1, 1, 0, 1, 1))
     assert firing.success
-    sql = [q["sql"] for q in queries.captured_queries]
+    sql = statements(queries)
 
     def on(table: str, verb: str) -> int:
         return sum(1 for s in sql if s.startswith(verb) and f'"{table}"' in s.split(" WHERE ")[0])

@@ -6,6 +6,7 @@ import pytest
 from access_app.models import Business
 from pipeline_engine.runtime import prepared as engine_prepared
 from sops_common import prepared
+from tests.support.sql import statements as sql_of
 
 
 def _by_id(pk: int, name: str):
@@ -256,7 +257,7 @@ def test_writes_send_updates_and_an_insert_together_in_order_and_set_the_keys(wo
     with CaptureQueriesContext(connection) as queries:
         assert _row(TaskInstance, a)["executor"] == ""  # nothing is written before send
         writes.send()
-    statements = [q["sql"] for q in queries.captured_queries][1:]
+    statements = sql_of(queries)[1:]
     if connection.vendor == "postgresql":
         # One round trip: both UPDATEs, then the INSERT whose keys are read back.
         assert len(statements) == 1 and statements[0].count("UPDATE") == 2 and "INSERT" in statements[0]
@@ -296,7 +297,7 @@ def test_writes_read_each_inserts_keys_and_send_what_was_queued_before_a_bulk_in
     writes.update_rows(TaskInstance, {"pk": a}, {"name": "three"})
     with CaptureQueriesContext(connection) as queries:
         writes.insert_rows(many)  # past the prepared sizes: bulk_create at once, the UPDATE first
-    kinds = [q["sql"].split()[0] for q in queries.captured_queries if q["sql"].split()[0] in ("UPDATE", "INSERT")]
+    kinds = [s.split()[0] for s in sql_of(queries) if s.split()[0] in ("UPDATE", "INSERT")]
     assert kinds[0] == "UPDATE" and "INSERT" in kinds[1:]
     assert _row(TaskInstance, a)["name"] == "three"
     assert TaskOperation.objects.filter(task_id=a, operate_type=OperateType.REVOKE).count() == len(many)

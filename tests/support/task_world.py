@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from . import task_trees as trees
+from .sql import statements
 
 
 @dataclass
@@ -199,5 +200,4 @@ def ended_run(task: Any, state: str = "FINISHED", at: dt.datetime | None = None)
 
 def writes(queries: Any) -> list[str]:
     """The statements among captured queries that change data."""
-    return [q["sql"] for q in queries.captured_queries
-            if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "REPLACE"))]
+    return [s for s in statements(queries) if s.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "REPLACE"))]

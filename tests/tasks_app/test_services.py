@@ -10,6 +10,7 @@ from pipeline_engine import api as engine_api
 from sops_common.errors import InvalidInput, InvalidOperation, NotFound
 from tasks_app import services
 from tasks_app.models import TaskInstance, TaskOperation
+from tests.support.sql import statements as sql_of
 from tests.support.task_world import create_task, ended_run
 
 pytestmark = pytest.mark.django_db
@@ -173,8 +174,7 @@ def test_create_and_start_starts_the_new_row_without_reading_it_again(world, fak
     with CaptureQueriesContext(connection) as queries:
         task = services.create_and_start_task(business=template.business, template=template, name="t",
                                               creator="alice", app_code="app_code", executor="bob", source="api")
-    reads = [q["sql"] for q in queries.captured_queries
-             if q["sql"].startswith("SELECT") and 'FROM "tasks_app_taskinstance"' in q["sql"]]
+    reads = [s for s in sql_of(queries) if s.startswith("SELECT") and 'FROM "tasks_app_taskinstance"' in s]
     assert reads == []
     # one savepoint, its own (this test runs inside a transaction): create_task takes none inside it
     assert sum(q["sql"].startswith("SAVEPOINT") for q in queries.captured_queries) == 1
@@ -300,7 +300,7 @@ def test_an_end_costs_one_update_unless_callback_url_must_hear_of_it(world, fake
         told = services.record_run_end(run_id=task.run_id, state="FINISHED", meta={"task_id": task.pk})
     if statements is not None:
         assert len(ended.captured_queries) == statements and told is None
-        assert ended.captured_queries[0]["sql"].startswith("UPDATE")
+        assert sql_of(ended)[0].startswith("UPDATE")
     else:  # the end and its notification, together
         assert told is not None and told.pk == task.pk
     task.refresh_from_db()

@@ -17,6 +17,7 @@ from sops_common.errors import InvalidOperation, NotFound
 from tasks_app import services
 from tasks_app.models import CurrentFlow, TaskInstance, TaskOperation
 from tests.support import task_trees as trees
+from tests.support.sql import statements
 from tests.support.task_world import make_template, make_world
 
 pytestmark = [pytest.mark.django_db(transaction=True),
@@ -59,7 +60,7 @@ def test_a_start_is_the_versioned_read_and_one_query(world, chain):
     assert not connection.in_atomic_block
     with CaptureQueriesContext(connection) as queries:
         _start(world, task.pk)
-    sql = [q["sql"] for q in queries.captured_queries]
+    sql = statements(queries)
     assert len(sql) == 2, sql
     assert sql[0].startswith("SELECT") and '"tasks_app_taskinstance".xmin' in sql[0]
     # the run's rows, the guarded UPDATE of the task, its audit row
@@ -171,8 +172,8 @@ def test_a_task_with_a_callback_url_starts_under_the_lock(world, chain):
     TaskInstance.objects.filter(pk=task.pk).update(callback_url="http://127.0.0.1:9/hook")
     with CaptureQueriesContext(connection) as queries:
         _start(world, task.pk)
-    assert not any("sops_expect_one_row" in q["sql"] for q in queries.captured_queries)
-    assert any("FOR UPDATE" in q["sql"] for q in queries.captured_queries)
+    assert not any("sops_expect_one_row" in s for s in statements(queries))
+    assert any("FOR UPDATE" in s for s in statements(queries))
     task.refresh_from_db()
     assert task.is_started and task.is_finished and task.callback_records.exists()
 
@@ -205,7 +206,7 @@ def test_create_and_start_is_a_key_and_one_query_and_writes_what_the_transaction
     _cas(world, chain, name="warm")  # the process looks its key's sequence up once
     with CaptureQueriesContext(connection) as queries:
         fast = _cas(world, chain)
-    sql = [q["sql"] for q in queries.captured_queries]
+    sql = statements(queries)
     assert len(sql) == 2, sql
     assert sql[0].startswith("SELECT nextval(")
     assert 'INSERT INTO "tasks_app_taskinstance"' in sql[1] and 'INSERT INTO "pipeline_engine_run"' in sql[1]
@@ -254,7 +255,7 @@ def test_create_and_start_whose_first_step_logs_is_made_once_in_a_transaction(wo
         template = make_template(62, "chatty", b.build(), world.biz2)
         with CaptureQueriesContext(connection) as queries:
             task = _cas(world, template, name="chatty")
-    assert any("nextval" in q["sql"] for q in queries.captured_queries)  # tried, declined, done the other way
+    assert any("nextval" in s for s in statements(queries))  # tried, declined, done the other way
     assert TaskInstance.objects.filter(name="chatty").count() == 1
     task.refresh_from_db()
     assert task.is_finished and _runs_of(task.pk) == 1

@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 
 from tasks_app.models import TaskInstance
 from tests.support import task_trees as trees
+from tests.support.sql import statements
 from tests.support.task_world import make_template
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +53,7 @@ def _post(client, path: str, **body):
 
 def _statements(queries) -> list[str]:
     # an executemany is logged as "<n> times: <sql>" (the node rows on SQLite)
-    sql = [re.sub(r"^\d+ times: ", "", q["sql"].lstrip()) for q in queries.captured_queries]
+    sql = [re.sub(r"^\d+ times: ", "", s.lstrip()) for s in statements(queries)]
     return [s for s in sql if not s.startswith(("SAVEPOINT", "RELEASE"))]
 
 

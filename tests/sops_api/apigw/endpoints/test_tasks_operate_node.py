@@ -238,6 +238,7 @@ def test_forced_fail_reports_the_failed_stop_to_callback_url(http, live_world, r
 def test_a_status_tree_never_shows_half_of_a_step(http):
     from pipeline_engine import api
     from pipeline_engine.runtime.models import Run
+    from pipeline_engine.runtime.prepared import statement_of
 
     task = ok(http.post("create_task/10/2/", {"name": "snapshot", "constants": {"${bk_timing}": "0"}}))
     tid, pause = task["task_id"], node_id_of(task["pipeline_tree"], "pause_node")
@@ -255,7 +256,8 @@ def test_a_status_tree_never_shows_half_of_a_step(http):
 
     def after_the_run_is_read(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
         result = execute(sql, params, many, context)
-        if not fired and sql.lstrip().upper().startswith("SELECT") and Run._meta.db_table in sql:
+        statement = statement_of(sql)  # a prepared statement's EXECUTE, as the SQL it runs
+        if not fired and statement.lstrip().upper().startswith("SELECT") and Run._meta.db_table in statement:
             fired.append(sql)
             other = threading.Thread(target=fail_the_node_elsewhere)  # its own connection: a real commit
             other.start()
