@@ -405,7 +405,7 @@ def insert_with_children(parent: Model, children: Sequence[Model], link: str) ->
     sql, fields = plan
     params = [*parent_params, *_insert_values(children, fields, "insert_with_children")]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        execute_prepared(cursor, sql, params)
         row = cursor.fetchone()
     parent.pk = row[0]
     parent._state.adding, parent._state.db = False, connection.alias
