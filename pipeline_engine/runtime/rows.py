@@ -179,11 +179,11 @@ def insert_run(run_id: str, tree_json: str, *, context: dict[str, Any], frontier
         # One statement, one round trip: the node rows are inserted by the run's INSERT, and only
         # when it inserted the run (no row comes out of `run` on a conflict).
         with connection.cursor() as cursor:
-            cursor.execute(f"WITH run AS ({sql} RETURNING id) {_json_insert_sql(run_from_cte=True)}",
-                           [*params, node_rows_json(nodes)])
+            execute_prepared(cursor, f"WITH run AS ({sql} RETURNING id) {_json_insert_sql(run_from_cte=True)}",
+                             [*params, node_rows_json(nodes)])
             return bool(cursor.rowcount == len(nodes))
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        execute_prepared(cursor, sql, params)
         inserted = bool(cursor.rowcount == 1)
     if inserted and nodes:
         insert_nodes(run_id, nodes)

@@ -197,3 +197,27 @@ def test_a_worker_step_that_ends_the_run_records_the_end_with_its_own_writes(cli
         assert not TaskCallbackRecord.objects.filter(task=task).exists()
     else:
         assert TaskCallbackRecord.objects.filter(task=task, state="FINISHED").count() == 1
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="server-side PREPARE is PostgreSQL's")
+def test_the_hot_requests_statements_are_executed_prepared(client, chain, settings):
+    """Once a connection has prepared them, create_and_start, create, start and a poll send no SQL
+    text for PostgreSQL to parse and plan: every statement is an EXECUTE of a prepared one (here
+    the transactional ways, as a django_db test runs in a transaction; test_start_unlocked.py
+    reads the others)."""
+    settings.SOPS_AUTH_CACHE_SECONDS = 600  # the caller's identity is read once, not again mid-test
+
+    def task_life() -> None:
+        started = _post(client, f"create_and_start_task/{CHAIN}/2/", name="t")["task_id"]
+        _post(client, f"start_task/{_post(client, f'create_task/{CHAIN}/2/', name='t')['task_id']}/2/")
+        assert client.get(f"/apigw/get_task_status/{started}/2/", CREDS).json()["data"]["state"] == "FINISHED"
+
+    task_life()  # prepares what this connection has not prepared yet
+    with CaptureQueriesContext(connection) as queries:
+        task_life()
+    sent = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(sent) >= 5 and all(s.startswith("EXECUTE sops_p") for s in sent), "\n".join(s[:70] for s in sent)
+    settings.SOPS_DB_PREPARE = False  # off (a pooler in transaction mode): the same requests send text
+    with CaptureQueriesContext(connection) as queries:
+        task_life()
+    assert not any(q["sql"].startswith(("EXECUTE", "PREPARE")) for q in queries.captured_queries)
