@@ -631,12 +631,14 @@ def append_logs(run_id: str, logs: list[tuple[str, str, str, list[list[str]], bo
                for (key, version), row in touched.items() if row[0] is None]
     updates = [(jsontext.dumps(row[2]), row[3], row[4], now, row[0]) for row in touched.values() if row[0] is not None]
     with connection.cursor() as cursor:
-        if inserts:
-            cursor.executemany(f"INSERT INTO {table} (run_id, key, node_id, version, lines, size, truncated, "
-                               "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", inserts)
-        if updates:
-            cursor.executemany(f"UPDATE {table} SET lines = %s, size = %s, truncated = %s, updated_at = %s "
-                               "WHERE id = %s", updates)
+        for sql, rows_ in ((f"INSERT INTO {table} (run_id, key, node_id, version, lines, size, truncated, "
+                            "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", inserts),
+                           (f"UPDATE {table} SET lines = %s, size = %s, truncated = %s, updated_at = %s "
+                            "WHERE id = %s", updates)):
+            if len(rows_) == 1:  # the usual step: one node's log
+                execute_prepared(cursor, sql, rows_[0])
+            elif rows_:
+                cursor.executemany(sql, rows_)
 
 
 def _read_logs(run_id: str, logs: list[tuple[str, str, str, list[list[str]], bool]]
@@ -652,7 +654,7 @@ def _read_logs(run_id: str, logs: list[tuple[str, str, str, list[list[str]], boo
         sql += f"key IN ({', '.join(['%s'] * len(keys))}) AND version IN ({', '.join(['%s'] * len(versions))})"
         params = [run_id, *keys, *versions]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        execute_prepared(cursor, sql, params)
         return {(key, version): [pk, node_id, json.loads(lines) if isinstance(lines, str | bytes) else lines,
                                  size, bool(truncated)]
                 for pk, key, version, node_id, lines, size, truncated in cursor.fetchall()}
@@ -680,7 +682,7 @@ def load_records(run_id: str, keys: list[str]) -> dict[str, NodeRecord]:
     else:
         sql, params = head + f"IN ({', '.join(['%s'] * len(unique))})", [run_id, *unique]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        execute_prepared(cursor, sql, params)  # one shape on PostgreSQL (an array), text elsewhere
         found = [record_from_values(row) for row in cursor.fetchall()]
     return {rec.key: rec for rec in found}
 
