@@ -130,10 +130,11 @@ def execute_prepared_many(cursor: Any, statements: Sequence[tuple[str, Sequence[
     values: list[Any] = []
     for number, (_, params) in zip(numbers, statements, strict=True):
         attempt = tries.get(number, 0)
-        if attempt <= 0:
-            attempt = preparing.setdefault(number, -attempt + 1)
-            if len(preparing) > len(prepares):
-                prepares.append(f"PREPARE sops_p{number}_{attempt} AS {_shape_sql[number]}")
+        if attempt <= 0:  # not prepared on this connection yet (a shape may come twice in a query)
+            if number not in preparing:
+                preparing[number] = -attempt + 1
+                prepares.append(f"PREPARE sops_p{number}_{preparing[number]} AS {_shape_sql[number]}")
+            attempt = preparing[number]
         executes.append(f"EXECUTE sops_p{number}_{attempt} ({', '.join(['%s'] * len(params))})"
                         if params else f"EXECUTE sops_p{number}_{attempt}")
         values.extend(params)
@@ -178,8 +179,10 @@ def _shape_number(sql: str) -> int | None:
 
 def _prepared_here() -> dict[int, int]:
     """This thread's current connection's statements: {shape number: its try, positive once
-    prepared, negative after a failed one (the next call prepares under the next try)}. A new connection (a reconnect after a restart, or
-    after CONN_MAX_AGE) starts empty: prepared statements die with their session."""
+    prepared, negative after a failed one (the next call prepares under the next try)}.
+
+    A new connection (a reconnect after a restart, or after CONN_MAX_AGE) starts empty:
+    prepared statements die with their session."""
     raw = connection.connection
     held = getattr(_compilers, "server", None)
     if held is None or held[0] is not raw:
