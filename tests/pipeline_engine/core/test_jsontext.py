@@ -95,3 +95,31 @@ def test_a_copy_shares_nothing_with_its_original():
 def test_what_json_cannot_hold_is_refused_as_the_standard_library_refuses_it():
     with pytest.raises(TypeError):
         jsontext.copy({"when": dt.datetime(2026, 1, 1)})
+
+
+objects = st.dictionaries(st.text(max_size=8), json_values, max_size=5)
+
+
+@given(objects)
+def test_an_object_dumps_wrote_reads_back_as_the_standard_library_reads_it(value):
+    text = jsontext.dumps(value)
+    assert jsontext.loads_object(text) == json.loads(text)
+
+
+@pytest.mark.parametrize(("text", "path", "expected"), [
+    ('{"n": 18446744073709551617}', ["n"], 2**64 + 1),  # beyond 64 bits, in the standard library's layout
+    (jsontext.dumps({"n": [2**70, 1]}), ["n", 0], 2**70),  # the fallback dumps writes for such a value
+    ('{"deep":{"a": -9223372036854775809}}', ["deep", "a"], -(2**63) - 1),  # one key in that layout is enough
+])
+def test_integers_beyond_64_bits_read_back_exactly(text, path, expected):
+    value = jsontext.loads_object(text)
+    for step in path:
+        value = value[step]
+    assert type(value) is int and value == expected
+
+
+def test_what_orjson_rejects_is_read_by_the_standard_library():
+    assert jsontext.loads_object('{"x":NaN}')["x"] != jsontext.loads_object('{"x":NaN}')["x"]  # NaN
+    assert jsontext.loads_object('{"s":"\\ud800"}') == {"s": "\ud800"}
+    with pytest.raises(ValueError):
+        jsontext.loads_object('{"x":')
