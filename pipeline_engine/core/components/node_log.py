@@ -63,10 +63,18 @@ class NodeLogger:
     """What `ctx.log` is: `debug`/`info`/`warning`/`error` with %-style arguments, like logging."""
 
     def __init__(self, max_chars: int | None = None, clock: Callable[[], datetime] = _utcnow) -> None:
-        self.max_chars = limit() if max_chars is None else max_chars
+        self._max_chars = max_chars
         self.clock = clock
         self.lines: list[Line] = []
         self.truncated = False
+
+    @property
+    def max_chars(self) -> int:
+        """The limit, read from the settings on the first line written: most calls of a
+        component write none, and a walk makes one logger per node."""
+        if self._max_chars is None:
+            self._max_chars = limit()
+        return self._max_chars
 
     def log(self, level: str, message: str, *args: Any) -> None:
         if self.truncated:

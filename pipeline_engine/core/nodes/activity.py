@@ -53,8 +53,11 @@ def enter(w: Walker, scope: t.Scope, node: t.Node, key: str, mode: str) -> None:
 
 def render_inputs(w: Walker, scope: t.Scope, node: t.Node, rec: NodeRecord) -> dict[str, Any]:
     raw = rec.inputs_override if rec.inputs_override is not None else node.data
-    context = w.names_context(scope, raw, rec)
-    inputs = {key: render(value, context) for key, value in raw.items()}
+    if raw:  # a node without inputs references no name: nothing to resolve
+        context = w.names_context(scope, raw, rec)
+        inputs = {key: render(value, context) for key, value in raw.items()}
+    else:
+        inputs = {}
     inputs["_loop"] = rec.loop
     inputs["_inner_loop"] = rec.inner_loop
     return inputs
