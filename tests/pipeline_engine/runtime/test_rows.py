@@ -212,6 +212,24 @@ def _awkward_record(text: str, key: str) -> NodeRecord:
                       comp_state={"n": {"deep": [text]}}, wake_at=now - timedelta(seconds=5))
 
 
+@pytest.mark.parametrize("text", [*AWKWARD, "plain"])
+@pytest.mark.parametrize("run_id", ["r1", "run\\1"])
+def test_the_node_copy_is_the_value_by_value_copy_text_for_any_row(text, run_id):
+    """The node COPY's fast text (no escaping looked for value by value) is exactly what
+    copy_text writes, whichever value holds a character COPY gives a meaning to."""
+    plain = NodeRecord(key="b", scope="", node_id="b", node_type="EmptyEndEvent", state=s.READY, version="v2")
+    named = NodeRecord(key="c", scope="", node_id="c", node_type="EmptyEndEvent", name=text, version="v3")
+    for recs in ([plain, _awkward_record(text, "a"), plain], [plain, named]):  # in JSON and text, in text alone
+        expected = rows.copy_text([(run_id, *row) for row in rows._node_values(recs)])
+        assert rows._node_copy_text(run_id, recs) == expected
+        assert expected.count("\n") == len(recs)  # one line per row, whatever the values hold
+
+
+def test_a_node_copy_with_a_number_where_text_belongs_writes_its_text():
+    odd = NodeRecord(key="a", scope="", node_id="a", node_type="ServiceActivity", name=7, version="v1")  # type: ignore[arg-type]
+    assert rows._node_copy_text("r1", [odd]).split("\t")[6] == "7"
+
+
 def _as_orm_reads(run_id: str) -> list[dict]:
     return [{f: getattr(n, f) for f in ("key", *rows.RECORD_FIELDS)}
             for n in NodeState.objects.filter(run_id=run_id).order_by("id")]
