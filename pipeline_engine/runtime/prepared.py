@@ -190,6 +190,13 @@ def _prepared_here() -> dict[int, int]:
     return held[1]
 
 
+def prepared_on_this_connection() -> dict[str, str]:
+    """{server name: SQL with numbered placeholders} of each statement prepared on this thread's
+    current connection, for reading its plan (`EXPLAIN EXECUTE name (values)`)."""
+    return {f"sops_p{number}_{attempt}": _shape_sql[number]
+            for number, attempt in _prepared_here().items() if attempt > 0}
+
+
 def _numbered(sql: str) -> str:
     """Django's SQL with its placeholders numbered for PREPARE: the n-th `%s` becomes `$n`, and
     `%%` stays as it is (the PREPARE goes through the driver's formatting with the values)."""

@@ -420,7 +420,15 @@ def _json_insert_sql(*, run_from_cte: bool = False) -> str:
 
 
 def _json_update_sql() -> str:
-    """UPDATE of the changed fields of node rows, by id, from a JSON array (the one parameter)."""
+    """UPDATE of the changed fields of one run's node rows, by id, from a JSON array (the
+    parameters: the array, the run id).
+
+    The run id is there for the plan, not for the rows (the ids name them). The statement is
+    prepared once per connection (runtime/prepared.py), and PostgreSQL keeps the plan it made
+    while the table was small: with the ids alone, that plan was a hash join over a scan of the
+    whole node table, which every step then repeated as the table grew (22,000 rows after ten
+    seconds of the locust loop). With the run's id, the plan reads the run's rows by the (run,
+    key) index, whatever the table's size when it was made."""
     sql = _from_json_sql.get("update")
     if sql is None:
         quote = connection.ops.quote_name
@@ -428,7 +436,7 @@ def _json_update_sql() -> str:
         sets = ", ".join(f"{quote(c)} = j.{quote(c)}" for _, c, _ in _changed_columns())
         sql = _from_json_sql["update"] = (
             f"UPDATE {table} AS n SET {sets} FROM json_populate_recordset(NULL::{table}, %s) AS j "
-            f"WHERE n.id = j.id")
+            f"WHERE n.id = j.id AND n.run_id = %s")
     return sql
 
 
@@ -462,7 +470,7 @@ def save_step(run_id: str, created: list[NodeRecord], updated: list[NodeRecord],
     elif created:
         statements.append((_json_insert_sql(), [run_id, node_rows_json(created)]))
     if updated:
-        statements.append((_json_update_sql(), [node_rows_json(updated, changed_only=True)]))
+        statements.append((_json_update_sql(), [node_rows_json(updated, changed_only=True), run_id]))
     if run is not None:
         statements.append(_update_run_statement(run_id, *run))
     if then is not None:  # last: the query's row count is its own

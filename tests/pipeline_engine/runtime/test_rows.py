@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -13,8 +14,8 @@ from pipeline_engine.core import states as s
 from pipeline_engine.core.records import NodeRecord
 from pipeline_engine.errors import RunNotFound
 from pipeline_engine.runtime import rows
-from pipeline_engine.runtime.models import NodeState, Run
-from pipeline_engine.runtime.prepared import statement_of
+from pipeline_engine.runtime.models import NodeHistory, NodeLog, NodeState, Run
+from pipeline_engine.runtime.prepared import prepared_on_this_connection, statement_of
 
 pytestmark = pytest.mark.django_db
 
@@ -345,3 +346,61 @@ def test_a_claim_can_bring_the_runs_tree_with_the_row_under_the_same_fence():
     else:
         assert tree_json is None  # the caller reads it
     assert rows.claim_node_with_tree("r1", "a", "v1", 0, 30) is None  # held by the lease now
+
+
+def _node_seq_scans() -> int:
+    """Sequential scans of the node table in this transaction so far."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = %s",
+                       [NodeState._meta.db_table])
+        return int(cursor.fetchone()[0])
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="plans of prepared statements are PostgreSQL's")
+def test_a_steps_node_update_never_scans_the_node_table_however_small_it_was_when_planned():
+    """PostgreSQL keeps a prepared statement's generic plan once it has made five custom ones.
+    Made while the node table was small, the UPDATE's plan must still read one run's rows by
+    index when the table is big, not scan the whole table on every step."""
+    start("r1")
+    rows.insert_nodes("r1", [NodeRecord(key="a", scope="", node_id="a", node_type="ServiceActivity", version="v1")])
+    rec = rows.load_records("r1", ["a"])["a"]
+    for attempt in range(8):  # past the five custom plans: the generic one is kept from here on
+        rec.retry = attempt
+        rows.save_step("r1", [], [rec], None)
+    start("big")  # the table grows under the kept plan
+    rows.insert_nodes("big", [NodeRecord(key=f"k{i}", scope="", node_id=f"k{i}", node_type="ServiceActivity",
+                                         version="v1") for i in range(3000)])
+    before = _node_seq_scans()
+    rec.retry = 99
+    rows.save_step("r1", [], [rec], None)
+    assert _node_seq_scans() == before
+    assert rows.load_records("r1", ["a"])["a"].retry == 99
+    assert rows.load_records("big", ["k0"])["k0"].retry == 0  # the other run's rows are untouched
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="plans of prepared statements are PostgreSQL's")
+def test_no_prepared_statement_of_the_engine_is_planned_to_scan_a_table_that_grows():
+    """The plan PostgreSQL keeps for a prepared statement may be one made on nearly empty tables:
+    none of the engine's may then be a scan of a table that grows with every run."""
+    start("r1")
+    rows.save_step("r1", [NodeRecord(key=k, scope="", node_id=k, node_type="ServiceActivity", version="v1",
+                                     wake_at=timezone.now() - timedelta(seconds=1))
+                          for k in ("a", "b")], [], None)
+    run = rows.lock_run("r1", with_tree=True)
+    rows.lock_run("r1", with_tree=False)
+    loaded = rows.load_records("r1", ["a", "b"])
+    rows.save_step("r1", [], list(loaded.values()), (run.data(), s.RUNNING, None))
+    rows.claim_node("r1", "a", "v1", 0, 30)
+    rows.append_logs("r1", [("a", "a", "v1", [_line("x")], False)], fresh=True)
+    rows.append_logs("r1", [("a", "a", "v1", [_line("y")], False)])
+    _start_with("r2", [NodeRecord(key="c", scope="", node_id="c", node_type="EmptyEndEvent", version="v1")])
+    growing = [model._meta.db_table for model in (NodeState, Run, NodeLog, NodeHistory)]
+    statements = prepared_on_this_connection()
+    assert any(sql.startswith("UPDATE") and "json_populate_recordset" in sql for sql in statements.values())
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        for name, sql in statements.items():
+            count = max([int(n) for n in re.findall(r"\$(\d+)", sql)] or [0])
+            cursor.execute(f"EXPLAIN EXECUTE {name}" + (f" ({', '.join(['NULL'] * count)})" if count else ""))
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert not any(f"Seq Scan on {table}" in plan for table in growing), f"{sql}\n{plan}"
