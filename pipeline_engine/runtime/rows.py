@@ -860,10 +860,15 @@ def renew_lease(run_id: str, key: str, version: str, lease_seconds: int) -> bool
 # --------------------------------------------------------------------------- the sweep's queries
 def due_work(now: datetime, grace: timedelta, renudge: timedelta, limit: int) -> list[tuple[Any, ...]]:
     """Due work nobody has claimed (a lost or late message), each at most once per `renudge`,
-    marked nudged now: (run_id, key, version, schedule_count, state, phase)."""
+    marked nudged now, longest due first: (run_id, key, version, schedule_count, state, phase).
+
+    The order is fairness under a backlog of more than `limit`, and it lets PostgreSQL read the
+    partial index on wake_at even on tables it has no statistics of (autovacuum off): without
+    it the planner took a scan of the whole node table on every sweep."""
     due = list(
         NodeState.objects.filter(wake_at__lte=now - grace)
         .filter(Q(nudged_at__isnull=True) | Q(nudged_at__lt=now - renudge))
+        .order_by("wake_at")
         .values_list("pk", "run_id", "key", "version", "schedule_count", "state", "phase")[:limit]
     )
     if due:
@@ -894,8 +899,9 @@ def overdue_nodes(now: datetime, limit: int) -> list[tuple[Any, ...]]:
 
 
 def owed_runs(now: datetime, lease: timedelta, limit: int) -> list[str]:
-    """Runs owed an advance step whose message got lost; their lease moves on by `lease`."""
-    owed = list(Run.objects.filter(lease_until__lte=now).values_list("pk", flat=True)[:limit])
+    """Runs owed an advance step whose message got lost, longest owed first (as due_work, for
+    fairness and the partial index); their lease moves on by `lease`."""
+    owed = list(Run.objects.filter(lease_until__lte=now).order_by("lease_until").values_list("pk", flat=True)[:limit])
     if owed:
         Run.objects.filter(pk__in=owed).update(lease_until=now + lease)
     return owed

@@ -203,6 +203,22 @@ def test_the_sweeps_queries_find_due_expired_overdue_and_owed_work():
     assert rows.owed_runs(now, timedelta(seconds=30), 10) == []  # its lease moved on
 
 
+def test_the_sweep_takes_the_longest_waiting_work_and_runs_first():
+    start("r1")
+    now = timezone.now()
+    rows.insert_nodes("r1", [
+        NodeRecord(key=key, scope="", node_id=key, node_type="ServiceActivity", state=s.RUNNING, version="v",
+                   wake_at=now - timedelta(seconds=age)) for key, age in (("newer", 10), ("oldest", 90), ("older", 50))])
+    assert [d[1] for d in rows.due_work(now, timedelta(seconds=2), timedelta(seconds=30), 2)] == ["oldest", "older"]
+    assert [d[1] for d in rows.due_work(now, timedelta(seconds=2), timedelta(seconds=30), 2)] == ["newer"]
+    for run_id, age in (("r2", 5), ("r3", 80), ("r4", 40)):
+        start(run_id)
+        Run.objects.filter(pk=run_id).update(lease_until=now - timedelta(seconds=age))
+    Run.objects.filter(pk="r1").update(lease_until=None)
+    assert rows.owed_runs(now, timedelta(seconds=30), 2) == ["r3", "r4"]
+    assert rows.owed_runs(now, timedelta(seconds=30), 2) == ["r2"]
+
+
 # --------------------------------------------------------------------------- rows sent with the run's
 def _awkward_record(text: str, key: str) -> NodeRecord:
     now = timezone.now()
