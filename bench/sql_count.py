@@ -132,8 +132,11 @@ def _counting_wrapper(execute: Callable[..., Any], sql: str, params: Any, many: 
 
 
 def _on_connection_created(sender: Any, connection: Any, **kwargs: Any) -> None:
+    # At the bottom of the stack, not the top: a connection opened inside another wrapper's
+    # block (db_retry wraps each step) would otherwise lose this wrapper when the block's
+    # exit pops the top one, which left the workers' statements uncounted.
     if _counting_wrapper not in connection.execute_wrappers:
-        connection.execute_wrappers.append(_counting_wrapper)
+        connection.execute_wrappers.insert(0, _counting_wrapper)
 
 
 def flush(tasks_done: int = 0, task_name: str | None = None) -> None:
