@@ -425,10 +425,11 @@ def _json_update_sql() -> str:
 
     The run id is there for the plan, not for the rows (the ids name them). The statement is
     prepared once per connection (runtime/prepared.py), and PostgreSQL keeps the plan it made
-    while the table was small: with the ids alone, that plan was a hash join over a scan of the
-    whole node table, which every step then repeated as the table grew (22,000 rows after ten
-    seconds of the locust loop). With the run's id, the plan reads the run's rows by the (run,
-    key) index, whatever the table's size when it was made."""
+    then for the connection's life (up to CONN_MAX_AGE, a minute): made while the table was
+    small, with the ids alone, that plan was a hash join over a scan of the whole node table,
+    which every step repeated as the table grew (22,000 rows after ten seconds of the locust
+    loop). With the run's id, the plan reads the run's rows by the (run, key) index, whatever
+    the table's size when it was made."""
     sql = _from_json_sql.get("update")
     if sql is None:
         quote = connection.ops.quote_name

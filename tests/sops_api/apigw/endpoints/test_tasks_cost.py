@@ -221,3 +221,30 @@ def test_the_hot_requests_statements_are_executed_prepared(client, chain, settin
     with CaptureQueriesContext(connection) as queries:
         task_life()
     assert not any(q["sql"].startswith(("EXECUTE", "PREPARE")) for q in queries.captured_queries)
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="plans of prepared statements are PostgreSQL's")
+def test_no_prepared_statement_of_the_hot_requests_is_planned_to_scan_a_table_that_grows(client, chain, settings):
+    """PostgreSQL keeps a prepared statement's plan once the statement has run five times, possibly
+    while the tables are nearly empty (as here): the plan of each statement create_and_start,
+    create, start and a poll execute must read the tables that grow with every task by index."""
+    from pipeline_engine.runtime.models import NodeHistory, NodeLog, NodeState, Run
+    from tasks_app.models import TaskOperation
+
+    settings.SOPS_AUTH_CACHE_SECONDS = 600
+    started = _post(client, f"create_and_start_task/{CHAIN}/2/", name="t")["task_id"]
+    with CaptureQueriesContext(connection) as queries:
+        _post(client, f"create_and_start_task/{CHAIN}/2/", name="t")
+        _post(client, f"start_task/{_post(client, f'create_task/{CHAIN}/2/', name='t')['task_id']}/2/")
+        client.get(f"/apigw/get_task_status/{started}/2/", CREDS)
+    names = sorted({name for q in queries.captured_queries for name in re.findall(r"EXECUTE (sops_p\d+_\d+)", q["sql"])})
+    assert len(names) >= 5
+    growing = [m._meta.db_table for m in (TaskInstance, TaskOperation, Run, NodeState, NodeLog, NodeHistory)]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        for name in names:
+            cursor.execute("SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = %s", [name])
+            count = len(cursor.fetchone()[0])
+            cursor.execute(f"EXPLAIN EXECUTE {name}" + (f" ({', '.join(['NULL'] * count)})" if count else ""))
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert not any(f"Seq Scan on {table}" in plan for table in growing), f"{name}\n{plan}"
