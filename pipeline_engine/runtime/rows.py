@@ -539,15 +539,12 @@ def _copy_value(value: Any) -> str:
 
 @dataclass(frozen=True)
 class _CopyPlan:
-    """Where each kind of value sits in a node row (every column but run_id), for COPY text."""
+    """Where the kinds of value _node_values_plan does not adapt sit in a node row (every column
+    but run_id): integers, booleans and text that may be NULL, for COPY text."""
 
-    get: Callable[[Any], tuple[Any, ...]]
-    json_at: tuple[int, ...]
-    datetime_at: tuple[int, ...]
     int_at: tuple[int, ...]
     bool_at: tuple[int, ...]
     nullable_text_at: tuple[int, ...]
-    tabs_per_line: int
 
 
 _copy_plan: list[_CopyPlan] = []
@@ -555,20 +552,12 @@ _copy_plan: list[_CopyPlan] = []
 
 def _node_copy_plan() -> _CopyPlan:
     if not _copy_plan:
-        fields = [(attname, NodeState._meta.get_field(attname), kind) for attname, _, kind in _columns()
-                  if attname != "run_id"]
-
-        def at(test: Callable[[Any, str], bool]) -> tuple[int, ...]:
-            return tuple(i for i, (_, f, kind) in enumerate(fields) if test(f, kind))
-
+        fields: list[Any] = [NodeState._meta.get_field(attname) for attname, _, _ in _columns() if attname != "run_id"]
         _copy_plan.append(_CopyPlan(
-            get=operator.attrgetter(*[a for a, _, _ in fields]),
-            json_at=at(lambda f, kind: kind == "json"),
-            datetime_at=at(lambda f, kind: kind == "datetime"),
-            int_at=at(lambda f, kind: isinstance(f, models.IntegerField)),
-            bool_at=at(lambda f, kind: isinstance(f, models.BooleanField)),
-            nullable_text_at=at(lambda f, kind: kind == "plain" and f.null and isinstance(f, models.CharField | models.TextField)),
-            tabs_per_line=len(fields)))
+            int_at=tuple(i for i, f in enumerate(fields) if isinstance(f, models.IntegerField)),
+            bool_at=tuple(i for i, f in enumerate(fields) if isinstance(f, models.BooleanField)),
+            nullable_text_at=tuple(i for i, f in enumerate(fields)
+                                   if f.null and isinstance(f, models.CharField | models.TextField))))
     return _copy_plan[0]
 
 
@@ -592,18 +581,20 @@ def _unescaped_copy_text(run_id: str, records: list[NodeRecord]) -> str | None:
     With nothing to escape, the text holds exactly one tab per column gap, one newline per
     row, one backslash per NULL and no carriage return; a value holding any of those
     characters raises a count."""
+    get, json_at, dt_at = _node_values_plan()
     plan = _node_copy_plan()
-    get, dumps, adapt = plan.get, jsontext.dumps, datetime_adapter()
+    dumps, adapt = jsontext.dumps, datetime_adapter()
+    tabs_per_line = len(_columns()) - 1
     lines = []
     nulls = 0
     for rec in records:
         row: list[Any] = list(get(rec))
         nulls += row.count(None)
-        for i in plan.json_at:
+        for i in json_at:
             value = row[i]
             # Most JSON fields of a new node are empty: skip the encoder for them.
             row[i] = "\\N" if value is None else _EMPTY_JSON if value == {} else dumps(value)
-        for i in plan.datetime_at:
+        for i in dt_at:
             value = row[i]
             row[i] = "\\N" if value is None else str(adapt(value))
         for i in plan.int_at:
@@ -619,7 +610,7 @@ def _unescaped_copy_text(run_id: str, records: list[NodeRecord]) -> str | None:
             return None
     lines.append("")
     text = "\n".join(lines)
-    if (text.count("\\") == nulls and text.count("\t") == plan.tabs_per_line * len(records)
+    if (text.count("\\") == nulls and text.count("\t") == tabs_per_line * len(records)
             and text.count("\n") == len(records) and "\r" not in text):
         return text
     return None
