@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -850,14 +850,30 @@ def renew_lease(run_id: str, key: str, version: str, lease_seconds: int) -> bool
 
 
 # --------------------------------------------------------------------------- the sweep's queries
+def _through_partial_index(rows: models.QuerySet) -> list[tuple[Any, ...]]:
+    """The rows of one of the sweep's reads, which PostgreSQL must take from a partial index.
+
+    Each read names a column only pending work has set (wake_at, lease_until, deadline), whose
+    partial index holds just those rows. On a table it has no statistics of (autovacuum off, a
+    young table) the planner guesses a third of the table matches `<= now` and scans all of it:
+    on every sweep, every second, a cost that grows with every run ever stored. Scans of a whole
+    table are switched off for this read alone: SET LOCAL inside a transaction rolled back (a
+    savepoint within a caller's transaction), which ends the setting and has nothing else to undo."""
+    if connection.vendor != "postgresql":
+        return list(rows)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+        found = list(rows)
+        transaction.set_rollback(True)
+    return found
+
+
 def due_work(now: datetime, grace: timedelta, renudge: timedelta, limit: int) -> list[tuple[Any, ...]]:
     """Due work nobody has claimed (a lost or late message), each at most once per `renudge`,
-    marked nudged now, longest due first: (run_id, key, version, schedule_count, state, phase).
-
-    The order is fairness under a backlog of more than `limit`, and it lets PostgreSQL read the
-    partial index on wake_at even on tables it has no statistics of (autovacuum off): without
-    it the planner took a scan of the whole node table on every sweep."""
-    due = list(
+    marked nudged now, longest due first (fairness under a backlog of more than `limit`):
+    (run_id, key, version, schedule_count, state, phase)."""
+    due = _through_partial_index(
         NodeState.objects.filter(wake_at__lte=now - grace)
         .filter(Q(nudged_at__isnull=True) | Q(nudged_at__lt=now - renudge))
         .order_by("wake_at")
@@ -870,7 +886,7 @@ def due_work(now: datetime, grace: timedelta, renudge: timedelta, limit: int) ->
 
 def expired_leases(now: datetime, limit: int) -> list[tuple[Any, ...]]:
     """Running work whose worker stopped renewing its lease: (pk, run_id, key, version, schedule_count)."""
-    return list(
+    return _through_partial_index(
         NodeState.objects.filter(lease_until__lt=now, state=s.RUNNING)
         .values_list("pk", "run_id", "key", "version", "schedule_count")[:limit]
     )
@@ -884,16 +900,17 @@ def reset_expired(pk: int, version: str, now: datetime) -> bool:
 
 def overdue_nodes(now: datetime, limit: int) -> list[tuple[Any, ...]]:
     """Running nodes past their deadline: (run_id, key, version)."""
-    return list(
+    return _through_partial_index(
         NodeState.objects.filter(deadline__lte=now, state=s.RUNNING)
         .values_list("run_id", "key", "version")[:limit]
     )
 
 
 def owed_runs(now: datetime, lease: timedelta, limit: int) -> list[str]:
-    """Runs owed an advance step whose message got lost, longest owed first (as due_work, for
-    fairness and the partial index); their lease moves on by `lease`."""
-    owed = list(Run.objects.filter(lease_until__lte=now).order_by("lease_until").values_list("pk", flat=True)[:limit])
+    """Runs owed an advance step whose message got lost, longest owed first (as due_work); their
+    lease moves on by `lease`."""
+    owed = [pk for (pk,) in _through_partial_index(
+        Run.objects.filter(lease_until__lte=now).order_by("lease_until").values_list("pk")[:limit])]
     if owed:
         Run.objects.filter(pk__in=owed).update(lease_until=now + lease)
     return owed

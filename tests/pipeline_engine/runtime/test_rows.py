@@ -364,12 +364,15 @@ def test_a_claim_can_bring_the_runs_tree_with_the_row_under_the_same_fence():
     assert rows.claim_node_with_tree("r1", "a", "v1", 0, 30) is None  # held by the lease now
 
 
-def _node_seq_scans() -> int:
-    """Sequential scans of the node table in this transaction so far."""
+def _seq_scans(table: str) -> int:
+    """Sequential scans of `table` in this transaction so far."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = %s",
-                       [NodeState._meta.db_table])
+        cursor.execute("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = %s", [table])
         return int(cursor.fetchone()[0])
+
+
+def _node_seq_scans() -> int:
+    return _seq_scans(NodeState._meta.db_table)
 
 
 @pytest.mark.skipif("connection.vendor != 'postgresql'", reason="plans of prepared statements are PostgreSQL's")
@@ -414,3 +417,33 @@ def test_no_prepared_statement_of_the_engine_is_planned_to_scan_a_table_that_gro
     statements = prepared_on_this_connection()
     assert any(sql.startswith("UPDATE") and "json_populate_recordset" in sql for sql in statements.values())
     assert seq_scans_in_kept_plans(statements, growing) == {}
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="the planner's choice is PostgreSQL's")
+def test_the_sweep_reads_pending_work_by_its_partial_indexes_on_a_big_table_without_statistics():
+    """Every second the sweep looks for due timers, expired leases, timeouts and owed runs. On
+    a node table PostgreSQL has no statistics of, it planned each read as a scan of the whole
+    table; the reads must go through the partial indexes, and still find the pending work."""
+    now = timezone.now()
+    for run_id in ("done", "r1"):
+        start(run_id)
+    rows.insert_nodes("done", [NodeRecord(key=f"k{i}", scope="", node_id=f"k{i}", node_type="ServiceActivity",
+                                          state=s.FINISHED, version="v1") for i in range(4000)])
+    rows.insert_nodes("r1", [
+        NodeRecord(key="due", scope="", node_id="due", node_type="ServiceActivity", state=s.RUNNING, version="v1",
+                   wake_at=now - timedelta(seconds=60)),
+        NodeRecord(key="leased", scope="", node_id="leased", node_type="ServiceActivity", state=s.RUNNING,
+                   version="v1", lease_until=now - timedelta(seconds=60)),
+        NodeRecord(key="late", scope="", node_id="late", node_type="ServiceActivity", state=s.RUNNING,
+                   version="v1", deadline=now - timedelta(seconds=60))])
+    Run.objects.filter(pk="r1").update(lease_until=now - timedelta(seconds=60))
+    nodes, runs = NodeState._meta.db_table, Run._meta.db_table
+    before = _seq_scans(nodes), _seq_scans(runs)
+    assert [d[1] for d in rows.due_work(now, timedelta(seconds=2), timedelta(seconds=30), 500)] == ["due"]
+    assert [d[2] for d in rows.expired_leases(now, 500)] == ["leased"]
+    assert [d[1] for d in rows.overdue_nodes(now, 500)] == ["late"]
+    assert rows.owed_runs(now, timedelta(seconds=30), 500) == ["r1"]
+    assert (_seq_scans(nodes), _seq_scans(runs)) == before
+    with connection.cursor() as cursor:  # the setting ended with each read
+        cursor.execute("SHOW enable_seqscan")
+        assert cursor.fetchone()[0] == "on"
