@@ -37,11 +37,13 @@ def _live_templates(source: str, business_id: int):
 
 def get_template(business: Business, template_id: Any, source: str) -> Template:
     pk = parse_id(template_id, "template_id")
-    # create_task's first read: compiled once per source (sops_common.prepared); only a business
-    # template's query names the business.
-    scope = {"business_id": business.pk} if source == TemplateSource.BUSINESS else {}
-    template = compiled_first(f"get_template:{source}", lambda pk, business_id=0: _live_templates(
-        source, business_id).filter(pk=pk)[:1], pk=pk, **scope)
+    # create_task's first read: compiled once (sops_common.prepared). The row is read by its key
+    # alone and its scope checked here: a query that also named the business, the source or the
+    # deletion flag would let PostgreSQL plan it on one of their indexes, which it does on tables
+    # it has no statistics of, and keep that plan for the connection (tasks_app.selectors._started_task).
+    template = compiled_first("get_template", lambda pk: Template.objects.filter(pk=pk)[:1], pk=pk)
+    if template is not None and not _in_scope(template, source, business):
+        template = None
     if template is not None and template.business_id == business.pk:
         template.business = business
     if template is None:
@@ -49,6 +51,12 @@ def get_template(business: Business, template_id: Any, source: str) -> Template:
             raise NotFound(f"common template[id={pk}] does not exist")
         raise NotFound(f"template[id={pk}] of business[bk_biz_id={business.bk_biz_id}] does not exist")
     return template
+
+
+def _in_scope(template: Template, source: str, business: Business) -> bool:
+    """Whether `template` is one template_queryset(business, source) holds."""
+    return (not template.is_deleted and template.source == source
+            and (source != TemplateSource.BUSINESS or template.business_id == business.pk))
 
 
 def get_template_by_id(template_id: Any) -> Template:

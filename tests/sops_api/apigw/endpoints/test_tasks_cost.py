@@ -241,3 +241,51 @@ def test_no_prepared_statement_of_the_hot_requests_is_planned_to_scan_a_table_th
     assert len(names) >= 5
     growing = [m._meta.db_table for m in (TaskInstance, TaskOperation, Run, NodeState, NodeLog, NodeHistory)]
     assert seq_scans_in_kept_plans(names, growing) == {}
+
+
+def _answer(client, method: str, path: str, **body):
+    if method == "GET":
+        return client.get(f"/apigw/{path}", {**CREDS, **body}).json()
+    return client.post(f"/apigw/{path}", json.dumps({**CREDS, **body}), content_type="application/json").json()
+
+
+def test_the_hot_reads_name_a_task_or_a_template_by_its_key_alone(client, chain, world):
+    """A read of one task or template names its key and no other indexed column (the business):
+    given the business too, PostgreSQL may plan the read on the business's index, which it does
+    on tables it has no statistics of, and keeps that plan for the connection: every poll then
+    reads all the business's tasks. Each request still answers only its business's rows."""
+    started = _post(client, f"create_and_start_task/{CHAIN}/2/", name="t")["task_id"]
+    with CaptureQueriesContext(connection) as queries:
+        _post(client, f"create_and_start_task/{CHAIN}/2/", name="t")
+        _post(client, f"start_task/{_post(client, f'create_task/{CHAIN}/2/', name='t')['task_id']}/2/")
+        assert _answer(client, "GET", f"get_task_status/{started}/2/")["data"]["state"] == "FINISHED"
+        _answer(client, "GET", f"get_task_detail/{started}/2/")
+    reads = [s for s in _statements(queries) if s.startswith(("SELECT", "WITH"))
+             and ('"tasks_app_taskinstance"' in s or '"templates_app_template"' in s)]
+    assert len(reads) >= 4
+    assert [s for s in reads if re.search(r'"business_id" = ', s)] == []
+
+
+def test_a_started_task_and_a_template_answer_only_in_their_business_and_while_not_deleted(client, chain, world):
+    started = _post(client, f"create_and_start_task/{CHAIN}/2/", name="t")["task_id"]
+    assert _answer(client, "GET", f"get_task_status/{started}/2/")["data"]["state"] == "FINISHED"
+    elsewhere = _answer(client, "GET", f"get_task_status/{started}/1/")
+    assert elsewhere["result"] is False
+    assert elsewhere["message"] == f"task[id={started}] of business[bk_biz_id=1] does not exist"
+    assert _answer(client, "GET", f"get_task_detail/{started}/1/")["message"] == elsewhere["message"]
+    TaskInstance.objects.filter(pk=started).update(is_deleted=True)
+    gone = _answer(client, "GET", f"get_task_status/{started}/2/")
+    assert gone["result"] is False and gone["message"] == f"task[id={started}] of business[bk_biz_id=2] does not exist"
+    # templates: another business's, a common one asked as a business one and back, a deleted one
+    assert _answer(client, "POST", f"create_task/{CHAIN}/1/", name="x")["message"] == \
+        f"template[id={CHAIN}] of business[bk_biz_id=1] does not exist"
+    assert _answer(client, "POST", "create_task/40/2/", name="x")["message"] == \
+        "template[id=40] of business[bk_biz_id=2] does not exist"
+    assert _answer(client, "POST", f"create_task/{CHAIN}/2/", name="x", template_source="common")["message"] == \
+        f"common template[id={CHAIN}] does not exist"
+    assert _answer(client, "POST", "create_task/40/2/", name="x", template_source="common")["result"] is True
+    chain.is_deleted = True
+    chain.save(update_fields=["is_deleted"])
+    assert _answer(client, "POST", f"create_and_start_task/{CHAIN}/2/", name="x")["message"] == \
+        f"template[id={CHAIN}] of business[bk_biz_id=2] does not exist"
+    assert TaskInstance.objects.filter(name="x", template_id=CHAIN).count() == 0
