@@ -39,6 +39,7 @@ class Config:
     worker_concurrency: int = 2    # prefork children per worker: 2 in all by default
     http_port: int = 8765
     gunicorn_workers: int = 2
+    gunicorn_args: tuple[str, ...] = ()  # extra gunicorn options (e.g. a worker class), for comparisons
     sql_detail: bool = False
     profile: bool = False
     log_dir: Path = field(default_factory=lambda: RESULTS / "logs" / time.strftime("%Y%m%d-%H%M%S"))
@@ -347,7 +348,8 @@ class Gunicorn:
         if port_open(self.cfg.http_port):
             raise RuntimeError(f"port {self.cfg.http_port} is already in use; pass --http-port")
         argv = [str(VENV_BIN / "gunicorn"), "-w", str(self.cfg.gunicorn_workers), "-b",
-                f"127.0.0.1:{self.cfg.http_port}", "--log-level", "warning", "sops_api.wsgi:application"]
+                f"127.0.0.1:{self.cfg.http_port}", "--log-level", "warning", *self.cfg.gunicorn_args,
+                "sops_api.wsgi:application"]
         self.proc = Managed("gunicorn", argv, self.cfg.child_env("web"), self.cfg.log_dir)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

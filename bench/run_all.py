@@ -11,6 +11,7 @@ import argparse
 import io
 import json
 import os
+import shlex
 import signal
 import sys
 import time
@@ -53,6 +54,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=2, help="prefork children per worker (default 2)")
     p.add_argument("--locust-seconds", type=int, default=0,
                    help="duration of the create_and_start_task locust loop (default 60, 15 with --quick)")
+    p.add_argument("--gunicorn-args", default="",
+                   help='extra gunicorn options for a comparison, e.g. "-k gthread --threads 4"')
     p.add_argument("--json", type=Path, default=None, help="where to write the JSON (default bench/results/)")
     return p.parse_args(argv)
 
@@ -228,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = Config(pg_url=args.pg_url, db_name=args.db_name, redis_url=args.redis_url, broker_db=args.broker_db,
                  counters_db=args.counters_db, http_port=args.http_port, worker_procs=args.worker_procs,
                  worker_concurrency=args.concurrency, sql_detail=args.sql_detail,
-                 profile=args.profile)
+                 profile=args.profile, gunicorn_args=tuple(shlex.split(args.gunicorn_args)))
 
     if args.profile:
         cfg.profile_dir.mkdir(parents=True, exist_ok=True)
@@ -247,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
 
     machine = harness.machine_info(cfg)
     machine["setup"] = (f"{cfg.worker_procs} Celery worker(s) × prefork -c {cfg.worker_concurrency}, "
-                        f"gunicorn -w {cfg.gunicorn_workers}, PostgreSQL and Redis on loopback, "
+                        f"gunicorn -w {cfg.gunicorn_workers}{''.join(' ' + a for a in cfg.gunicorn_args)}, PostgreSQL and Redis on loopback, "
                         f"repeat {repeat}{', quick' if args.quick else ''}")
     log("machine: " + json.dumps(machine))
 
