@@ -38,7 +38,7 @@ class StoredJSONField(models.JSONField):
 
 class Run(models.Model):
     id = models.CharField(primary_key=True, max_length=64)
-    state = models.CharField(max_length=16, db_index=True)
+    state = models.CharField(max_length=16)  # indexed by pe_run_state (see Meta)
     # What readers see (FAILED / NODE_SUSPENDED are derived), kept current by
     # every step so summaries need no node query.
     display_state = models.CharField(max_length=16)
@@ -62,6 +62,9 @@ class Run(models.Model):
         indexes = [
             models.Index(fields=["lease_until"], name="pe_run_lease",
                          condition=Q(lease_until__isnull=False)),
+            # Declared here, not by db_index, which on PostgreSQL adds a LIKE index no query uses
+            # (migration 0005 drops the one Django made for the primary key as well).
+            models.Index(fields=["state"], name="pe_run_state"),
         ]
 
     def __str__(self) -> str:
