@@ -83,12 +83,14 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's and Swagger UI's static files from gunicorn itself.
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's sessions, authentication, messages and framing, skipped for the gateway's JSON
+    # calls, which carry app credentials instead (sops_api/browser_middleware.py).
+    "sops_api.browser_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "sops_api.browser_middleware.AuthenticationMiddleware",
+    "sops_api.browser_middleware.MessageMiddleware",
+    "sops_api.browser_middleware.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "sops_api.urls"
