@@ -13,14 +13,14 @@ Each class here is Django's own, subclassed, so Django's checks of the admin's r
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.middleware import AuthenticationMiddleware as _Authentication
 from django.contrib.messages.middleware import MessageMiddleware as _Messages
 from django.contrib.sessions.middleware import SessionMiddleware as _Sessions
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.middleware.clickjacking import XFrameOptionsMiddleware as _Framing
+from django.utils.deprecation import MiddlewareMixin
 
 GATEWAY = "/apigw/"
 # Pages under the gateway's prefix that a browser opens: they keep the browser middleware.
@@ -32,13 +32,14 @@ def is_gateway_call(path: str) -> bool:
     return path.startswith(GATEWAY) and not path.startswith(GATEWAY_PAGES)
 
 
-class _SkippedForGatewayCalls:
-    get_response: Callable[[HttpRequest], HttpResponse]
+class _SkippedForGatewayCalls(MiddlewareMixin):
+    """Mixed in before one of Django's middleware (each a MiddlewareMixin): a gateway call goes
+    straight to the rest of the chain."""
 
     def __call__(self, request: HttpRequest) -> Any:
         if is_gateway_call(request.path_info):
             return self.get_response(request)
-        return super().__call__(request)  # type: ignore[misc]  # the Django middleware mixed in below
+        return super().__call__(request)
 
 
 class SessionMiddleware(_SkippedForGatewayCalls, _Sessions):
