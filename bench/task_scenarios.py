@@ -133,6 +133,42 @@ class ProcessCpu:
         return {role: sum(max(0.0, t - before[role].get(pid, 0.0)) for pid, t in pids.items())
                 for role, pids in after.items()}
 
+    def used_during(self, work: Callable[[], Any], every: float = 0.5) -> tuple[Any, dict[str, float]]:
+        """work()'s result and the CPU seconds each role used while it ran.
+
+        The processes are sampled every `every` seconds, not only before and after: a process
+        that ends meanwhile keeps what it had used at its last sample. PostgreSQL backends do
+        end mid-row: a connection is closed once it is CONN_MAX_AGE old (a minute), so a
+        before/after count lost most of the database's CPU in the 60-second locust loop."""
+        from django.db import connection
+
+        before = self.snapshot()
+        last = {role: dict(pids) for role, pids in before.items()}
+
+        def merge(snapshot: dict[str, dict[int, float]]) -> None:
+            for role, pids in snapshot.items():
+                for pid, seconds in pids.items():
+                    last[role][pid] = max(seconds, last[role].get(pid, 0.0))
+
+        stop = threading.Event()
+
+        def sample() -> None:
+            try:
+                while not stop.wait(every):
+                    merge(self.snapshot())
+            finally:
+                connection.close()  # this thread's own connection (postgres_backends)
+
+        sampler = threading.Thread(target=sample, name="bench-cpu-sampler", daemon=True)
+        sampler.start()
+        try:
+            result = work()
+        finally:
+            stop.set()
+            sampler.join()
+        merge(self.snapshot())
+        return result, self.used(before, last)
+
 
 def _fan_out(n: int, work: Callable[[int], None]) -> float:
     """Run work(0..n-1) in n threads released together; the perf_counter() at the release."""
@@ -286,14 +322,11 @@ class TaskBench:
                 "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "10"]
         import resource
 
-        cpu = ProcessCpu(self.web_pid, self.workers)
-        before = cpu.snapshot()
         kids_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         with open(out_dir / "locust_tasks.log", "wb") as log:
-            proc = subprocess.run(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                  timeout=seconds + 120)
+            proc, used = ProcessCpu(self.web_pid, self.workers).used_during(partial(
+                subprocess.run, argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=seconds + 120))
         kids_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        used = cpu.used(before, cpu.snapshot())
         used["locust"] = (kids_after.ru_utime + kids_after.ru_stime) - (kids_before.ru_utime + kids_before.ru_stime)
         stats_path = Path(f"{prefix}_stats.csv")
         if not stats_path.exists():
