@@ -140,9 +140,11 @@ def task_status_by_id(business: Business, task_id: Any) -> dict[str, Any]:
     pk = parse_id(task_id, "task_id")
     found = _engine().get_status_tree_of("task_status", _started_task, run_field="run_id",
                                          extra=("name", "business_id", "is_deleted"), pk=pk)
-    if not found or found[1][1] != business.pk or found[1][2]:
+    if not found:
         return task_status(get_task(business, pk, with_tree=False))
-    raw, (name, _, _) = found
+    raw, (name, business_id, deleted) = found
+    if business_id != business.pk or deleted:
+        return task_status(get_task(business, pk, with_tree=False))  # its 404
     return _named_status(raw, name, business)
 
 

@@ -29,6 +29,7 @@ def template_queryset(business: Business, source: str):
 
 
 def _live_templates(source: str, business_id: int):
+    # _in_scope is the same rule, checked on a row read by its key.
     qs = Template.objects.filter(is_deleted=False, source=source)
     if source == TemplateSource.BUSINESS:
         qs = qs.filter(business_id=business_id)
