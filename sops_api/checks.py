@@ -1,4 +1,5 @@
-"""Refusals to run an unsafe deployment: the code's SECRET_KEY outside the embedded demo, and warnings.
+"""Refusals to run an unsafe deployment: the code's SECRET_KEY outside the embedded demo, and warnings
+(among them a database check: a PostgreSQL server without autovacuum).
 
 Registered as Django system checks (every manage.py command, `check --deploy`
 included, runs them) and enforced at the start of the two processes that run
@@ -12,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
 
 MIN_SECRET_KEY_CHARS = 32
 
@@ -46,6 +48,36 @@ def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[checks.Chec
             "/metrics is open to anyone who reaches the port (SOPS_METRICS_TOKEN is unset)",
             hint="Set SOPS_METRICS_TOKEN and give Prometheus the same bearer token.", id="sops.W002"))
     return found
+
+
+@checks.register(checks.Tags.database)
+def check_statistics(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """A warning per PostgreSQL database whose server runs no autovacuum (`check --database
+    default`, and every `migrate`): nothing then gathers the planner's statistics."""
+    found: list[checks.CheckMessage] = []
+    for alias in databases or ():
+        connection = connections[alias]
+        if connection.vendor != "postgresql":
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW autovacuum")
+            (setting,) = cursor.fetchone()
+        found.extend(statistics_warnings(alias, setting))
+    return found
+
+
+def statistics_warnings(alias: str, autovacuum: str) -> list[checks.CheckMessage]:
+    """The warning for a server whose `autovacuum` setting is `autovacuum` (none when it is on)."""
+    if autovacuum == "on":
+        return []
+    return [checks.Warning(
+        f"autovacuum is off on the PostgreSQL server of database {alias!r}: no statistics are gathered, "
+        "so the planner guesses, and may scan whole tables where an index would do",
+        hint="Turn it on (autovacuum = on in postgresql.conf; it is the default), or run "
+             "`vacuumdb --analyze-only` on the database regularly, and after bulk loads. The engine's "
+             "and the gateway's hot reads are written to need no statistics (docs/architecture.md); "
+             "the admin's lists and the task counts are not.",
+        id="sops.W003")]
 
 
 def require_safe_deployment() -> None:

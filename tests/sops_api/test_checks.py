@@ -88,3 +88,29 @@ def test_the_demo_generates_a_private_key_and_reuses_it(tmp_path: Path) -> None:
 def test_setting_sops_demo_0_makes_the_embedded_mode_strict(tmp_path: Path) -> None:
     result = run([sys.executable, "manage.py", "check"], environment(tmp_path, SOPS_DEMO="0"))
     assert result.returncode != 0 and "sops.E001" in result.stderr
+
+
+def test_a_server_without_autovacuum_is_warned_about_and_one_with_it_is_not() -> None:
+    from sops_api.checks import statistics_warnings
+
+    (warning,) = statistics_warnings("default", "off")
+    assert warning.id == "sops.W003" and not warning.is_serious()
+    assert "autovacuum is off" in warning.msg and "'default'" in warning.msg and "vacuumdb" in warning.hint
+    assert statistics_warnings("default", "on") == []
+
+
+@pytest.mark.django_db
+def test_the_database_check_reads_the_servers_setting() -> None:
+    from django.db import connection
+
+    from sops_api.checks import check_statistics, statistics_warnings
+
+    assert check_statistics() == []  # without --database, a check reads no database
+    found = check_statistics(databases=["default"])
+    if connection.vendor != "postgresql":
+        assert found == []
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW autovacuum")
+        setting = cursor.fetchone()[0]
+    assert [m.id for m in found] == [m.id for m in statistics_warnings("default", setting)]
