@@ -13,6 +13,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -412,4 +413,50 @@ def machine_info(cfg: Config) -> dict[str, Any]:
     except OSError:
         info["git"] = "unknown"
     info["wrk"] = shutil.which("wrk") is not None
+    info.update(reference_speed(cfg))
+    return info
+
+
+def python_reference_ms(rounds: int = 5, n: int = 1_000_000) -> float:
+    """The best of `rounds` timings of a fixed pure-Python loop, in ms: this interpreter's speed on
+    this core. Figures from machines whose reference differs scale by about its ratio: the web
+    process, the workers and the walker are CPU-bound Python."""
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(n):
+            total += i
+        best = min(best, time.perf_counter() - t0)
+    return best * 1e3
+
+
+def postgres_round_trip_us(dsn: str, calls: int = 300) -> float:
+    """The median round trip of `SELECT 1` to the benchmark's PostgreSQL, in microseconds."""
+    import psycopg2
+
+    conn = psycopg2.connect(dsn)
+    try:
+        cur = conn.cursor()
+        samples = []
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            cur.execute("SELECT 1")
+            cur.fetchone()
+            samples.append(time.perf_counter() - t0)
+    finally:
+        conn.close()
+    return statistics.median(samples) * 1e6
+
+
+def reference_speed(cfg: Config) -> dict[str, Any]:
+    """The machine's speed on two fixed workloads, printed with the figures so that runs on
+    different machines can be compared (a 3x slower core gives ~3x slower round trips)."""
+    info: dict[str, Any] = {"python_reference_ms": round(python_reference_ms(), 1)}
+    try:
+        parts = urlsplit(cfg.pg_url)
+        dsn = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
+        info["postgres_round_trip_us"] = round(postgres_round_trip_us(dsn))
+    except Exception as exc:  # noqa: BLE001 - a report header must not crash the run
+        info["postgres_round_trip_us"] = f"unknown ({exc})"
     return info

@@ -127,6 +127,9 @@ def markdown(machine: dict[str, Any], summaries: list[dict[str, Any]]) -> str:
         f"- {machine.get('setup')}",
         f"- load average (1/5/15 min) at start {' '.join(machine.get('loadavg_at_start') or [])}, "
         f"at end {' '.join(machine.get('loadavg_at_end') or [])} (other work on the machine inflates figures)",
+        f"- reference speed: a 1,000,000-step Python loop {machine.get('python_reference_ms')} ms (best of 5), "
+        f"PostgreSQL `SELECT 1` round trip {machine.get('postgres_round_trip_us')} µs (median); figures from a "
+        "machine with another reference scale by about its ratio",
         "",
         "## Results",
         "",
