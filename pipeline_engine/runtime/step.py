@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -28,6 +27,8 @@ from django.utils import timezone
 
 from pipeline_engine.core import jsontext
 from pipeline_engine.core import states as s
+from pipeline_engine.core.bounded_cache import BoundedCache
+from pipeline_engine.core.components.registry import generation as components_generation
 from pipeline_engine.core.records import Effect, NodeRecord, RunData
 from pipeline_engine.core.tree import CompiledTree
 from pipeline_engine.core.validation import fill_converge_ids, missing_converge_ids, validate_tree
@@ -54,34 +55,65 @@ class Started:
     finished_at: datetime | None
 
 
-# --------------------------------------------------------------------------- a tree validated before its start
-# create_and_start_task (and a periodic firing) validates the task's tree when it builds it and
-# starts the same tree a moment later in the same thread: the start would compile and validate
-# it a second time. The last tree `validate_for_start` passed is kept, with its JSON text and
-# compiled form, for one start of that very object whose text is still the same (so nothing in
-# it changed since). Heavy trees are not kept: their memo would hold megabytes in every thread.
-_validated = threading.local()
-MEMO_MAX_JSON_CHARS = 256 * 1024
+# --------------------------------------------------------------------------- trees validated before
+# Validation is a pure function of a tree's text. Most runs start from a tree this process has
+# seen: create_and_start_task (and a periodic firing) validates the task's tree when it builds it
+# and starts it a moment later; start_task starts a tree its create validated; a template's
+# tasks share one tree until their constants differ. So a tree validated once is kept, by its
+# JSON text, with its compiled form and the text of its converge-filled form, and a start whose
+# tree has that text compiles and validates nothing. Compiling and validating a 10-node tree is
+# ~7 % of a start_task; the text, which the start writes anyway, is the key with the component
+# registry's generation (validation checks each node's component is registered), so a changed
+# tree, or a tree after a component was registered or removed, is validated again. The compiled form is shared by the runs started from it: nothing
+# changes a compiled tree after its `detach`, as the per-run cache (tree_cache) already relies on.
+_validated: BoundedCache[tuple[CompiledTree, str]] = BoundedCache(  # by (registry generation, text)
+    "validated trees", max_entries=256, max_bytes=lambda: config.tree_cache_bytes() // 4)
+
+
+def _keep_validated(key: tuple[int, str], compiled: CompiledTree, filled_text: str) -> tuple[CompiledTree, str]:
+    compiled.detach()  # later changes to the caller's dict must not reach the shared compiled form
+    text = key[1]
+    size = tree_cache.weight(filled_text) + len(text) + (len(filled_text) if filled_text is not text else 0)
+    _validated.put(key, (compiled, filled_text), size=size)
+    return compiled, filled_text
+
+
+def _key(text: str) -> tuple[int, str]:
+    return components_generation(), text
 
 
 def validate_for_start(tree: dict[str, Any]) -> None:
-    """Validate `tree` (filling its converge gateway ids) and keep the result for its start."""
-    _validated.last = None
+    """Raise TreeInvalid, or fill `tree`'s converge gateway ids in place and keep the result for
+    its start; a tree of a text validated before is not validated again."""
+    key = _key(jsontext.dumps(tree))
+    kept = _validated.get(key)
+    if kept is not None:
+        compiled, filled_text = kept
+        if filled_text != key[1]:
+            fill_converge_ids(tree, compiled)  # as validate_tree would have
+        return
     compiled = validate_tree(tree)
-    text = jsontext.dumps(tree)
-    if len(text) <= MEMO_MAX_JSON_CHARS:
-        _validated.last = (tree, text, compiled)
+    filled_text = jsontext.dumps(tree)
+    _keep_validated(key, compiled, filled_text)
+    if filled_text != key[1]:
+        _keep_validated(_key(filled_text), compiled, filled_text)
 
 
-def _validated_before(tree: dict[str, Any]) -> tuple[CompiledTree, str] | None:
-    """(compiled tree, JSON text) of `tree` if it is the tree validate_for_start passed last and
-    is unchanged since; each validation serves one start."""
-    last = getattr(_validated, "last", None)
-    _validated.last = None
-    if last is None or last[0] is not tree:
-        return None
-    text = jsontext.dumps(tree)
-    return (last[2], text) if text == last[1] else None
+def _validated_tree(tree: dict[str, Any]) -> tuple[CompiledTree, str]:
+    """(compiled form, JSON text to store) of a start's `tree`: kept from an earlier validation of
+    the same text, or validated now (the caller's tree is not changed: converge ids missing from it
+    are filled in a copy). Raises TreeInvalid."""
+    key = _key(jsontext.dumps(tree))
+    kept = _validated.get(key)
+    if kept is not None:
+        return cast(tuple[CompiledTree, str], kept)
+    compiled = validate_tree(tree, fill_converges=False)
+    filled_text = key[1]
+    if missing_converge_ids(tree, compiled):
+        tree = copy.deepcopy(tree)
+        fill_converge_ids(tree, compiled)
+        filled_text = jsontext.dumps(tree)
+    return _keep_validated(key, compiled, filled_text)
 
 
 def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str = "UTC", executor: str = "",
@@ -106,7 +138,8 @@ def _start(tree: dict[str, Any], *, run_id: str | None, time_zone: str, executor
 
     The caller's tree is not changed. It is copied only when validation has
     converge gateway ids to fill in (the stored tree carries them). It is
-    serialised once: the INSERT stores that text and the tree cache weighs it.
+    serialised once: that text finds an earlier validation of it (_validated_tree), the INSERT
+    stores it and the tree cache weighs it.
 
     The first step is walked in memory before the run row exists, for up to
     SOPS_ENGINE_START_WALK_MS of this thread's CPU time: inline nodes run here, so a chain of them is
@@ -131,16 +164,7 @@ def _start(tree: dict[str, Any], *, run_id: str | None, time_zone: str, executor
     statement (history or log rows, very many nodes): the caller starts the run another way;
     the walk it did is lost, which only inline nodes' pure calls made.
     """
-    before = _validated_before(tree)
-    if before is not None:
-        compiled, tree_json = before
-    else:
-        compiled = validate_tree(tree, fill_converges=False)
-        if missing_converge_ids(tree, compiled):
-            tree = copy.deepcopy(tree)
-            fill_converge_ids(tree, compiled)
-        tree_json = jsontext.dumps(tree)
-    compiled.detach()
+    compiled, tree_json = _validated_tree(tree)
     run_id = run_id or uuid.uuid4().hex
     now = timezone.now()
     time_zone, executor = time_zone or "UTC", executor or ""

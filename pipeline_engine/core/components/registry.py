@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_VERSION",
     "ENTRY_POINT_GROUP",
     "all_components",
+    "generation",
     "get_component",
     "load_entry_points",
     "load_plugins",
@@ -47,6 +48,14 @@ _registry: dict[tuple[str, str], type[Component]] = {}
 _defaults: dict[str, str] = {}
 _plugins_loaded = False
 _plugins_loading = False
+# Bumped by every change to the registry: what was derived from it (a tree validated against the
+# components it names) holds only while this is unchanged.
+_generation = 0
+
+
+def generation() -> int:
+    """A number that changes whenever a component is registered or unregistered."""
+    return _generation
 
 
 class ComponentNotFound(KeyError):
@@ -87,6 +96,7 @@ def register(cls: C | None = None, *, default: bool = False) -> Any:
             _registry[(code, version)] = component
             if default:
                 _defaults[code] = version
+            _bump()
         return component
 
     if cls is None:
@@ -101,6 +111,12 @@ def unregister(code: str, version: str | None = None) -> None:
             del _registry[key]
         if version is None or _defaults.get(code) == version:
             _defaults.pop(code, None)
+        _bump()
+
+
+def _bump() -> None:
+    global _generation
+    _generation += 1
 
 
 def _default_version(code: str) -> str | None:

@@ -258,52 +258,97 @@ def test_no_callback_lost_under_lock_contention(transactional_db, celery_worker_
 
 @pytest.fixture
 def validations(monkeypatch):
-    """Every validation a start makes itself (validate_for_start's own are not counted)."""
+    """Every validation made, as (tree, filled in place): the starts' own fill nothing."""
     from pipeline_engine.runtime import step as step_module
 
     made = []
     original = step_module.validate_tree
 
     def counted(tree, **kw):
-        if kw.get("fill_converges") is False:  # the start's own
-            made.append(tree)
+        made.append((tree, kw.get("fill_converges", True)))
         return original(tree, **kw)
 
     monkeypatch.setattr(step_module, "validate_tree", counted)
+    monkeypatch.setattr(step_module, "_validated", step_module.BoundedCache(
+        "validated trees (test)", max_entries=256, max_bytes=10**8))
     return made
 
 
+def _fork_ids(tree):
+    return {gid: g.get("converge_gateway_id") for gid, g in tree["gateways"].items()
+            if g["type"] == "ParallelGateway"}
+
+
 @pytest.mark.django_db
-def test_a_tree_validated_just_before_its_start_is_not_validated_again_once(validations):
+def test_a_tree_validated_before_its_start_is_not_validated_again(validations):
     tree = parallel(2)
     api.validate_pipeline(tree)  # fills the converge gateway's id, as callers expect
+    assert len(validations) == 1 and all(_fork_ids(tree).values())
     run_id = api.start_pipeline(tree).run_id
-    assert validations == []
+    assert len(validations) == 1
     stored = Run.objects.get(pk=run_id).tree
-    assert stored == tree and all(g.get("converge_gateway_id") for g in stored["gateways"].values()
-                                  if g["type"] == "ParallelGateway")
+    assert stored == tree and all(_fork_ids(stored).values())
     assert Run.objects.get(pk=run_id).state == "FINISHED"
-    api.start_pipeline(tree)  # one validation serves one start
+    import copy
+
+    api.start_pipeline(copy.deepcopy(tree))  # the same text: validated already
+    api.start_pipeline(tree)
     assert len(validations) == 1
 
 
 @pytest.mark.django_db
-def test_a_tree_changed_or_copied_after_its_validation_is_validated_at_its_start(validations):
+def test_a_tree_without_converge_ids_is_filled_the_same_whether_validated_now_or_before(validations):
     import copy
 
+    bare = parallel(2)
+    for gateway in bare["gateways"].values():
+        gateway.pop("converge_gateway_id", None)
+    first, second = copy.deepcopy(bare), copy.deepcopy(bare)
+    api.validate_pipeline(first)
+    api.validate_pipeline(second)  # its text was validated: filled from what was kept
+    assert len(validations) == 1
+    assert _fork_ids(second) == _fork_ids(first) and all(_fork_ids(first).values())
+    run_id = api.start_pipeline(copy.deepcopy(bare)).run_id  # the start fills a copy, not the caller's tree
+    assert len(validations) == 1
+    assert Run.objects.get(pk=run_id).tree == first
+
+
+@pytest.mark.django_db
+def test_a_changed_tree_is_validated_at_its_start_and_an_invalid_one_is_never_kept(validations):
     tree = linear(2)
     api.validate_pipeline(tree)
     tree["activities"]["n1"]["name"] = "renamed"  # changed since: the start sees the change
     run_id = api.start_pipeline(tree).run_id
-    assert len(validations) == 1 and Run.objects.get(pk=run_id).tree["activities"]["n1"]["name"] == "renamed"
-
-    api.validate_pipeline(tree)
-    api.start_pipeline(copy.deepcopy(tree))  # an equal tree, not the one validated
-    assert len(validations) == 2
+    assert len(validations) == 2 and validations[1][1] is False
+    assert Run.objects.get(pk=run_id).tree["activities"]["n1"]["name"] == "renamed"
 
     broken = linear(2)
     broken["flows"].clear()
-    with pytest.raises(Exception):  # noqa: B017, PT011 - TreeInvalid: the memo is dropped with it
-        api.validate_pipeline(broken)
-    api.start_pipeline(tree)
-    assert len(validations) == 3
+    for _ in range(2):
+        with pytest.raises(Exception):  # noqa: B017, PT011 - TreeInvalid, each time: a failure is not kept
+            api.validate_pipeline(broken)
+        with pytest.raises(Exception):  # noqa: B017, PT011
+            api.start_pipeline(broken)
+    assert len(validations) == 6
+
+
+@pytest.mark.django_db
+def test_a_tree_is_validated_again_once_a_component_it_names_is_unregistered(validations):
+    from pipeline_engine.core.components import Component, Outcome, register, unregister
+
+    class Gone(Component):
+        code = "test_gone_soon"
+        inline = True
+
+        def execute(self, ctx):
+            return Outcome.success()
+
+    register(Gone)
+    tree = linear(1, code="test_gone_soon")
+    try:
+        api.validate_pipeline(tree)
+    finally:
+        unregister("test_gone_soon")
+    with pytest.raises(Exception, match="not registered"):
+        api.start_pipeline(tree)
+    assert len(validations) == 2

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 from sops_api.apigw.envelope import fail, ok
 
@@ -19,7 +20,7 @@ def test_ok_and_fail_bodies_and_the_code_metrics_read():
 
 
 def test_values_orjson_would_write_differently_are_written_as_djangos_encoder_writes_them():
-    from datetime import datetime, timezone
+    from datetime import datetime
     from decimal import Decimal
     from uuid import UUID
 
@@ -31,7 +32,7 @@ def test_values_orjson_would_write_differently_are_written_as_djangos_encoder_wr
         RED = "red", "Red"
 
     lazy_text = lazy(lambda: "lazy 中文", str)()
-    data = {"at": datetime(2026, 12, 1, 8, 30, 15, 123456, tzinfo=timezone.utc), "colour": Colour.RED,
+    data = {"at": datetime(2026, 12, 1, 8, 30, 15, 123456, tzinfo=UTC), "colour": Colour.RED,
             "text": lazy_text, "price": Decimal("1.50"), "uuid": UUID(int=7), "big": 2**70, 3: "int key"}
     body = json.loads(ok(data).content)["data"]
     assert body == json.loads(json.dumps(data, cls=DjangoJSONEncoder))
