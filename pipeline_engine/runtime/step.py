@@ -70,11 +70,13 @@ _validated: BoundedCache[tuple[CompiledTree, str]] = BoundedCache(  # by (regist
     "validated trees", max_entries=256, max_bytes=lambda: config.tree_cache_bytes() // 4)
 
 
-def _keep_validated(key: tuple[int, str], compiled: CompiledTree, filled_text: str) -> tuple[CompiledTree, str]:
+def _keep_validated(texts: set[str], compiled: CompiledTree, filled_text: str) -> tuple[CompiledTree, str]:
+    """Keep `compiled` (of `filled_text`) for each of `texts`, the tree's text before and after
+    its converge ids were filled."""
     compiled.detach()  # later changes to the caller's dict must not reach the shared compiled form
-    text = key[1]
-    size = tree_cache.weight(filled_text) + len(text) + (len(filled_text) if filled_text is not text else 0)
-    _validated.put(key, (compiled, filled_text), size=size)
+    for text in texts:
+        size = tree_cache.weight(filled_text) + len(text) + (len(filled_text) if filled_text is not text else 0)
+        _validated.put(_key(text), (compiled, filled_text), size=size)
     return compiled, filled_text
 
 
@@ -94,9 +96,7 @@ def validate_for_start(tree: dict[str, Any]) -> None:
         return
     compiled = validate_tree(tree)
     filled_text = jsontext.dumps(tree)
-    _keep_validated(key, compiled, filled_text)
-    if filled_text != key[1]:
-        _keep_validated(_key(filled_text), compiled, filled_text)
+    _keep_validated({key[1], filled_text}, compiled, filled_text)
 
 
 def _validated_tree(tree: dict[str, Any]) -> tuple[CompiledTree, str]:
@@ -113,7 +113,7 @@ def _validated_tree(tree: dict[str, Any]) -> tuple[CompiledTree, str]:
         tree = copy.deepcopy(tree)
         fill_converge_ids(tree, compiled)
         filled_text = jsontext.dumps(tree)
-    return _keep_validated(key, compiled, filled_text)
+    return _keep_validated({key[1], filled_text}, compiled, filled_text)
 
 
 def start_run(tree: dict[str, Any], *, run_id: str | None = None, time_zone: str = "UTC", executor: str = "",
