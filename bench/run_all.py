@@ -127,7 +127,8 @@ def markdown(machine: dict[str, Any], summaries: list[dict[str, Any]]) -> str:
         f"- {machine.get('setup')}",
         f"- load average (1/5/15 min) at start {' '.join(machine.get('loadavg_at_start') or [])}, "
         f"at end {' '.join(machine.get('loadavg_at_end') or [])} (other work on the machine inflates figures)",
-        f"- reference speed: a 1,000,000-step Python loop {machine.get('python_reference_ms')} ms (best of 5), "
+        f"- reference speed: a 1,000,000-step Python loop {machine.get('python_reference_ms')} ms at start, "
+        f"{machine.get('python_reference_ms_at_end', '–')} ms at end (best of 5), "
         f"PostgreSQL `SELECT 1` round trip {machine.get('postgres_round_trip_us')} µs (median); figures from a "
         "machine with another reference scale by about its ratio",
         "",
@@ -367,6 +368,9 @@ def main(argv: list[str] | None = None) -> int:
         machine["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
     except OSError:
         pass
+    # Measured again, after the rows: a shared machine's speed drifts within a run (seen here: 38 ms
+    # at one start, 70 ms minutes earlier).
+    machine["python_reference_ms_at_end"] = round(harness.python_reference_ms(), 1)
     summaries = [r.summary() for r in results]
     report = markdown(machine, summaries)
     if args.sql_detail:

@@ -20,6 +20,6 @@ def test_an_unreachable_database_is_reported_not_raised():
 
 
 def test_the_report_header_quotes_both_references():
-    text = markdown({"python_reference_ms": 71.5, "postgres_round_trip_us": 64}, [])
-    assert "Python loop 71.5 ms" in text
+    text = markdown({"python_reference_ms": 71.5, "python_reference_ms_at_end": 38.2, "postgres_round_trip_us": 64}, [])
+    assert "Python loop 71.5 ms at start, 38.2 ms at end" in text
     assert "round trip 64 µs" in text
