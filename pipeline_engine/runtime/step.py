@@ -62,10 +62,11 @@ class Started:
 # tasks share one tree until their constants differ. So a tree validated once is kept, by its
 # JSON text, with its compiled form and the text of its converge-filled form, and a start whose
 # tree has that text compiles and validates nothing. Compiling and validating a 10-node tree is
-# ~7 % of a start_task; the text, which the start writes anyway, is the key with the component
+# ~7 % of a start_task. The key is the text, which the start writes anyway, and the component
 # registry's generation (validation checks each node's component is registered), so a changed
-# tree, or a tree after a component was registered or removed, is validated again. The compiled form is shared by the runs started from it: nothing
-# changes a compiled tree after its `detach`, as the per-run cache (tree_cache) already relies on.
+# tree, or any tree once a component was unregistered, is validated again. The compiled form is
+# shared by the runs started from it: nothing changes a compiled tree after its `detach`, as the
+# per-run cache (tree_cache) already relies on.
 _validated: BoundedCache[tuple[CompiledTree, str]] = BoundedCache(  # by (registry generation, text)
     "validated trees", max_entries=256, max_bytes=lambda: config.tree_cache_bytes() // 4)
 

@@ -48,13 +48,14 @@ _registry: dict[tuple[str, str], type[Component]] = {}
 _defaults: dict[str, str] = {}
 _plugins_loaded = False
 _plugins_loading = False
-# Bumped by every change to the registry: what was derived from it (a tree validated against the
-# components it names) holds only while this is unchanged.
+# Bumped by every removal from the registry: a tree validated against the components it names
+# (each must be registered) may name one that is gone. Adding or replacing a component makes no
+# valid tree invalid, so it leaves this as it is.
 _generation = 0
 
 
 def generation() -> int:
-    """A number that changes whenever a component is registered or unregistered."""
+    """A number that changes whenever a component is unregistered."""
     return _generation
 
 
@@ -96,7 +97,6 @@ def register(cls: C | None = None, *, default: bool = False) -> Any:
             _registry[(code, version)] = component
             if default:
                 _defaults[code] = version
-            _bump()
         return component
 
     if cls is None:
@@ -111,12 +111,8 @@ def unregister(code: str, version: str | None = None) -> None:
             del _registry[key]
         if version is None or _defaults.get(code) == version:
             _defaults.pop(code, None)
-        _bump()
-
-
-def _bump() -> None:
-    global _generation
-    _generation += 1
+        global _generation
+        _generation += 1
 
 
 def _default_version(code: str) -> str | None:

@@ -148,6 +148,27 @@ def test_unregister_one_version(cleanup):
     assert get_component("two") is A
 
 
+def test_only_a_removal_changes_the_generation(cleanup):
+    """What was validated against the registry holds until a component is removed from it."""
+    cleanup.append("gen")
+    before = registry.generation()
+
+    @register
+    class A(Component):
+        code, version = "gen", "v1"
+
+    @register(default=True)
+    class B(Component):
+        code, version = "gen", "v2"
+
+    assert registry.generation() == before  # adding makes no valid tree invalid
+    unregister("gen", "v1")
+    after_one = registry.generation()
+    assert after_one != before
+    unregister("gen")
+    assert registry.generation() not in (before, after_one)
+
+
 def test_load_plugins_imports_user_modules(tmp_path, monkeypatch, cleanup):
     cleanup.append("user_plugin")
     (tmp_path / "sops_user_plugin_mod.py").write_text(textwrap.dedent("""
