@@ -352,3 +352,18 @@ def test_a_tree_is_validated_again_once_a_component_it_names_is_unregistered(val
     with pytest.raises(Exception, match="not registered"):
         api.start_pipeline(tree)
     assert len(validations) == 2
+
+
+@pytest.mark.django_db
+def test_a_kept_validation_does_not_see_later_changes_to_the_dict_validated(validations):
+    """The compiled form kept is shared by later starts of the same text: it holds its own copies
+    of the tree's nested values, not the caller's."""
+    import copy
+
+    tree = linear(1, data={"items": [1, 2]})
+    original = copy.deepcopy(tree)
+    api.validate_pipeline(tree)
+    tree["activities"]["n0"]["component"]["data"]["items"]["value"].append(3)  # the caller's dict, changed in place
+    run_id = api.start_pipeline(original).run_id  # the text validated: the kept compiled form is used
+    assert len(validations) == 1
+    assert runs.node(run_id, "n0").inputs["items"] == [1, 2]
