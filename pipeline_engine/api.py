@@ -36,6 +36,7 @@ from pipeline_engine.runtime.prepared import (
     insert_rows,
     insert_with_children,
     next_key,
+    next_keys,
     update_rows,
     update_statement,
 )
@@ -61,7 +62,7 @@ __all__ = [
     # In-process caches bounded in entries and bytes, for the apps' own caches (core/bounded_cache.py).
     "BoundedCache", "approx_size",
     # Hot reads compiled to SQL once, for the apps' own (runtime/prepared.py).
-    "compiled_sql", "compiled_rows", "compiled_first", "compiled_first_versioned", "insert_row", "insert_rows", "insert_with_children", "next_key",
+    "compiled_sql", "compiled_rows", "compiled_first", "compiled_first_versioned", "insert_row", "insert_rows", "insert_with_children", "next_key", "next_keys",
     "update_rows", "update_statement", "Writes",
     # JSON text by orjson with the standard library's answers, for the JSON columns of the apps (core/jsontext.py).
     "json_text",

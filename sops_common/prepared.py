@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 # Writes is imported for type checking only (the engine's API loads with the apps): a star import
 # gets the functions, and `writes()` gives the batch.
-__all__ = ["compiled", "compiled_rows", "compiled_first", "compiled_first_versioned", "insert_row", "insert_rows", "insert_with_children", "next_key",
+__all__ = ["compiled", "compiled_rows", "compiled_first", "compiled_first_versioned", "insert_row", "insert_rows", "insert_with_children", "next_key", "next_keys",
            "update_rows", "update_statement", "writes"]
 
 M = TypeVar("M", bound=Model)
@@ -77,6 +77,13 @@ def next_key(model: type[Model]) -> int:
     from pipeline_engine import api
 
     return api.next_key(model)
+
+
+def next_keys(model: type[Model], count: int) -> list[int]:
+    """`count` keys of next_key's, in one round trip (PostgreSQL)."""
+    from pipeline_engine import api
+
+    return api.next_keys(model, count)
 
 
 def update_rows(model: type[Model], where: dict[str, Any], values: dict[str, Any]) -> int:

@@ -41,13 +41,14 @@ def record(*, task: TaskInstance, operate_type: str, operator: str, source: str,
            writes: Writes | None = None) -> TaskOperation:
     """Write one audit row in the caller's transaction; with `into`, add it to a batch the caller
     writes later with `record_all`, still in its transaction (two operations, one INSERT); with
-    `writes`, join those writes, which the caller sends with its own (one round trip)."""
+    `writes`, join those writes, which the caller sends with its own (one round trip); the row's
+    key is then not read back (nobody reads an audit row by its key)."""
     row = operation(task=task, operate_type=operate_type, operator=operator, source=source, node_id=node_id,
                     extra_info=extra_info)
     if into is not None:
         into.append(row)
     elif writes is not None:
-        writes.insert_rows([row])
+        writes.insert_rows([row], read_keys=False)
     else:
         prepared.insert_row(row)
     return row
@@ -59,4 +60,4 @@ def record_all(operations: list[TaskOperation], writes: Writes | None = None) ->
     if writes is None:
         prepared.insert_rows(operations)
     else:
-        writes.insert_rows(operations)
+        writes.insert_rows(operations, read_keys=False)

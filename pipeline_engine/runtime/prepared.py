@@ -576,8 +576,16 @@ def next_key(model: type[Model]) -> int:
     """A primary key for a new row of `model`, taken from its sequence now (PostgreSQL), for a caller
     that names the row before it is written: other rows sent in the same query point at it
     (Writes.insert_keyed). A key taken and never used leaves a gap, as a rolled-back INSERT does."""
+    (key,) = next_keys(model, 1)
+    return key
+
+
+def next_keys(model: type[Model], count: int) -> list[int]:
+    """`count` keys of next_key's, in one round trip (a scheduler's batch of firings)."""
     if connection.vendor != "postgresql":
         raise NotImplementedError("next_key takes PostgreSQL's sequence of the key")
+    if count < 1:
+        return []
     sequence = _sequences.get((connection.alias, model))
     with connection.cursor() as cursor:
         if sequence is None:
@@ -587,9 +595,11 @@ def next_key(model: type[Model]) -> int:
             if sequence is None:
                 raise ValueError(f"next_key: {model._meta.label}'s key has no sequence")
             _sequences[(connection.alias, model)] = sequence
-        execute_prepared(cursor, "SELECT nextval(%s::regclass)", [sequence])
-        (value,) = cursor.fetchone()
-    return int(value)
+        if count == 1:
+            execute_prepared(cursor, "SELECT nextval(%s::regclass)", [sequence])
+        else:
+            execute_prepared(cursor, "SELECT nextval(%s::regclass) FROM generate_series(1, %s::int)", [sequence, count])
+        return [int(value) for (value,) in cursor.fetchall()]
 
 
 # --- writes sent together -------------------------------------------------------------------------
@@ -651,6 +661,13 @@ class Writes:
         self._pending.append((sql, _insert_values([obj], fields, "insert_keyed"), None))
         obj._state.adding, obj._state.db = False, connection.alias
 
+    def join(self, other: Writes) -> None:
+        """Take `other`'s writes and after-commit callbacks, in order, after this one's: a caller
+        builds one item's writes apart, then joins them to its batch only once the item is whole."""
+        self._pending += other._pending
+        self._after += other._after
+        other._pending, other._after = [], []
+
     def add(self, sql: str, params: list[Any]) -> None:
         """A statement of the caller's own, whose result nobody reads."""
         self._pending.append((sql, params, None))
@@ -660,13 +677,16 @@ class Writes:
         (transaction.on_commit), or at once when send_as_one sent them outside one."""
         self._after.append(callback)
 
-    def insert_rows(self, objs: Sequence[Model]) -> None:
+    def insert_rows(self, objs: Sequence[Model], *, read_keys: bool = True) -> None:
+        """INSERT new instances, setting their keys when sent. `read_keys=False` for rows nobody
+        reads back by key (audit and history rows): their INSERT then ends no group of `send`, so
+        a batch of many items' writes stays one round trip; their keys stay unset."""
         # Past the prepared sizes the rows go by bulk_create at once: what was queued goes first.
         if len(objs) > MAX_PREPARED_BATCH:
             self.send()
         statement = _insert_statement(objs)
         if statement is not None:
-            self._pending.append(statement)
+            self._pending.append(statement if read_keys else (statement[0], statement[1], None))
 
     def send(self) -> None:
         pending, self._pending = self._pending, []
