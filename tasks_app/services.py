@@ -261,42 +261,53 @@ def _lock_row(pk: int) -> TaskInstance | None:
 def create_and_start_task(*, executor: str, source: str, **create: Any) -> TaskInstance:
     """create_task, then start the task, atomically (the create_and_start_task endpoint).
 
-    On PostgreSQL, outside a caller's transaction, without a request_id or a callback_url, it is
-    one query with no transaction around it: the task's key is taken from its sequence first, the
+    On PostgreSQL, outside a caller's transaction, it is one query with no transaction around it
+    when create_and_start_into can build it: the task's key is taken from its sequence first, the
     run's first step walked with it, and the task (inserted started, or ended already), the run's
     rows and the create and start audit rows go together, which PostgreSQL runs as one implicit
     transaction (no row of the task exists before, so none can change: nothing to guard). That
     is three round trips with the template's read, where BEGIN, the task's INSERT, the run's, the
     task's UPDATE and COMMIT were five more. Otherwise both happen in one transaction."""
     connection = transaction.get_connection()
-    if (connection.vendor == "postgresql" and not connection.in_atomic_block
-            and create.get("request_id") is None and not create.get("callback_url")):
-        task = _create_and_start_unlocked(executor, source, create)
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        together = writes()
+        task = create_and_start_into(together, executor=executor, source=source, **create)
         if task is not None:
+            together.send_as_one()
             return task
     with transaction.atomic():
         return create_and_start_in_savepoint(executor=executor, source=source, **create)
 
 
-def _create_and_start_unlocked(executor: str, source: str, create: dict[str, Any]) -> TaskInstance | None:
-    """create_and_start_task as one query (see there); None, with nothing written, when the run's
-    first step is not one statement (the caller does it in a transaction then)."""
+def create_and_start_into(together: Writes, *, key: int | None = None, executor: str, source: str,
+                          **create: Any) -> TaskInstance | None:
+    """create_and_start_task's writes, added to `together` for the caller to send (PostgreSQL): the
+    task, inserted under `key` (next_key's, taken here when None) already started or ended, its
+    run's rows, and its create and start audit rows. The caller sends them as one query
+    (create_and_start_task) or with a batch of others in its transaction (the scheduler's
+    firings).
+
+    None, with nothing added, when they cannot be built this way: a request_id (a replay answers
+    an earlier task), a callback_url (an end reached at once queues its callback), or a first
+    step that is more than one statement. Raises as create_task does, with nothing added."""
+    if create.get("request_id") is not None or create.get("callback_url"):
+        return None
     task, _ = _unsaved_task(**create)
     _check_startable(task)
-    task.pk = next_key(TaskInstance)
-    together = writes()
-    fields = _walked_into(together, task, executor)
+    task.pk = next_key(TaskInstance) if key is None else key
+    mine = writes()
+    fields = _walked_into(mine, task, executor)
     if fields is None:
         return None
     for name, value in fields.items():
         setattr(task, name, value)
-    together.insert_keyed(task)
+    mine.insert_keyed(task)
     operations: list[TaskOperation] = []
     audit.record(task=task, operate_type=OperateType.CREATE, operator=task.creator,
                  source=CREATE_SOURCES.get(task.create_method, OperateSource.APP), into=operations)
     audit.record(task=task, operate_type=OperateType.START, operator=executor, source=source, into=operations)
-    audit.record_all(operations, together)
-    together.send_as_one()
+    audit.record_all(operations, mine)
+    together.join(mine)
     return task
 
 
