@@ -14,6 +14,12 @@ def statements(queries: Any) -> list[str]:
     return [statement_of(q["sql"]) for q in queries.captured_queries]
 
 
+def each_statement(queries: Any) -> list[str]:
+    """statements(), with a query of several statements (Writes sends a batch as one) split into
+    them: a prepared statement's text holds no literal, so "; " only ever separates two."""
+    return [part for sql in statements(queries) for part in sql.split("; ")]
+
+
 def seq_scans_in_kept_plans(names: Iterable[str], tables: Iterable[str]) -> dict[str, str]:
     """{name: plan} of the statements prepared on this connection under `names` whose generic plan
     (the one PostgreSQL keeps after five executions) scans one of `tables` whole. Read with
