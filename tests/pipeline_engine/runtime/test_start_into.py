@@ -136,3 +136,48 @@ def test_a_key_taken_first_names_the_row_an_insert_keyed_writes():
     assert Business.objects.create(bk_biz_id=505, name="after").pk > second  # the sequence went on from there
     with pytest.raises(ValueError, match="no primary key"):
         api.Writes().insert_keyed(Business(bk_biz_id=506, name="no key"))
+
+
+@pytest.mark.django_db
+def test_keys_taken_together_are_distinct_and_new():
+    if connection.vendor != "postgresql":
+        with pytest.raises(NotImplementedError):
+            api.next_keys(Business, 3)
+        return
+    before = api.next_key(Business)
+    keys = api.next_keys(Business, 5)
+    assert len(keys) == len(set(keys)) == 5 and min(keys) > before
+    assert api.next_keys(Business, 0) == []
+    assert api.next_key(Business) > max(keys)  # the sequence went on past all of them
+
+
+@pytest.mark.django_db
+def test_joined_writes_are_sent_after_the_batchs_own_and_leave_the_joined_empty(django_capture_on_commit_callbacks):
+    biz = Business.objects.create(bk_biz_id=507, name="first")
+    batch, item = api.Writes(), api.Writes()
+    ran: list[str] = []
+    batch.update_rows(Business, {"pk": biz.pk}, {"name": "batch"})
+    batch.after(lambda: ran.append("batch"))
+    item.update_rows(Business, {"pk": biz.pk}, {"name": "item"})  # sent second: its value stays
+    item.after(lambda: ran.append("item"))
+    batch.join(item)
+    item.send()  # emptied by the join: sends nothing and registers nothing
+    assert Business.objects.get(pk=biz.pk).name == "first"
+    with django_capture_on_commit_callbacks(execute=True):
+        batch.send()
+    assert Business.objects.get(pk=biz.pk).name == "item" and ran == ["batch", "item"]
+
+
+@pytest.mark.django_db
+def test_rows_inserted_without_reading_their_keys_end_no_round_trip(django_assert_num_queries):
+    writes = api.Writes()
+    unread = [Business(bk_biz_id=508, name="a"), Business(bk_biz_id=509, name="b")]
+    writes.insert_rows(unread[:1], read_keys=False)
+    writes.insert_rows(unread[1:], read_keys=False)
+    read = Business(bk_biz_id=510, name="c")
+    writes.insert_rows([read])
+    round_trips = 1 if connection.vendor == "postgresql" else 3
+    with django_assert_num_queries(round_trips):
+        writes.send()
+    assert [b.pk for b in unread] == [None, None] and read.pk is not None  # only the read key is set
+    assert set(Business.objects.filter(bk_biz_id__in=[508, 509, 510]).values_list("name", flat=True)) == {"a", "b", "c"}
