@@ -38,6 +38,25 @@ def plan(world, *, at: dt.datetime = NOW, template: int = 10, name: str = "night
 
 
 @pytest.mark.django_db
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="PostgreSQL's counts of rows read")
+def test_a_claim_reads_its_batch_not_every_due_plan(world):
+    from django.db import transaction
+
+    from tests.support.sql import rows_read
+
+    first = plan(world)
+    fields = {f.attname: getattr(first, f.attname) for f in ClockedTask._meta.concrete_fields if not f.primary_key}
+    ClockedTask.objects.bulk_create([ClockedTask(**{**fields, "task_name": f"burst {i}"}) for i in range(1500)])
+    table = ClockedTask._meta.db_table
+    with transaction.atomic():
+        before = rows_read(table)
+        claimed = scheduler._due(NOW, 20)
+        read = rows_read(table) - before
+    assert len(claimed) == 20 and claimed[0].pk == first.pk
+    assert read < 100, f"the claim read {read} rows of {table} for a batch of 20"
+
+
+@pytest.mark.django_db
 def test_fires_once_at_its_time(world, fake_engine):
     clocked = plan(world, params={"constants": {"${bk_timing}": "7"}, "description": "d"})
     assert scheduler.tick(now=NOW - dt.timedelta(seconds=1)) == []

@@ -150,3 +150,22 @@ def test_a_failed_firing_in_a_batch_is_recorded_with_its_reason_and_moves_on(pt_
     broken.refresh_from_db()
     assert broken.next_run_at == at(2, 0) and broken.total_run_count == 0 and fired_tasks(broken) == []
     assert_fired_once(good, at(1, 0))
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="PostgreSQL's counts of rows read")
+def test_a_claim_in_a_burst_reads_its_batch_not_every_due_row(pt_world: Any) -> None:
+    from django.db import transaction
+
+    from tests.support.sql import rows_read
+
+    proto = periodic(pt_world, "burst")
+    fields = {f.attname: getattr(proto, f.attname) for f in PeriodicTask._meta.concrete_fields if not f.primary_key}
+    PeriodicTask.objects.bulk_create([PeriodicTask(**{**fields, "name": f"burst {i}"}) for i in range(1500)])
+    table = PeriodicTask._meta.db_table
+    with transaction.atomic():
+        before = rows_read(table)
+        claimed = scheduler._due(at(1), 20)
+        read = rows_read(table) - before
+    assert [row.pk for row in claimed] == sorted(row.pk for row in claimed) and len(claimed) == 20
+    assert claimed[0].pk == proto.pk  # the longest due first, then by id
+    assert read < 100, f"the claim read {read} rows of {table} for a batch of 20"

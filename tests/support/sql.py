@@ -20,6 +20,16 @@ def each_statement(queries: Any) -> list[str]:
     return [part for sql in statements(queries) for part in sql.split("; ")]
 
 
+def rows_read(table: str) -> int:
+    """Rows of `table` this transaction has read so far, by scans and through indexes (PostgreSQL)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) "
+                       "FROM pg_stat_xact_user_tables WHERE relname = %s", [table])
+        return int(cursor.fetchone()[0])
+
+
 def seq_scans_in_kept_plans(names: Iterable[str], tables: Iterable[str]) -> dict[str, str]:
     """{name: plan} of the statements prepared on this connection under `names` whose generic plan
     (the one PostgreSQL keeps after five executions) scans one of `tables` whole. Read with
