@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 import re
 import zoneinfo
 from collections.abc import Iterable, Mapping
@@ -284,6 +285,17 @@ def parse_cron(cron: Mapping[str, Any]) -> CronSchedule:
                         f"day_of_week={texts['day_of_week']} and month_of_year={texts['month_of_year']} "
                         "(both day fields must match)")
     return schedule
+
+
+def parse_stored_cron(fields: Mapping[str, str]) -> CronSchedule:
+    """parse_cron of a stored row's field texts, each distinct set parsed once per process: a
+    schedule is immutable, many rows share a few, and a burst of firings reads each row's."""
+    return _parse_stored(tuple(fields.get(name, "*") for name in FIELDS))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_stored(texts: tuple[str, ...]) -> CronSchedule:
+    return parse_cron(dict(zip(FIELDS, texts, strict=True)))
 
 
 def parse_cron_text(text: str) -> CronSchedule:

@@ -8,7 +8,7 @@ from django.db import models
 from access_app.models import Business
 from templates_app.models import Template, TemplateSource
 
-from .cron import FIELDS, CronSchedule, cron_text, parse_cron
+from .cron import FIELDS, CronSchedule, cron_text, parse_stored_cron
 
 PERIODIC_TASK_NAME_MAX_LENGTH = 50
 
@@ -74,7 +74,7 @@ class PeriodicTask(models.Model):
 
     @property
     def schedule(self) -> CronSchedule:
-        return parse_cron(self.cron_fields)
+        return parse_stored_cron(self.cron_fields)
 
     def set_schedule(self, schedule: CronSchedule) -> None:
         for name, text in schedule.fields().items():

@@ -328,3 +328,18 @@ def test_agrees_with_croniter_and_semantics(seed: int) -> None:
             ours = next_fire(schedule, TOKYO, ours)
             theirs = it.get_next(dt.datetime)
             assert ours == theirs, (cron, start)
+
+
+def test_a_stored_schedule_is_parsed_once_and_is_the_schedule_its_texts_give() -> None:
+    from periodic_app.cron import parse_stored_cron
+
+    stored = {"minute": "*/15", "hour": "3", "day_of_week": "*", "day_of_month": "1-7", "month_of_year": "*"}
+    first = parse_stored_cron(stored)
+    assert first == parse_cron(stored)
+    assert parse_stored_cron(dict(stored)) is first  # an equal row's texts find the same schedule
+    other = parse_stored_cron({**stored, "hour": "4"})
+    assert other is not first and other.hours == frozenset({4})
+    with pytest.raises(CronError):  # a broken row raises every time; no failure is kept
+        parse_stored_cron({**stored, "minute": "61"})
+    with pytest.raises(CronError):
+        parse_stored_cron({**stored, "minute": "61"})
