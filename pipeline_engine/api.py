@@ -145,18 +145,21 @@ def callback(run_id: str, node_id: str, data: Any, version: str | None = None) -
 def callback_recording_end(run_id: str, node_id: str, data: Any, version: str | None = None) -> Stepped:
     """callback for a caller that records the run's end itself, as start_pipeline's caller does:
     when the caller's step ends the run, `Stepped.state` says so and run_finished is not sent
-    for that end; the caller records it in the same transaction."""
-    return _callback(run_id, node_id, data, version, signal_end=False)
+    for that end; the caller records it in the same transaction. The step joins that transaction
+    without a savepoint of its own: its failure fails the caller's transaction whole, which the
+    caller lets propagate."""
+    return _callback(run_id, node_id, data, version, signal_end=False, savepoint=False)
 
 
-def _callback(run_id: str, node_id: str, data: Any, version: str | None, *, signal_end: bool) -> Stepped:
+def _callback(run_id: str, node_id: str, data: Any, version: str | None, *, signal_end: bool,
+              savepoint: bool = True) -> Stepped:
     budget = config.start_walk_seconds()
 
     def deliver(w: Walker) -> RunData:
         operations.callback(w, w.resolve_key(node_id), data, version, inline=budget > 0)
         return w.run  # the step walks and persists it after this: read once the step is done
 
-    run = step(run_id, deliver, walk=budget > 0, budget=budget, signal_end=signal_end)
+    run = step(run_id, deliver, walk=budget > 0, budget=budget, signal_end=signal_end, savepoint=savepoint)
     return Stepped(run.state, run.finished_at)
 
 

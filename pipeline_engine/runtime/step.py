@@ -241,7 +241,7 @@ class Stepped:
 
 
 def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True, budget: float | None = None,
-         records: dict[str, NodeRecord] | None = None, signal_end: bool = True) -> T:
+         records: dict[str, NodeRecord] | None = None, signal_end: bool = True, savepoint: bool = True) -> T:
     """Apply one change to a run under its lock, walk, persist; effects go after commit.
 
     `walk=False` (an operator's operation) leaves ready tokens for an advance
@@ -252,8 +252,10 @@ def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True, budget
     database (a runner's claimed row), so the step need not read them again.
     `signal_end=False` is for a caller that records an end this step reaches itself, in
     the same transaction (as start_run's): `apply`'s walker's `run` is where the step left it.
+    `savepoint=False`, inside a caller's transaction that a failure of this step fails whole (the
+    caller lets it propagate): the step takes no savepoint of its own, two round trips fewer.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         cached = tree_cache.cached(run_id)
         run = rows.lock_run(run_id, with_tree=cached is None)
         tree = cached or tree_cache.compiled_tree(run_id, run.tree_json)

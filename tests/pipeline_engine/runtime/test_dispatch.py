@@ -79,6 +79,30 @@ def test_callback_recording_end_leaves_the_end_its_step_reaches_to_its_caller(tr
     assert api.get_run_summary(kept).state == "FINISHED"
 
 
+def test_a_recording_callback_joins_its_callers_transaction_without_a_savepoint(transactional_db):
+    """callback_recording_end's caller records the end in its own transaction, which a failure of
+    the step fails whole: the step takes no savepoint (two round trips fewer). A plain callback
+    keeps its savepoint, so a caller that goes on after its failure still can."""
+    from django.test.utils import CaptureQueriesContext
+
+    from pipeline_engine.errors import EngineError
+
+    b = TreeBuilder()
+    b.chain(b.start_id, b.act("p", "pause_node"), b.act("q", "pause_node"), b.end_id)
+    run_id = api.run_pipeline(b.build())
+    with CaptureQueriesContext(connection) as recording, transaction.atomic():
+        assert api.callback_recording_end(run_id, "p", 1).state == "RUNNING"
+    assert not any("SAVEPOINT" in q["sql"] for q in recording.captured_queries)
+    with pytest.raises(EngineError), transaction.atomic():
+        api.callback_recording_end(run_id, "p", 1, version="not-its-version")  # refused: p is done
+    assert api.get_run_summary(run_id).state == "RUNNING"
+    with transaction.atomic():  # the plain callback's own savepoint: its failure is survivable
+        with pytest.raises(EngineError):
+            api.callback(run_id, "p", 1, version="not-its-version")
+        api.callback(run_id, "q", 2)
+    assert api.get_run_summary(run_id).state == "FINISHED"
+
+
 @pytest.mark.worker
 def test_forced_fail_sends_run_finished_failed_after_commit(transactional_db, celery_worker_proc):
     """forced_fail through the API stops the run on a failed node: run_finished(FAILED)
