@@ -155,13 +155,21 @@ def _advance(task: PeriodicTask, due: _Due, now: dt.datetime, task_id: int | Non
 
 def _outcome(task: PeriodicTask, due: _Due, now: dt.datetime, task_id: int | None, success: bool,
              skipped: bool, reason: str) -> Firing:
-    logger.info("periodic task %s %s: scheduled %s, fired %s%s, task %s, next %s%s",
-                task.pk, "fired" if success else ("skipped" if skipped else "failed"),
-                due.scheduled.isoformat(), now.isoformat(),
-                f" (late, {due.missed} more fire times folded in)" if due.late else "", task_id,
-                due.following.isoformat() if due.following else None, f": {reason}" if reason else "")
     return Firing(task.pk, due.scheduled, now, task_id, success, skipped, due.late, due.missed, reason,
                   due.following)
+
+
+def _report(firing: Firing) -> Firing:
+    """Log a firing once its writes are committed to happen (a batch's: once sent), so a batch
+    fired again row by row is not logged twice."""
+    outcome = "fired" if firing.success else ("skipped" if firing.skipped else "failed")
+    logger.info("periodic task %s %s: scheduled %s, fired %s%s, task %s, next %s%s",
+                firing.periodic_task_id, outcome,
+                firing.scheduled_at.isoformat() if firing.scheduled_at else None, firing.fired_at.isoformat(),
+                f" (late, {firing.missed_windows} more fire times folded in)" if firing.late else "",
+                firing.task_id, firing.next_run_at.isoformat() if firing.next_run_at else None,
+                f": {firing.reason}" if firing.reason else "")
+    return firing
 
 
 def _unschedulable(task: PeriodicTask, now: dt.datetime, exc: Exception) -> Firing:
@@ -218,14 +226,15 @@ def fire(task: PeriodicTask, now: dt.datetime) -> Firing:
         PeriodicTaskHistory.objects.create(periodic_task=task, scheduled_at=scheduled, fired_at=now,
                                            late=due.late, missed_windows=due.missed, success=False, reason=reason)
     task.save(update_fields=_advance(task, due, now, task_id if success else None))
-    return _outcome(task, due, now, task_id, success, skipped, reason)
+    return _report(_outcome(task, due, now, task_id, success, skipped, reason))
 
 
 def _fire_into(together: Writes, task: PeriodicTask, now: dt.datetime, key: int) -> Firing | None:
     """fire's writes for one claimed row, added to `together` (the batch's, sent after its last
     row); None, with nothing added, for a row fire must take (its schedule cannot be computed, or
     its task cannot be written this way). The history row is still inserted last, so a
-    duplicate fire time fails the batch's writes, which the caller then fires row by row."""
+    duplicate fire time fails the batch's writes, which the caller then fires row by row.
+    Not logged here: the caller reports it once the batch is sent."""
     from tasks_app.services import create_and_start_into
 
     try:
@@ -242,7 +251,6 @@ def _fire_into(together: Writes, task: PeriodicTask, now: dt.datetime, key: int)
             created = create_and_start_into(together, key=key, **_create_fields(task, now))
         except Exception as exc:  # the firing's outcome, not the batch's: nothing of it was added
             reason = entry.reason = failure_reason(exc)
-            logger.warning("periodic task %s: firing for %s failed: %s", task.pk, due.scheduled, reason)
         else:
             if created is None:
                 return None
@@ -265,15 +273,26 @@ def _fire_together(claimed: list[PeriodicTask], now: dt.datetime) -> list[Firing
     from tasks_app.models import TaskInstance
 
     together = prepared.writes()
-    firings = []
+    firings: list[Firing] = []
+    batched: list[Firing] = []
     for task, key in zip(claimed, prepared.next_keys(TaskInstance, len(claimed)), strict=True):
-        firings.append(_fire_into(together, task, now, key) or fire(task, now))
+        firing = _fire_into(together, task, now, key)
+        if firing is None:
+            firings.append(fire(task, now))
+        else:
+            firings.append(firing)
+            batched.append(firing)
     try:
         together.send()
     except (OperationalError, InterfaceError):
         raise  # the connection, not the rows: the claim is rolled back and the rows stay due
     except DatabaseError as exc:
         raise _BatchFailed(str(exc)) from exc
+    for firing in batched:
+        if not firing.success and not firing.skipped:
+            logger.warning("periodic task %s: firing for %s failed: %s", firing.periodic_task_id,
+                           firing.scheduled_at, firing.reason)
+        _report(firing)
     return firings
 
 
