@@ -275,6 +275,8 @@ def _fire_together(claimed: list[PeriodicTask], now: dt.datetime) -> list[Firing
     together = prepared.writes()
     firings: list[Firing] = []
     batched: list[Firing] = []
+    # A key for every row, in one round trip: a row that creates no task (skipped, failed, fired
+    # row by row) leaves its key unused, a gap in the tasks' ids as a rolled-back INSERT leaves.
     for task, key in zip(claimed, prepared.next_keys(TaskInstance, len(claimed)), strict=True):
         firing = _fire_into(together, task, now, key)
         if firing is None:
