@@ -289,7 +289,7 @@ def create_and_start_into(together: Writes, *, key: int | None = None, executor:
 
     None, with nothing added, when they cannot be built this way: a request_id (a replay answers
     an earlier task), a callback_url (an end reached at once queues its callback), or a first
-    step that is more than one statement. Raises as create_task does, with nothing added."""
+    step whose writes cannot join them (history rows). Raises as create_task does, with nothing added."""
     if create.get("request_id") is not None or create.get("callback_url"):
         return None
     task, _ = _unsaved_task(**create)

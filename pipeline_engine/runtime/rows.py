@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import json
 import operator
 import re
@@ -443,17 +444,19 @@ def _json_update_sql() -> str:
 
 def save_step(run_id: str, created: list[NodeRecord], updated: list[NodeRecord],
               run: tuple[RunData, str, datetime | None] | None,
-              then: tuple[str, list[Any]] | None = None) -> bool:
-    """Write what a step changed: its new node rows, its changed ones, and the run row
-    (`run`: its data, display state and lease; None when the run row did not change), then
-    `then`, a statement of the caller's (the end of the run recorded above the engine);
-    whether `then` changed a row.
+              then: tuple[str, list[Any]] | None = None, *, logs: list[LogEntry] | None = None) -> bool:
+    """Write what a step changed: its components' log lines (`logs`, as append_logs takes them),
+    its new node rows, its changed ones, and the run row (`run`: its data, display state and lease; None when the run row did
+    not change), then `then`, a statement of the caller's (the end of the run recorded above the
+    engine); whether `then` changed a row.
 
     On PostgreSQL these go as one query, one round trip, where they were three statements
     and four round trips (COPY takes two), plus one per changed row beyond the first:
     node rows go as JSON arrays (json_populate_recordset), up to NODES_WITH_RUN of each;
     more new rows go by COPY first. Elsewhere each goes as its own statement, as before."""
     if connection.vendor != "postgresql":
+        if logs:
+            append_logs(run_id, logs)
         if created:
             insert_nodes(run_id, created)
         if updated:
@@ -465,7 +468,7 @@ def save_step(run_id: str, created: list[NodeRecord], updated: list[NodeRecord],
         with connection.cursor() as cursor:
             cursor.execute(*then)
             return bool(cursor.rowcount > 0)
-    statements: list[tuple[str, list[Any]]] = []
+    statements: list[tuple[str, list[Any]]] = log_statements(run_id, logs) if logs else []
     if len(created) > NODES_WITH_RUN:
         insert_nodes(run_id, created)
     elif created:
@@ -696,17 +699,25 @@ def insert_histories(run_id: str, histories: list[dict[str, Any]]) -> None:
     NodeHistory.objects.bulk_create([NodeHistory(run_id=run_id, **h) for h in histories], batch_size=500)
 
 
-def append_logs(run_id: str, logs: list[tuple[str, str, str, list[list[str]], bool]], *,
-                fresh: bool = False) -> None:
+#: (node key, node id, version, lines, truncated): what one call of a component logged
+LogEntry = tuple[str, str, str, list[list[str]], bool]
+
+
+def append_logs(run_id: str, logs: list[LogEntry], *, fresh: bool = False) -> None:
     """Add components' log lines to their node attempt's log, within the bound (node_log.py).
 
     Runs in the step's transaction, under the run's lock, so two calls of one attempt never
-    append at once. One read for the step, then one write per attempt that logged; most steps
-    log nothing. `fresh`: the run was inserted in this transaction, so none of its log rows
-    exists yet and nothing is read. Plain SQL, as for node rows: the ORM's compile of the
-    read and the saves cost more than the statements.
+    append at once; most steps log nothing. On PostgreSQL each call's lines are one upsert that
+    applies the bound itself (log_statements), all in one round trip, nothing read; a step's
+    save sends them with its own writes. Elsewhere: one read for the step (none when `fresh`:
+    the run was inserted in this transaction, so none of its log rows exists yet), then one
+    write per attempt that logged, in plain SQL as for node rows.
     """
     if not logs:
+        return
+    if logs_go_with_writes():
+        with connection.cursor() as cursor:
+            execute_prepared_many(cursor, log_statements(run_id, logs))
         return
     max_chars = node_log.limit()
     found: dict[tuple[str, str], list[Any]] = {} if fresh else _read_logs(run_id, logs)
@@ -735,20 +746,61 @@ def append_logs(run_id: str, logs: list[tuple[str, str, str, list[list[str]], bo
                 cursor.executemany(sql, rows_)
 
 
-def _read_logs(run_id: str, logs: list[tuple[str, str, str, list[list[str]], bool]]
-               ) -> dict[tuple[str, str], list[Any]]:
+_log_upsert: list[str] = []
+
+
+def _log_upsert_sql() -> str:
+    """One call's lines added to its attempt's log row, or the row inserted with them (PostgreSQL).
+
+    The bound is node_log.bounded's, applied by the server to the row it finds: the lines come
+    already bounded on their own, with their running sizes (`sizes[i]`: the characters of lines
+    0..i), and the row keeps those whose running size fits in what the limit leaves it, which
+    are a prefix since the sizes only grow; a row cut once takes nothing more. Nothing is read
+    first, so the upsert can go with the step's other writes."""
+    if not _log_upsert:
+        table = connection.ops.quote_name(NodeLog._meta.db_table)
+        _log_upsert.append(
+            f"INSERT INTO {table} AS l (run_id, key, node_id, version, lines, size, truncated, created_at, "
+            "updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (run_id, key, version) DO UPDATE SET (lines, size, truncated, updated_at) = ("
+            "SELECT l.lines || COALESCE(jsonb_agg(x.line ORDER BY x.i), '[]'::jsonb), "
+            "l.size + COALESCE(max(x.size), 0), "
+            "EXCLUDED.truncated OR count(x.i) < jsonb_array_length(EXCLUDED.lines), EXCLUDED.updated_at "
+            "FROM ROWS FROM (jsonb_array_elements(EXCLUDED.lines), unnest(%s::int[])) WITH ORDINALITY "
+            "AS x(line, size, i) WHERE x.size <= %s - l.size) "
+            "WHERE NOT l.truncated")
+    return _log_upsert[0]
+
+
+def logs_go_with_writes() -> bool:
+    """Whether log lines are written by statements that need no read first (log_statements), so
+    that they can go with other writes: PostgreSQL's upsert."""
+    return connection.vendor == "postgresql"
+
+
+def log_statements(run_id: str, logs: list[LogEntry]) -> list[tuple[str, list[Any]]]:
+    """append_logs' upserts (PostgreSQL), one per call that logged, in the calls' order: a later
+    call of the same attempt finds the row the earlier one wrote, in the same query."""
+    max_chars = node_log.limit()
+    now = datetime_adapter()(timezone.now())
+    sql = _log_upsert_sql()
+    statements = []
+    for key, node_id, version, lines, truncated in logs:
+        kept, dropped = node_log.bounded([], lines, max_chars)
+        sizes = list(itertools.accumulate(node_log.line_size(line) for line in kept))
+        statements.append((sql, [run_id, key, node_id, version, jsontext.dumps(kept), sizes[-1] if sizes else 0,
+                                 truncated or dropped, now, now, sizes, max_chars]))
+    return statements
+
+
+def _read_logs(run_id: str, logs: list[LogEntry]) -> dict[tuple[str, str], list[Any]]:
     keys = list({k for k, *_ in logs})
     versions = list({v for _k, _n, v, *_ in logs})
     table = connection.ops.quote_name(NodeLog._meta.db_table)
     sql = f"SELECT id, key, version, node_id, lines, size, truncated FROM {table} WHERE run_id = %s AND "
-    if connection.vendor == "postgresql":
-        sql += "key = ANY(%s) AND version = ANY(%s)"
-        params: list[Any] = [run_id, keys, versions]
-    else:
-        sql += f"key IN ({', '.join(['%s'] * len(keys))}) AND version IN ({', '.join(['%s'] * len(versions))})"
-        params = [run_id, *keys, *versions]
+    sql += f"key IN ({', '.join(['%s'] * len(keys))}) AND version IN ({', '.join(['%s'] * len(versions))})"
     with connection.cursor() as cursor:
-        execute_prepared(cursor, sql, params)
+        cursor.execute(sql, [run_id, *keys, *versions])
         return {(key, version): [pk, node_id, json.loads(lines) if isinstance(lines, str | bytes) else lines,
                                  size, bool(truncated)]
                 for pk, key, version, node_id, lines, size, truncated in cursor.fetchall()}

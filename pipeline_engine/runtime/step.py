@@ -161,8 +161,9 @@ def _start(tree: dict[str, Any], *, run_id: str | None, time_zone: str, executor
 
     `into`: the run's writes are added to the caller's Writes, to be sent with its own (its
     send_as_one: one query, no transaction around it), and the step's messages go once they
-    are committed. None, and nothing added, when the first step's writes are more than one
-    statement (history or log rows, very many nodes): the caller starts the run another way;
+    are committed, the first step's log rows with them on PostgreSQL. None, and nothing added,
+    when the first step's writes cannot be (history rows; log rows elsewhere): the caller starts
+    the run another way;
     the walk it did is lost, which only inline nodes' pure calls made.
     """
     compiled, tree_json = _validated_tree(tree)
@@ -185,12 +186,15 @@ def _start(tree: dict[str, Any], *, run_id: str | None, time_zone: str, executor
         display_state=walker.display_state() if walker else s.RUNNING, outputs=data.outputs,
         finished_at=data.finished_at, steps=0 if walker is None else 1)
     nodes = list(walker.created.values()) if walker is not None else []
+    logs = walker.logs if walker is not None else []
     if into is not None:
-        statement = None if walker is not None and (walker.histories or walker.logs) else (
-            rows.run_statement(run_id, tree_json, nodes=nodes, **values))
+        statement = None if walker is not None and (walker.histories or (logs and not rows.logs_go_with_writes())) \
+            else rows.run_statement(run_id, tree_json, nodes=nodes, **values)
         if statement is None:
             return None
         into.add(*statement)
+        for statement in rows.log_statements(run_id, logs) if logs else ():
+            into.add(*statement)
     elif not rows.insert_run(run_id, tree_json, nodes=nodes or None, **values):
         raise InvalidOperation(f"pipeline({run_id}) has already been started")
     # This process compiled it already: a step it runs itself (a worker that
@@ -205,8 +209,8 @@ def _start(tree: dict[str, Any], *, run_id: str | None, time_zone: str, executor
     if walker is not None:
         if walker.histories:
             rows.insert_histories(run_id, walker.histories)
-        if walker.logs:  # what the inline components of the first step logged
-            rows.append_logs(run_id, walker.logs, fresh=True)
+        if logs and into is None:  # what the inline components of the first step logged
+            rows.append_logs(run_id, logs, fresh=True)
         effects, finished = list(walker.effects), list(walker.finished_nodes)
     if owed:
         effects.append(Effect("advance"))
@@ -278,8 +282,6 @@ def _persist(run: rows.RunRow, data: RunData, walker: Walker, *, walked: bool, s
     updated = [walker.records[k] for k in walker.updated if k not in walker.created]
     if walker.histories:
         rows.insert_histories(run_id, walker.histories)
-    if walker.logs:
-        rows.append_logs(run_id, walker.logs)
     # An advance is owed when an operation left runnable tokens without walking, or a walk
     # ran out of its budget.
     owed = (not walked or walker.exhausted) and bool(data.frontier["ready"]) and data.state == s.RUNNING
@@ -288,7 +290,8 @@ def _persist(run: rows.RunRow, data: RunData, walker: Walker, *, walked: bool, s
     end = next((e for e in walker.effects if e.kind == "finished"), None) if signal_end else None
     recorded = rows.save_step(run_id, list(walker.created.values()), updated,
                               (data, walker.display_state(), lease) if changed else None,
-                              then=None if end is None else _end_recording(run, end.state, data.finished_at))
+                              then=None if end is None else _end_recording(run, end.state, data.finished_at),
+                              logs=walker.logs)
     effects = list(walker.effects)
     if owed:
         effects.append(Effect("advance"))

@@ -8,6 +8,9 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from pipeline_engine.core import states as s
 from pipeline_engine.core.records import NodeRecord
@@ -447,3 +450,40 @@ def test_the_sweep_reads_pending_work_by_its_partial_indexes_on_a_big_table_with
     with connection.cursor() as cursor:  # the setting ended with each read
         cursor.execute("SHOW enable_seqscan")
         assert cursor.fetchone()[0] == "on"
+
+
+_CALLS = st.lists(  # one component call's lines (their messages) and whether its logger cut them
+    st.tuples(st.lists(st.text(alphabet="ab中\t", max_size=4), max_size=4), st.booleans()), min_size=1, max_size=6)
+
+
+@examples(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(calls=_CALLS, limit=st.integers(min_value=0, max_value=12))
+def test_an_attempts_stored_log_is_node_logs_bound_over_its_calls(calls, limit):
+    """Whatever the calls, the row append_logs leaves (PostgreSQL: an upsert that bounds on the
+    server) is the fold of node_log.bounded over them: lines kept in order while they fit, the
+    first that does not cuts the row, and a cut row takes nothing more."""
+    import uuid
+
+    from django.conf import settings as django_settings
+
+    from pipeline_engine.core.components import node_log
+
+    run_id = uuid.uuid4().hex
+    kept: list[list[str]] = []
+    cut = False
+    old = getattr(django_settings, "SOPS_NODE_LOG_MAX_CHARS", None)
+    django_settings.SOPS_NODE_LOG_MAX_CHARS = limit
+    try:
+        for i, (messages, truncated) in enumerate(calls):
+            lines = [["2026-01-01T00:00:00+00:00", "INFO", m] for m in messages]
+            rows.append_logs(run_id, [("a", "a", "v1", lines, truncated)], fresh=i == 0)
+            if not cut:
+                kept, dropped = node_log.bounded(kept, lines, limit)
+                cut = truncated or dropped
+    finally:
+        if old is None:
+            del django_settings.SOPS_NODE_LOG_MAX_CHARS
+        else:
+            django_settings.SOPS_NODE_LOG_MAX_CHARS = old
+    log = NodeLog.objects.get(run_id=run_id)
+    assert (log.lines, log.size, log.truncated) == (kept, sum(len(x[2]) for x in kept), cut)

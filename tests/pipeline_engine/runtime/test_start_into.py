@@ -40,13 +40,26 @@ def test_a_start_into_writes_adds_one_statement_and_sends_nothing_itself(monkeyp
 
 
 @pytest.mark.django_db
-def test_a_first_step_that_logs_declines_and_adds_nothing():
+def test_a_first_step_that_logs_adds_its_lines_on_postgresql_and_declines_elsewhere():
+    """On PostgreSQL the first step's log lines join the run's writes (an upsert that reads
+    nothing first); elsewhere they need a read, so the start declines and adds nothing."""
+    from pipeline_engine.runtime.models import NodeLog
+
     writes = api.Writes()
+    run_id = uuid.uuid4().hex
     with inline_logger("testing_into_chatty") as code:
-        started = api.start_pipeline_into(writes, linear(1, code), run_id=uuid.uuid4().hex)
-    assert started is None
+        started = api.start_pipeline_into(writes, linear(1, code), run_id=run_id)
+    if connection.vendor != "postgresql":
+        assert started is None
+        writes.send()
+        assert not Run.objects.exists() and not NodeLog.objects.exists()
+        return
+    assert started is not None and started.state == "FINISHED"
+    assert not NodeLog.objects.exists()  # added, not sent
     writes.send()
-    assert not Run.objects.exists()
+    assert Run.objects.get(pk=run_id).state == "FINISHED"
+    (log,) = NodeLog.objects.filter(run_id=run_id)
+    assert log.lines and log.size == sum(len(line[2]) for line in log.lines) and not log.truncated
 
 
 @PG_ONLY
