@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from django.db.models import QuerySet
 
 __all__ = [
-    "RunSummary", "SERVICE_ACTIVITY", "START_EVENT", "END_EVENT", "SUB_PROCESS", "GATEWAY_TYPES", "validate_pipeline", "run_pipeline", "start_pipeline", "start_pipeline_into", "Started", "Stepped", "callback_recording_end", "pause_pipeline", "resume_pipeline",
+    "RunSummary", "SERVICE_ACTIVITY", "START_EVENT", "END_EVENT", "SUB_PROCESS", "GATEWAY_TYPES", "validate_pipeline", "run_pipeline", "start_pipeline", "start_pipeline_into", "Started", "Stepped", "callback_along", "pause_pipeline", "resume_pipeline",
     "revoke_pipeline", "retry_node", "skip_node", "skip_exclusive_gateway", "forced_fail", "callback",
     "pause_subprocess", "resume_subprocess", "get_status_tree", "get_status_tree_of", "get_status_trees", "get_node_detail",
     "preview_node_inputs", "get_run_summary", "get_run_summaries", "list_components", "describe_component", "sweep",
@@ -139,27 +139,29 @@ def callback(run_id: str, node_id: str, data: Any, version: str | None = None) -
     an inline component (pause_node) takes the data at once, and the nodes after it run here
     until a slow component or the budget hands the rest to the workers. With a budget of 0,
     a worker makes every call and every walk, as before."""
-    _callback(run_id, node_id, data, version, signal_end=True)
+    _callback(run_id, node_id, data, version)
 
 
-def callback_recording_end(run_id: str, node_id: str, data: Any, version: str | None = None) -> Stepped:
-    """callback for a caller that records the run's end itself, as start_pipeline's caller does:
-    when the caller's step ends the run, `Stepped.state` says so and run_finished is not sent
-    for that end; the caller records it in the same transaction. The step joins that transaction
-    without a savepoint of its own: its failure fails the caller's transaction whole, which the
-    caller lets propagate."""
-    return _callback(run_id, node_id, data, version, signal_end=False, savepoint=False)
+def callback_along(run_id: str, node_id: str, data: Any, version: str | None = None, *,
+                   along: Writes) -> Stepped:
+    """callback inside the caller's transaction, with the caller's writes of it (`along`: its audit
+    row; none may read a result) sent with the step's own, in one round trip. An end the step
+    reaches is recorded by a run_ending receiver's statement in that same query, as a worker's
+    step records it, and run_finished after the commit says so. The step joins the caller's
+    transaction without a savepoint of its own: its failure fails that transaction whole (and
+    sends none of `along`), which the caller lets propagate."""
+    return _callback(run_id, node_id, data, version, savepoint=False, along=along)
 
 
-def _callback(run_id: str, node_id: str, data: Any, version: str | None, *, signal_end: bool,
-              savepoint: bool = True) -> Stepped:
+def _callback(run_id: str, node_id: str, data: Any, version: str | None, *, savepoint: bool = True,
+              along: Writes | None = None) -> Stepped:
     budget = config.start_walk_seconds()
 
     def deliver(w: Walker) -> RunData:
         operations.callback(w, w.resolve_key(node_id), data, version, inline=budget > 0)
         return w.run  # the step walks and persists it after this: read once the step is done
 
-    run = step(run_id, deliver, walk=budget > 0, budget=budget, signal_end=signal_end, savepoint=savepoint)
+    run = step(run_id, deliver, walk=budget > 0, budget=budget, savepoint=savepoint, along=along)
     return Stepped(run.state, run.finished_at)
 
 

@@ -459,18 +459,13 @@ def _end_fields(state: str, finished_at: Any) -> dict[str, Any]:
 
 
 def _callback(task: TaskInstance, node_id: str, data: Any, version: str | None, together: Writes) -> None:
-    """Deliver a callback; an end its step reaches is recorded on the task here, in the caller's
-    transaction (`together`: with the caller's audit row), instead of by the run_finished receiver
-    in a second one after the commit."""
-    stepped = _engine().callback_recording_end(task.run_id, node_id, data, version=version)
-    fields = _end_fields(stepped.state, stepped.finished_at)
-    if not fields:
-        return
-    together.update_rows(TaskInstance, {"pk": task.pk, "is_finished": False}, fields)
-    for name, value in fields.items():
+    """Deliver a callback in the caller's transaction. `together` (the caller's audit row) goes with
+    the step's writes, in one round trip; an end the step reaches is recorded on the task in that
+    same query (the run_ending receiver's statement), or, for a task with a callback_url, by
+    run_finished's record_run_end once this commits, as a worker's step records it."""
+    stepped = _engine().callback_along(task.run_id, node_id, data, version=version, along=together)
+    for name, value in _end_fields(stepped.state, stepped.finished_at).items():
         setattr(task, name, value)
-    if task.callback_url:
-        callbacks.queue_callback(task, stepped.state)
 
 
 @transaction.atomic
@@ -503,6 +498,8 @@ def operate_node(*, task: TaskInstance, node_id: str, action: str, username: str
         raise NotFound(f"task[{task.pk}] does not have node[{node_id}]")
     engine, run_id = _engine(), task.run_id
     together = writes()
+    audit.record(task=task, operate_type=action, operator=username, source=source, node_id=node_id,
+                 extra_info={"inputs": inputs, "data": data, "flow_id": flow_id}, writes=together)
     if action == "retry":
         engine.retry_node(run_id, node_id, inputs=inputs)
     elif action == "skip":
@@ -512,15 +509,13 @@ def operate_node(*, task: TaskInstance, node_id: str, action: str, username: str
             raise InvalidInput("flow_id is required for skip_exg")
         engine.skip_exclusive_gateway(run_id, node_id, flow_id)
     elif action == "callback":
-        _callback(task, node_id, data, None, together)
+        _callback(task, node_id, data, None, together)  # sends the audit row recorded above
     elif action == "pause_subproc":
         engine.pause_subprocess(run_id, node_id)
     elif action == "resume_subproc":
         engine.resume_subprocess(run_id, node_id)
     elif action == "forced_fail":
         engine.forced_fail(run_id, node_id, ex_data=f"The node has been terminated by {username}.")
-    audit.record(task=task, operate_type=action, operator=username, source=source, node_id=node_id,
-                 extra_info={"inputs": inputs, "data": data, "flow_id": flow_id}, writes=together)
     together.send()
 
 
@@ -534,10 +529,9 @@ def node_callback(*, task: TaskInstance, node_id: str, data: Any, username: str,
     if task.is_finished:
         raise InvalidOperation("invalid operation, this node is finished or pipeline have been revoked")
     together = writes()
-    _callback(task, node_id, data, version or None, together)
     audit.record(task=task, operate_type=OperateType.CALLBACK, operator=username, source=source, node_id=node_id,
                  extra_info={"data": data, "version": version or None}, writes=together)
-    together.send()
+    _callback(task, node_id, data, version or None, together)
 
 
 @transaction.atomic

@@ -688,6 +688,17 @@ class Writes:
         if statement is not None:
             self._pending.append(statement if read_keys else (statement[0], statement[1], None))
 
+    def take_unread(self) -> list[tuple[str, list[Any]]]:
+        """Hand the writes to a caller that sends them with statements of its own, in its query
+        (a step's save: `step(along=...)`), in the transaction this is called in; their
+        after-commit callbacks are registered now. ValueError when one of them reads its result
+        (an INSERT that sets keys): among the caller's statements, that result is not the query's."""
+        if any(read is not None for _, _, read in self._pending):
+            raise ValueError("take_unread: a write whose result is read must be sent on its own")
+        pending, self._pending = self._pending, []
+        self._committed()
+        return [(sql, params) for sql, params, _ in pending]
+
     def send(self) -> None:
         pending, self._pending = self._pending, []
         if connection.vendor != "postgresql":

@@ -444,9 +444,11 @@ def _json_update_sql() -> str:
 
 def save_step(run_id: str, created: list[NodeRecord], updated: list[NodeRecord],
               run: tuple[RunData, str, datetime | None] | None,
-              then: tuple[str, list[Any]] | None = None, *, logs: list[LogEntry] | None = None) -> bool:
+              then: tuple[str, list[Any]] | None = None, *, logs: list[LogEntry] | None = None,
+              along: list[tuple[str, list[Any]]] | None = None) -> bool:
     """Write what a step changed: its components' log lines (`logs`, as append_logs takes them),
-    its new node rows, its changed ones, and the run row (`run`: its data, display state and lease; None when the run row did
+    the caller's statements whose results nobody reads (`along`), its new node rows, its changed
+    ones, and the run row (`run`: its data, display state and lease; None when the run row did
     not change), then `then`, a statement of the caller's (the end of the run recorded above the
     engine); whether `then` changed a row.
 
@@ -457,6 +459,10 @@ def save_step(run_id: str, created: list[NodeRecord], updated: list[NodeRecord],
     if connection.vendor != "postgresql":
         if logs:
             append_logs(run_id, logs)
+        if along:
+            with connection.cursor() as cursor:
+                for statement in along:
+                    cursor.execute(*statement)
         if created:
             insert_nodes(run_id, created)
         if updated:
@@ -469,6 +475,8 @@ def save_step(run_id: str, created: list[NodeRecord], updated: list[NodeRecord],
             cursor.execute(*then)
             return bool(cursor.rowcount > 0)
     statements: list[tuple[str, list[Any]]] = log_statements(run_id, logs) if logs else []
+    if along:
+        statements += along
     if len(created) > NODES_WITH_RUN:
         insert_nodes(run_id, created)
     elif created:

@@ -245,7 +245,8 @@ class Stepped:
 
 
 def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True, budget: float | None = None,
-         records: dict[str, NodeRecord] | None = None, signal_end: bool = True, savepoint: bool = True) -> T:
+         records: dict[str, NodeRecord] | None = None, signal_end: bool = True, savepoint: bool = True,
+         along: Writes | None = None) -> T:
     """Apply one change to a run under its lock, walk, persist; effects go after commit.
 
     `walk=False` (an operator's operation) leaves ready tokens for an advance
@@ -258,6 +259,8 @@ def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True, budget
     the same transaction (as start_run's): `apply`'s walker's `run` is where the step left it.
     `savepoint=False`, inside a caller's transaction that a failure of this step fails whole (the
     caller lets it propagate): the step takes no savepoint of its own, two round trips fewer.
+    `along`: the caller's writes of the same transaction, none of whose results is read (its audit
+    row), sent with the step's own in one round trip; a step that fails sends none of them.
     """
     with transaction.atomic(savepoint=savepoint):
         cached = tree_cache.cached(run_id)
@@ -272,11 +275,13 @@ def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True, budget
             walker.walk(None if budget is None else cpu_budget(budget))
         else:
             walker.settle()
-        _persist(run, data, walker, walked=walk, signal_end=signal_end)
+        _persist(run, data, walker, walked=walk, signal_end=signal_end,
+                 along=None if along is None else along.take_unread())
     return result
 
 
-def _persist(run: rows.RunRow, data: RunData, walker: Walker, *, walked: bool, signal_end: bool) -> None:
+def _persist(run: rows.RunRow, data: RunData, walker: Walker, *, walked: bool, signal_end: bool,
+             along: list[tuple[str, list[Any]]] | None = None) -> None:
     now = timezone.now()
     run_id = run.id
     updated = [walker.records[k] for k in walker.updated if k not in walker.created]
@@ -291,7 +296,7 @@ def _persist(run: rows.RunRow, data: RunData, walker: Walker, *, walked: bool, s
     recorded = rows.save_step(run_id, list(walker.created.values()), updated,
                               (data, walker.display_state(), lease) if changed else None,
                               then=None if end is None else _end_recording(run, end.state, data.finished_at),
-                              logs=walker.logs)
+                              logs=walker.logs, along=along)
     effects = list(walker.effects)
     if owed:
         effects.append(Effect("advance"))

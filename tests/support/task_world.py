@@ -139,11 +139,15 @@ class FakeEngine:
         return Started(kwargs["run_id"], self.start_state,
                        dt.datetime(2024, 1, 1, 0, 0, 1, tzinfo=dt.UTC) if ended else None)
 
-    def callback_recording_end(self, run_id: str, node_id: str, data: Any, version: str | None = None) -> Any:
-        """A callback whose step leaves the run in `callback_state` (RUNNING: nothing ended yet)."""
+    def callback_along(self, run_id: str, node_id: str, data: Any, version: str | None = None, *,
+                       along: Any) -> Any:
+        """A callback whose step leaves the run in `callback_state` (RUNNING: nothing ended yet) and
+        sends the caller's writes, as the engine's step does with its own. The end is the engine's
+        to record (its run_ending and run_finished receivers), so this records none."""
         from pipeline_engine.api import Stepped
 
-        self.calls.append(("callback_recording_end", (run_id, node_id, data), {"version": version}))
+        self.calls.append(("callback_along", (run_id, node_id, data), {"version": version}))
+        along.send()
         ended = self.callback_state != "RUNNING"
         return Stepped(self.callback_state, dt.datetime(2024, 1, 1, 0, 0, 2, tzinfo=dt.UTC) if ended else None)
 

@@ -7,6 +7,7 @@ from django.db import connection, transaction
 from pipeline_engine import api
 from pipeline_engine.core.records import Effect
 from pipeline_engine.runtime import dispatch
+from pipeline_engine.runtime.prepared import Writes
 from tests.pipeline_engine import runs
 from tests.pipeline_engine.trees import TreeBuilder
 
@@ -59,48 +60,78 @@ def test_start_pipeline_leaves_an_end_of_the_first_step_to_its_caller(transactio
     assert (paused.state, paused.finished_at) == ("RUNNING", None)  # a later end is told as always
 
 
-def test_callback_recording_end_leaves_the_end_its_step_reaches_to_its_caller(transactional_db, ends_told):
-    """callback tells run_finished of an end its own step reached, after the commit;
-    callback_recording_end returns that end instead, and says RUNNING while the run goes on."""
-    b = TreeBuilder()
-    b.chain(b.start_id, b.act("p", "pause_node"), b.act("q", "pause_node"), b.end_id)
-    told, kept = api.run_pipeline(b.build()), api.run_pipeline(b.build())
-    with transaction.atomic():
-        api.callback(told, "p", 1)
-        api.callback(told, "q", 2)
-    assert ends_told == [(told, "FINISHED")]
-    with transaction.atomic():
-        first = api.callback_recording_end(kept, "p", 1)
-    assert (first.state, first.finished_at) == ("RUNNING", None)  # waiting at q
-    with transaction.atomic():
-        last = api.callback_recording_end(kept, "q", 2)
-    assert last.state == "FINISHED" and last.finished_at is not None
-    assert ends_told == [(told, "FINISHED")]  # nothing more: the caller records this end
-    assert api.get_run_summary(kept).state == "FINISHED"
+def _priority_write(run_id: str, priority: int) -> Writes:
+    """A caller's write whose result nobody reads, on a row the test can read back."""
+    from pipeline_engine.runtime.models import Run
+
+    writes = Writes()
+    writes.update_rows(Run, {"pk": run_id}, {"priority": priority})
+    return writes
 
 
-def test_a_recording_callback_joins_its_callers_transaction_without_a_savepoint(transactional_db):
-    """callback_recording_end's caller records the end in its own transaction, which a failure of
-    the step fails whole: the step takes no savepoint (two round trips fewer). A plain callback
-    keeps its savepoint, so a caller that goes on after its failure still can."""
+def test_callback_along_sends_its_callers_writes_in_the_steps_round_trip(transactional_db, ends_told):
+    """callback_along's caller hands over its writes: they go with the step's own, in the same
+    query on PostgreSQL (a callback with them costs the round trips of one without), and an end
+    the step reaches is told by run_finished after the commit, once."""
     from django.test.utils import CaptureQueriesContext
 
+    from pipeline_engine.runtime.models import Run
+
+    b = TreeBuilder()
+    b.chain(b.start_id, b.act("p", "pause_node"), b.act("q", "pause_node"), b.end_id)
+    bare, carrying = api.run_pipeline(b.build()), api.run_pipeline(b.build())
+    with CaptureQueriesContext(connection) as without, transaction.atomic():
+        assert api.callback_along(bare, "p", 1, along=Writes()).state == "RUNNING"
+    with CaptureQueriesContext(connection) as with_writes, transaction.atomic():
+        first = api.callback_along(carrying, "p", 1, along=_priority_write(carrying, 7))
+    assert (first.state, first.finished_at) == ("RUNNING", None)  # waiting at q
+    assert Run.objects.get(pk=carrying).priority == 7
+    assert not any("SAVEPOINT" in q["sql"] for q in with_writes.captured_queries)
+    if connection.vendor == "postgresql":
+        assert len(with_writes.captured_queries) == len(without.captured_queries)
+    assert ends_told == []
+    with transaction.atomic():
+        last = api.callback_along(carrying, "q", 2, along=Writes())
+    assert last.state == "FINISHED" and last.finished_at is not None
+    assert ends_told == [(carrying, "FINISHED")]
+    assert api.get_run_summary(carrying).state == "FINISHED"
+
+
+def test_a_refused_callback_along_sends_none_of_its_callers_writes(transactional_db):
+    """callback_along joins its caller's transaction without a savepoint: a refused callback fails
+    that transaction whole, the caller's writes with it. A plain callback keeps its savepoint,
+    so a caller that goes on after its failure still can."""
     from pipeline_engine.errors import EngineError
+    from pipeline_engine.runtime.models import Run
 
     b = TreeBuilder()
     b.chain(b.start_id, b.act("p", "pause_node"), b.act("q", "pause_node"), b.end_id)
     run_id = api.run_pipeline(b.build())
-    with CaptureQueriesContext(connection) as recording, transaction.atomic():
-        assert api.callback_recording_end(run_id, "p", 1).state == "RUNNING"
-    assert not any("SAVEPOINT" in q["sql"] for q in recording.captured_queries)
+    with transaction.atomic():
+        api.callback_along(run_id, "p", 1, along=Writes())
     with pytest.raises(EngineError), transaction.atomic():
-        api.callback_recording_end(run_id, "p", 1, version="not-its-version")  # refused: p is done
+        api.callback_along(run_id, "p", 1, version="not-its-version", along=_priority_write(run_id, 9))
+    assert Run.objects.get(pk=run_id).priority != 9
     assert api.get_run_summary(run_id).state == "RUNNING"
     with transaction.atomic():  # the plain callback's own savepoint: its failure is survivable
         with pytest.raises(EngineError):
             api.callback(run_id, "p", 1, version="not-its-version")
         api.callback(run_id, "q", 2)
     assert api.get_run_summary(run_id).state == "FINISHED"
+
+
+def test_writes_taken_along_must_not_read_their_results(transactional_db):
+    """An INSERT that sets its rows' keys reads its result, which among a step's statements is not
+    the query's: take_unread refuses it rather than leave the keys unset."""
+    from pipeline_engine.runtime.models import NodeHistory
+
+    writes = Writes()
+    writes.insert_rows([NodeHistory(run_id="r", node_id="n", key="n", version="v")])
+    with pytest.raises(ValueError, match="on its own"):
+        writes.take_unread()
+    unread = Writes()
+    unread.insert_rows([NodeHistory(run_id="r", node_id="n", key="n", version="v")], read_keys=False)
+    assert len(unread.take_unread()) == 1 and unread.take_unread() == []
 
 
 @pytest.mark.worker

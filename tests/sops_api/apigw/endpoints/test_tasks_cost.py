@@ -133,30 +133,48 @@ def test_a_status_poll_is_one_read(client, chain):
     assert len(sql) == 1 and sql[0].startswith("SELECT") and '"tasks_app_taskinstance"' in sql[0], sql
 
 
-def test_a_callback_to_a_pause_node_ends_the_task_in_its_own_request(client, pause):
+@pytest.mark.parametrize("callback_url", ["", "http://127.0.0.1:9/hook"])
+def test_a_callback_to_a_pause_node_ends_the_task_in_its_own_request(client, pause, settings, monkeypatch,
+                                                                     django_capture_on_commit_callbacks,
+                                                                     callback_url):
     """pause_node is inline: the request that delivers the callback runs its schedule call, walks
-    to the end and records the end on the task, in its one transaction (no worker, no receiver
-    after the commit: a django_db test never runs on_commit callbacks)."""
-    task_id = _post(client, f"create_and_start_task/{PAUSE}/2/", name="t")["task_id"]
+    to the end and records the end on the task, no worker involved. On PostgreSQL the node's log
+    lines, the audit row, the node rows, the run's UPDATE and the task's end go as one query,
+    nothing read first; a task with a callback_url has its end recorded and its call queued
+    once the request commits (run_finished), as a worker's step leaves it."""
+    from tasks_app import callbacks
+    from tasks_app.models import TaskCallbackRecord
+
+    settings.SOPS_HTTP_ALLOWLIST = ["127.0.0.1"]
+    monkeypatch.setattr(callbacks, "_dispatch", lambda record_id, dispatch: None)
+    body = {"name": "t", **({"callback_url": callback_url} if callback_url else {})}
+    task_id = _post(client, f"create_and_start_task/{PAUSE}/2/", **body)["task_id"]
     tree = TaskInstance.objects.get(pk=task_id).pipeline_tree
     (node_id,) = [k for k, v in tree["activities"].items() if v["component"]["code"] == "pause_node"]
     assert not TaskInstance.objects.get(pk=task_id).is_finished
-    with CaptureQueriesContext(connection) as queries:
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
         _post(client, f"node_callback/{task_id}/2/", node_id=node_id, callback_data={"ok": 1})
     sql = _statements(queries)
-    assert _on("tasks_app_taskinstance", "UPDATE", sql) == 1  # the end, in this transaction
-    # On PostgreSQL the step's writes (its node rows and the run's UPDATE) are one statement.
-    run_updates = [x for x in sql if re.search(r'(^|; )UPDATE "?pipeline_engine_run"? ', x)]
-    assert len(run_updates) == 1
-    if connection.vendor == "postgresql":  # the task's end and its audit row: one round trip
-        assert sum(bool(re.match(r'UPDATE "tasks_app_taskinstance" .*; INSERT INTO "tasks_app_taskoperation"', x))
-                   for x in sql) == 1
-        assert len(sql) <= 8, sql
-    else:
-        assert _on("tasks_app_taskoperation", "INSERT", sql) == 1
-        assert len(sql) <= 10, sql
     task = TaskInstance.objects.get(pk=task_id)
     assert task.is_finished and not task.is_revoked and task.finish_time is not None
+    assert list(TaskCallbackRecord.objects.filter(task=task).values_list("state", flat=True)) == (
+        ["FINISHED"] if callback_url else [])
+    assert list(task.operations.values_list("operate_type", flat=True).order_by("id")) == ["create", "start", "callback"]
+    log_reads = sum(bool(re.search(r'SELECT .* FROM "pipeline_engine_nodelog"', x)) for x in sql)
+    assert log_reads == (0 if connection.vendor == "postgresql" else 1)  # the upsert reads nothing first
+    run_updates = [x for x in sql if re.search(r'(^|; )UPDATE "?pipeline_engine_run"? ', x)]
+    assert len(run_updates) == 1
+    if connection.vendor == "postgresql":
+        (step,) = run_updates  # the step's one query: every write of the request
+        assert re.search(r'INSERT INTO "pipeline_engine_nodelog" .*; INSERT INTO "tasks_app_taskoperation" .*'
+                         r'; UPDATE "?pipeline_engine_run"? .*; UPDATE "tasks_app_taskinstance" ', step), step
+        # the task's read, the run's lock, its node rows, the step's writes (and, with a
+        # callback_url, record_run_end's transaction after the commit: its commit setting, the
+        # UPDATE, two reads of the task, the outbox row)
+        assert len(sql) <= (4 if not callback_url else 9), sql
+    else:
+        assert _on("tasks_app_taskoperation", "INSERT", sql) == 1
+        assert len(sql) <= (10 if not callback_url else 15), sql
     status = client.get(f"/apigw/get_task_status/{task_id}/2/", CREDS).json()["data"]
     assert status["state"] == "FINISHED" and status["children"][node_id]["state"] == "FINISHED"
 
