@@ -193,8 +193,8 @@ def _start(tree: dict[str, Any], *, run_id: str | None, time_zone: str, executor
         if statement is None:
             return None
         into.add(*statement)
-        for statement in rows.log_statements(run_id, logs) if logs else ():
-            into.add(*statement)
+        for log_write in rows.log_statements(run_id, logs) if logs else ():
+            into.add(*log_write)
     elif not rows.insert_run(run_id, tree_json, nodes=nodes or None, **values):
         raise InvalidOperation(f"pipeline({run_id}) has already been started")
     # This process compiled it already: a step it runs itself (a worker that
