@@ -245,8 +245,7 @@ class Stepped:
 
 
 def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True, budget: float | None = None,
-         records: dict[str, NodeRecord] | None = None, signal_end: bool = True, savepoint: bool = True,
-         along: Writes | None = None) -> T:
+         records: dict[str, NodeRecord] | None = None, savepoint: bool = True, along: Writes | None = None) -> T:
     """Apply one change to a run under its lock, walk, persist; effects go after commit.
 
     `walk=False` (an operator's operation) leaves ready tokens for an advance
@@ -255,8 +254,6 @@ def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True, budget
     as a start does); what it leaves ready is owed to an advance step.
     `records` are node records the caller already holds as they are in the
     database (a runner's claimed row), so the step need not read them again.
-    `signal_end=False` is for a caller that records an end this step reaches itself, in
-    the same transaction (as start_run's): `apply`'s walker's `run` is where the step left it.
     `savepoint=False`, inside a caller's transaction that a failure of this step fails whole (the
     caller lets it propagate): the step takes no savepoint of its own, two round trips fewer.
     `along`: the caller's writes of the same transaction, none of whose results is read (its audit
@@ -275,12 +272,11 @@ def step(run_id: str, apply: Callable[[Walker], T], *, walk: bool = True, budget
             walker.walk(None if budget is None else cpu_budget(budget))
         else:
             walker.settle()
-        _persist(run, data, walker, walked=walk, signal_end=signal_end,
-                 along=None if along is None else along.take_unread())
+        _persist(run, data, walker, walked=walk, along=None if along is None else along.take_unread())
     return result
 
 
-def _persist(run: rows.RunRow, data: RunData, walker: Walker, *, walked: bool, signal_end: bool,
+def _persist(run: rows.RunRow, data: RunData, walker: Walker, *, walked: bool,
              along: list[tuple[str, list[Any]]] | None = None) -> None:
     now = timezone.now()
     run_id = run.id
@@ -292,7 +288,7 @@ def _persist(run: rows.RunRow, data: RunData, walker: Walker, *, walked: bool, s
     owed = (not walked or walker.exhausted) and bool(data.frontier["ready"]) and data.state == s.RUNNING
     lease = now + timedelta(seconds=config.lease_seconds()) if owed else None
     changed = walker.changed or lease != run.lease_until
-    end = next((e for e in walker.effects if e.kind == "finished"), None) if signal_end else None
+    end = next((e for e in walker.effects if e.kind == "finished"), None)
     recorded = rows.save_step(run_id, list(walker.created.values()), updated,
                               (data, walker.display_state(), lease) if changed else None,
                               then=None if end is None else _end_recording(run, end.state, data.finished_at),
@@ -304,7 +300,7 @@ def _persist(run: rows.RunRow, data: RunData, walker: Walker, *, walked: bool, s
     if effects or finished:
         meta, time_zone, executor = run.meta, data.time_zone, data.executor
         transaction.on_commit(lambda: dispatch.after_commit(run_id, meta, time_zone, executor, effects, finished,
-                                                            signal_end=signal_end, recorded=recorded))
+                                                            recorded=recorded))
 
 
 def _end_recording(run: rows.RunRow, state: str, finished_at: datetime | None) -> tuple[str, list[Any]] | None:
