@@ -27,7 +27,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline_engine.errors import NodeNotFound
 
@@ -37,6 +37,9 @@ from .context import ScopeContext
 from .expressions import references
 from .nodes import ENTER_BY_TYPE, FAIL_BY_TYPE
 from .records import ENTER, Effect, NodeRecord, RunData
+
+if TYPE_CHECKING:
+    from .components.node_log import LogEntry
 
 Loader = Callable[[list[str]], dict[str, NodeRecord]]
 
@@ -77,7 +80,7 @@ class Walker:
         self.effects: list[Effect] = []
         self.finished_nodes: list[NodeRecord] = []  # for metrics
         # Components' log lines to store with their node attempt: (key, node_id, version, lines, truncated).
-        self.logs: list[tuple[str, str, str, list[list[str]], bool]] = []
+        self.logs: list[LogEntry] = []
         self.changed = False
         self._contexts: dict[str, ScopeContext] = {}
         self._ready: deque[list[str]] = deque(run.frontier["ready"])

@@ -30,6 +30,7 @@ from django.utils.dateparse import parse_datetime
 from pipeline_engine.core import jsontext
 from pipeline_engine.core import states as s
 from pipeline_engine.core.components import node_log
+from pipeline_engine.core.components.node_log import LogEntry
 from pipeline_engine.core.records import NODE_FIELDS, NodeRecord, RunData
 from pipeline_engine.errors import RunNotFound
 
@@ -705,10 +706,6 @@ def update_nodes(records: list[NodeRecord]) -> None:
 
 def insert_histories(run_id: str, histories: list[dict[str, Any]]) -> None:
     NodeHistory.objects.bulk_create([NodeHistory(run_id=run_id, **h) for h in histories], batch_size=500)
-
-
-#: (node key, node id, version, lines, truncated): what one call of a component logged
-LogEntry = tuple[str, str, str, list[list[str]], bool]
 
 
 def append_logs(run_id: str, logs: list[LogEntry], *, fresh: bool = False) -> None:

@@ -26,6 +26,9 @@ TRUNCATION_NOTE = "log truncated: this node attempt wrote more than {limit} char
 
 #: one stored line: [ISO-8601 UTC time, level, message]
 Line = list[str]
+#: what one call of a component logged, as a walk hands it to its step:
+#: (node key, node id, version, lines, whether the logger cut them)
+LogEntry = tuple[str, str, str, list[Line], bool]
 
 
 def limit() -> int:
