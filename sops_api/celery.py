@@ -7,10 +7,11 @@ import sys
 from celery import Celery
 from celery.signals import worker_init, worker_process_init, worker_shutdown
 
-from sops_api import embedded_broker
+from sops_api import embedded_broker, redis_broker
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sops_api.settings")
 embedded_broker.register()  # filesystem:// (the embedded default) polls briefly; see the module
+redis_broker.register()  # redis:// keeps one client object per channel; see the module
 
 app = Celery("sops")
 app.config_from_object("django.conf:settings", namespace="CELERY")
