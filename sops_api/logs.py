@@ -34,9 +34,10 @@ MASK = "***"
 
 #: Parameters whose values are credentials (app_code and the user name are not: they stay visible).
 SECRET_PARAMS = frozenset({"app_secret", "bk_app_secret", "bk_token", "access_token"})
-#: Headers whose whole value is a credential, as HTTP names and as WSGI environ keys.
+#: Headers whose whole value is a credential, as HTTP names and as WSGI environ keys (set-cookie: a
+#: response's, which carries a new session id to a browser that logs in).
 SECRET_HEADERS = frozenset({"x-bkapi-authorization", "http_x_bkapi_authorization", "authorization",
-                            "http_authorization", "cookie", "http_cookie"})
+                            "http_authorization", "cookie", "http_cookie", "set-cookie"})
 
 _QUOTE = r"""(?:\\?"|'|%22|%27)"""
 _SEP = r"(?:\s|%20|\+)*(?::|%3A|=)(?:\s|%20|\+)*"
