@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import signal
 import threading
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from tests.sops_api.management.commands.test_run_scheduler import (
     SimulatedClock,
     skip_unless_shareable_database,
     start_scheduler,
+    stop_schedulers,
 )
 
 NOW = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.UTC)
@@ -174,11 +174,9 @@ def test_two_scheduler_processes_start_each_plan_once(live_world, tmp_path: Path
             time.sleep(0.2)
         time.sleep(1)  # a late duplicate would show up by now
     finally:
-        for proc, _ in procs:
-            proc.send_signal(signal.SIGTERM)
-        codes = [proc.wait(timeout=60) for proc, _ in procs]
+        codes = stop_schedulers(procs)
     logs = {path.name: path.read_text() for _, path in procs}
-    assert codes == [0, 0], logs
+    assert codes == [0, 0], {name: text[-5000:] for name, text in logs.items()}
     assert not any("Traceback" in text for text in logs.values()), logs
     rows = list(ClockedTask.objects.values_list("state", "task_id"))
     assert {state for state, _ in rows} == {ClockedState.STARTED}, (rows, logs)

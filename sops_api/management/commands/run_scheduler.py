@@ -4,12 +4,15 @@ Periodic tasks fire, due clocked tasks start, the engine sweeps, lost run ends a
 callback deliveries re-sent. Any number of these may run against one database;
 each due fire time is fired once (see periodic_app.scheduler), and each clocked task started
 once (clocked_app.scheduler). SIGINT/SIGTERM
-finish the current tick and exit.
+finish the current tick and exit; SIGUSR1 writes every thread's stack to stderr (a tick that
+does not end shows where it waits).
 """
 from __future__ import annotations
 
+import faulthandler
 import logging
 import signal
+import sys
 import threading
 import time
 from typing import Any
@@ -48,6 +51,7 @@ class Command(BaseCommand):
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, request_stop)
             signal.signal(signal.SIGTERM, request_stop)
+            faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
 
         threads = options["firing_threads"] or scheduler.firing_threads()
         maintenance = Maintenance(batch_size=options["batch_size"], sweep=not options["no_sweep"],

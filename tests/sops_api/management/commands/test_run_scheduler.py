@@ -92,6 +92,25 @@ def start_scheduler(index: int, clock: SimulatedClock, log_dir: Path) -> tuple[s
     return proc, log_path
 
 
+def stop_schedulers(procs: list[tuple[subprocess.Popen, Path]], timeout: float = 60) -> list[int | str]:
+    """SIGTERM each scheduler and wait for it. One still running after `timeout` is asked for its
+    threads' stacks (SIGUSR1, into its log) and killed, so its log says where its tick waited and
+    its database session does not outlive the test; its code is then "killed"."""
+    for proc, _ in procs:
+        proc.send_signal(signal.SIGTERM)
+    codes: list[int | str] = []
+    for proc, _ in procs:
+        try:
+            codes.append(proc.wait(timeout=timeout))
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+            proc.kill()
+            proc.wait()
+            codes.append("killed")
+    return codes
+
+
 def run_exactly_once(world: Any, tmp_path: Path, *, tasks: int, processes: int, real_seconds: float,
                      speed: float) -> dict[str, Any]:
     skip_unless_shareable_database()
@@ -109,15 +128,7 @@ def run_exactly_once(world: Any, tmp_path: Path, *, tasks: int, processes: int, 
         time.sleep(real_seconds)
     finally:
         stop_sent = clock.now()
-        for proc, _ in procs:
-            proc.send_signal(signal.SIGTERM)
-        codes = []
-        for proc, _ in procs:
-            try:
-                codes.append(proc.wait(timeout=60))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                codes.append("killed")
+        codes = stop_schedulers(procs)
     logs = {path.name: path.read_text() for _, path in procs}
     assert codes == [0] * processes, (codes, {k: v[-3000:] for k, v in logs.items()})
     for name, text in logs.items():
@@ -216,3 +227,27 @@ def test_run_scheduler_passes_its_firing_threads_to_the_periodic_tick(pt_world: 
     call_command("run_scheduler", "--once", "--no-sweep", "--firing-threads", "3")
     call_command("run_scheduler", "--once", "--no-sweep")  # the setting's default
     assert seen == [3, scheduler.firing_threads()] and scheduler.firing_threads() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sigusr1_writes_every_threads_stack_and_the_scheduler_goes_on(tmp_path: Path) -> None:
+    """What stop_schedulers asks of a scheduler whose tick does not end: where each thread is."""
+    skip_unless_shareable_database()
+    procs = [start_scheduler(0, SimulatedClock(1), tmp_path)]
+    proc, log_path = procs[0]
+    try:
+        deadline = time.monotonic() + 60
+        while "scheduler started" not in log_path.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log_path.read_text()
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGUSR1)
+        while "Current thread" not in log_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        assert proc.poll() is None  # a stack dump does not stop it
+    finally:
+        codes = stop_schedulers(procs)
+    text = log_path.read_text()
+    assert codes == [0], text[-3000:]
+    assert "Current thread" in text and 'File "' in text and "run_scheduler.py" in text, text[-3000:]
+    assert "scheduler stopped" in text
