@@ -41,6 +41,7 @@ class Config:
     http_port: int = 8765
     gunicorn_workers: int = 2
     gunicorn_args: tuple[str, ...] = ()  # extra gunicorn options (e.g. a worker class), for comparisons
+    http_client: str = "http.client"     # the drivers' HTTP client (http_scenarios.CLIENT_KINDS)
     sql_detail: bool = False
     profile: bool = False
     log_dir: Path = field(default_factory=lambda: RESULTS / "logs" / time.strftime("%Y%m%d-%H%M%S"))

@@ -1,12 +1,15 @@
 """HTTP scenarios against gunicorn (2 workers): read latency on a 1,000-node task, create_task, throughput.
 
-Single-request latency is measured with a sequential `requests.Session` series
-(one request in flight, so the median is the server's latency plus loopback);
-the throughput figure comes from locust, headless, with many users.
+Single-request latency is measured with a sequential series from one client
+(one request in flight, so the median is the server's latency plus loopback
+plus the client's own cost, which each row prints); the throughput figure
+comes from locust, headless, with many users.
 """
 from __future__ import annotations
 
 import csv
+import http.client
+import json
 import os
 import statistics
 import subprocess
@@ -14,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from . import trees
 from .engine_probe import Unavailable
@@ -78,26 +82,70 @@ def seed(base_url: str) -> Seed:
     return Seed(base_url, BIZ_ID, big.pk, small.pk)
 
 
-class Client:
-    def __init__(self, seed: Seed) -> None:
-        import requests
+#: The drivers' HTTP clients (run_all.py --client). The standard library's http.client costs the
+#: driver ~0.2 ms of CPU per request here; requests, which every row used until 2026-12-02's
+#: sixteenth pass, costs 0.7-1.1 ms (its session, adapters and hooks), a third of a start_task
+#: round trip spent in the driver, not in the service. Each latency row prints its client's cost.
+CLIENT_KINDS = ("http.client", "requests")
 
-        self.seed = seed
-        self.s = requests.Session()
+
+class Client:
+    """One caller's connection: `get`/`post` return (seconds until the answer was read, its JSON).
+
+    gunicorn's sync workers close the connection after each answer, so both kinds connect once
+    per request (http.client reopens by itself), as a caller of the real service does."""
+
+    def __init__(self, seed: Seed, kind: str = CLIENT_KINDS[0]) -> None:
+        if kind not in CLIENT_KINDS:
+            raise ValueError(f"unknown HTTP client {kind!r}; one of {', '.join(CLIENT_KINDS)}")
+        self.seed, self.kind = seed, kind
+        #: the driver's CPU seconds spent in this client's requests (JSON decoding included), and their count
+        self.cpu_s, self.calls = 0.0, 0
+        if kind == "requests":
+            import requests
+
+            self.s = requests.Session()
+        else:
+            parts = urlsplit(seed.base_url)
+            self.conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=60)
 
     def get(self, endpoint: str, task_id: int, **params: Any) -> tuple[float, dict[str, Any]]:
-        url = f"{self.seed.base_url}/apigw/{endpoint}/{task_id}/{self.seed.biz_id}/"
-        t0 = time.perf_counter()
-        resp = self.s.get(url, params={**self.seed.creds, **params}, timeout=60)
-        elapsed = time.perf_counter() - t0
-        return elapsed, _body(resp)
+        return self._send("GET", f"/apigw/{endpoint}/{task_id}/{self.seed.biz_id}/",
+                          query={**self.seed.creds, **params})
 
     def post(self, endpoint: str, first: int, body: dict[str, Any]) -> tuple[float, dict[str, Any]]:
-        url = f"{self.seed.base_url}/apigw/{endpoint}/{first}/{self.seed.biz_id}/"
+        return self._send("POST", f"/apigw/{endpoint}/{first}/{self.seed.biz_id}/", body={**self.seed.creds, **body})
+
+    def cpu_ms_per_call_since(self, mark: tuple[float, int]) -> float | None:
+        """The driver's CPU per request since `mark` (a `(cpu_s, calls)` taken before), in ms."""
+        calls = self.calls - mark[1]
+        return round((self.cpu_s - mark[0]) * 1e3 / calls, 3) if calls else None
+
+    def _send(self, method: str, path: str, query: dict[str, Any] | None = None,
+              body: dict[str, Any] | None = None) -> tuple[float, dict[str, Any]]:
+        cpu0 = time.thread_time()
         t0 = time.perf_counter()
-        resp = self.s.post(url, json={**self.seed.creds, **body}, timeout=60)
-        elapsed = time.perf_counter() - t0
-        return elapsed, _body(resp)
+        if self.kind == "requests":
+            resp = self.s.request(method, self.seed.base_url + path, params=query, json=body, timeout=60)
+            elapsed = time.perf_counter() - t0
+            status, payload = resp.status_code, resp.content
+        else:
+            target = f"{path}?{urlencode(query)}" if query else path
+            data = json.dumps(body).encode() if body is not None else None
+            try:
+                self.conn.request(method, target, body=data,
+                                  headers={"Content-Type": "application/json"} if data is not None else {})
+                answer = self.conn.getresponse()
+                payload = answer.read()
+            except Exception:
+                self.conn.close()  # the next request opens a new connection
+                raise
+            elapsed = time.perf_counter() - t0
+            status = answer.status
+        decoded = _body(status, payload)
+        self.cpu_s += time.thread_time() - cpu0
+        self.calls += 1
+        return elapsed, decoded
 
     def create_task(self, template_id: int, name: str) -> tuple[float, dict[str, Any]]:
         elapsed, body = self.post("create_task", template_id, {"name": name, "flow_type": "common"})
@@ -123,11 +171,14 @@ class Client:
         raise RuntimeError(f"task {data['task_id']} not FINISHED after {timeout}s")
 
 
-def _body(resp: Any) -> dict[str, Any]:
+def _body(status: int, payload: bytes) -> dict[str, Any]:
     try:
-        return resp.json()
+        decoded = json.loads(payload)
     except ValueError:
-        return {"result": False, "message": f"HTTP {resp.status_code}: {resp.text[:200]}"}
+        decoded = None
+    if isinstance(decoded, dict):
+        return decoded
+    return {"result": False, "message": f"HTTP {status}: {payload[:200].decode(errors='replace')}"}
 
 
 def _series(fn: Any, n: int, warm: int = 3) -> list[float]:
@@ -142,11 +193,11 @@ def _series(fn: Any, n: int, warm: int = 3) -> list[float]:
     return out
 
 
-def _latency_result(name: str, what: str, target_ms: float, samples: list[float]) -> Result:
+def _latency_result(name: str, what: str, target_ms: float, samples: list[float], **extra: Any) -> Result:
     ms = sorted(x * 1e3 for x in samples)
     r = Result(name, what, Target(f"median <= {target_ms:g} ms", median_ms=target_ms))
     r.extra.update(requests=len(ms), median_ms=statistics.median(ms), min_ms=ms[0], max_ms=ms[-1],
-                   p95_ms=ms[max(0, int(len(ms) * 0.95) - 1)])
+                   p95_ms=ms[max(0, int(len(ms) * 0.95) - 1)], **extra)
     return r
 
 
@@ -243,7 +294,7 @@ def http_scenarios(cfg: Config, base_url: str, quick: bool, web_pid: int | None 
     try:
         require_endpoints()
         s = seed(base_url)
-        client = Client(s)
+        client = Client(s, cfg.http_client)
         big = client.run_task(s.big_template_id, "bench big")
         small = client.run_task(s.small_template_id, "bench small")
     except Unavailable as exc:
@@ -258,7 +309,10 @@ def http_scenarios(cfg: Config, base_url: str, quick: bool, web_pid: int | None 
 
     def one(name: str, what: str, target: float, fn: Any, count: int) -> None:
         try:
-            results.append(_latency_result(name, what, target, _series(fn, count)))
+            mark = (client.cpu_s, client.calls)
+            samples = _series(fn, count)
+            results.append(_latency_result(name, what, target, samples,
+                                           client_cpu_ms=client.cpu_ms_per_call_since(mark)))
         except Exception as exc:  # noqa: BLE001
             results.append(Result(name, what, Target(f"median <= {target:g} ms"), error=str(exc)))
 

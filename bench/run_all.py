@@ -56,6 +56,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="duration of the create_and_start_task locust loop (default 60, 15 with --quick)")
     p.add_argument("--gunicorn-args", default="",
                    help='extra gunicorn options for a comparison, e.g. "-k gthread --threads 4"')
+    p.add_argument("--client", default="http.client", choices=("http.client", "requests"),
+                   help="the drivers' HTTP client for the latency rows (default http.client; requests is "
+                        "what they used before 2026-12-02, at ~0.5-0.9 ms more per request in the driver)")
     p.add_argument("--json", type=Path, default=None, help="where to write the JSON (default bench/results/)")
     return p.parse_args(argv)
 
@@ -96,9 +99,10 @@ def headline(s: dict[str, Any]) -> str:
         return (f"{s['rps']:,.1f} tasks/s ({s['completed']:,} in {s['seconds']} s), request→FINISHED median "
                 f"{_fmt(s.get('median_ms'), 0)} ms p99 {_fmt(s.get('p99_ms'), 0)} ms, {s['failures']} errors; "
                 f"CPU ms/task " + ", ".join(f"{k} {v}" for k, v in cpu.items()))
+    driver = f"; driver {s['client_cpu_ms']:.2f} ms CPU/request" if s.get("client_cpu_ms") else ""
     if "run_medians_ms" in s:
         return (f"median {s['median_ms']:.2f} ms (runs {'/'.join(f'{m:.2f}' for m in s['run_medians_ms'])}; "
-                f"p95 {s['p95_ms']:.1f}, p99 {s['p99_ms']:.1f})")
+                f"p95 {s['p95_ms']:.1f}, p99 {s['p99_ms']:.1f}{driver})")
     if "start_phase_median_ms" in s and "wall_median_ms" in s and "nodes_per_s" not in s:
         return f"{s['wall_median_ms'] / 1e3:.3f} s in all, of which starts {s['start_phase_median_ms'] / 1e3:.3f} s"
     if "growth_pct" in s:
@@ -110,7 +114,7 @@ def headline(s: dict[str, Any]) -> str:
                      f"{s['locust_cpu_ms_per_request']:.1f}")
         return f"{s['rps']:,.0f} req/s (median {s['median_ms']:.0f} ms{extra})"
     if "median_ms" in s:
-        return f"median {s['median_ms']:.1f} ms (p95 {s['p95_ms']:.1f})"
+        return f"median {s['median_ms']:.1f} ms (p95 {s['p95_ms']:.1f}{driver})"
     if "nodes_per_s" in s:
         return f"{s['nodes_per_s']:,.0f} nodes/s"
     return "–"
@@ -235,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = Config(pg_url=args.pg_url, db_name=args.db_name, redis_url=args.redis_url, broker_db=args.broker_db,
                  counters_db=args.counters_db, http_port=args.http_port, worker_procs=args.worker_procs,
                  worker_concurrency=args.concurrency, sql_detail=args.sql_detail,
-                 profile=args.profile, gunicorn_args=tuple(shlex.split(args.gunicorn_args)))
+                 profile=args.profile, gunicorn_args=tuple(shlex.split(args.gunicorn_args)),
+                 http_client=args.client)
 
     if args.profile:
         cfg.profile_dir.mkdir(parents=True, exist_ok=True)
@@ -255,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = harness.machine_info(cfg)
     machine["setup"] = (f"{cfg.worker_procs} Celery worker(s) × prefork -c {cfg.worker_concurrency}, "
                         f"gunicorn -w {cfg.gunicorn_workers}{''.join(' ' + a for a in cfg.gunicorn_args)}, PostgreSQL and Redis on loopback, "
-                        f"repeat {repeat}{', quick' if args.quick else ''}")
+                        f"repeat {repeat}{', quick' if args.quick else ''}, driver's HTTP client {cfg.http_client}")
     log("machine: " + json.dumps(machine))
 
     counters_client = redis.Redis.from_url(cfg.counters_url)

@@ -230,7 +230,7 @@ class TaskBench:
         self.exclusive = self.seed.small_template_id
         self.mixed10 = make("bench mixed 10", mixed10())
         self.pause = make("bench pause", pause_one())
-        self.client = TaskClient(self.seed)
+        self.client = TaskClient(self.seed, cfg.http_client)
         self._names = iter(range(10**9))
         # Warm both gunicorn workers (imports, connections, caches).
         for _ in range(6):
@@ -244,23 +244,32 @@ class TaskBench:
     def batch(self) -> int:
         return 20 if self.quick else 50
 
+    def _row(self, name: str, what: str, target_ms: float, measure: Callable[[], list[list[float]]]) -> Result:
+        """A latency row of `measure`'s runs, with the driver's own CPU per request (self.client's)."""
+        mark = (self.client.cpu_s, self.client.calls)
+        runs = measure()
+        return _latency(name, what, target_ms, runs, client_cpu_ms=self.client.cpu_ms_per_call_since(mark))
+
     # -- round trips ----------------------------------------------------------------
-    def start_10(self) -> Result:
+    def _starts(self) -> list[list[float]]:
         runs = []
         for _ in range(self.repeat):
             ids = [self.client.created(self.chain10, self.name())[1] for _ in range(self.batch())]
             runs.append([self.client.start(tid) for tid in ids])
-        return _latency("task_start_10", "start_task round trip, 10-node no-op template", 2.5, runs)
+        return runs
+
+    def start_10(self) -> Result:
+        return self._row("task_start_10", "start_task round trip, 10-node no-op template", 2.5, self._starts)
 
     def create_10(self) -> Result:
-        runs = [[self.client.created(self.chain10, self.name())[0] for _ in range(self.batch())]
-                for _ in range(self.repeat)]
-        return _latency("task_create_10", "create_task round trip, 10-node template", 4, runs)
+        return self._row("task_create_10", "create_task round trip, 10-node template", 4,
+                         lambda: [[self.client.created(self.chain10, self.name())[0] for _ in range(self.batch())]
+                                  for _ in range(self.repeat)])
 
     def create_and_start_10(self) -> Result:
-        runs = [[self.client.created(self.chain10, self.name(), "create_and_start_task")[0]
-                 for _ in range(self.batch())] for _ in range(self.repeat)]
-        return _latency("task_create_and_start_10", "create_and_start_task round trip, 10-node template", 6, runs)
+        return self._row("task_create_and_start_10", "create_and_start_task round trip, 10-node template", 6,
+                         lambda: [[self.client.created(self.chain10, self.name(), "create_and_start_task")[0]
+                                   for _ in range(self.batch())] for _ in range(self.repeat)])
 
     # -- start -> FINISHED ----------------------------------------------------------
     def _start_to_finished(self, template_id: int, count: int) -> list[list[float]]:
@@ -276,14 +285,15 @@ class TaskBench:
         return runs
 
     def chain10_finished(self) -> Result:
-        return _latency("task_chain10_finished", "10-node no-op chain, start_task sent -> FINISHED seen "
-                        "(get_task_status every 1 ms)", 4, self._start_to_finished(self.chain10, self.batch()))
+        return self._row("task_chain10_finished", "10-node no-op chain, start_task sent -> FINISHED seen "
+                         "(get_task_status every 1 ms)", 4,
+                         lambda: self._start_to_finished(self.chain10, self.batch()))
 
     def exclusive_100(self) -> Result:
         count = 30 if self.quick else 100
-        return _latency("task_exclusive_100", f"{count} small exclusive-gateway runs one after another, "
-                        "start_task sent -> FINISHED seen, per run", 2.5,
-                        self._start_to_finished(self.exclusive, count))
+        return self._row("task_exclusive_100", f"{count} small exclusive-gateway runs one after another, "
+                         "start_task sent -> FINISHED seen, per run", 2.5,
+                         lambda: self._start_to_finished(self.exclusive, count))
 
     def concurrent_50x10(self) -> Result:
         """50 tasks of 10 no-op nodes started by 16 client threads; first start sent to last FINISHED seen."""
@@ -291,7 +301,7 @@ class TaskBench:
         r = Result(name, "50 concurrent 10-node runs incl. their 50 start_task calls (16 client threads), "
                    "first start sent -> last FINISHED seen", Target("<= 0.17 s in all", median_ms=170))
         threads_n = 16
-        clients = [TaskClient(self.seed) for _ in range(threads_n)]
+        clients = [TaskClient(self.seed, self.cfg.http_client) for _ in range(threads_n)]
         for _ in range(self.repeat):
             ids = [self.client.created(self.chain10, self.name())[1] for _ in range(50)]
             chunks = [ids[i::threads_n] for i in range(threads_n)]
@@ -389,7 +399,7 @@ class TaskBench:
             else:
                 raise RuntimeError(f"only {waiting} of {count} tasks wait at their pause node")
             threads_n = 16
-            clients = [TaskClient(self.seed) for _ in range(threads_n)]
+            clients = [TaskClient(self.seed, self.cfg.http_client) for _ in range(threads_n)]
             chunks = [ids[i::threads_n] for i in range(threads_n)]
             errors: list[str] = []
             sent_at: list[float] = []
