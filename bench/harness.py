@@ -29,6 +29,14 @@ BENCH_SECRET_KEY = secrets.token_urlsafe(50)
 RESULTS = REPO / "bench" / "results"
 
 
+#: The drivers' HTTP clients (run_all.py --client), the first the default. The standard library's
+#: http.client costs the driver ~0.2-0.3 ms of CPU per request here; requests, which every latency
+#: row used until 2026-12-02's sixteenth pass, costs 0.7-1.1 ms (its session, adapters and hooks),
+#: a third of a start_task round trip spent in the driver, not in the service. Each latency row
+#: prints its client's cost (http_scenarios.Client).
+CLIENT_KINDS = ("http.client", "requests")
+
+
 @dataclass
 class Config:
     pg_url: str = "postgres://postgres@127.0.0.1:5432/"  # server URL without a database name
@@ -41,7 +49,7 @@ class Config:
     http_port: int = 8765
     gunicorn_workers: int = 2
     gunicorn_args: tuple[str, ...] = ()  # extra gunicorn options (e.g. a worker class), for comparisons
-    http_client: str = "http.client"     # the drivers' HTTP client (http_scenarios.CLIENT_KINDS)
+    http_client: str = CLIENT_KINDS[0]   # the drivers' HTTP client
     sql_detail: bool = False
     profile: bool = False
     log_dir: Path = field(default_factory=lambda: RESULTS / "logs" / time.strftime("%Y%m%d-%H%M%S"))

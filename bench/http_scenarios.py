@@ -21,7 +21,7 @@ from urllib.parse import urlencode, urlsplit
 
 from . import trees
 from .engine_probe import Unavailable
-from .harness import REPO, VENV_BIN, Config
+from .harness import CLIENT_KINDS, REPO, VENV_BIN, Config
 from .scenarios import Result, Target
 
 BIZ_ID = 9901
@@ -80,13 +80,6 @@ def seed(base_url: str) -> Seed:
     small = create_template(name="bench small exclusive", pipeline_tree=trees.exclusive_small(),
                             creator="bench", business=business)
     return Seed(base_url, BIZ_ID, big.pk, small.pk)
-
-
-#: The drivers' HTTP clients (run_all.py --client). The standard library's http.client costs the
-#: driver ~0.2 ms of CPU per request here; requests, which every row used until 2026-12-02's
-#: sixteenth pass, costs 0.7-1.1 ms (its session, adapters and hooks), a third of a start_task
-#: round trip spent in the driver, not in the service. Each latency row prints its client's cost.
-CLIENT_KINDS = ("http.client", "requests")
 
 
 class Client:

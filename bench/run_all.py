@@ -23,7 +23,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness  # noqa: E402
-from bench.harness import RESULTS, Config  # noqa: E402
+from bench.harness import CLIENT_KINDS, RESULTS, Config  # noqa: E402
 
 ENGINE_NAMES = ["linear_noop", "linear_poll", "parallel_100", "concurrent_50x10", "concurrent_50x10_4callers",
                 "exclusive_latency", "memory_soak"]
@@ -56,9 +56,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="duration of the create_and_start_task locust loop (default 60, 15 with --quick)")
     p.add_argument("--gunicorn-args", default="",
                    help='extra gunicorn options for a comparison, e.g. "-k gthread --threads 4"')
-    p.add_argument("--client", default="http.client", choices=("http.client", "requests"),
-                   help="the drivers' HTTP client for the latency rows (default http.client; requests is "
-                        "what they used before 2026-12-02, at ~0.5-0.9 ms more per request in the driver)")
+    p.add_argument("--client", default=CLIENT_KINDS[0], choices=CLIENT_KINDS,
+                   help=f"the drivers' HTTP client for the latency rows (default {CLIENT_KINDS[0]}; requests is "
+                        "what they used before 2026-12-02, at ~0.5-0.8 ms more per request in the driver)")
     p.add_argument("--json", type=Path, default=None, help="where to write the JSON (default bench/results/)")
     return p.parse_args(argv)
 

@@ -11,7 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from bench.http_scenarios import CLIENT_KINDS, Client, Seed
+from bench.harness import CLIENT_KINDS
+from bench.http_scenarios import Client, Seed
 
 
 class _Echo(BaseHTTPRequestHandler):
